@@ -1,0 +1,39 @@
+// bun run build [--version X.Y.Z] [--outfile PATH]
+// Compiles index.ts into one self-contained executable with the version, git commit and build
+// time baked in. Runtime autoloading of .env / bunfig.toml is off so a user's cwd cannot leak in.
+import { parseArgs } from "node:util";
+import pkg from "../package.json";
+
+const { values } = parseArgs({
+  options: { version: { type: "string" }, outfile: { type: "string" }, target: { type: "string" } },
+});
+const version = values.version ?? pkg.version;
+const outfile = values.outfile ?? "dist/spl";
+const commit = (() => {
+  const r = Bun.spawnSync(["git", "rev-parse", "--short=12", "HEAD"], { stderr: "ignore" });
+  return r.exitCode === 0 ? r.stdout.toString().trim() : "unknown";
+})();
+const buildTime = new Date().toISOString();
+
+const result = await Bun.build({
+  entrypoints: [new URL("../index.ts", import.meta.url).pathname],
+  format: "esm",
+  minify: true,
+  bytecode: true,
+  define: {
+    SPL_VERSION: JSON.stringify(version),
+    SPL_COMMIT: JSON.stringify(commit),
+    SPL_BUILD_TIME: JSON.stringify(buildTime),
+  },
+  compile: {
+    outfile,
+    target: (values.target ?? "bun-linux-x64") as any,
+    autoloadDotenv: false,
+    autoloadBunfig: false,
+  },
+});
+if (!result.success) {
+  for (const log of result.logs) console.error(log);
+  process.exit(1);
+}
+console.log(`built ${outfile} (spl ${version}, ${commit})`);

@@ -1,0 +1,36 @@
+// spl init [--force]: create the home, config.toml and an empty store with its instance identity.
+import { defineCommand } from "citty";
+import { existsSync } from "node:fs";
+import { out } from "../lib/cli/output";
+import { ensureHome } from "../lib/home";
+import { homePaths } from "../lib/paths";
+
+export default defineCommand({
+  meta: { name: "init", description: "Create the instance home (~/.syncro) with config and an empty store" },
+  args: { force: { type: "boolean", description: "Rewrite config.toml (hub.db is never touched)" } },
+  async run({ args }) {
+    const p = homePaths();
+    const hadStore = existsSync(p.store);
+    const setup = ensureHome(p, { forceConfig: args.force });
+    const { openStore } = await import("../lib/store/open");
+    const { RecordStore } = await import("../lib/store/records");
+    const { ensureInstanceDid } = await import("../lib/instance");
+    const { db } = openStore(p.store, { check: false });
+    try {
+      const store = new RecordStore(db);
+      const { did } = ensureInstanceDid(store);
+      const nothingNew = !setup.createdHome && !setup.wroteConfig && hadStore;
+      out(
+        [
+          nothingNew ? `Already initialized: ${p.home} (nothing changed)` : `Initialized Syncropel home at ${p.home}`,
+          `  config:   ${p.config}${setup.wroteConfig && !setup.createdHome && args.force ? " (rewritten)" : ""}`,
+          `  store:    ${p.store} (${store.counts.records} records)`,
+          `  instance: ${did}`,
+          "Next: spl serve --daemon",
+        ].join("\n"),
+      );
+    } finally {
+      db.close();
+    }
+  },
+});

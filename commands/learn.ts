@@ -1,0 +1,4 @@
+// spl learn "<text>" [--thread ID] [--body JSON] [--actor DID] [--fulfills ID]
+import { emitCommand } from "../lib/cli/emit";
+
+export default emitCommand("LEARN");

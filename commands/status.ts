@@ -1,0 +1,46 @@
+// spl status [-o json]: is the daemon up, and what does it hold. Exit 1 when not running.
+import { defineCommand } from "citty";
+import { NotRunningError, request } from "../lib/client";
+import { formatDuration, out, outputArgs, printJson, wantsJson } from "../lib/cli/output";
+import { VERSION } from "../lib/version";
+import { UserError } from "../lib/errors";
+
+export default defineCommand({
+  meta: { name: "status", description: "Show whether the daemon is running and what it holds" },
+  args: { ...outputArgs, url: { type: "string", description: "Daemon URL (default: the local socket; or SPL_SERVE_URL)" } },
+  async run({ args }) {
+    const json = wantsJson(args);
+    let reply;
+    try {
+      reply = await request("GET", "/v1/status", undefined, (await import("../lib/client")).resolveTarget(args.url));
+    } catch (err) {
+      if (!(err instanceof NotRunningError)) throw err;
+      if (json) printJson({ status: "not running", version: VERSION });
+      else out(`Syncropel kernel ${VERSION}\nStatus:   not running`);
+      process.stderr.write("hint: start it with 'spl serve --daemon'\n");
+      process.exitCode = 1;
+      return;
+    }
+    const s = reply.body;
+    if (reply.status !== 200) {
+      if (reply.status === 503 && s?.code === "STARTING") {
+        if (json) printJson({ status: "starting" });
+        else out(`Syncropel kernel ${VERSION}\nStatus:   starting (rebuilding state from the store)`);
+        process.exitCode = 1;
+        return;
+      }
+      throw new UserError(s?.message ?? `daemon answered HTTP ${reply.status}`);
+    }
+    if (json) return printJson(s);
+    out(
+      [
+        `Syncropel kernel ${s.version}`,
+        `Status:   ${s.status}`,
+        `PID:      ${s.pid}   Uptime: ${formatDuration(s.uptime_secs)}`,
+        `Records:  ${s.records} across ${s.threads} threads`,
+        `Store:    ${s.store}`,
+        `Instance: ${s.instance_did}`,
+      ].join("\n"),
+    );
+  },
+});

@@ -1,0 +1,40 @@
+#!/usr/bin/env bun
+// spl: CLI and daemon in one binary. `spl version` answers before anything heavy loads; every
+// other verb loads only its own module (elysia, cel-js... are imported by the verbs that use them).
+import { BUILD_TIME, COMMIT, VERSION } from "./lib/version";
+
+const argv = process.argv.slice(2);
+if (argv.length === 1 && (argv[0] === "version" || argv[0] === "--version" || argv[0] === "-V")) {
+  process.stdout.write(`spl ${VERSION}\n`);
+  process.exit(0);
+}
+
+// Stores, logs, backups and tokens are private to the operator.
+process.umask(0o077);
+// citty colours help text unless told otherwise; keep pipes and logs plain.
+if (!process.stdout.isTTY) process.env.NO_COLOR ??= "1";
+const { defineCommand } = await import("citty");
+const { runCli } = await import("./lib/cli/run");
+
+// Each verb is its own chunk, imported only when run. (Literal paths so the bundler sees them.)
+const def = (m: { default: any }) => m.default;
+
+const main = defineCommand({
+  meta: { name: "spl", version: VERSION, description: `Syncropel instance daemon and CLI (${VERSION}, ${COMMIT}, built ${BUILD_TIME})` },
+  subCommands: {
+    init: () => import("./commands/init").then(def),
+    serve: () => import("./commands/serve").then(def),
+    start: () => import("./commands/start").then(def),
+    stop: () => import("./commands/stop").then(def),
+    restart: () => import("./commands/restart").then(def),
+    status: () => import("./commands/status").then(def),
+    version: () => import("./commands/version").then(def),
+    intend: () => import("./commands/intend").then(def),
+    do: () => import("./commands/do").then(def),
+    know: () => import("./commands/know").then(def),
+    learn: () => import("./commands/learn").then(def),
+    thread: () => import("./commands/thread").then(def),
+  },
+});
+
+await runCli(main, argv);

@@ -1,0 +1,93 @@
+// config.toml: the few settings that are files rather than records (identity, bind, store,
+// backup retention). Runtime engine config lives in records on th_engine_config instead.
+import { existsSync, readFileSync } from "node:fs";
+import { userInfo } from "node:os";
+import { parse } from "smol-toml";
+import { UserError } from "./errors";
+
+export interface SplConfig {
+  identity: { actor: string };
+  server: { host: string; port: number };
+  store: { durability: "normal" | "full" };
+  backup: { keep: number };
+}
+
+export const DEFAULT_PORT = 9100;
+export const DEFAULT_HOST = "127.0.0.1";
+
+export function defaultActor(): string {
+  let name = process.env.USER || process.env.LOGNAME || "";
+  try {
+    name ||= userInfo().username;
+  } catch {}
+  return `did:sync:user:${(name || "operator").replace(/[^A-Za-z0-9._-]/g, "_")}`;
+}
+
+export function defaultConfig(): SplConfig {
+  return {
+    identity: { actor: defaultActor() },
+    server: { host: DEFAULT_HOST, port: DEFAULT_PORT },
+    store: { durability: "normal" },
+    backup: { keep: 5 },
+  };
+}
+
+export function renderConfig(c: SplConfig): string {
+  return `# spl instance configuration. Runtime engine config (rules, permissions) lives in records.
+
+[identity]
+# The operator's actor: records emitted by this CLI, and the actor permission pre-flight checks.
+actor = ${JSON.stringify(c.identity.actor)}
+
+[server]
+host = ${JSON.stringify(c.server.host)}
+port = ${c.server.port}
+
+[store]
+# "normal" survives a crash of the daemon; "full" also survives power loss (slower writes).
+durability = ${JSON.stringify(c.store.durability)}
+
+[backup]
+# Startup backups kept besides hub.db.bak (hub.db.bak.1 .. hub.db.bak.N).
+keep = ${c.backup.keep}
+`;
+}
+
+/** Reads config.toml, filling defaults for anything missing. A broken file is a UserError. */
+export function loadConfig(path: string): SplConfig {
+  const c = defaultConfig();
+  if (!existsSync(path)) return c;
+  let raw: any;
+  try {
+    raw = parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    const msg = String((err as Error).message).split("\n")[0];
+    throw new UserError(`cannot parse ${path}: ${msg}`, "fix the TOML syntax, or run 'spl init --force' to rewrite it");
+  }
+  const bad = (key: string, want: string): never => {
+    throw new UserError(`${path}: ${key} must be ${want}`, "edit the file and try again");
+  };
+  if (raw.identity?.actor !== undefined) {
+    if (typeof raw.identity.actor !== "string" || !raw.identity.actor.startsWith("did:")) bad("[identity] actor", "a DID string");
+    c.identity.actor = raw.identity.actor;
+  }
+  if (raw.server?.host !== undefined) {
+    if (typeof raw.server.host !== "string") bad("[server] host", "a string");
+    c.server.host = raw.server.host;
+  }
+  if (raw.server?.port !== undefined) {
+    const p = Number(raw.server.port);
+    if (!Number.isInteger(p) || p < 1 || p > 65535) bad("[server] port", "an integer from 1 to 65535");
+    c.server.port = p;
+  }
+  if (raw.store?.durability !== undefined) {
+    if (raw.store.durability !== "normal" && raw.store.durability !== "full") bad("[store] durability", '"normal" or "full"');
+    c.store.durability = raw.store.durability;
+  }
+  if (raw.backup?.keep !== undefined) {
+    const k = Number(raw.backup.keep);
+    if (!Number.isInteger(k) || k < 0 || k > 1000) bad("[backup] keep", "an integer from 0 to 1000");
+    c.backup.keep = k;
+  }
+  return c;
+}

@@ -1,0 +1,41 @@
+// Liveness and status: GET /health (never gated) and GET /v1/status.
+import { Elysia } from "elysia";
+import { VERSION } from "../../version";
+import { storeUrl } from "../../paths";
+import type { DaemonState } from "../state";
+import { json } from "../http";
+
+export function healthBody(state: DaemonState) {
+  const { records, threads } = state.store.counts;
+  return {
+    status: "ok",
+    version: VERSION,
+    records,
+    threads,
+    instance_did: state.instanceDid,
+    pid: process.pid,
+    home: state.paths.home,
+    store: storeUrl(state.paths.store),
+    uptime_secs: Math.floor((Date.now() - state.startedAt) / 1000),
+  };
+}
+
+export function healthRoutes(state: DaemonState) {
+  return new Elysia()
+    .get("/health", () =>
+      state.ready ? json(200, healthBody(state)) : json(503, { status: "starting", pid: process.pid, home: state.paths.home }),
+    )
+    .get("/v1/status", () => {
+      const mem = process.memoryUsage();
+      return json(200, {
+        ...healthBody(state),
+        bind: `${state.bind.host}:${state.bind.port}`,
+        socket: state.paths.socket,
+        memory: { rss_bytes: mem.rss, heap_used_bytes: mem.heapUsed },
+        active_threads: state.store.activeThreads(),
+        backup: state.backup,
+        permissions_enabled: false,
+        log_path: state.paths.log,
+      });
+    });
+}

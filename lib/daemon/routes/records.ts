@@ -1,0 +1,98 @@
+// Record ingest and reads: POST /v1/records, POST /v1/records/batch, GET /v1/records[/:id].
+import { Elysia } from "elysia";
+import { ACTS } from "../../records/types";
+import { MAX_RECORD_BYTES, prepareRecord, type PreparedRecord, RecordError } from "../../records/envelope";
+import { toWire } from "../../records/wire";
+import type { DaemonState } from "../state";
+import { ApiError, errorBody, json, pageParams, readJson } from "../http";
+import type { ItemResult } from "../ingest";
+
+export const MAX_BATCH = 1000;
+// Room for JSON whitespace and escapes around a record at the size limit.
+const MAX_SINGLE_BODY = MAX_RECORD_BYTES * 2;
+const MAX_BATCH_BODY = 64 * 1024 * 1024;
+
+function prepareOrThrow(input: unknown): PreparedRecord {
+  try {
+    return prepareRecord(input);
+  } catch (err) {
+    if (err instanceof RecordError) throw new ApiError(err.status, err.code, err.message);
+    throw err;
+  }
+}
+
+function logIngest(state: DaemonState, results: ItemResult[]) {
+  if (!state.log.enabled("debug")) return;
+  for (const r of results) {
+    if (r.status === "created") {
+      state.log.debug("record ingested", { actor: r.record.actor, thread: r.record.thread, record: r.record.id, act: r.record.act });
+    }
+  }
+}
+
+export function recordRoutes(state: DaemonState) {
+  const log = state.log.child("spl::ingest");
+  const ingestLog = { ...state, log };
+  return new Elysia()
+    .post(
+      "/v1/records",
+      async ({ request }) => {
+        const input = await readJson(request, MAX_SINGLE_BODY, "RECORD_TOO_LARGE");
+        const prepared = prepareOrThrow(input);
+        const [result] = await state.ingest.submit([prepared]);
+        logIngest(ingestLog, [result!]);
+        if (result!.status === "error") throw new ApiError(result.error.status, result.error.code, result.error.message);
+        if (result!.status === "duplicate") return json(200, { ...toWire(result.record), duplicate: true });
+        return json(201, toWire(result!.record));
+      },
+      { parse: "none" },
+    )
+    .post(
+      "/v1/records/batch",
+      async ({ request }) => {
+        const input = (await readJson(request, MAX_BATCH_BODY)) as { records?: unknown };
+        if (!input || typeof input !== "object" || !Array.isArray(input.records)) {
+          throw new ApiError(400, "INVALID_BATCH", 'a batch is {"records": [ ...records ]}');
+        }
+        if (input.records.length > MAX_BATCH) {
+          throw new ApiError(413, "BATCH_TOO_LARGE", `a batch holds at most ${MAX_BATCH} records; got ${input.records.length} — split it`);
+        }
+        const answers: unknown[] = new Array(input.records.length);
+        const valid: PreparedRecord[] = [];
+        const slots: number[] = [];
+        input.records.forEach((raw, i) => {
+          try {
+            valid.push(prepareRecord(raw));
+            slots.push(i);
+          } catch (err) {
+            if (!(err instanceof RecordError)) throw err;
+            answers[i] = { id: null, status: "error", error: errorBody(err.status, err.code, err.message) };
+          }
+        });
+        const results = valid.length ? await state.ingest.submit(valid) : [];
+        logIngest(ingestLog, results);
+        results.forEach((r, j) => {
+          answers[slots[j]!] =
+            r.status === "error"
+              ? { id: null, status: "error", error: errorBody(r.error.status, r.error.code, r.error.message) }
+              : { id: r.record.id, status: r.status };
+        });
+        return json(200, { object: "list", data: answers });
+      },
+      { parse: "none" },
+    )
+    .get("/v1/records/:id", ({ params }) => {
+      const record = state.store.get(params.id);
+      if (!record) throw new ApiError(404, "RECORD_NOT_FOUND", `no record with id ${params.id}`);
+      return json(200, toWire(record));
+    })
+    .get("/v1/records", ({ query }) => {
+      const { limit, after } = pageParams(query);
+      const { thread, actor, act } = query as Record<string, string | undefined>;
+      if (act !== undefined && !(ACTS as readonly string[]).includes(act)) {
+        throw new ApiError(400, "INVALID_QUERY", `'act' must be one of ${ACTS.join(", ")}`);
+      }
+      const page = state.store.list({ thread, actor, act, limit, after });
+      return json(200, { object: "list", data: page.data.map(toWire), has_more: page.has_more, next_cursor: page.next_cursor });
+    });
+}

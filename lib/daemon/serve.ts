@@ -1,0 +1,176 @@
+// The daemon process: SPEC 5's startup order, the two listeners, and graceful shutdown.
+//   lock (pid file) → open store + integrity → startup backup → instance identity →
+//   bind TCP and the Unix socket → rebuild_from_store() → ready
+import type { Server } from "bun";
+import { rmSync } from "node:fs";
+import { loadConfig, type SplConfig } from "../config";
+import { UserError } from "../errors";
+import { ensureHome } from "../home";
+import { ensureInstanceDid } from "../instance";
+import { createFileLogger, type Logger } from "../log";
+import { homePaths, type HomePaths } from "../paths";
+import { checkpoint, openStore } from "../store/open";
+import { RecordStore } from "../store/records";
+import { VERSION } from "../version";
+import { buildApp } from "./app";
+import { renderBanner } from "./banner";
+import { IngestQueue } from "./ingest";
+import { acquirePidFile, releasePidFile } from "./pidfile";
+import { clearStaleSocket, restrictSocket } from "./socket";
+import type { DaemonState } from "./state";
+import { StoreDamagedError } from "../store/integrity";
+
+export interface ServeOptions {
+  port?: number;
+  host?: string;
+}
+
+const MAX_REQUEST_BODY = 80 * 1024 * 1024;
+const SHUTDOWN_GRACE_MS = 10_000;
+
+function resolveBind(opts: ServeOptions, config: SplConfig) {
+  return { host: opts.host ?? config.server.host, port: opts.port ?? config.server.port };
+}
+
+function listenTcp(state: DaemonState, app: ReturnType<typeof buildApp>): Server<unknown> {
+  const { host, port } = state.bind;
+  try {
+    return Bun.serve({
+      hostname: host,
+      port,
+      // Elysia/Bun would otherwise let a second daemon bind the same port silently.
+      reusePort: false,
+      maxRequestBodySize: MAX_REQUEST_BODY,
+      fetch: (req) => app.handle(req),
+    });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === "EADDRINUSE" || /in use/i.test(e.message)) {
+      throw new UserError(
+        `address already in use: ${host}:${port}`,
+        `another spl? run 'spl status'; otherwise find the owner with 'ss -tlnp | grep ${port}', or pick another --port`,
+      );
+    }
+    if (e.code === "EADDRNOTAVAIL" || e.code === "EACCES") {
+      throw new UserError(`cannot bind ${host}:${port}: ${e.message}`, "check --host/--port (ports below 1024 need privileges)");
+    }
+    throw err;
+  }
+}
+
+function listenUnix(state: DaemonState, app: ReturnType<typeof buildApp>): Server<unknown> {
+  const server = Bun.serve({
+    unix: state.paths.socket,
+    maxRequestBodySize: MAX_REQUEST_BODY,
+    fetch: (req) => {
+      state.viaSocket.add(req);
+      return app.handle(req);
+    },
+  });
+  restrictSocket(state.paths.socket);
+  return server;
+}
+
+/** Runs the daemon in this process until SIGTERM/SIGINT. Resolves once it is ready. */
+export async function serve(opts: ServeOptions): Promise<void> {
+  const started = performance.now();
+  const paths = homePaths();
+  ensureHome(paths);
+  const config = loadConfig(paths.config);
+  const log = createFileLogger(paths.log, { mirrorToStderr: true });
+  const bind = resolveBind(opts, config);
+  log.info("starting spl serve", { version: VERSION, pid: process.pid, home: paths.home });
+  process.stdout.write("Starting Syncropel instance...\n");
+
+  acquirePidFile(paths.pidFile, log);
+  let opened: ReturnType<typeof openStore> | null = null;
+  const servers: Server<unknown>[] = [];
+  try {
+    try {
+      opened = openStore(paths.store, { durability: config.store.durability });
+    } catch (err) {
+      if (err instanceof StoreDamagedError) log.error("store is damaged; refusing to start", { store: paths.store, error: err.message });
+      else if (err instanceof UserError) log.error("cannot open store", { store: paths.store, error: err.message });
+      throw err;
+    }
+    const { db } = opened;
+    const store = new RecordStore(db);
+    log.info("store opened", { store: paths.store, records: store.counts.records, threads: store.counts.threads });
+    const { did, created } = ensureInstanceDid(store);
+    if (created) log.info("instance identity bootstrapped", { instance_did: did });
+
+    const state: DaemonState = {
+      paths,
+      config,
+      log,
+      db,
+      store,
+      ingest: new IngestQueue(db, store),
+      instanceDid: did,
+      startedAt: Date.now(),
+      bind,
+      backup: null,
+      ready: false,
+      viaSocket: new WeakSet(),
+    };
+    const app = buildApp(state);
+    servers.push(listenTcp(state, app));
+    await clearStaleSocket(paths.socket).then((removed) => removed && log.warn("removed stale socket file", { path: paths.socket }));
+    servers.push(listenUnix(state, app));
+    log.info("listening", { bind: `${bind.host}:${bind.port}`, socket: paths.socket });
+
+    state.ready = true;
+    log.info("ready", { startup_ms: Math.round(performance.now() - started), records: store.counts.records });
+    installShutdown(state, servers, log);
+    // A detached daemon's stderr is a file nobody reads once the parent has gone.
+    if (process.env.SPL_DETACHED) log.stopMirroring();
+    process.stdout.write(
+      renderBanner({
+        store: `sqlite://${paths.store}`,
+        backup: state.backup,
+        bind: `${bind.host}:${bind.port}`,
+        socket: paths.socket,
+        pid: process.pid,
+        instance_did: did,
+      }) + "\n",
+    );
+  } catch (err) {
+    for (const s of servers) s.stop(true);
+    opened?.db.close();
+    cleanupRunFiles(paths, servers.length > 1);
+    log.flush();
+    throw err;
+  }
+}
+
+function cleanupRunFiles(paths: HomePaths, ownSocket: boolean) {
+  if (ownSocket) rmSync(paths.socket, { force: true });
+  releasePidFile(paths.pidFile);
+}
+
+function installShutdown(state: DaemonState, servers: Server<unknown>[], log: Logger) {
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info("shutting down", { signal });
+    // Stop accepting, let in-flight requests finish (bounded), then close what is left.
+    const graceful = Promise.all(servers.map((s) => s.stop(false)));
+    await Promise.race([graceful, Bun.sleep(SHUTDOWN_GRACE_MS)]);
+    for (const s of servers) s.stop(true);
+    try {
+      state.ingest.flush();
+      checkpoint(state.db);
+      state.db.close();
+    } catch (err) {
+      log.error("error while closing the store", { error: (err as Error).message });
+    }
+    cleanupRunFiles(state.paths, true);
+    log.info("stopped", { signal });
+    log.flush();
+    process.exit(0);
+  };
+  for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(sig, () => void shutdown(sig));
+  process.on("uncaughtException", (err) => log.error("uncaught exception", { error: err.stack ?? String(err) }));
+  process.on("unhandledRejection", (err) => log.error("unhandled rejection", { error: (err as Error)?.stack ?? String(err) }));
+}

@@ -1,0 +1,32 @@
+// What the running daemon knows about itself; shared by routes, lifecycle and engine hooks.
+import type { Database } from "bun:sqlite";
+import type { SplConfig } from "../config";
+import type { Logger } from "../log";
+import type { HomePaths } from "../paths";
+import type { RecordStore } from "../store/records";
+import type { IngestQueue } from "./ingest";
+
+export interface BackupInfo {
+  path: string;
+  /** "written", or why not ("no existing store", ...). */
+  outcome: string;
+  written_at: string | null;
+  records: number | null;
+}
+
+export interface DaemonState {
+  paths: HomePaths;
+  config: SplConfig;
+  log: Logger;
+  db: Database;
+  store: RecordStore;
+  ingest: IngestQueue;
+  instanceDid: string;
+  startedAt: number;
+  bind: { host: string; port: number };
+  backup: BackupInfo | null;
+  /** false until rebuild_from_store() has finished; /health answers 503 meanwhile. */
+  ready: boolean;
+  /** Requests that arrived on the Unix socket (trusted by file mode) rather than TCP. */
+  viaSocket: WeakSet<Request>;
+}

@@ -1,0 +1,146 @@
+// CEL permission decisions (SPEC 9): descending priority, first match decides, no match denies.
+// An evaluation error never opens a door: an allow rule that errors does not match,
+// a deny rule that errors matches.
+
+import type { Envelope } from "../records/types";
+import { evaluateBool, toCelVars, type CelScope, type CelVars } from "./cel";
+import { compareRules, ENGINE_CONFIG_THREAD, type PermissionRule } from "./config-fold";
+
+export const ROUTE_CLASSES = ["record_write", "record_read", "thread_read", "config_read", "config_write", "status_read", "admin"] as const;
+export type RouteClass = (typeof ROUTE_CLASSES)[number];
+
+/** What `spl config permissions-disable` needs: read the thread state, write the LEARN, list rules. */
+export const PREFLIGHT_RESOURCES: readonly RouteClass[] = ["record_write", "thread_read", "config_read"];
+
+export interface PermissionRequest {
+  actor: string;
+  /** A route class (or any resource string a rule may test, e.g. "tool:<name>"). */
+  resource: string;
+  /** The record being written; GETs get a synthetic record (see syntheticRecord). */
+  record?: Partial<Envelope> & { id?: string };
+  /** The `system` map, when the caller has it. */
+  system?: Record<string, unknown>;
+}
+
+export interface Decision {
+  allowed: boolean;
+  /** The rule that decided; absent when nothing matched. */
+  rule?: string;
+  reason: string;
+}
+
+export interface Preflight {
+  ok: boolean;
+  missing: RouteClass[];
+  /** Shell command that adds an allow rule covering the missing resources; "" when ok. */
+  fixCommand: string;
+}
+
+/**
+ * The route class of an HTTP request, or null for the one route never gated (`GET /health`).
+ * Unknown routes are `admin`, the narrowest class.
+ */
+export function routeClass(method: string, path: string): RouteClass | null {
+  const m = method.toUpperCase();
+  const p = path.split("?")[0]!.replace(/\/+$/, "") || "/";
+  const read = m === "GET" || m === "HEAD";
+  if (p === "/health" && read) return null;
+  if (p === "/v1/records" || p.startsWith("/v1/records/")) return read ? "record_read" : m === "POST" ? "record_write" : "admin";
+  if (p === "/v1/threads" || p.startsWith("/v1/threads/")) return read ? "thread_read" : "admin";
+  if (p === "/v1/config" || p.startsWith("/v1/config/")) return read ? "config_read" : "config_write";
+  if (read && (p === "/v1/status" || p === "/v1/trust" || p.startsWith("/v1/trust/") || p.startsWith("/v1/engine/"))) return "status_read";
+  return "admin";
+}
+
+/** The stand-in `record` for requests that carry none, so rules can read `record.*` safely. */
+export function syntheticRecord(actor: string, thread = ""): Partial<Envelope> & { id: string } {
+  return { id: "", act: "GET", actor, thread, body: {}, clock: 0, data_type: "VOID", parents: [], judged_by: null };
+}
+
+function isSorted(rules: readonly PermissionRule[]): boolean {
+  for (let i = 1; i < rules.length; i++) if (compareRules(rules[i - 1]!, rules[i]!) > 0) return false;
+  return true;
+}
+
+/** Decides one request. `scope.actor` is replaced by `req.actor` for current_actor(). */
+export function decide(rules: readonly PermissionRule[], req: PermissionRequest, scope: CelScope): Decision {
+  const ordered = isSorted(rules) ? rules : [...rules].sort(compareRules);
+  const vars: CelVars = toCelVars({
+    record: req.record ?? syntheticRecord(req.actor),
+    resource: req.resource,
+    ...(req.system ? { system: req.system } : {}),
+  });
+  const callerScope: CelScope = scope.actor === req.actor ? scope : { ...scope, actor: req.actor };
+
+  for (const rule of ordered) {
+    let matched: boolean;
+    let failure = "";
+    try {
+      matched = evaluateBool("permission", rule.expression, vars, callerScope);
+    } catch (err) {
+      matched = rule.action === "deny"; // fail closed
+      failure = ` (evaluation error: ${(err as Error).message})`;
+    }
+    if (!matched) continue;
+    const allowed = rule.action === "allow";
+    return {
+      allowed,
+      rule: rule.name,
+      reason: `${allowed ? "allowed" : "denied"} by ${rule.action} rule "${rule.name}" (priority ${rule.priority})${failure}`,
+    };
+  }
+  return { allowed: false, reason: `no permission rule allows ${req.actor} ${req.resource} (fail-closed)` };
+}
+
+/**
+ * Would `actor` still be able to switch enforcement off once it is on?
+ * Evaluates the disable path (thread_read, record_write of the disabling LEARN, config_read).
+ */
+export function preflight(rules: readonly PermissionRule[], actor: string, scope: CelScope): Preflight {
+  const missing = PREFLIGHT_RESOURCES.filter((resource) => !decide(rules, preflightRequest(actor, resource), scope).allowed);
+  if (missing.length === 0) return { ok: true, missing, fixCommand: "" };
+  return { ok: false, missing: [...missing], fixCommand: fixCommand(rules, actor) };
+}
+
+function preflightRequest(actor: string, resource: RouteClass): PermissionRequest {
+  if (resource === "record_write") {
+    const record: Partial<Envelope> = {
+      act: "LEARN",
+      actor,
+      thread: ENGINE_CONFIG_THREAD,
+      body: { topic: "permissions_enabled", enabled: false },
+      clock: 0,
+      data_type: "SCALAR",
+      parents: [],
+      judged_by: null,
+    };
+    return { actor, resource, record };
+  }
+  return { actor, resource, record: syntheticRecord(actor, resource === "thread_read" ? ENGINE_CONFIG_THREAD : "") };
+}
+
+/**
+ * An allow rule for all three disable-path resources, placed above every existing rule
+ * (so no deny rule can shadow it) under a name no existing rule uses.
+ */
+export function fixCommand(rules: readonly PermissionRule[], actor: string): string {
+  const top = rules.reduce((max, r) => Math.max(max, r.priority), 0);
+  const priority = Math.max(10000, top + 1);
+  const names = new Set(rules.map((r) => r.name));
+  let name = "admin-self";
+  for (let i = 2; names.has(name); i++) name = `admin-self-${i}`;
+  const resources = PREFLIGHT_RESOURCES.map((r) => `resource == "${r}"`).join(" || ");
+  const expression = `current_actor() == ${celString(actor)} && (${resources})`;
+  return ["spl config add-permission-rule", "--name", shellQuote(name), "--action allow", "--priority", String(priority), "--expression", shellQuote(expression)].join(" ");
+}
+
+/** A CEL double-quoted string literal (JSON escaping is valid CEL escaping). */
+function celString(s: string): string {
+  return JSON.stringify(s);
+}
+
+/** POSIX single-quoting, only when needed. */
+export function shellQuote(s: string): string {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s)) return s;
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}

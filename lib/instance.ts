@@ -1,0 +1,47 @@
+// Instance identity (SPEC 8): a genesis LEARN on th_instance; the DID is content-addressed from
+// that record's id, so it travels with hub.db and a restored copy keeps its identity.
+import { randomBytes } from "node:crypto";
+import type { Database } from "bun:sqlite";
+import { prepareRecord } from "./records/envelope";
+import type { RecordStore } from "./store/records";
+
+export const INSTANCE_THREAD = "th_instance";
+export const ENGINE_ACTOR = "did:sync:system:engine";
+const DID_PREFIX = "did:sync:instance:";
+
+export function didFromGenesisId(id: string): string {
+  return DID_PREFIX + id.slice(0, 16);
+}
+
+/** The 16-hex tail used in backup directory names (instance-<tail>). */
+export function didTail(did: string): string {
+  return did.slice(DID_PREFIX.length);
+}
+
+/** The instance DID recorded in an open store, or null when it was never bootstrapped. */
+export function readInstanceDid(db: Database): string | null {
+  const hasRecords = db.query("SELECT 1 FROM sqlite_master WHERE type='table' AND name='records'").get();
+  if (!hasRecords) return null;
+  const row = db
+    .query(
+      `SELECT id FROM records WHERE thread = ? AND act = 'LEARN' AND actor = ?
+         AND json_extract(body, '$.topic') = 'instance_bootstrap' ORDER BY seq LIMIT 1`,
+    )
+    .get(INSTANCE_THREAD, ENGINE_ACTOR) as { id: string } | null;
+  return row ? didFromGenesisId(row.id) : null;
+}
+
+/** Returns the instance DID, writing the genesis record first if the store has none. */
+export function ensureInstanceDid(store: RecordStore): { did: string; created: boolean } {
+  const existing = readInstanceDid(store.db);
+  if (existing) return { did: existing, created: false };
+  const now = Math.floor(Date.now() / 1000);
+  const p = prepareRecord({
+    thread: INSTANCE_THREAD,
+    actor: ENGINE_ACTOR,
+    act: "LEARN",
+    body: { topic: "instance_bootstrap", nonce: randomBytes(16).toString("hex"), created_at: new Date().toISOString() },
+  });
+  const { record } = store.db.transaction(() => store.insert(p, now)).immediate();
+  return { did: didFromGenesisId(record.id), created: true };
+}

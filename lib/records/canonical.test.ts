@@ -1,0 +1,73 @@
+import { expect, test } from "bun:test";
+import { canonicalJson } from "./canonical";
+import { recordId } from "./id";
+import { prepareRecord, RecordError, sealRecord } from "./envelope";
+
+test("SPEC test vector", () => {
+  const env = {
+    act: "LEARN" as const,
+    actor: "did:sync:user:alice",
+    body: { topic: "auth_required", enabled: true },
+    clock: 0,
+    data_type: "SCALAR" as const,
+    parents: [],
+    thread: "th_engine_config",
+    judged_by: null,
+  };
+  expect(recordId(env)).toBe("fa034d669f7f5b3b512c0806f4a5bf325076b248b959c3375bddc25521317d79");
+});
+
+test("JCS: sorted keys at every depth, compact, ES number formatting", () => {
+  expect(canonicalJson({ b: [3, { z: 1, a: null }], a: "x", "é": 1, A: 2 })).toBe(
+    '{"A":2,"a":"x","b":[3,{"a":null,"z":1}],"é":1}',
+  );
+  expect(canonicalJson({ n: 1e21, m: 0.1, k: -0, big: 1.5e-7, i: 100 })).toBe(
+    '{"big":1.5e-7,"i":100,"k":0,"m":0.1,"n":1e+21}',
+  );
+  expect(canonicalJson({ s: 'q"\\\n\u0001€' })).toBe('{"s":"q\\"\\\\\\n\\u0001€"}');
+});
+
+test("the hash ignores judged_by and key order, and sorts parents", () => {
+  const a = sealRecord(prepareRecord({ thread: "t", actor: "did:x:a", act: "KNOW", body: { b: 1, a: 2 }, clock: 1, parents: ["b", "a"] }));
+  const b = sealRecord(
+    prepareRecord({ parents: ["a", "b"], body: { a: 2, b: 1 }, act: "KNOW", actor: "did:x:a", thread: "t", clock: 1, judged_by: "zz" }),
+  );
+  expect(a).toBe(b);
+});
+
+test("validation names the field", () => {
+  const bad: [unknown, string][] = [
+    [[], "INVALID_RECORD"],
+    [{ thread: "", actor: "did:x:a", act: "KNOW", body: {} }, "INVALID_FIELD"],
+    [{ thread: "t", actor: "alice", act: "KNOW", body: {} }, "INVALID_FIELD"],
+    [{ thread: "t", actor: "did:x:a", act: "know", body: {} }, "INVALID_FIELD"],
+    [{ thread: "t", actor: "did:x:a", act: "KNOW", body: [] }, "INVALID_FIELD"],
+    [{ thread: "t", actor: "did:x:a", act: "KNOW", body: {}, clock: -1 }, "INVALID_FIELD"],
+    [{ thread: "t", actor: "did:x:a", act: "KNOW", body: {}, clock: 1.5 }, "INVALID_FIELD"],
+    [{ thread: "t", actor: "did:x:a", act: "KNOW", body: {}, clock: "1" }, "INVALID_FIELD"],
+    [{ thread: "t", actor: "did:x:a", act: "KNOW", body: {}, data_type: "TEXT" }, "INVALID_FIELD"],
+    [{ thread: "t", actor: "did:x:a", act: "KNOW", body: {}, parents: [1] }, "INVALID_FIELD"],
+    [{ thread: "t", actor: "did:x:a", act: "KNOW", body: {}, extra: 1 }, "UNKNOWN_FIELD"],
+  ];
+  for (const [input, code] of bad) {
+    try {
+      prepareRecord(input);
+      throw new Error(`accepted ${JSON.stringify(input)}`);
+    } catch (err) {
+      expect(err).toBeInstanceOf(RecordError);
+      expect((err as RecordError).code).toBe(code);
+    }
+  }
+});
+
+test("depth and size limits", () => {
+  let deep: any = {};
+  for (let i = 0; i < 70; i++) deep = { d: deep };
+  expect(() => prepareRecord({ thread: "t", actor: "did:x:a", act: "KNOW", body: deep })).toThrow(/deeper than 64/);
+  try {
+    prepareRecord({ thread: "t", actor: "did:x:a", act: "KNOW", body: { s: "x".repeat(1024 * 1024) } });
+    throw new Error("accepted");
+  } catch (err) {
+    expect((err as RecordError).status).toBe(413);
+  }
+});

@@ -1,0 +1,226 @@
+// Reads and writes of the record log. One writer (the daemon); every method is synchronous
+// and meant to run inside the caller's transaction when it writes.
+import type { Database, Statement } from "bun:sqlite";
+import type { Envelope, StoredRecord } from "../records/types";
+import { type PreparedRecord, RecordError, sealRecord } from "../records/envelope";
+
+interface Row {
+  seq: number;
+  id: string;
+  thread: string;
+  actor: string;
+  act: string;
+  clock: number;
+  data_type: string;
+  judged_by: string | null;
+  parents: string;
+  body: string;
+  created_at: number;
+}
+
+export interface InsertResult {
+  status: "created" | "duplicate";
+  record: StoredRecord;
+}
+
+export interface ListFilter {
+  thread?: string;
+  actor?: string;
+  act?: string;
+  /** Return records with a sequence greater than this (the cursor). */
+  after?: number;
+  limit: number;
+}
+
+export interface Page<T> {
+  data: T[];
+  has_more: boolean;
+  next_cursor: string | null;
+}
+
+export interface ThreadSummary {
+  thread: string;
+  record_count: number;
+  first_seen: number;
+  last_seen: number;
+  status: "open" | "closed";
+}
+
+export interface ThreadState {
+  thread: string;
+  record_count: number;
+  last_clock: number | null;
+  actor_clocks: Record<string, number>;
+  status: "open" | "closed";
+}
+
+const COLUMNS = "seq, id, thread, actor, act, clock, data_type, judged_by, parents, body, created_at";
+
+export function rowToRecord(r: Row): StoredRecord {
+  return {
+    id: r.id,
+    parents: JSON.parse(r.parents),
+    thread: r.thread,
+    actor: r.actor,
+    act: r.act as StoredRecord["act"],
+    body: JSON.parse(r.body),
+    clock: r.clock,
+    data_type: r.data_type as StoredRecord["data_type"],
+    judged_by: r.judged_by,
+    sequence: r.seq,
+    created_at: r.created_at,
+  };
+}
+
+/** Whether a record closes its thread (a fulfilling KNOW or a cancelling DO). */
+function closesThread(env: Envelope): boolean {
+  return (env.act === "KNOW" && env.body.fulfills != null) || (env.act === "DO" && env.body.cancels != null);
+}
+
+export class RecordStore {
+  private s: Record<string, Statement>;
+  private recordCount: number;
+  private threadCount: number;
+
+  constructor(readonly db: Database) {
+    const q = (sql: string) => db.prepare(sql);
+    this.s = {
+      insert: q(
+        `INSERT INTO records (id, thread, actor, act, clock, data_type, judged_by, parents, body, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      ),
+      newThread: q(
+        `INSERT OR IGNORE INTO threads (thread, record_count, first_seq, last_seq, first_seen, last_seen, closed)
+         VALUES (?, 1, ?, ?, ?, ?, ?)`,
+      ),
+      bumpThread: q(
+        `UPDATE threads SET record_count = record_count + 1, last_seq = ?, last_seen = ?, closed = MAX(closed, ?)
+         WHERE thread = ?`,
+      ),
+      byId: q(`SELECT ${COLUMNS} FROM records WHERE id = ?`),
+      bySeq: q(`SELECT ${COLUMNS} FROM records WHERE seq = ?`),
+      atClock: q("SELECT id FROM records WHERE thread = ? AND actor = ? AND clock = ?"),
+      maxClock: q("SELECT MAX(clock) AS c FROM records WHERE thread = ? AND actor = ?"),
+      actorOf: q("SELECT actor FROM records WHERE id = ?"),
+      thread: q("SELECT * FROM threads WHERE thread = ?"),
+      actorClocks: q("SELECT actor, MAX(clock) AS c FROM records WHERE thread = ? GROUP BY actor"),
+    };
+    this.recordCount = 0;
+    this.threadCount = 0;
+    this.resync();
+  }
+
+  /** Re-reads the counters from disk (startup, and after a rolled-back transaction). */
+  resync(): void {
+    this.recordCount = (this.db.query("SELECT COUNT(*) AS n FROM records").get() as { n: number }).n;
+    this.threadCount = (this.db.query("SELECT COUNT(*) AS n FROM threads").get() as { n: number }).n;
+  }
+
+  get counts() {
+    return { records: this.recordCount, threads: this.threadCount };
+  }
+
+  /**
+   * Inserts one validated record: assigns the clock when the client left it out, computes the
+   * id, and answers duplicate for identical content. Same (thread, actor, clock) with other
+   * content is a 409. Call inside a transaction.
+   */
+  insert(p: PreparedRecord, nowSecs: number): InsertResult {
+    const env = p.env;
+    if (!p.clockGiven) {
+      const row = this.s.maxClock!.get(env.thread, env.actor) as { c: number | null };
+      env.clock = row.c === null ? 0 : row.c + 1;
+    }
+    const id = sealRecord(p);
+    const parents = JSON.stringify(env.parents);
+    const res = this.s.insert!.run(id, env.thread, env.actor, env.act, env.clock, env.data_type, env.judged_by, parents, p.bodyJson, nowSecs);
+    if (res.changes === 1) {
+      const seq = Number(res.lastInsertRowid);
+      const closed = closesThread(env) ? 1 : 0;
+      this.recordCount++;
+      if (this.s.newThread!.run(env.thread, seq, seq, nowSecs, nowSecs, closed).changes === 1) this.threadCount++;
+      else this.s.bumpThread!.run(seq, nowSecs, closed, env.thread);
+      return { status: "created", record: { ...env, id, sequence: seq, created_at: nowSecs } };
+    }
+    const existing = this.get(id);
+    if (existing) return { status: "duplicate", record: existing };
+    const holder = this.s.atClock!.get(env.thread, env.actor, env.clock) as { id: string } | null;
+    throw new RecordError(
+      "CLOCK_CONFLICT",
+      `${env.actor} already wrote clock ${env.clock} on thread ${env.thread} (record ${holder?.id ?? "?"}) with different content — ` +
+        "use the next clock (GET /v1/threads/<id>/state shows actor_clocks) or omit clock",
+      409,
+    );
+  }
+
+  get(id: string): StoredRecord | null {
+    const row = this.s.byId!.get(id) as Row | null;
+    return row ? rowToRecord(row) : null;
+  }
+
+  actorOf(id: string): string | undefined {
+    return (this.s.actorOf!.get(id) as { actor: string } | null)?.actor;
+  }
+
+  list(f: ListFilter): Page<StoredRecord> {
+    const where: string[] = ["seq > ?"];
+    const args: (string | number)[] = [f.after ?? 0];
+    if (f.thread !== undefined) where.push("thread = ?"), args.push(f.thread);
+    if (f.actor !== undefined) where.push("actor = ?"), args.push(f.actor);
+    if (f.act !== undefined) where.push("act = ?"), args.push(f.act);
+    const rows = this.db
+      .query(`SELECT ${COLUMNS} FROM records WHERE ${where.join(" AND ")} ORDER BY seq LIMIT ?`)
+      .all(...args, f.limit + 1) as Row[];
+    const has_more = rows.length > f.limit;
+    const data = rows.slice(0, f.limit).map(rowToRecord);
+    return { data, has_more, next_cursor: has_more ? String(data[data.length - 1]!.sequence) : null };
+  }
+
+  /** Every record in store order, in pages, for folds at startup. */
+  *scan(pageSize = 5000): Generator<StoredRecord> {
+    const stmt = this.db.prepare(`SELECT ${COLUMNS} FROM records WHERE seq > ? ORDER BY seq LIMIT ?`);
+    let after = 0;
+    for (;;) {
+      const rows = stmt.all(after, pageSize) as Row[];
+      for (const r of rows) yield rowToRecord(r);
+      if (rows.length < pageSize) return;
+      after = rows[rows.length - 1]!.seq;
+    }
+  }
+
+  threads(after: number, limit: number): Page<ThreadSummary> {
+    const rows = this.db
+      .query("SELECT * FROM threads WHERE first_seq > ? ORDER BY first_seq LIMIT ?")
+      .all(after, limit + 1) as any[];
+    const has_more = rows.length > limit;
+    const page = rows.slice(0, limit);
+    return {
+      data: page.map((r) => ({
+        thread: r.thread,
+        record_count: r.record_count,
+        first_seen: r.first_seen,
+        last_seen: r.last_seen,
+        status: r.closed ? "closed" : "open",
+      })),
+      has_more,
+      next_cursor: has_more ? String(page[page.length - 1].first_seq) : null,
+    };
+  }
+
+  /** Threads not yet closed by a fulfilling KNOW or cancelling DO. */
+  activeThreads(): number {
+    return (this.db.query("SELECT COUNT(*) AS n FROM threads WHERE closed = 0").get() as { n: number }).n;
+  }
+
+  threadState(thread: string): ThreadState | null {
+    const t = this.s.thread!.get(thread) as any;
+    if (!t) return null;
+    const actor_clocks: Record<string, number> = {};
+    let last: number | null = null;
+    for (const r of this.s.actorClocks!.all(thread) as { actor: string; c: number }[]) {
+      actor_clocks[r.actor] = r.c;
+      if (last === null || r.c > last) last = r.c;
+    }
+    return { thread, record_count: t.record_count, last_clock: last, actor_clocks, status: t.closed ? "closed" : "open" };
+  }
+}

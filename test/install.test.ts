@@ -1,0 +1,502 @@
+// End-to-end tests for install.sh against a real HTTP server on loopback serving a real release
+// tree (two versions built by .ci/release.ts). Every install runs in its own temp HOME and
+// INSTALL_DIR; the only processes started are the shells/binaries below, each awaited or killed by pid.
+import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join, normalize, resolve } from "node:path";
+
+setDefaultTimeout(120_000); // each install moves a ~100 MB binary; builds take a few seconds
+
+const REPO = resolve(import.meta.dir, "..");
+const INSTALL_SH = join(REPO, "install.sh");
+const SH = Bun.which("dash") ?? "sh"; // dash catches bash-isms that a bash-backed sh would forgive
+const OLD = "0.1.0";
+const NEW = "0.1.1";
+const ARTIFACT = "spl-linux-x64";
+
+let root: string; // everything this file creates
+let tree: string; // the release tree the host serves
+let host: Host;
+let cutoff: CutoffServer;
+let sandboxes: string[] = [];
+
+// --- test host -----------------------------------------------------------------------------------
+
+type Host = {
+  url: string;
+  faults: Map<string, (req: Request) => Response>;
+  stop: () => void;
+};
+
+// Static file server for `dir`, plus:
+//  - `/install.sh?v=X` serves install.sh with the pin line filled in (what a real host would do);
+//  - `faults` overrides any path with a custom response (404s, bad bytes, redirects).
+function startHost(dir: string): Host {
+  const faults = new Map<string, (req: Request) => Response>();
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch(req) {
+      const url = new URL(req.url);
+      const fault = faults.get(url.pathname);
+      if (fault) return fault(req);
+      if (url.pathname === "/install.sh") {
+        const script = readFileSync(join(dir, "install.sh"), "utf8");
+        const v = url.searchParams.get("v");
+        if (v === null) return new Response(script);
+        // Only plain version characters go into the script: the value lands inside sh quotes.
+        if (!/^[0-9A-Za-z.+-]+$/.test(v)) return new Response("bad version\n", { status: 400 });
+        return new Response(script.replace(/^SPL_PINNED_VERSION=""$/m, `SPL_PINNED_VERSION="${v}"`));
+      }
+      const path = join(dir, normalize(decodeURIComponent(url.pathname)));
+      if (!path.startsWith(dir + "/") || !existsSync(path) || !statSync(path).isFile()) {
+        return new Response("not found\n", { status: 404 });
+      }
+      return new Response(Bun.file(path));
+    },
+  });
+  return { url: `http://127.0.0.1:${server.port}`, faults, stop: () => server.stop(true) };
+}
+
+// Bun.serve always frames bodies correctly, so it cannot lie about Content-Length. This raw
+// TCP server answers every request with the full Content-Length of `bytes` but sends only the
+// first half, then closes. The host redirects to it to simulate a download cut off part-way.
+type CutoffServer = { url: string; bytes: Uint8Array | null; stop: () => void };
+async function startCutoff(): Promise<CutoffServer> {
+  const state: CutoffServer = { url: "", bytes: null, stop: () => {} };
+  const server = net.createServer((sock) => {
+    sock.once("data", () => {
+      const bytes = state.bytes ?? new Uint8Array(0);
+      sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${bytes.length}\r\nConnection: close\r\n\r\n`);
+      sock.end(bytes.subarray(0, bytes.length >> 1));
+    });
+    sock.on("error", () => {});
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  state.url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/cut`;
+  state.stop = () => server.close();
+  return state;
+}
+
+// A port nothing listens on: bind one, then close it.
+async function closedPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((ok) => s.listen(0, "127.0.0.1", ok));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((ok) => s.close(() => ok()));
+  return port;
+}
+
+// --- helpers -------------------------------------------------------------------------------------
+
+type Sandbox = { dir: string; home: string; bin: string };
+
+function sandbox(): Sandbox {
+  const dir = mkdtempSync(join(root, "sb-"));
+  const home = join(dir, "home");
+  mkdirSync(home);
+  sandboxes.push(dir);
+  return { dir, home, bin: join(dir, "bin") };
+}
+
+type Run = { code: number; stdout: string; stderr: string };
+
+async function run(cmd: string[], env: Record<string, string>, cwd: string): Promise<Run> {
+  const proc = Bun.spawn(cmd, { env, cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  return { code, stdout, stderr };
+}
+
+function baseEnv(sb: Sandbox, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: sb.home,
+    SYNCROPEL_HOME: join(sb.home, ".syncro"),
+    INSTALL_DIR: sb.bin,
+    SPL_RELEASES_URL: host.url,
+    ...extra,
+  };
+}
+
+// Run the repo's install.sh directly.
+function install(sb: Sandbox, args: string[] = [], extra: Record<string, string> = {}, prefix: string[] = []) {
+  return run([...prefix, SH, INSTALL_SH, ...args], baseEnv(sb, extra), sb.dir);
+}
+
+// Run it the way users do: curl -sSf <url> | sh
+function installPiped(sb: Sandbox, scriptUrl: string, extra: Record<string, string> = {}) {
+  return run([SH, "-c", `curl -sSf "$SCRIPT_URL" | ${SH}`], baseEnv(sb, { SCRIPT_URL: scriptUrl, ...extra }), sb.dir);
+}
+
+async function splVersion(sb: Sandbox): Promise<string> {
+  const r = await run([join(sb.bin, "spl"), "version"], baseEnv(sb), sb.dir);
+  expect(r.code).toBe(0);
+  return r.stdout.trim();
+}
+
+function sha256(path: string): string {
+  return new Bun.CryptoHasher("sha256").update(readFileSync(path)).digest("hex");
+}
+
+function releaseBinary(version: string): string {
+  return join(tree, version, ARTIFACT);
+}
+
+// Put a known old binary in place without going through install.sh.
+function seedOld(sb: Sandbox): string {
+  mkdirSync(sb.bin, { recursive: true });
+  copyFileSync(releaseBinary(OLD), join(sb.bin, "spl"));
+  chmodSync(join(sb.bin, "spl"), 0o755);
+  return sha256(join(sb.bin, "spl"));
+}
+
+async function expectOldIntact(sb: Sandbox, oldSha: string) {
+  expect(sha256(join(sb.bin, "spl"))).toBe(oldSha);
+  expect(await splVersion(sb)).toBe(`spl ${OLD}`);
+  expect(readdirSync(sb.bin)).toEqual(["spl"]); // no temp file left behind
+}
+
+// A failed run: non-zero, and exactly one line from the installer saying what went wrong.
+function expectFailure(r: Run, pattern: RegExp) {
+  expect(r.code).not.toBe(0);
+  const errors = r.stderr.split("\n").filter((l) => l.startsWith("spl install: error:"));
+  expect(errors).toHaveLength(1);
+  expect(errors[0]).toMatch(pattern);
+}
+
+function serveBytes(bytes: Uint8Array | string) {
+  return () => new Response(bytes);
+}
+
+function shaLine(bytes: Uint8Array | string) {
+  return `${new Bun.CryptoHasher("sha256").update(bytes).digest("hex")}  ${ARTIFACT}\n`;
+}
+
+// --- setup ---------------------------------------------------------------------------------------
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), "spl-install-test-"));
+  chmodSync(root, 0o755); // the unwritable-dir case may run the installer as an unprivileged user
+  tree = join(root, "release");
+  for (const v of [OLD, NEW]) {
+    const r = Bun.spawnSync([process.execPath, join(REPO, ".ci/release.ts"), "--out", tree, "--version", v], {
+      cwd: REPO,
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    if (r.exitCode !== 0) throw new Error(`release ${v} failed:\n${r.stdout}\n${r.stderr}`);
+  }
+  host = startHost(tree);
+  cutoff = await startCutoff();
+});
+
+afterEach(() => {
+  host.faults.clear();
+  for (const dir of sandboxes) {
+    chmodSync(dir, 0o755);
+    for (const name of readdirSync(dir)) {
+      const p = join(dir, name);
+      if (statSync(p).isDirectory()) chmodSync(p, 0o755); // undo the read-only cases
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+  sandboxes = [];
+});
+
+afterAll(() => {
+  host?.stop();
+  cutoff?.stop();
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+// --- release tree --------------------------------------------------------------------------------
+
+describe("release tree", () => {
+  test("has both versions, sha256sum-format checksums, latest, and install.sh", async () => {
+    for (const v of [OLD, NEW]) {
+      const check = Bun.spawnSync(["sha256sum", "-c", `${ARTIFACT}.sha256`], { cwd: join(tree, v) });
+      expect(check.exitCode).toBe(0);
+      expect(readFileSync(join(tree, v, `${ARTIFACT}.sha256`), "utf8")).toMatch(/^[0-9a-f]{64}  spl-linux-x64\n$/);
+    }
+    const latest = JSON.parse(readFileSync(join(tree, "latest", "version.json"), "utf8"));
+    expect(latest.version).toBe(NEW);
+    expect(latest.artifacts[ARTIFACT].sha256).toBe(sha256(releaseBinary(NEW)));
+    expect(readFileSync(join(tree, "install.sh"), "utf8")).toBe(readFileSync(INSTALL_SH, "utf8"));
+    // Served over HTTP as-is.
+    const res = await fetch(`${host.url}/latest/version.json`);
+    expect((await res.json()).version).toBe(NEW);
+  });
+
+  test("install.sh is POSIX sh", () => {
+    expect(Bun.spawnSync(["sh", "-n", INSTALL_SH]).exitCode).toBe(0);
+    expect(Bun.spawnSync([SH, "-n", INSTALL_SH]).exitCode).toBe(0);
+  });
+});
+
+// --- happy paths ---------------------------------------------------------------------------------
+
+describe("install", () => {
+  test("fresh install via curl | sh into the default ~/.local/bin", async () => {
+    const sb = sandbox();
+    const env = baseEnv(sb);
+    delete env.INSTALL_DIR;
+    const r = await run([SH, "-c", `curl -sSf "${host.url}/install.sh" | ${SH}`], env, sb.dir);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const bin = join(sb.home, ".local", "bin", "spl");
+    expect(r.stdout).toContain(`installed spl ${NEW} to ${bin}`);
+    expect(r.stdout).toContain("is not on your PATH");
+    expect(statSync(bin).mode & 0o777).toBe(0o755);
+    expect(sha256(bin)).toBe(sha256(releaseBinary(NEW)));
+    expect(readdirSync(join(sb.home, ".local", "bin"))).toEqual(["spl"]);
+    expect(Bun.spawnSync([bin, "version"]).stdout.toString().trim()).toBe(`spl ${NEW}`);
+  });
+
+  test("upgrade 0.1.0 -> 0.1.1, then roll back with SPL_VERSION and with --version", async () => {
+    const sb = sandbox();
+    const onPath = { PATH: `${sb.bin}:${process.env.PATH}` };
+
+    let r = await install(sb, [], { SPL_VERSION: OLD, ...onPath });
+    expect(r.code).toBe(0);
+    expect(await splVersion(sb)).toBe(`spl ${OLD}`);
+    expect(r.stdout).not.toContain("is not on your PATH");
+
+    r = await install(sb, [], onPath); // latest
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`installed spl ${NEW} to ${join(sb.bin, "spl")} (was: spl ${OLD})`);
+    expect(await splVersion(sb)).toBe(`spl ${NEW}`);
+
+    r = await install(sb, [], { SPL_VERSION: OLD, ...onPath });
+    expect(r.code).toBe(0);
+    expect(await splVersion(sb)).toBe(`spl ${OLD}`);
+    expect(sha256(join(sb.bin, "spl"))).toBe(sha256(releaseBinary(OLD)));
+
+    r = await install(sb, ["--version", NEW], onPath);
+    expect(r.code).toBe(0);
+    expect(await splVersion(sb)).toBe(`spl ${NEW}`);
+
+    // The argument beats the environment.
+    r = await install(sb, ["--version", OLD], { SPL_VERSION: NEW, ...onPath });
+    expect(r.code).toBe(0);
+    expect(await splVersion(sb)).toBe(`spl ${OLD}`);
+    expect(readdirSync(sb.bin)).toEqual(["spl"]);
+  });
+
+  test("a host-baked ?v= pin: curl -sSf \"<host>/install.sh?v=X\" | sh", async () => {
+    const sb = sandbox();
+    let r = await installPiped(sb, `${host.url}/install.sh`); // latest
+    expect(r.code).toBe(0);
+    expect(await splVersion(sb)).toBe(`spl ${NEW}`);
+
+    const served = await (await fetch(`${host.url}/install.sh?v=${OLD}`)).text();
+    expect(served).toContain(`\nSPL_PINNED_VERSION="${OLD}"\n`);
+
+    r = await installPiped(sb, `${host.url}/install.sh?v=${OLD}`);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`installed spl ${OLD}`);
+    expect(await splVersion(sb)).toBe(`spl ${OLD}`);
+
+    // The host refuses anything that is not a plain version; curl -f turns that into a failure.
+    expect((await fetch(`${host.url}/install.sh?v=${encodeURIComponent('1"; rm -rf /')}`)).status).toBe(400);
+  });
+});
+
+// --- failures: non-zero, one clear line, old binary byte-identical and working --------------------
+
+describe("failures leave the old binary intact", () => {
+  test("server unreachable", async () => {
+    const sb = sandbox();
+    const oldSha = seedOld(sb);
+    const r = await install(sb, [], { SPL_RELEASES_URL: `http://127.0.0.1:${await closedPort()}` });
+    expectFailure(r, /cannot fetch .*latest\/version\.json \(cannot connect to the server\)/);
+    await expectOldIntact(sb, oldSha);
+  });
+
+  test("404 for the pinned version", async () => {
+    const sb = sandbox();
+    const oldSha = seedOld(sb);
+    const r = await install(sb, [], { SPL_VERSION: "9.9.9" });
+    expectFailure(r, /cannot download spl 9\.9\.9 .*HTTP 404.*check the version exists/);
+    await expectOldIntact(sb, oldSha);
+  });
+
+  test("download cut off part-way (Content-Length longer than the body)", async () => {
+    const sb = sandbox();
+    const oldSha = seedOld(sb);
+    cutoff.bytes = readFileSync(releaseBinary(NEW));
+    host.faults.set(`/${NEW}/${ARTIFACT}`, () => Response.redirect(cutoff.url, 302));
+    const r = await install(sb);
+    expectFailure(r, /cannot download spl 0\.1\.1 .*cut off part-way/);
+    await expectOldIntact(sb, oldSha);
+  });
+
+  test("checksum mismatch (one flipped byte)", async () => {
+    const sb = sandbox();
+    const oldSha = seedOld(sb);
+    const corrupt = readFileSync(releaseBinary(NEW));
+    corrupt[corrupt.length >> 1] ^= 0xff;
+    host.faults.set(`/${NEW}/${ARTIFACT}`, serveBytes(corrupt));
+    const r = await install(sb);
+    expectFailure(r, /checksum mismatch/);
+    await expectOldIntact(sb, oldSha);
+  });
+
+  test("checksum file missing", async () => {
+    const sb = sandbox();
+    const oldSha = seedOld(sb);
+    host.faults.set(`/${NEW}/${ARTIFACT}.sha256`, () => new Response("gone", { status: 404 }));
+    const r = await install(sb);
+    expectFailure(r, /cannot download the checksum .*HTTP 404/);
+    await expectOldIntact(sb, oldSha);
+  });
+
+  test("latest/version.json without a version", async () => {
+    const sb = sandbox();
+    const oldSha = seedOld(sb);
+    host.faults.set("/latest/version.json", serveBytes("<html>maintenance</html>"));
+    const r = await install(sb);
+    expectFailure(r, /has no "version" field/);
+    await expectOldIntact(sb, oldSha);
+  });
+
+  // Each served with a matching checksum, so only the content checks can catch them.
+  const impostors: [string, () => Uint8Array | string, RegExp][] = [
+    ["a shell script", () => `#!/bin/sh\necho "spl ${NEW}"\n`, /is not a Linux executable/],
+    ["random bytes", () => pseudoRandomBytes(64 * 1024), /is not a Linux executable/],
+    ["some other executable", () => readFileSync(Bun.which("true")!), /did not report 'spl 0\.1\.1'/],
+    ["spl 0.1.0 published as 0.1.1", () => readFileSync(releaseBinary(OLD)), /did not report 'spl 0\.1\.1' .*got 'spl 0\.1\.0'/],
+  ];
+  for (const [name, bytes, pattern] of impostors) {
+    test(`not an spl ${NEW} binary: ${name}`, async () => {
+      const sb = sandbox();
+      const oldSha = seedOld(sb);
+      const body = bytes();
+      host.faults.set(`/${NEW}/${ARTIFACT}`, serveBytes(body));
+      host.faults.set(`/${NEW}/${ARTIFACT}.sha256`, serveBytes(shaLine(body)));
+      const r = await install(sb);
+      expectFailure(r, pattern);
+      await expectOldIntact(sb, oldSha);
+    });
+  }
+
+  test("install dir not writable (chmod 0555)", async () => {
+    const sb = sandbox();
+    const oldSha = seedOld(sb);
+    chmodSync(sb.bin, 0o555);
+    // Root ignores directory modes. Then run the installer as nobody, if we can drop privileges.
+    let prefix: string[] = [];
+    if (canWrite(sb.bin)) {
+      const setpriv = Bun.which("setpriv");
+      const drop = setpriv ? [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"] : [];
+      if (!setpriv || Bun.spawnSync([...drop, "true"]).exitCode !== 0) {
+        console.warn("skipped: running privileged and cannot drop privileges; see the regular-file case");
+        return;
+      }
+      chmodSync(sb.dir, 0o755);
+      prefix = drop;
+    }
+    const r = await install(sb, [], {}, prefix);
+    expectFailure(r, /install dir .* is not writable/);
+    chmodSync(sb.bin, 0o755);
+    await expectOldIntact(sb, oldSha);
+  });
+
+  test("install dir cannot be created (a path component is a regular file)", async () => {
+    const sb = sandbox();
+    const file = join(sb.dir, "not-a-dir");
+    writeFileSync(file, "keep me\n");
+    const r = await install(sb, [], { INSTALL_DIR: join(file, "bin") });
+    expectFailure(r, /cannot create install dir/);
+    expect(readFileSync(file, "utf8")).toBe("keep me\n");
+  });
+});
+
+// --- concurrency -----------------------------------------------------------------------------------
+
+describe("atomic swap", () => {
+  test("a concurrent `spl version` loop never sees a partial or failed binary", async () => {
+    const sb = sandbox();
+    expect((await install(sb, [], { SPL_VERSION: OLD })).code).toBe(0);
+
+    const log = join(sb.dir, "loop.log");
+    const stop = join(sb.dir, "stop");
+    const loop = Bun.spawn(
+      [SH, "-c", 'while [ ! -e "$STOP" ]; do out=$("$BIN" version 2>&1); echo "$?|$out" >>"$LOG"; done'],
+      { env: { ...baseEnv(sb), BIN: join(sb.bin, "spl"), STOP: stop, LOG: log }, stdout: "ignore", stderr: "ignore" },
+    );
+    try {
+      const swaps = [NEW, OLD, NEW, OLD, NEW, OLD];
+      for (const v of swaps) {
+        const r = await install(sb, [], { SPL_VERSION: v });
+        expect(r.code).toBe(0);
+        // Wait until the loop has run the freshly swapped binary, so every version is exercised.
+        await waitFor(() => lastLine(log) === `0|spl ${v}`);
+      }
+    } finally {
+      writeFileSync(stop, "");
+      const done = await Promise.race([loop.exited, Bun.sleep(10_000).then(() => null)]);
+      if (done === null) process.kill(loop.pid, "SIGKILL");
+    }
+
+    const lines = readFileSync(log, "utf8").trim().split("\n");
+    const bad = lines.filter((l) => l !== `0|spl ${OLD}` && l !== `0|spl ${NEW}`);
+    expect(bad).toEqual([]);
+    expect(lines.length).toBeGreaterThan(6);
+    expect(readdirSync(sb.bin).sort()).toEqual(["spl"]);
+  });
+});
+
+// --- small utilities --------------------------------------------------------------------------------
+
+function canWrite(dir: string): boolean {
+  const probe = join(dir, ".probe");
+  try {
+    writeFileSync(probe, "");
+    rmSync(probe);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// Deterministic, so a failure reproduces.
+function pseudoRandomBytes(n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = 0x2545f491;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+function lastLine(path: string): string {
+  if (!existsSync(path)) return "";
+  const lines = readFileSync(path, "utf8").trimEnd().split("\n");
+  return lines[lines.length - 1] ?? "";
+}
+
+// Poll until `cond` holds. The bound only stops a broken run from hanging; nothing asserts on time.
+async function waitFor(cond: () => boolean) {
+  for (let i = 0; i < 3000 && !cond(); i++) await Bun.sleep(10);
+  expect(cond()).toBe(true);
+}
