@@ -1,0 +1,155 @@
+// End-to-end test harness: every test gets its own HOME / SYNCROPEL_HOME and free ports, drives
+// the compiled binary (dist/spl, built by `bun run test`), and ends only processes it started.
+import { afterAll } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export const SPL = resolve(process.env.SPL_BIN ?? join(import.meta.dir, "..", "dist", "spl"));
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A free TCP port on loopback (bind port 0, read it, close). */
+export function freePort(): number {
+  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = s.port;
+  s.stop(true);
+  return port;
+}
+
+const started = new Set<number>();
+const tempDirs: string[] = [];
+
+/** Remembers a pid so afterAll can end it if a test failed before stopping it. */
+export function track(pid: number) {
+  started.add(pid);
+}
+
+afterAll(() => {
+  for (const pid of started) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {}
+  }
+  if (!process.env.KEEP_TEMP) for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
+
+export class Instance {
+  readonly root: string;
+  readonly home: string;
+  readonly splHome: string;
+  port: number;
+  env: Record<string, string>;
+
+  constructor(opts: { port?: number; env?: Record<string, string> } = {}) {
+    this.root = mkdtempSync(join(tmpdir(), "spl-test-"));
+    tempDirs.push(this.root);
+    this.home = this.root;
+    this.splHome = join(this.root, ".syncro");
+    this.port = opts.port ?? freePort();
+    this.env = {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      HOME: this.home,
+      SYNCROPEL_HOME: this.splHome,
+      USER: "tester",
+      ...opts.env,
+    };
+  }
+
+  path(...parts: string[]) {
+    return join(this.splHome, ...parts);
+  }
+
+  get url() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Runs `spl <args>` to completion. */
+  async spl(args: string[], opts: { env?: Record<string, string>; stdin?: string; timeoutMs?: number } = {}): Promise<Run> {
+    const proc = Bun.spawn([SPL, ...args], {
+      env: { ...this.env, ...opts.env },
+      stdin: opts.stdin !== undefined ? new Blob([opts.stdin]) : "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+      cwd: this.root,
+    });
+    const timer = setTimeout(() => proc.kill("SIGKILL"), opts.timeoutMs ?? 60_000);
+    const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    clearTimeout(timer);
+    return { code, stdout, stderr };
+  }
+
+  /** `spl serve --daemon --port N`; fails the test if it does not start. Returns the daemon pid. */
+  async start(extra: string[] = []): Promise<number> {
+    const r = await this.spl(["serve", "--daemon", "--port", String(this.port), ...extra]);
+    if (r.code !== 0) throw new Error(`spl serve --daemon failed (${r.code}): ${r.stderr}${r.stdout}`);
+    const pid = Number(/PID:\s+(\d+)/.exec(r.stdout)?.[1]);
+    track(pid);
+    return pid;
+  }
+
+  async stop(): Promise<Run> {
+    return this.spl(["serve", "--stop"]);
+  }
+
+  /** The admin token `spl init` wrote to <home>/token, if any. */
+  get token(): string | undefined {
+    try {
+      return require("node:fs").readFileSync(this.path("token"), "utf8").trim() || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** HTTP to the daemon's TCP port, with the home's token unless `headers` sets authorization. */
+  async http(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any; text: string }> {
+    const auth: Record<string, string> = this.token && !("authorization" in headers) ? { authorization: `Bearer ${this.token}` } : {};
+    const res = await fetch(this.url + path, {
+      method,
+      headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...auth, ...headers },
+      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let json: any = null;
+    try {
+      json = JSON.parse(text);
+    } catch {}
+    return { status: res.status, json, text };
+  }
+
+  /** HTTP over the daemon's Unix socket. */
+  async socket(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+    const res = await fetch(`http://localhost${path}`, {
+      method,
+      unix: this.path("run", "spl.sock"),
+      headers: body !== undefined ? { "content-type": "application/json" } : {},
+      body: body === undefined ? undefined : JSON.stringify(body),
+    } as RequestInit);
+    const text = await res.text();
+    return { status: res.status, json: text ? JSON.parse(text) : null };
+  }
+}
+
+/** Polls until fn returns truthy or the deadline passes (no wall-clock assertions, just waiting). */
+export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 15_000, stepMs = 25): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await Bun.sleep(stepMs);
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
