@@ -1,6 +1,5 @@
 // End-to-end test harness: every test gets its own HOME / SYNCROPEL_HOME and free ports, drives
 // the compiled binary (dist/spl, built by `bun run test`), and ends only processes it started.
-import { afterAll } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -29,7 +28,9 @@ export function track(pid: number) {
   started.add(pid);
 }
 
-afterAll(() => {
+// At exit (after every test file's own afterAll has stopped its daemons): end anything a failed
+// test left running, then remove the temp homes.
+process.on("exit", () => {
   for (const pid of started) {
     try {
       process.kill(pid, "SIGKILL");
@@ -145,10 +146,16 @@ export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 15_000, s
   }
 }
 
+/** A live, non-zombie process (some sandboxes' pid 1 never reaps orphans). */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    const stat = require("node:fs").readFileSync(`/proc/${pid}/stat`, "utf8") as string;
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
   } catch {
     return false;
   }
