@@ -241,7 +241,7 @@ describe("release tree", () => {
     expect(readFileSync(join(tree, "install.sh"), "utf8")).toBe(readFileSync(INSTALL_SH, "utf8"));
     // Served over HTTP as-is.
     const res = await fetch(`${host.url}/latest/version.json`);
-    expect((await res.json()).version).toBe(NEW);
+    expect(((await res.json()) as { version: string }).version).toBe(NEW);
   });
 
   test("install.sh is POSIX sh", () => {
@@ -308,7 +308,8 @@ describe("install", () => {
     const served = await (await fetch(`${host.url}/install.sh?v=${OLD}`)).text();
     expect(served).toContain(`\nSPL_PINNED_VERSION="${OLD}"\n`);
 
-    r = await installPiped(sb, `${host.url}/install.sh?v=${OLD}`);
+    // The pin in the URL beats a stray SPL_VERSION in the environment.
+    r = await installPiped(sb, `${host.url}/install.sh?v=${OLD}`, { SPL_VERSION: NEW });
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`installed spl ${OLD}`);
     expect(await splVersion(sb)).toBe(`spl ${OLD}`);
@@ -351,7 +352,8 @@ describe("failures leave the old binary intact", () => {
     const sb = sandbox();
     const oldSha = seedOld(sb);
     const corrupt = readFileSync(releaseBinary(NEW));
-    corrupt[corrupt.length >> 1] ^= 0xff;
+    const mid = corrupt.length >> 1;
+    corrupt[mid] = corrupt[mid]! ^ 0xff;
     host.faults.set(`/${NEW}/${ARTIFACT}`, serveBytes(corrupt));
     const r = await install(sb);
     expectFailure(r, /checksum mismatch/);
@@ -415,6 +417,17 @@ describe("failures leave the old binary intact", () => {
     const r = await install(sb, [], {}, prefix);
     expectFailure(r, /install dir .* is not writable/);
     chmodSync(sb.bin, 0o755);
+    await expectOldIntact(sb, oldSha);
+  });
+
+  test("a truncated install script runs nothing", async () => {
+    const sb = sandbox();
+    const oldSha = seedOld(sb);
+    const script = readFileSync(INSTALL_SH, "utf8");
+    host.faults.set("/install.sh", serveBytes(script.slice(0, Math.floor(script.length * 0.8))));
+    const r = await installPiped(sb, `${host.url}/install.sh`, { SPL_VERSION: NEW });
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toBe(""); // not even the "downloading" line: main never ran
     await expectOldIntact(sb, oldSha);
   });
 
