@@ -42,7 +42,7 @@ const records = defineCommand({
   args: { id: { type: "positional", description: "Thread id" }, ...outputArgs, ...urlArg },
   async run({ args }) {
     const json = wantsJson(args);
-    const path = `/v1/threads/${encodeURIComponent(args.id)}/records`;
+    const path = `/v1/threads/${encodeURIComponent(String(args.id))}/records`;
     if (json) {
       const all: any[] = [];
       await eachPage(path, args.url, (data) => all.push(...data));
@@ -58,7 +58,7 @@ const state = defineCommand({
   meta: { name: "state", description: "Show a thread's folded state (record count, clocks, status)" },
   args: { id: { type: "positional", description: "Thread id" }, ...outputArgs, ...urlArg },
   async run({ args }) {
-    const s = await call("GET", `/v1/threads/${encodeURIComponent(args.id)}/state`, undefined, resolveTarget(args.url));
+    const s = await call("GET", `/v1/threads/${encodeURIComponent(String(args.id))}/state`, undefined, resolveTarget(args.url));
     if (wantsJson(args)) return printJson(s);
     out(
       [

@@ -193,7 +193,7 @@ describe("health and status", () => {
 });
 
 describe("bad input never crashes the daemon or loses data", () => {
-  const raw = async (body: BodyInit, headers: Record<string, string> = {}, path = "/v1/records", method = "POST") => {
+  const raw = async (body: string | Uint8Array, headers: Record<string, string> = {}, path = "/v1/records", method = "POST") => {
     const token = inst.token;
     const res = await fetch(inst.url + path, { method, body, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers } });
     const text = await res.text();

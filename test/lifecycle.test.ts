@@ -224,7 +224,7 @@ describe("durability", () => {
             headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
             body: JSON.stringify({ thread: `th_kill_${w % 4}`, actor: `did:sync:user:w${w}`, act: "KNOW", body: { i } }),
           });
-          if (res.status === 201) acked.push((await res.json()).id);
+          if (res.status === 201) acked.push(((await res.json()) as { id: string }).id);
         } catch {
           return;
         }

@@ -29,18 +29,16 @@ export interface PreparedRecord {
   claimedId?: string;
 }
 
-const fail = (code: string, message: string): never => {
-  throw new RecordError(code, message);
-};
+const invalid = (message: string) => new RecordError("INVALID_FIELD", message);
 
 export function prepareRecord(input: unknown): PreparedRecord {
   if (input === null || typeof input !== "object" || Array.isArray(input)) {
-    fail("INVALID_RECORD", "a record must be a JSON object with act, actor, thread and body");
+    throw new RecordError("INVALID_RECORD", "a record must be a JSON object with act, actor, thread and body");
   }
   const raw = input as Record<string, unknown>;
   for (const key of Object.keys(raw)) {
     if (!ENVELOPE_FIELDS.has(key) && !ECHO_FIELDS.has(key)) {
-      fail(
+      throw new RecordError(
         "UNKNOWN_FIELD",
         `unknown field '${key}' — a record has only parents, thread, actor, act, body, clock, data_type, judged_by`,
       );
@@ -49,23 +47,23 @@ export function prepareRecord(input: unknown): PreparedRecord {
 
   const { thread, actor, act, body } = raw;
   if (typeof thread !== "string" || thread.length === 0) {
-    fail("INVALID_FIELD", "'thread' must be a non-empty string, e.g. \"th_notes\"");
+    throw invalid("'thread' must be a non-empty string, e.g. \"th_notes\"");
   }
   if (typeof actor !== "string" || !DID.test(actor)) {
-    fail("INVALID_FIELD", "'actor' must be a DID string such as \"did:sync:user:alice\"");
+    throw invalid("'actor' must be a DID string such as \"did:sync:user:alice\"");
   }
   if (typeof act !== "string" || !(ACTS as readonly string[]).includes(act)) {
-    fail("INVALID_FIELD", `'act' must be one of ${ACTS.join(", ")}`);
+    throw invalid(`'act' must be one of ${ACTS.join(", ")}`);
   }
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
-    fail("INVALID_FIELD", "'body' must be a JSON object (use {} for an empty body)");
+    throw invalid("'body' must be a JSON object (use {} for an empty body)");
   }
 
   let clock = -1;
   const clockGiven = raw.clock !== undefined && raw.clock !== null;
   if (clockGiven) {
     if (typeof raw.clock !== "number" || !Number.isInteger(raw.clock) || raw.clock < 0 || raw.clock > MAX_CLOCK) {
-      fail("INVALID_FIELD", `'clock' must be an integer from 0 to ${MAX_CLOCK} (omit it and the daemon assigns one)`);
+      throw invalid(`'clock' must be an integer from 0 to ${MAX_CLOCK} (omit it and the daemon assigns one)`);
     }
     clock = raw.clock as number;
   }
@@ -73,7 +71,7 @@ export function prepareRecord(input: unknown): PreparedRecord {
   let data_type: DataType = "SCALAR";
   if (raw.data_type !== undefined && raw.data_type !== null) {
     if (typeof raw.data_type !== "string" || !(DATA_TYPES as readonly string[]).includes(raw.data_type)) {
-      fail("INVALID_FIELD", `'data_type' must be one of ${DATA_TYPES.join(", ")}`);
+      throw invalid(`'data_type' must be one of ${DATA_TYPES.join(", ")}`);
     }
     data_type = raw.data_type as DataType;
   }
@@ -81,20 +79,20 @@ export function prepareRecord(input: unknown): PreparedRecord {
   let parents: string[] = [];
   if (raw.parents !== undefined && raw.parents !== null) {
     if (!Array.isArray(raw.parents) || raw.parents.some((p) => typeof p !== "string" || p.length === 0)) {
-      fail("INVALID_FIELD", "'parents' must be an array of record id strings");
+      throw invalid("'parents' must be an array of record id strings");
     }
     parents = [...(raw.parents as string[])].sort();
   }
 
   let judged_by: string | null = null;
   if (raw.judged_by !== undefined && raw.judged_by !== null) {
-    if (typeof raw.judged_by !== "string") fail("INVALID_FIELD", "'judged_by' must be a record id string or null");
+    if (typeof raw.judged_by !== "string") throw invalid("'judged_by' must be a record id string or null");
     judged_by = raw.judged_by as string;
   }
 
   let claimedId: string | undefined;
   if (raw.id !== undefined) {
-    if (typeof raw.id !== "string") fail("INVALID_FIELD", "'id' must be a string (or leave it out)");
+    if (typeof raw.id !== "string") throw invalid("'id' must be a string (or leave it out)");
     claimedId = raw.id as string;
   }
 
@@ -102,7 +100,7 @@ export function prepareRecord(input: unknown): PreparedRecord {
   try {
     bodyJson = canonicalJson(body, 1);
   } catch (err) {
-    if (err instanceof CanonicalError) fail(err.code, err.message);
+    if (err instanceof CanonicalError) throw new RecordError(err.code, err.message);
     throw err;
   }
   // Cheap upper bound first; exact UTF-8 size only when it could matter.

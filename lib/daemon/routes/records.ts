@@ -39,11 +39,11 @@ export function recordRoutes(state: DaemonState) {
       async ({ request }) => {
         const input = await readJson(request, MAX_SINGLE_BODY, "RECORD_TOO_LARGE");
         const prepared = prepareOrThrow(input);
-        const [result] = await state.ingest.submit([prepared]);
-        logIngest(ingestLog, [result!]);
-        if (result!.status === "error") throw new ApiError(result.error.status, result.error.code, result.error.message);
-        if (result!.status === "duplicate") return json(200, { ...toWire(result.record), duplicate: true });
-        return json(201, toWire(result!.record));
+        const result = (await state.ingest.submit([prepared]))[0]!;
+        logIngest(ingestLog, [result]);
+        if (result.status === "error") throw new ApiError(result.error.status, result.error.code, result.error.message);
+        if (result.status === "duplicate") return json(200, { ...toWire(result.record), duplicate: true });
+        return json(201, toWire(result.record));
       },
       { parse: "none" },
     )
