@@ -28,16 +28,19 @@ export function track(pid: number) {
   started.add(pid);
 }
 
-// At exit (after every test file's own afterAll has stopped its daemons): end anything a failed
-// test left running, then remove the temp homes.
-process.on("exit", () => {
+/**
+ * Ends anything a failed test left running and removes the temp homes. test/setup.ts (preloaded
+ * by bunfig.toml) runs it once after every test file's own afterAll has stopped its daemons.
+ */
+export function cleanupAll() {
   for (const pid of started) {
     try {
       process.kill(pid, "SIGKILL");
     } catch {}
   }
-  if (!process.env.KEEP_TEMP) for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
-});
+  started.clear();
+  if (!process.env.KEEP_TEMP) for (const d of tempDirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
 
 export class Instance {
   readonly root: string;

@@ -1,7 +1,7 @@
 // Startup integrity checks (SPEC 4). They run before SQLite opens the store read-write, because
 // SQLite silently ignores a WAL with a bad header and may reset it on the next write: the
 // evidence of damage must survive until an operator has looked at it.
-import { Database } from "bun:sqlite";
+import { constants, Database } from "bun:sqlite";
 import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
 import { UserError } from "../errors";
 
@@ -46,18 +46,24 @@ function walChecksum(buf: Buffer, end: number, bigEndian: boolean): [number, num
   return [s0, s1];
 }
 
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, "; ").trim();
+}
+
 /** What SQLite itself says about the file, for the error message. */
 function sqliteVerdict(path: string): string {
   try {
-    const db = new Database(path, { readonly: true });
+    // immutable: no locks and no -wal/-shm created beside a damaged file.
+    const uri = "file:" + path.split("/").map(encodeURIComponent).join("/") + "?immutable=1";
+    const db = new Database(uri, constants.SQLITE_OPEN_READONLY | constants.SQLITE_OPEN_URI);
     try {
       const rows = db.query("PRAGMA quick_check").all() as { quick_check: string }[];
-      return rows.map((r) => r.quick_check).join("; ") || "ok";
+      return oneLine(rows.map((r) => r.quick_check).join("; ")) || "ok";
     } finally {
       db.close();
     }
   } catch (err) {
-    return (err as Error).message;
+    return oneLine((err as Error).message);
   }
 }
 
@@ -105,7 +111,9 @@ export function quickCheck(db: Database, storePath: string): void {
     const rows = db.query("PRAGMA quick_check").all() as { quick_check: string }[];
     result = rows.map((r) => r.quick_check).join("; ");
   } catch (err) {
-    throw new StoreDamagedError(storePath, "SQLite cannot read it", (err as Error).message);
+    throw new StoreDamagedError(storePath, "SQLite cannot read it", oneLine((err as Error).message));
   }
-  if (result !== "ok") throw new StoreDamagedError(storePath, "quick_check found damage", result.slice(0, 500));
+  // quick_check answers can span lines; the error must stay one line (the CLI prints the last
+  // `error:` line of a detached daemon's output, recovery steps included).
+  if (result !== "ok") throw new StoreDamagedError(storePath, "quick_check found damage", oneLine(result).slice(0, 500));
 }

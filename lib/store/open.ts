@@ -1,15 +1,22 @@
 // Opening the record store: integrity first, then pragmas, then schema.
 import { Database } from "bun:sqlite";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { checkStoreFiles, quickCheck, StoreDamagedError } from "./integrity";
-import { migrate } from "./schema";
+import { assertKnownVersion, migrate } from "./schema";
+import { UserError } from "../errors";
 
 export interface OpenOptions {
   durability?: "normal" | "full";
   /** Run PRAGMA quick_check (the daemon does at startup; short-lived CLI opens may skip it). */
   check?: boolean;
   allowBreaking?: boolean;
+  /**
+   * Runs after the integrity checks and the schema-version check, before any migration writes
+   * (the daemon's startup backup: it captures the store exactly as found). `created` is true
+   * for a store that did not exist before this open.
+   */
+  beforeMigrate?: (db: Database, created: boolean) => void;
 }
 
 export interface OpenedStore {
@@ -22,8 +29,19 @@ export interface OpenedStore {
 
 export function openStore(path: string, opts: OpenOptions = {}): OpenedStore {
   const created = !existsSync(path);
-  if (created) mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  else checkStoreFiles(path);
+  if (created) {
+    // A leftover WAL without its hub.db (deleted after a crash) would be replayed into the new
+    // store: refuse, so the operator decides what it is.
+    const wal = `${path}-wal`;
+    if (existsSync(wal) && statSync(wal).size > 0) {
+      throw new UserError(
+        `store ${path} is missing, but its write-ahead log ${wal} still holds ${statSync(wal).size} bytes (SQLite would replay it into a new, empty store)`,
+        `move it aside (mv ${wal} ${wal}.orphan.$(date +%s); the same for ${path}-shm), then 'spl restore <backup file>', ` +
+          "or start again to create a new store; 'spl backup list' shows the backups on this machine",
+      );
+    }
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  } else checkStoreFiles(path);
   let db: Database;
   try {
     db = new Database(path, { create: true, strict: true });
@@ -33,9 +51,14 @@ export function openStore(path: string, opts: OpenOptions = {}): OpenedStore {
   try {
     // busy_timeout first so the WAL switch waits for other connections instead of failing.
     db.exec("PRAGMA busy_timeout = 5000");
+    // quick_check before the journal-mode switch: a damaged store is never written to.
+    if (opts.check !== false && !created) quickCheck(db, path);
     db.exec("PRAGMA journal_mode = WAL");
     db.exec(`PRAGMA synchronous = ${opts.durability === "full" ? "FULL" : "NORMAL"}`);
-    if (opts.check !== false && !created) quickCheck(db, path);
+    if (opts.beforeMigrate) {
+      assertKnownVersion(db, path);
+      opts.beforeMigrate(db, created);
+    }
     const foundVersion = migrate(db, path, opts);
     return { db, created, foundVersion };
   } catch (err) {

@@ -67,11 +67,8 @@ export function storedSchemaVersion(db: Database): number {
   return row ? Number(row.value) : 0;
 }
 
-/**
- * Brings the store up to SCHEMA_VERSION. Returns the version it found (0 = new store).
- * Refuses a store from a newer spl, and a breaking step unless `allowBreaking`.
- */
-export function migrate(db: Database, storePath: string, opts: { allowBreaking?: boolean } = {}): number {
+/** Refuses a store written by a newer spl (before anything, even a backup, touches it). */
+export function assertKnownVersion(db: Database, storePath: string): number {
   const found = storedSchemaVersion(db);
   if (found > SCHEMA_VERSION) {
     throw new SchemaError(
@@ -79,6 +76,15 @@ export function migrate(db: Database, storePath: string, opts: { allowBreaking?:
       "install the newer spl that wrote it, or restore the snapshot you took before upgrading",
     );
   }
+  return found;
+}
+
+/**
+ * Brings the store up to SCHEMA_VERSION. Returns the version it found (0 = new store).
+ * Refuses a store from a newer spl, and a breaking step unless `allowBreaking`.
+ */
+export function migrate(db: Database, storePath: string, opts: { allowBreaking?: boolean } = {}): number {
+  const found = assertKnownVersion(db, storePath);
   const pending = STEPS.filter((s) => s.version > found);
   if (!pending.length) return found;
   if (found > 0 && !opts.allowBreaking && pending.some((s) => s.breaking)) {

@@ -1,0 +1,57 @@
+// Runs the doctor's checks against this home (SYNCROPEL_HOME) and whichever daemon the CLI
+// would talk to (the socket, or SPL_SERVE_URL).
+import { realpathSync } from "node:fs";
+import { request, resolveTarget } from "../client";
+import { loadConfig } from "../config";
+import { UserError } from "../errors";
+import { homePaths } from "../paths";
+import { CHECKS } from "./checks";
+import { type Check, type CheckResult, type CheckStatus, type DoctorContext, fail } from "./types";
+
+function sameHome(a: string, b: string): boolean {
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return a === b;
+  }
+}
+
+export async function doctorContext(): Promise<DoctorContext> {
+  const paths = homePaths();
+  let config = null;
+  let configError: string | null = null;
+  try {
+    config = loadConfig(paths.config);
+  } catch (err) {
+    configError = err instanceof UserError ? err.oneLine : (err as Error).message;
+  }
+  const target = resolveTarget();
+  let health: DoctorContext["health"] = null;
+  let status = null;
+  try {
+    health = await request("GET", "/health", undefined, target, 3000);
+    if (health.status === 200) {
+      const s = await request("GET", "/v1/status", undefined, target, 3000).catch(() => null);
+      if (s?.status === 200) status = s.body;
+    }
+  } catch {}
+  const home = health?.body?.home;
+  const daemonIsOurs = typeof home === "string" && sameHome(home, paths.home);
+  return { paths, config, configError, target, health, status, daemonIsOurs };
+}
+
+export const EXIT: Record<CheckStatus, number> = { pass: 0, warn: 1, fail: 2 };
+
+export async function runDoctor(checks: Check[] = CHECKS): Promise<{ checks: CheckResult[]; exitCode: number }> {
+  const ctx = await doctorContext();
+  const rows: CheckResult[] = [];
+  for (const check of checks) {
+    try {
+      const r = await check(ctx);
+      if (r) rows.push(...(Array.isArray(r) ? r : [r]));
+    } catch (err) {
+      rows.push(fail(check.name || "check", `the check itself failed: ${(err as Error).message}`));
+    }
+  }
+  return { checks: rows, exitCode: Math.max(0, ...rows.map((r) => EXIT[r.status])) };
+}
