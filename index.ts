@@ -34,6 +34,14 @@ const main = defineCommand({
     know: () => import("./commands/know").then(def),
     learn: () => import("./commands/learn").then(def),
     thread: () => import("./commands/thread").then(def),
+    backup: () => import("./commands/backup").then(def),
+    restore: () => import("./commands/restore").then(def),
+    doctor: () => import("./commands/doctor").then(def),
+    config: () => import("./commands/config").then(def),
+    trust: () => import("./commands/trust").then(def),
+    expr: () => import("./commands/expr").then(def),
+    health: () => import("./commands/health").then(def),
+    token: () => import("./commands/token").then(def),
   },
 });
 

@@ -19,13 +19,17 @@ export default defineCommand({
     try {
       const store = new RecordStore(db);
       const { did } = ensureInstanceDid(store);
-      const nothingNew = !setup.createdHome && !setup.wroteConfig && hadStore;
+      const { ensureOperatorTokenInStore } = await import("../lib/auth/operator-token");
+      const { loadConfig } = await import("../lib/config");
+      const token = await ensureOperatorTokenInStore(store, p.token, loadConfig(p.config).identity.actor);
+      const nothingNew = !setup.createdHome && !setup.wroteConfig && hadStore && token === "kept";
       out(
         [
           nothingNew ? `Already initialized: ${p.home} (nothing changed)` : `Initialized Syncropel home at ${p.home}`,
           `  config:   ${p.config}${setup.wroteConfig && !setup.createdHome && args.force ? " (rewritten)" : ""}`,
           `  store:    ${p.store} (${store.counts.records} records)`,
           `  instance: ${did}`,
+          `  token:    ${p.token} (${token === "minted" ? "new admin token, mode 0600" : "kept"})`,
           "Next: spl serve --daemon",
         ].join("\n"),
       );

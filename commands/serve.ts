@@ -6,6 +6,7 @@ import { out } from "../lib/cli/output";
 export const bindArgs = {
   port: { type: "string", description: "TCP port (default: [server] port in config.toml, else 9100)", valueHint: "9100" },
   host: { type: "string", description: "Bind address (default 127.0.0.1)", valueHint: "127.0.0.1" },
+  "insecure-localhost": { type: "boolean", description: "No bearer token on TCP; binds loopback only (development)" },
 } as const;
 
 export function parsePort(value: string | undefined): number | undefined {
@@ -17,11 +18,12 @@ export function parsePort(value: string | undefined): number | undefined {
   return port;
 }
 
-export async function startCommand(args: { port?: string; host?: string }) {
+export async function startCommand(args: { port?: string; host?: string; insecureLocalhost?: boolean; extra?: string[] }) {
   parsePort(args.port);
   const { startDetached } = await import("../lib/daemon/control");
   out("Starting Syncropel instance...");
-  out(await startDetached({ port: args.port, host: args.host }));
+  const extra = args.extra ?? (args.insecureLocalhost ? ["--insecure-localhost"] : []);
+  out(await startDetached({ port: args.port, host: args.host, extra }));
 }
 
 export async function stopCommand(args: { force?: boolean }) {
@@ -31,13 +33,14 @@ export async function stopCommand(args: { force?: boolean }) {
   else out(`Stopped spl serve (pid ${r.pid}${r.via === "pid file" ? "" : `, found via ${r.via}; its pid file was missing`})`);
 }
 
-export async function restartCommand(args: { port?: string; host?: string; force?: boolean }) {
+export async function restartCommand(args: { port?: string; host?: string; force?: boolean; insecureLocalhost?: boolean }) {
   parsePort(args.port);
   const { findDaemon, runningFlags } = await import("../lib/daemon/control");
   const running = await findDaemon();
   const previous = running ? runningFlags(running.pid) : {};
   await stopCommand(args);
-  await startCommand({ port: args.port ?? previous.port, host: args.host ?? previous.host });
+  const extra = args.insecureLocalhost ? ["--insecure-localhost"] : previous.extra;
+  await startCommand({ port: args.port ?? previous.port, host: args.host ?? previous.host, extra });
 }
 
 export default defineCommand({
@@ -59,6 +62,6 @@ export default defineCommand({
     if (args.daemon) return startCommand(args);
     const port = parsePort(args.port);
     const { serve } = await import("../lib/daemon/serve");
-    await serve({ port, host: args.host });
+    await serve({ port, host: args.host, insecureLocalhost: args.insecureLocalhost === true });
   },
 });

@@ -6,6 +6,9 @@ import { ApiError, errorResponse } from "./http";
 import { healthRoutes } from "./routes/health";
 import { recordRoutes } from "./routes/records";
 import { threadRoutes } from "./routes/threads";
+import { gate } from "./access";
+import { engineRoutes } from "./routes/engine";
+import { tokenRoutes } from "./routes/tokens";
 
 export function buildApp(state: DaemonState) {
   const log = state.log.child("spl::http");
@@ -26,10 +29,14 @@ export function buildApp(state: DaemonState) {
       if (!state.ready && !request.url.endsWith("/health")) {
         return errorResponse(503, "STARTING", "the daemon is starting (rebuilding state from the store) — retry in a moment");
       }
+      // Bearer auth, token scopes, CEL permission rules (every route but GET /health).
+      return gate(state, request);
     })
     .use(healthRoutes(state))
     .use(recordRoutes(state))
-    .use(threadRoutes(state));
+    .use(threadRoutes(state))
+    .use(engineRoutes(state))
+    .use(tokenRoutes(state));
 }
 
 export type App = ReturnType<typeof buildApp>;

@@ -139,6 +139,12 @@ export async function startDetached(flags: StartFlags): Promise<string> {
     const h = await socketHealth(p);
     if (h?.status === 200 && h.body?.pid === child.pid) {
       const status = await request("GET", "/v1/status", undefined, resolveTarget());
+      if (status.status !== 200) {
+        // e.g. permission rules that do not allow the operator status_read: the daemon is up all the same.
+        const bind = `${flags.host ?? "127.0.0.1"}:${flags.port ?? loadConfig(p.config).server.port}`;
+        const why = { path: `(not shown: /v1/status answered ${status.status} ${status.body?.code ?? ""})`.replace(" )", ")"), outcome: "see the log" };
+        return renderBanner({ store: h.body.store, backup: why, bind, socket: p.socket, pid: h.body.pid, instance_did: h.body.instance_did });
+      }
       return renderBanner({ ...status.body, store: status.body.store, pid: status.body.pid });
     }
     await Bun.sleep(30);
@@ -153,5 +159,5 @@ export function runningFlags(pid: number): StartFlags {
     const i = argv.indexOf(name);
     return i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith(`${name}=`))?.slice(name.length + 1);
   };
-  return { port: value("--port"), host: value("--host") };
+  return { port: value("--port"), host: value("--host"), extra: argv.includes("--insecure-localhost") ? ["--insecure-localhost"] : [] };
 }

@@ -19,16 +19,22 @@ import { acquirePidFile, releasePidFile } from "./pidfile";
 import { clearStaleSocket, restrictSocket } from "./socket";
 import type { DaemonState } from "./state";
 import { StoreDamagedError } from "../store/integrity";
+import { startupBackup } from "../backup/startup";
+import { Engine } from "../engine/runtime";
+import { insecureBindHost, startEngine } from "./engine-boot";
 
 export interface ServeOptions {
   port?: number;
   host?: string;
+  /** TCP without bearer auth, loopback only (engine-boot.ts). */
+  insecureLocalhost?: boolean;
 }
 
 const MAX_REQUEST_BODY = 80 * 1024 * 1024;
 const SHUTDOWN_GRACE_MS = 10_000;
 
 function resolveBind(opts: ServeOptions, config: SplConfig) {
+  if (opts.insecureLocalhost) return { host: insecureBindHost(opts.host), port: opts.port ?? config.server.port };
   return { host: opts.host ?? config.server.host, port: opts.port ?? config.server.port };
 }
 
@@ -84,10 +90,15 @@ export async function serve(opts: ServeOptions): Promise<void> {
 
   acquirePidFile(paths.pidFile, log);
   let opened: ReturnType<typeof openStore> | null = null;
+  let backup: DaemonState["backup"] = null;
   const servers: Server<unknown>[] = [];
   try {
     try {
-      opened = openStore(paths.store, { durability: config.store.durability });
+      // Startup backup (lib/backup/startup.ts): after integrity checks, before migration/identity/bind.
+      opened = openStore(paths.store, {
+        durability: config.store.durability,
+        beforeMigrate: (db, created) => (backup = startupBackup({ db, created, paths, config, log })),
+      });
     } catch (err) {
       if (err instanceof StoreDamagedError) log.error("store is damaged; refusing to start", { store: paths.store, error: err.message });
       else if (err instanceof UserError) log.error("cannot open store", { store: paths.store, error: err.message });
@@ -109,9 +120,11 @@ export async function serve(opts: ServeOptions): Promise<void> {
       instanceDid: did,
       startedAt: Date.now(),
       bind,
-      backup: null,
+      backup,
       ready: false,
       viaSocket: new WeakSet(),
+      engine: new Engine(store, log),
+      auth: { insecureLocalhost: opts.insecureLocalhost === true },
     };
     const app = buildApp(state);
     servers.push(listenTcp(state, app));
@@ -119,6 +132,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     servers.push(listenUnix(state, app));
     log.info("listening", { bind: `${bind.host}:${bind.port}`, socket: paths.socket });
 
+    await startEngine(state); // rebuild_from_store(), then hot-apply; operator/bootstrap tokens
     state.ready = true;
     log.info("ready", { startup_ms: Math.round(performance.now() - started), records: store.counts.records });
     installShutdown(state, servers, log);

@@ -5,6 +5,7 @@ import type { Logger } from "../log";
 import type { HomePaths } from "../paths";
 import type { RecordStore } from "../store/records";
 import type { IngestQueue } from "./ingest";
+import type { Engine } from "../engine/runtime";
 
 export interface BackupInfo {
   path: string;
@@ -29,4 +30,8 @@ export interface DaemonState {
   ready: boolean;
   /** Requests that arrived on the Unix socket (trusted by file mode) rather than TCP. */
   viaSocket: WeakSet<Request>;
+  /** Derived state folded from the log: engine config, trust, API tokens (lib/engine/runtime.ts). */
+  engine: Engine;
+  /** `spl serve --insecure-localhost`: TCP without bearer auth, bound to loopback only. */
+  auth: { insecureLocalhost: boolean };
 }

@@ -102,7 +102,9 @@ interface VariableSpec {
 }
 
 const VAR_RECORD: VariableSpec = { type: RECORD_TYPE, empty: emptyCelRecord };
-const VAR_SYSTEM: VariableSpec = { type: "map", empty: emptySystem };
+// Built once: CEL only reads bound values, and the permission path binds this on every request.
+let sharedEmptySystem: Record<string, unknown> | undefined;
+const VAR_SYSTEM: VariableSpec = { type: "map", empty: () => (sharedEmptySystem ??= emptySystem()) };
 
 /** Variables per context (following the engine reference's binding table). */
 const CONTEXT_VARIABLES: Record<CelContextName, Record<string, VariableSpec>> = {
@@ -363,6 +365,30 @@ export function evaluateBool(context: CelContextName, expr: string, vars: CelVar
   const result = run(context, expr, compiled.fn, vars, celScope);
   if (typeof result !== "boolean") throw new CelEvaluationError(`${context} expression returned ${typeof result}, expected bool`, "not_bool");
   return result;
+}
+
+/** A bool expression compiled once, for hot paths that evaluate the same rule on every request. */
+export type BoolEvaluator = (vars: CelVars, celScope: CelScope) => boolean;
+
+/**
+ * Compiles `expr` (through the cache, so it counts there) and returns an evaluator with
+ * evaluateBool's semantics. `vars` should bind every variable of the context (see
+ * `bindContextDefaults`) so no per-call copy is needed. Throws CelEvaluationError if it does not compile.
+ */
+export function compileBool(context: CelContextName, expr: string): BoolEvaluator {
+  const compiled = compile(context, expr);
+  if (!compiled.ok) throw new CelEvaluationError(`${context} expression does not compile: ${compiled.error}`, "compile_error");
+  const fn = compiled.fn;
+  return (vars, celScope) => {
+    const result = run(context, expr, fn, vars, celScope);
+    if (typeof result !== "boolean") throw new CelEvaluationError(`${context} expression returned ${typeof result}, expected bool`, "not_bool");
+    return result;
+  };
+}
+
+/** `vars` with every variable of `context` bound (missing ones get their empty defaults). */
+export function bindContextDefaults(context: CelContextName, vars: CelVars): CelVars {
+  return bindDefaults(context, vars);
 }
 
 /** Evaluates an expression of any type (for `spl expr eval`); not cached. */

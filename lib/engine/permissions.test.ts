@@ -153,6 +153,9 @@ describe("routeClass", () => {
     expect(routeClass("GET", "/v1/status")).toBe("status_read");
     expect(routeClass("GET", "/v1/trust")).toBe("status_read");
     expect(routeClass("GET", "/v1/engine/expression_cache/stats")).toBe("status_read");
+    expect(routeClass("POST", "/v1/engine/expr/eval")).toBe("status_read");
+    expect(routeClass("POST", "/v1/engine/other")).toBe("admin");
+    expect(routeClass("GET", "/v1/tokens")).toBe("admin");
     expect(routeClass("POST", "/v1/tokens")).toBe("admin");
     expect(routeClass("GET", "/v1/unknown")).toBe("admin");
   });

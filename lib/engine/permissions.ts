@@ -3,7 +3,7 @@
 // a deny rule that errors matches.
 
 import type { Envelope } from "../records/types";
-import { evaluateBool, toCelVars, type CelScope, type CelVars } from "./cel";
+import { bindContextDefaults, evaluateBool, toCelVars, type CelScope, type CelVars } from "./cel";
 import { compareRules, ENGINE_CONFIG_THREAD, type PermissionRule } from "./config-fold";
 
 export const ROUTE_CLASSES = ["record_write", "record_read", "thread_read", "config_read", "config_write", "status_read", "admin"] as const;
@@ -49,6 +49,8 @@ export function routeClass(method: string, path: string): RouteClass | null {
   if (p === "/v1/threads" || p.startsWith("/v1/threads/")) return read ? "thread_read" : "admin";
   if (p === "/v1/config" || p.startsWith("/v1/config/")) return read ? "config_read" : "config_write";
   if (read && (p === "/v1/status" || p === "/v1/trust" || p.startsWith("/v1/trust/") || p.startsWith("/v1/engine/"))) return "status_read";
+  // Evaluating an expression against live state changes nothing: a read, like the engine GETs.
+  if (m === "POST" && p === "/v1/engine/expr/eval") return "status_read";
   return "admin";
 }
 
@@ -62,21 +64,32 @@ function isSorted(rules: readonly PermissionRule[]): boolean {
   return true;
 }
 
-/** Decides one request. `scope.actor` is replaced by `req.actor` for current_actor(). */
-export function decide(rules: readonly PermissionRule[], req: PermissionRequest, scope: CelScope): Decision {
+/** Evaluates one rule's expression; throws on evaluation errors (decide() turns them into fail-closed). */
+export type RuleEvaluator = (rule: PermissionRule, vars: CelVars, scope: CelScope) => boolean;
+
+const evaluateRule: RuleEvaluator = (rule, vars, scope) => evaluateBool("permission", rule.expression, vars, scope);
+
+/**
+ * Decides one request. `scope.actor` is replaced by `req.actor` for current_actor().
+ * `evaluate` lets a hot path supply precompiled rules; the semantics stay here.
+ */
+export function decide(rules: readonly PermissionRule[], req: PermissionRequest, scope: CelScope, evaluate: RuleEvaluator = evaluateRule): Decision {
   const ordered = isSorted(rules) ? rules : [...rules].sort(compareRules);
-  const vars: CelVars = toCelVars({
-    record: req.record ?? syntheticRecord(req.actor),
-    resource: req.resource,
-    ...(req.system ? { system: req.system } : {}),
-  });
+  const vars: CelVars = bindContextDefaults(
+    "permission",
+    toCelVars({
+      record: req.record ?? syntheticRecord(req.actor),
+      resource: req.resource,
+      ...(req.system ? { system: req.system } : {}),
+    }),
+  );
   const callerScope: CelScope = scope.actor === req.actor ? scope : { ...scope, actor: req.actor };
 
   for (const rule of ordered) {
     let matched: boolean;
     let failure = "";
     try {
-      matched = evaluateBool("permission", rule.expression, vars, callerScope);
+      matched = evaluate(rule, vars, callerScope);
     } catch (err) {
       matched = rule.action === "deny"; // fail closed
       failure = ` (evaluation error: ${(err as Error).message})`;

@@ -6,6 +6,7 @@ import { toWire } from "../../records/wire";
 import type { DaemonState } from "../state";
 import { ApiError, errorBody, json, pageParams, readJson } from "../http";
 import type { ItemResult } from "../ingest";
+import { authorizeRecords } from "../access";
 
 export const MAX_BATCH = 1000;
 // Room for JSON whitespace and escapes around a record at the size limit.
@@ -39,6 +40,7 @@ export function recordRoutes(state: DaemonState) {
       async ({ request }) => {
         const input = await readJson(request, MAX_SINGLE_BODY, "RECORD_TOO_LARGE");
         const prepared = prepareOrThrow(input);
+        authorizeRecords(state, request, [prepared.env]);
         const result = (await state.ingest.submit([prepared]))[0]!;
         logIngest(ingestLog, [result]);
         if (result.status === "error") throw new ApiError(result.error.status, result.error.code, result.error.message);
@@ -69,6 +71,7 @@ export function recordRoutes(state: DaemonState) {
             answers[i] = { id: null, status: "error", error: errorBody(err.status, err.code, err.message) };
           }
         });
+        authorizeRecords(state, request, valid.map((p) => p.env)); // any refusal refuses the whole batch
         const results = valid.length ? await state.ingest.submit(valid) : [];
         logIngest(ingestLog, results);
         results.forEach((r, j) => {

@@ -1,0 +1,82 @@
+// The tokens an instance mints for itself: the operator's admin token in <home>/token (spl init,
+// and the first daemon start on a fresh volume), and SPL_BOOTSTRAP_TOKEN at boot. Both are
+// idempotent: a token already in the registry is never minted twice.
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync, chmodSync } from "node:fs";
+import { UserError } from "../errors";
+import { ENGINE_ACTOR } from "../instance";
+import { prepareRecord } from "../records/envelope";
+import type { RecordStore } from "../store/records";
+import { AUTH_THREAD, hashSecret, mintToken, parseBearer, tokenRecordBody, TokenRegistry } from "./tokens";
+
+export type TokenBody = ReturnType<typeof tokenRecordBody>;
+/** Writes one token record on th_auth (the caller picks how: straight into the store, or via ingest). */
+export type WriteTokenRecord = (body: TokenBody) => Promise<void> | void;
+
+export function readTokenFile(path: string): string | null {
+  if (!existsSync(path)) return null;
+  try {
+    return readFileSync(path, "utf8").trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+/** Writes the token file with mode 0600, atomically (never a half-written token). */
+export function writeTokenFile(path: string, token: string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, `${token}\n`, { mode: 0o600 });
+    chmodSync(tmp, 0o600);
+    renameSync(tmp, path);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
+export type OperatorTokenOutcome = "kept" | "minted";
+
+/**
+ * Makes sure <home>/token holds a token this store knows. A missing file, or one naming a token
+ * the store has never seen (e.g. a fresh store beside an old file), gets a new admin token.
+ * A token the operator revoked is left alone: revocation is a decision, not damage.
+ */
+export async function ensureOperatorToken(tokenPath: string, registry: TokenRegistry, actor: string, write: WriteTokenRecord): Promise<OperatorTokenOutcome> {
+  const current = readTokenFile(tokenPath);
+  const parsed = current ? parseBearer(current) : null;
+  if (parsed && registry.has(parsed.id)) return "kept";
+  const t = mintToken("local");
+  await write(tokenRecordBody({ id: t.id, env: t.env, secretSha256: t.secretSha256, actor, scopes: ["admin"], name: "operator (<home>/token)" }));
+  writeTokenFile(tokenPath, t.token);
+  return "minted";
+}
+
+/** SPL_BOOTSTRAP_TOKEN: registers the given bearer (once) as an admin token for `actor`. */
+export async function ensureBootstrapToken(value: string, registry: TokenRegistry, actor: string, write: WriteTokenRecord): Promise<OperatorTokenOutcome> {
+  const parsed = parseBearer(value);
+  if (!parsed) {
+    throw new UserError(
+      "SPL_BOOTSTRAP_TOKEN is not usable: it must be 16-256 printable ASCII characters without spaces (or an spl_<env>_<id>_<secret> token)",
+      "set it to a long random string, e.g. SPL_BOOTSTRAP_TOKEN=$(openssl rand -hex 32)",
+    );
+  }
+  if (registry.has(parsed.id)) return "kept";
+  await write(
+    tokenRecordBody({ id: parsed.id, env: parsed.env, secretSha256: hashSecret(parsed.secret), actor, scopes: ["admin"], name: "bootstrap (SPL_BOOTSTRAP_TOKEN)" }),
+  );
+  return "minted";
+}
+
+/** `spl init`: the same, straight into a store the CLI opened itself (th_auth is folded here). */
+export async function ensureOperatorTokenInStore(store: RecordStore, tokenPath: string, actor: string): Promise<OperatorTokenOutcome> {
+  const registry = new TokenRegistry();
+  for (let after = 0; ; ) {
+    const page = store.list({ thread: AUTH_THREAD, after, limit: 1000 });
+    for (const rec of page.data) registry.apply(rec);
+    if (!page.has_more) break;
+    after = Number(page.next_cursor);
+  }
+  return ensureOperatorToken(tokenPath, registry, actor, (body) => {
+    const p = prepareRecord({ thread: AUTH_THREAD, actor: ENGINE_ACTOR, act: "LEARN", body });
+    store.db.transaction(() => store.insert(p, Math.floor(Date.now() / 1000))).immediate();
+  });
+}

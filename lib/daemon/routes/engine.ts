@@ -1,0 +1,151 @@
+// Derived-state reads (SPEC 9): trust, engine config and rules, the pre-flight for
+// permissions-enable, health checks, the expression cache, and CEL evaluation against live state.
+import { Elysia } from "elysia";
+import {
+  celToJson,
+  CelEvaluationError,
+  contextVariables,
+  evaluateBool,
+  evaluateValue,
+  expressionCacheStats,
+  isCelContext,
+  CEL_CONTEXTS,
+  toCelVars,
+  type RawCelVars,
+} from "../../engine/cel";
+import { ENGINE_CONFIG_THREAD, isRuleTopic, RULE_TOPICS } from "../../engine/config-fold";
+import { configBodyProblem } from "../../engine/config-validate";
+import { prepareRecord } from "../../records/envelope";
+import { toWire } from "../../records/wire";
+import { preflight } from "../../engine/permissions";
+import type { DaemonState } from "../state";
+import { ApiError, json, readJson } from "../http";
+import { callerOf, tcpAuthRequired } from "../access";
+
+const round = (x: number, places: number) => Math.round(x * 10 ** places) / 10 ** places;
+const nowSecs = () => Math.floor(Date.now() / 1000);
+
+export function trustRows(state: DaemonState) {
+  return state.engine.trust.rows(nowSecs()).map((r) => ({ ...r, trust: round(r.trust, 4) }));
+}
+
+export interface HealthResult {
+  name: string;
+  severity: "warn" | "critical";
+  description: string;
+  status: "pass" | "fail" | "error";
+  detail: string;
+}
+
+/** Runs every health check; an expression that cannot be evaluated counts as failing. */
+export function runHealthChecks(state: DaemonState): { status: "ok" | "warn" | "critical"; checks: HealthResult[] } {
+  const vars = toCelVars({ system: state.engine.system(state.startedAt), tasks: [] });
+  const scope = state.engine.scope(state.config.identity.actor);
+  const checks: HealthResult[] = [];
+  let status: "ok" | "warn" | "critical" = "ok";
+  for (const h of state.engine.config.healthChecks) {
+    let result: HealthResult["status"];
+    let detail: string;
+    try {
+      result = evaluateBool("health_check", h.expression, vars, scope) ? "pass" : "fail";
+      detail = result === "pass" ? "holds" : `does not hold: ${h.expression}`;
+    } catch (err) {
+      result = "error";
+      detail = (err as Error).message;
+    }
+    if (result !== "pass" && status !== "critical") status = h.severity;
+    checks.push({ name: h.name, severity: h.severity, description: h.description, status: result, detail });
+  }
+  return { status, checks };
+}
+
+function celType(v: unknown): string {
+  if (v === null) return "null";
+  if (typeof v === "boolean") return "bool";
+  if (typeof v === "bigint") return "int";
+  if (typeof v === "number") return "double";
+  if (typeof v === "string") return "string";
+  if (Array.isArray(v)) return "list";
+  return "map";
+}
+
+export function engineRoutes(state: DaemonState) {
+  const { engine } = state;
+  return new Elysia()
+    .get("/v1/trust", () => json(200, { object: "list", data: trustRows(state) }))
+    .get("/v1/config", () =>
+      json(200, {
+        object: "engine_config",
+        ...engine.config.show(),
+        refused_rules: engine.config.refused(),
+        skipped_learns: engine.config.skipped(),
+        identity_actor: state.config.identity.actor,
+        tcp_auth_required: tcpAuthRequired(state),
+        insecure_localhost: state.auth.insecureLocalhost,
+        tokens_active: engine.tokens.activeCount,
+        rebuild: engine.lastRebuild,
+        permission_checks: {
+          checks: engine.permissions.stats.checks,
+          denied: engine.permissions.stats.denied,
+          avg_micros: engine.permissions.stats.checks ? Math.round((engine.permissions.stats.micros / engine.permissions.stats.checks) * 10) / 10 : 0,
+        },
+      }),
+    )
+    .get("/v1/config/rules", ({ query }) => {
+      const topic = (query as Record<string, string | undefined>).topic;
+      if (topic !== undefined && topic !== "" && !isRuleTopic(topic)) {
+        throw new ApiError(400, "INVALID_QUERY", `'topic' must be one of ${RULE_TOPICS.join(", ")}`);
+      }
+      return json(200, { object: "list", data: engine.config.listRules(topic || undefined) });
+    })
+    .get("/v1/config/permission-rules", () =>
+      json(200, { object: "list", permissions_enabled: engine.config.permissionsEnabled, data: engine.config.listRules("permission_rule") }),
+    )
+    .post(
+      "/v1/config/rules",
+      async ({ request }) => {
+        // config_write: validate first (400 with the column), then write the LEARN as the caller.
+        const body = (await readJson(request, 256 * 1024)) as Record<string, unknown>;
+        if (!body || typeof body !== "object" || Array.isArray(body)) throw new ApiError(400, "INVALID_REQUEST", 'send a rule body, e.g. {"topic":"permission_rule","name":"...","action":"allow","priority":10,"expression":"..."}');
+        const problem = configBodyProblem(body);
+        if (problem) throw new ApiError(400, "INVALID_RULE", problem.error);
+        const [r] = await state.ingest.submit([prepareRecord({ thread: ENGINE_CONFIG_THREAD, actor: callerOf(state, request).actor, act: "LEARN", body })]);
+        if (r!.status === "error") throw new ApiError(r!.error.status, r!.error.code, r!.error.message);
+        return json(r!.status === "created" ? 201 : 200, toWire(r!.record));
+      },
+      { parse: "none" },
+    )
+    .get("/v1/config/health-checks", () => json(200, { object: "list", data: engine.config.listRules("health_check") }))
+    .get("/v1/config/permissions/preflight", ({ query }) => {
+      const actor = (query as Record<string, string | undefined>).actor || state.config.identity.actor;
+      const r = preflight(engine.config.permissionRules, actor, engine.scope(actor));
+      return json(200, { object: "preflight", actor, ok: r.ok, missing: r.missing, fix_command: r.fixCommand });
+    })
+    .get("/v1/engine/expression_cache/stats", () => json(200, expressionCacheStats()))
+    .get("/v1/engine/health", () => json(200, { object: "health_checks", ...runHealthChecks(state) }))
+    .post(
+      "/v1/engine/expr/eval",
+      async ({ request }) => {
+        const input = (await readJson(request, 1024 * 1024)) as Record<string, unknown>;
+        if (!input || typeof input !== "object" || Array.isArray(input)) throw new ApiError(400, "INVALID_REQUEST", 'send {"expression": "...", "context": "..."}');
+        const { expression, context } = input;
+        if (typeof expression !== "string" || !expression.trim()) throw new ApiError(400, "INVALID_REQUEST", "'expression' must be a non-empty string");
+        if (!isCelContext(context)) throw new ApiError(400, "INVALID_REQUEST", `'context' must be one of ${CEL_CONTEXTS.join(", ")}`);
+        const declared = new Set(contextVariables(context).map((v) => v.name));
+        const caller = callerOf(state, request);
+        const raw: RawCelVars = {};
+        const given = input as RawCelVars & Record<string, unknown>;
+        for (const name of declared) if (given[name] !== undefined) (raw as any)[name] = given[name];
+        if (declared.has("system") && raw.system === undefined) raw.system = engine.system(state.startedAt);
+        if (declared.has("record") && raw.record === undefined) raw.record = { act: "GET", actor: caller.actor, thread: "", body: {}, clock: 0, data_type: "VOID", parents: [] };
+        try {
+          const value = evaluateValue(context, expression, toCelVars(raw), engine.scope(caller.actor));
+          return json(200, { object: "expr_result", context, actor: caller.actor, type: celType(value), value: celToJson(value) });
+        } catch (err) {
+          if (err instanceof CelEvaluationError) throw new ApiError(400, "EXPRESSION_ERROR", err.message);
+          throw err;
+        }
+      },
+      { parse: "none" },
+    );
+}

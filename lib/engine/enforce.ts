@@ -1,0 +1,60 @@
+// Permission checks on the request path. decide() holds the semantics; this keeps the
+// per-request work small: rules are compiled once per config generation (not looked up in the
+// expression cache on every request), and the `system` map is built only when a rule reads it.
+import type { Envelope } from "../records/types";
+import { compileBool, type BoolEvaluator, type CelScope } from "./cel";
+import type { EngineConfig, PermissionRule } from "./config-fold";
+import { decide, type Decision, type RuleEvaluator } from "./permissions";
+
+interface EngineView {
+  readonly config: EngineConfig;
+  scope(actor: string, nowSecs?: number): CelScope;
+  system(startedAt: number): Record<string, unknown>;
+}
+
+export class PermissionEnforcer {
+  private generation = -1;
+  private needsSystem = false;
+  private needsClock = false;
+  private compiled = new Map<PermissionRule, BoolEvaluator>();
+  private readonly evaluate: RuleEvaluator = (rule, vars, scope) => {
+    let fn = this.compiled.get(rule);
+    if (!fn) {
+      fn = compileBool("permission", rule.expression); // throws → decide() fails closed
+      this.compiled.set(rule, fn);
+    }
+    return fn(vars, scope);
+  };
+  /** Decisions made and denied since start, and the time spent making them. */
+  readonly stats = { checks: 0, denied: 0, micros: 0 };
+
+  constructor(private readonly engine: EngineView) {}
+
+  /** Whether some rule reads record.clock (so a record whose clock the store assigns needs it first). */
+  get readsClock(): boolean {
+    this.refresh();
+    return this.needsClock;
+  }
+
+  private refresh(): void {
+    const config = this.engine.config;
+    if (config.generation !== this.generation) {
+      this.generation = config.generation;
+      this.compiled = new Map();
+      this.needsSystem = config.permissionRules.some((r) => /\bsystem\b/.test(r.expression));
+      this.needsClock = config.permissionRules.some((r) => /\bclock\b/.test(r.expression));
+    }
+  }
+
+  check(actor: string, resource: string, record: Partial<Envelope> & { id?: string }, startedAt = Date.now()): Decision {
+    const t0 = performance.now();
+    const config = this.engine.config;
+    this.refresh();
+    const system = this.needsSystem ? { system: this.engine.system(startedAt) } : {};
+    const d = decide(config.permissionRules, { actor, resource, record, ...system }, this.engine.scope(actor), this.evaluate);
+    this.stats.checks++;
+    if (!d.allowed) this.stats.denied++;
+    this.stats.micros += (performance.now() - t0) * 1000;
+    return d;
+  }
+}

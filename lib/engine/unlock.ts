@@ -1,0 +1,40 @@
+// Emergency unlock (runbook "permission enforcement locked you out"): append
+// permissions_enabled=false straight into a stopped daemon's store, no HTTP in the way. The
+// clock goes above every clock on th_engine_config; store order already makes it the latest.
+import { existsSync } from "node:fs";
+import { UserError } from "../errors";
+import { prepareRecord } from "../records/envelope";
+import { openStore } from "../store/open";
+import { RecordStore } from "../store/records";
+import { ENGINE_CONFIG_THREAD } from "./config-fold";
+
+export interface UnlockResult {
+  id: string;
+  clock: number;
+  records: number;
+}
+
+export function writeUnlockRecord(storePath: string, actor: string): UnlockResult {
+  if (!existsSync(storePath)) throw new UserError(`no store at ${storePath}`, "nothing to unlock: without a store there is no enforcement");
+  const { db } = openStore(storePath);
+  try {
+    const store = new RecordStore(db);
+    return db
+      .transaction(() => {
+        const row = db.query("SELECT MAX(clock) AS c FROM records WHERE thread = ?").get(ENGINE_CONFIG_THREAD) as { c: number | null };
+        const clock = row.c === null ? 0 : row.c + 1;
+        const p = prepareRecord({
+          thread: ENGINE_CONFIG_THREAD,
+          actor,
+          act: "LEARN",
+          clock,
+          body: { topic: "permissions_enabled", enabled: false, reason: "spl config permissions-unlock" },
+        });
+        const { record } = store.insert(p, Math.floor(Date.now() / 1000));
+        return { id: record.id, clock: record.clock, records: store.counts.records };
+      })
+      .immediate();
+  } finally {
+    db.close();
+  }
+}
