@@ -83,9 +83,12 @@ function checkLeafArgs(argv: string[], args: ArgsDef, path: string) {
   }
 }
 
+/** citty prints "<parent name> <name>"; give it the whole path so usage reads `spl config add-rule`. */
+const usageParent = (path: string): AnyCommand | undefined =>
+  path.includes(" ") ? { meta: { name: path.slice(0, path.lastIndexOf(" ")) } } : undefined;
+
 export async function runCli(root: AnyCommand, argv: string[]): Promise<void> {
   let cmd = root;
-  let parent: AnyCommand | undefined;
   let rest = argv;
   let path = "spl";
   try {
@@ -98,7 +101,7 @@ export async function runCli(root: AnyCommand, argv: string[]): Promise<void> {
       const wantsHelp = rest.includes("--help") || rest.includes("-h");
       if (!first) {
         if (cmd.run && !wantsHelp) break;
-        await showUsage(cmd, parent);
+        await showUsage(cmd, usageParent(path));
         process.exit(wantsHelp ? 0 : 2);
       }
       const sub = await findSub(cmd, first.value);
@@ -106,13 +109,12 @@ export async function runCli(root: AnyCommand, argv: string[]): Promise<void> {
         if (cmd.run) break;
         throw new UsageError(`unknown command '${first.value}' for '${path}'`, `see '${path} --help'`);
       }
-      parent = cmd;
       cmd = sub;
       path = `${path} ${first.value}`;
       rest = [...rest.slice(0, first.index), ...rest.slice(first.index + 1)];
     }
     if (rest.includes("--help") || rest.includes("-h")) {
-      await showUsage(cmd, parent);
+      await showUsage(cmd, usageParent(path));
       return;
     }
     checkLeafArgs(rest, ((await resolve(cmd.args)) ?? {}) as ArgsDef, path);

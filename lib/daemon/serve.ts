@@ -132,10 +132,14 @@ export async function serve(opts: ServeOptions): Promise<void> {
     servers.push(listenUnix(state, app));
     log.info("listening", { bind: `${bind.host}:${bind.port}`, socket: paths.socket });
 
-    await startEngine(state); // rebuild_from_store(), then hot-apply; operator/bootstrap tokens
+    // Signals are handled from here on, so a SIGTERM during a long rebuild still shuts down
+    // gracefully (it waits for the rebuild to reach a safe point: its end).
+    const lifecycle = installShutdown(state, servers, log);
+    lifecycle.startup = startEngine(state); // rebuild_from_store(), then hot-apply; operator/bootstrap tokens
+    await lifecycle.startup;
+    if (lifecycle.stopping) return;
     state.ready = true;
     log.info("ready", { startup_ms: Math.round(performance.now() - started), records: store.counts.records });
-    installShutdown(state, servers, log);
     // A detached daemon's stderr is a file nobody reads once the parent has gone.
     if (process.env.SPL_DETACHED) log.stopMirroring();
     process.stdout.write(
@@ -162,12 +166,19 @@ function cleanupRunFiles(paths: HomePaths, ownSocket: boolean) {
   releasePidFile(paths.pidFile);
 }
 
-function installShutdown(state: DaemonState, servers: Server<unknown>[], log: Logger) {
-  let stopping = false;
+interface Lifecycle {
+  stopping: boolean;
+  /** The rest of startup (rebuild); shutdown waits for it before closing the store. */
+  startup?: Promise<void>;
+}
+
+function installShutdown(state: DaemonState, servers: Server<unknown>[], log: Logger): Lifecycle {
+  const lifecycle: Lifecycle = { stopping: false };
   const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info("shutting down", { signal });
+    if (lifecycle.stopping) return;
+    lifecycle.stopping = true;
+    log.info("shutting down", { signal, ready: state.ready });
+    await lifecycle.startup?.catch(() => {});
     // Stop accepting, let in-flight requests finish (bounded), then close what is left.
     const graceful = Promise.all(servers.map((s) => s.stop(false)));
     await Promise.race([graceful, Bun.sleep(SHUTDOWN_GRACE_MS)]);
@@ -187,4 +198,5 @@ function installShutdown(state: DaemonState, servers: Server<unknown>[], log: Lo
   for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(sig, () => void shutdown(sig));
   process.on("uncaughtException", (err) => log.error("uncaught exception", { error: err.stack ?? String(err) }));
   process.on("unhandledRejection", (err) => log.error("unhandled rejection", { error: (err as Error)?.stack ?? String(err) }));
+  return lifecycle;
 }
