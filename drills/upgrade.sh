@@ -26,25 +26,10 @@ unset SPL_SERVE_URL SPL_TOKEN SPL_BACKUP_DIR XDG_DATA_HOME SPL_VERSION
 mkdir -p "$HOME/backups/syncropel"
 RELEASES="$ROOT/releases"
 LOG="$SYNCROPEL_HOME/logs/spl.log"
-PIDS=()
+# shellcheck source=drills/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]:-}"; do
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
-  done
-  if [ -n "${KEEP_DRILL:-}" ]; then echo "kept $ROOT"; else rm -rf "$ROOT"; fi
-}
-trap cleanup EXIT
 
-ok() { echo "✓ $*"; }
-fail() {
-  echo "✗ $*" >&2
-  [ -f "$LOG" ] && { echo "--- last log lines:" >&2; tail -5 "$LOG" >&2; }
-  exit 1
-}
 
 # --- one release tree holding both versions ------------------------------------------------------
 mkdir -p "$RELEASES/latest"
@@ -81,12 +66,6 @@ install() {
   [ "$(spl version)" = "spl $1" ] || fail "after installing $1, spl version says '$(spl version)'"
 }
 
-BANNER=""
-start() {
-  BANNER="$(spl serve --daemon --port "$PORT" 2>&1)" || fail "spl serve --daemon failed: $BANNER"
-  PIDS+=("$(printf '%s\n' "$BANNER" | sed -n 's/^PID: *\([0-9][0-9]*\).*/\1/p')")
-}
-stop() { spl serve --stop >/dev/null || fail "spl serve --stop failed"; }
 record_count() { spl status -o json | sed -n 's/^ *"records": *\([0-9]*\).*/\1/p' | head -1; }
 # The 7 items: 5 user record ids, the routing rule, the permission rule.
 items() {

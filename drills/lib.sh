@@ -1,0 +1,30 @@
+# Shared by the drills (sourced, not run). The caller sets ROOT (its temp dir), LOG (the daemon
+# log to show on failure), PORT, and defines spl(). Provides ✓/✗ output, start/stop of the daemon,
+# and a cleanup that ends the daemons the drill started, by pid, then removes ROOT.
+PIDS=()
+
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]:-}"; do
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
+  done
+  if [ -n "${KEEP_DRILL:-}" ]; then echo "kept $ROOT"; else rm -rf "$ROOT"; fi
+}
+trap cleanup EXIT
+
+ok() { echo "✓ $*"; }
+fail() {
+  echo "✗ $*" >&2
+  [ -f "$LOG" ] && { echo "--- last log lines:" >&2; tail -5 "$LOG" >&2; }
+  exit 1
+}
+
+# Starts the daemon (banner in $BANNER) and remembers its pid for the cleanup.
+BANNER=""
+start() {
+  BANNER="$(spl serve --daemon --port "$PORT" 2>&1)" || fail "spl serve --daemon failed: $BANNER"
+  PIDS+=("$(printf '%s\n' "$BANNER" | sed -n 's/^PID: *\([0-9][0-9]*\).*/\1/p')")
+}
+stop() { spl serve --stop >/dev/null || fail "spl serve --stop failed"; }
