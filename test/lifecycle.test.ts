@@ -294,3 +294,33 @@ describe("logs", () => {
     }
   }, 120_000);
 });
+
+describe("the runbook's plain `cp ~/.syncro/hub.db` snapshot", () => {
+  test("a quiet running daemon has every acknowledged record in hub.db itself", async () => {
+    const { Database } = await import("bun:sqlite");
+    const { copyFileSync } = await import("node:fs");
+    const inst = new Instance();
+    await inst.start();
+    const ids: string[] = [];
+    for (let i = 0; i < 50; i++) ids.push((await inst.socket("POST", "/v1/records", { thread: "th_cp", actor: "did:sync:user:cp", act: "KNOW", body: { i } })).json.id);
+    const copy = `${inst.root}/hub.db.pre-upgrade.bak`;
+    // Only the main file, as the runbook copies it (no -wal): wait for the idle checkpoint.
+    await waitFor(() => {
+      copyFileSync(inst.path("hub.db"), copy);
+      const db = new Database(copy, { readonly: true });
+      try {
+        return (db.query("SELECT COUNT(*) AS n FROM records WHERE thread = 'th_cp'").get() as { n: number }).n === 50;
+      } catch {
+        return false;
+      } finally {
+        db.close();
+      }
+    });
+    const db = new Database(copy, { readonly: true });
+    const stored = (db.query("SELECT id FROM records WHERE thread = 'th_cp' ORDER BY seq").all() as { id: string }[]).map((r) => r.id);
+    expect((db.query("PRAGMA quick_check").get() as any).quick_check).toBe("ok");
+    db.close();
+    expect(stored).toEqual(ids);
+    await inst.stop();
+  });
+});

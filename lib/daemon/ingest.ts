@@ -8,6 +8,8 @@ import type { InsertResult, RecordStore } from "../store/records";
 
 export type ItemResult = InsertResult | { status: "error"; error: RecordError };
 
+const IDLE_CHECKPOINT_MS = 1000;
+
 interface Pending {
   items: PreparedRecord[];
   resolve(results: ItemResult[]): void;
@@ -22,6 +24,7 @@ export class IngestQueue {
   private rollback;
   /** Called after each commit with the records it created, in store order. */
   onCommitted: (created: StoredRecord[]) => void = () => {};
+  private idleCheckpoint: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     private db: Database,
@@ -82,5 +85,21 @@ export class IngestQueue {
     }
     this.onCommitted(created);
     batch.forEach((p, i) => p.resolve(results[i]!));
+    this.scheduleIdleCheckpoint();
+  }
+
+  /**
+   * A second after the last write, copy the WAL into hub.db. Then a plain `cp hub.db` of a quiet
+   * running instance (the runbook's pre-upgrade snapshot) holds every acknowledged record.
+   */
+  private scheduleIdleCheckpoint(): void {
+    if (this.idleCheckpoint) clearTimeout(this.idleCheckpoint);
+    this.idleCheckpoint = setTimeout(() => {
+      this.idleCheckpoint = null;
+      try {
+        this.db.exec("PRAGMA wal_checkpoint(PASSIVE)");
+      } catch {}
+    }, IDLE_CHECKPOINT_MS);
+    this.idleCheckpoint.unref?.();
   }
 }
