@@ -255,7 +255,7 @@ describe("durability", () => {
 
 describe("logs", () => {
   test("JSON lines with ts, level, target, msg; ingest lines carry actor, thread, record; SPL_LOG sets the level", async () => {
-    const inst = new Instance({ env: { SPL_LOG: "debug" } });
+    const inst = new Instance();
     await inst.start();
     const w = await inst.socket("POST", "/v1/records", { thread: "th_log", actor: "did:sync:user:logger", act: "KNOW", body: {} });
     await inst.stop();
@@ -267,13 +267,15 @@ describe("logs", () => {
       expect(typeof l.msg).toBe("string");
     }
     const ingest = lines.find((l) => l.record === w.json.id);
-    expect(ingest).toMatchObject({ level: "DEBUG", actor: "did:sync:user:logger", thread: "th_log" });
+    expect(ingest).toMatchObject({ level: "INFO", target: "spl::ingest", msg: "record ingested", actor: "did:sync:user:logger", thread: "th_log" });
 
     const quiet = new Instance({ env: { SPL_LOG: "warn" } });
     await quiet.start();
+    await quiet.socket("POST", "/v1/records", { thread: "th_log", actor: "did:sync:user:logger", act: "KNOW", body: {} });
     await quiet.stop();
     const qlog = existsSync(quiet.path("logs", "spl.log")) ? readFileSync(quiet.path("logs", "spl.log"), "utf8") : "";
     expect(qlog).not.toContain('"level":"INFO"');
+    expect(qlog).not.toContain("record ingested");
   });
 
   test("the log rotates at 10 MiB into spl.log.1", async () => {

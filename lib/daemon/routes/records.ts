@@ -23,10 +23,10 @@ function prepareOrThrow(input: unknown): PreparedRecord {
 }
 
 function logIngest(state: DaemonState, results: ItemResult[]) {
-  if (!state.log.enabled("debug")) return;
+  if (!state.log.enabled("info")) return;
   for (const r of results) {
     if (r.status === "created") {
-      state.log.debug("record ingested", { actor: r.record.actor, thread: r.record.thread, record: r.record.id, act: r.record.act });
+      state.log.info("record ingested", { actor: r.record.actor, thread: r.record.thread, record: r.record.id, act: r.record.act });
     }
   }
 }
