@@ -90,7 +90,7 @@ export class RecordStore {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
       ),
       newThread: q(
-        `INSERT OR IGNORE INTO threads (thread, record_count, first_seq, last_seq, first_seen, last_seen, closed)
+        `INSERT INTO threads (thread, record_count, first_seq, last_seq, first_seen, last_seen, closed)
          VALUES (?, 1, ?, ?, ?, ?, ?)`,
       ),
       bumpThread: q(
@@ -138,8 +138,11 @@ export class RecordStore {
       const seq = Number(res.lastInsertRowid);
       const closed = closesThread(env) ? 1 : 0;
       this.recordCount++;
-      if (this.s.newThread!.run(env.thread, seq, seq, nowSecs, nowSecs, closed).changes === 1) this.threadCount++;
-      else this.s.bumpThread!.run(seq, nowSecs, closed, env.thread);
+      // Most records land on a thread that exists: one UPDATE, and an INSERT only when it is new.
+      if (this.s.bumpThread!.run(seq, nowSecs, closed, env.thread).changes === 0) {
+        this.s.newThread!.run(env.thread, seq, seq, nowSecs, nowSecs, closed);
+        this.threadCount++;
+      }
       return { status: "created", record: { ...env, id, sequence: seq, created_at: nowSecs } };
     }
     const existing = this.get(id);
