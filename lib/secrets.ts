@@ -1,6 +1,7 @@
 // Provider API keys in <home>/secrets/<provider>.key (dir 0700, files 0600). They live only
 // here: never in the record log (so never in a backup of hub.db), never in a log line.
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { writePrivateFile } from "./private-file";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative, resolve, sep } from "node:path";
 import { UsageError } from "./errors";
 
@@ -33,14 +34,7 @@ export function writeKey(secretsDir: string, provider: string, key: string): str
   if (/[\r\n]/.test(value)) throw new UsageError("the key contains a line break", "pass the key on a single line");
   const file = keyPath(secretsDir, provider);
   ensureSecretsDir(secretsDir);
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, `${value}\n`, { mode: 0o600 });
-    chmodSync(tmp, 0o600);
-    renameSync(tmp, file);
-  } finally {
-    rmSync(tmp, { force: true });
-  }
+  writePrivateFile(file, `${value}\n`);
   return file;
 }
 

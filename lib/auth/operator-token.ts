@@ -1,7 +1,8 @@
 // The tokens an instance mints for itself: the operator's admin token in <home>/token (spl init,
 // and the first daemon start on a fresh volume), and SPL_BOOTSTRAP_TOKEN at boot. Both are
 // idempotent: a token already in the registry is never minted twice.
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync, chmodSync } from "node:fs";
+import { writePrivateFile } from "../private-file";
+import { existsSync, readFileSync } from "node:fs";
 import { UserError } from "../errors";
 import { ENGINE_ACTOR } from "../instance";
 import { prepareRecord } from "../records/envelope";
@@ -23,14 +24,7 @@ export function readTokenFile(path: string): string | null {
 
 /** Writes the token file with mode 0600, atomically (never a half-written token). */
 export function writeTokenFile(path: string, token: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, `${token}\n`, { mode: 0o600 });
-    chmodSync(tmp, 0o600);
-    renameSync(tmp, path);
-  } finally {
-    rmSync(tmp, { force: true });
-  }
+  writePrivateFile(path, `${token}\n`);
 }
 
 export type OperatorTokenOutcome = "kept" | "minted";
