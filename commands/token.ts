@@ -14,6 +14,7 @@ const create = defineCommand({
     actor: { type: "string", description: "DID the token acts as (default: your [identity] actor)" },
     scopes: { type: "string", description: "Comma-separated: records:read,records:write,threads:write,federation:manage,config:read,config:write,admin", valueHint: "csv" },
     env: { type: "string", description: "Environment tag in the token (default local)" },
+    "expires-at": { type: "string", description: "When the token stops working: unix seconds or ISO 8601, e.g. 2027-01-31T00:00:00Z" },
     ...outputArgs,
     ...urlArg,
   },
@@ -23,6 +24,8 @@ const create = defineCommand({
     if (args.name !== undefined) body.name = args.name;
     if (args.actor !== undefined) body.actor = args.actor;
     if (args.env !== undefined) body.env = args.env;
+    const expires = args["expires-at"];
+    if (expires !== undefined) body.expires_at = /^\d+$/.test(expires) ? Number(expires) : expires;
     if (args.scopes !== undefined) {
       const { parseScopes } = await import("../lib/auth/tokens");
       try {
@@ -54,7 +57,7 @@ const list = defineCommand({
     out(
       table(
         ["ID", "NAME", "ACTOR", "SCOPES", "CREATED", "STATUS"],
-        data.map((t: any) => [t.id, t.name || "-", t.actor, t.scopes.join(","), when(t.created_at), t.revoked ? `revoked ${when(t.revoked_at)}` : "active"]),
+        data.map((t: any) => [t.id, t.name || "-", t.actor, t.scopes.join(","), when(t.created_at), t.revoked ? `revoked ${when(t.revoked_at)}` : t.expires_at !== null && t.expires_at <= Date.now() / 1000 ? `expired ${when(t.expires_at)}` : "active"]),
       ),
     );
   },

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { StoredRecord } from "../records/types";
-import { AUTH_THREAD, hashSecret, hasScope, mintToken, parseBearer, parseScopes, revokeRecordBody, scopeForClass, tokenRecordBody, TokenRegistry } from "./tokens";
+import { AUTH_THREAD, hashSecret, hasScope, mintToken, parseBearer, parseExpiresAt, parseScopes, revokeRecordBody, scopeForClass, tokenRecordBody, TokenRegistry } from "./tokens";
 
 let seq = 0;
 const learn = (body: Record<string, unknown>, thread = AUTH_THREAD): StoredRecord => ({
@@ -76,5 +76,43 @@ describe("TokenRegistry", () => {
     expect(reg.apply(learn({ ...tokenRecordBody({ ...t, actor: "did:sync:agent:x", scopes: ["admin"], name: "" }), secret_sha256: "nope" }))).toBe(false);
     expect(reg.apply(learn(tokenRecordBody({ ...t, actor: "alice", scopes: ["admin"], name: "" })))).toBe(false);
     expect(reg.list()).toHaveLength(0);
+  });
+});
+
+describe("env segment and expiry", () => {
+  test("a token presented with another env segment than it was minted for is refused", () => {
+    const reg = new TokenRegistry();
+    const t = mintToken("prod");
+    reg.apply(learn(tokenRecordBody({ ...t, actor: "did:sync:agent:ci", scopes: ["admin"], name: "" })));
+    expect(reg.verify(t.token)).toMatchObject({ ok: true });
+    const [, , id, secret] = t.token.split("_");
+    expect(reg.verify(`spl_local_${id}_${secret}`)).toMatchObject({ ok: false, why: expect.stringContaining("minted for env 'prod', not 'local'") });
+  });
+
+  test("expires_at is honoured: valid before, refused from that second on, naming the expiry", () => {
+    const reg = new TokenRegistry();
+    const t = mintToken();
+    const expires = 1_900_000_000;
+    reg.apply(learn(tokenRecordBody({ ...t, actor: "did:sync:agent:ci", scopes: ["admin"], name: "", expiresAt: expires })));
+    expect(reg.get(t.id)!.expires_at).toBe(expires);
+    expect(reg.verify(t.token, expires - 1)).toMatchObject({ ok: true });
+    expect(reg.verify(t.token, expires)).toMatchObject({ ok: false, why: expect.stringContaining("expired at 2030-03-17T17:46:40.000Z") });
+    // Without expires_at a token never expires.
+    const forever = mintToken();
+    reg.apply(learn(tokenRecordBody({ ...forever, actor: "did:sync:agent:ci", scopes: ["admin"], name: "" })));
+    expect(reg.get(forever.id)!.expires_at).toBeNull();
+    expect(reg.verify(forever.token, 4_000_000_000)).toMatchObject({ ok: true });
+  });
+
+  test("parseExpiresAt takes unix seconds or ISO 8601 with a zone, refuses the past and junk", () => {
+    const now = 1_800_000_000;
+    expect(parseExpiresAt(now + 60, now)).toBe(now + 60);
+    expect(parseExpiresAt("2030-03-17T17:46:40Z", now)).toBe(1_900_000_000);
+    expect(parseExpiresAt("2030-03-17T18:46:40+01:00", now)).toBe(1_900_000_000);
+    expect(() => parseExpiresAt(now - 1, now)).toThrow(/already past/);
+    expect(() => parseExpiresAt(now, now)).toThrow(/already past/);
+    for (const bad of ["tomorrow", "2030-03-17", "2030-03-17T17:46:40", true, {}, -5, Infinity]) {
+      expect(() => parseExpiresAt(bad, now)).toThrow(/'expires_at' must be/);
+    }
   });
 });

@@ -73,8 +73,32 @@ export function parseScopes(csv: string): Scope[] {
   return out;
 }
 
+/**
+ * `expires_at` as a client sends it (unix seconds, or an ISO 8601 time with a zone) → unix
+ * seconds. Throws a RangeError naming the fix; a time already past is refused, not accepted dead.
+ */
+export function parseExpiresAt(value: unknown, nowSecs: number): number {
+  let secs = NaN;
+  if (typeof value === "number") secs = value;
+  else if (typeof value === "string" && /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/.test(value)) secs = Date.parse(value) / 1000;
+  if (!Number.isFinite(secs) || secs <= 0 || secs > 253402300799) {
+    throw new RangeError("'expires_at' must be unix seconds or an ISO 8601 time with a zone, e.g. 2027-01-31T00:00:00Z");
+  }
+  secs = Math.floor(secs);
+  if (secs <= nowSecs) throw new RangeError(`'expires_at' ${new Date(secs * 1000).toISOString()} is already past — give a future time`);
+  return secs;
+}
+
 /** The body of the LEARN that creates a token. Holds no secret, only its hash. */
-export function tokenRecordBody(t: { id: string; env: string; secretSha256: string; actor: string; scopes: readonly Scope[]; name: string }) {
+export function tokenRecordBody(t: {
+  id: string;
+  env: string;
+  secretSha256: string;
+  actor: string;
+  scopes: readonly Scope[];
+  name: string;
+  expiresAt?: number | null;
+}) {
   return {
     topic: TOKEN_TOPIC,
     token_id: t.id,
@@ -83,6 +107,7 @@ export function tokenRecordBody(t: { id: string; env: string; secretSha256: stri
     actor: t.actor,
     scopes: [...t.scopes],
     name: t.name,
+    ...(t.expiresAt != null ? { expires_at: t.expiresAt } : {}),
   };
 }
 
@@ -99,6 +124,8 @@ export interface TokenInfo {
   created_at: number;
   created_by: string;
   record_id: string;
+  /** Unix seconds after which the token is refused; null = no expiry. */
+  expires_at: number | null;
   revoked: boolean;
   revoked_at: number | null;
   revoked_reason: string | null;
@@ -133,6 +160,7 @@ export class TokenRegistry {
         created_at: rec.created_at,
         created_by: rec.actor,
         record_id: rec.id,
+        expires_at: typeof b.expires_at === "number" && Number.isFinite(b.expires_at) ? b.expires_at : null,
         revoked: false,
         revoked_at: null,
         revoked_reason: null,
@@ -170,15 +198,19 @@ export class TokenRegistry {
     return n;
   }
 
-  /** Checks a bearer value: known id, matching secret hash, not revoked. */
-  verify(bearer: string): Verified {
+  /** Checks a bearer value: known id, the env it was minted for, matching secret hash, not revoked, not expired. */
+  verify(bearer: string, nowSecs = Date.now() / 1000): Verified {
     const parsed = parseBearer(bearer);
     if (!parsed) return { ok: false, why: "the bearer is not an spl token (expected spl_<env>_<id>_<secret>)" };
     const t = this.byId.get(parsed.id);
     if (!t) return { ok: false, why: `unknown token id ${parsed.id}` };
     const given = Buffer.from(hashSecret(parsed.secret), "hex");
     if (!timingSafeEqual(given, t.secretSha256)) return { ok: false, why: `wrong secret for token ${parsed.id}` };
+    if (parsed.env !== t.env) return { ok: false, why: `token ${parsed.id} was minted for env '${t.env}', not '${parsed.env}'` };
     if (t.revoked) return { ok: false, why: `token ${parsed.id} was revoked` };
+    if (t.expires_at !== null && nowSecs >= t.expires_at) {
+      return { ok: false, why: `token ${parsed.id} expired at ${new Date(t.expires_at * 1000).toISOString()}` };
+    }
     return { ok: true, token: publicInfo(t) };
   }
 }

@@ -3,6 +3,7 @@
 import { Elysia } from "elysia";
 import type { DaemonState } from "./state";
 import { ApiError, errorResponse } from "./http";
+import { repeatedQueryParam } from "./query";
 import { healthRoutes } from "./routes/health";
 import { recordRoutes } from "./routes/records";
 import { threadRoutes } from "./routes/threads";
@@ -29,6 +30,8 @@ export function buildApp(state: DaemonState) {
       if (!state.ready && !request.url.endsWith("/health")) {
         return errorResponse(503, "STARTING", "the daemon is starting (rebuilding state from the store) — retry in a moment");
       }
+      const repeated = repeatedQueryParam(request.url);
+      if (repeated) return errorResponse(400, "INVALID_QUERY", `query parameter '${repeated}' is given more than once — send it once`);
       // Bearer auth, token scopes, CEL permission rules (every route but GET /health).
       return gate(state, request);
     })

@@ -1,4 +1,7 @@
 // Small HTTP helpers shared by the routes: JSON answers, the error envelope, body reading.
+import { jsonTextProblem } from "../records/json-text";
+import { decimalParam } from "./query";
+
 const JSON_HEADERS = { "content-type": "application/json" };
 
 export function json(status: number, body: unknown): Response {
@@ -40,21 +43,25 @@ export async function readJson(request: Request, maxBytes: number, tooLargeCode 
   } catch {
     throw new ApiError(400, "INVALID_UTF8", "request body is not valid UTF-8 — encode the JSON as UTF-8");
   }
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch (err) {
     const why = err instanceof RangeError ? "it nests too deeply" : (err as Error).message;
     throw new ApiError(400, "INVALID_JSON", `request body is not valid JSON: ${why}`);
   }
+  const problem = jsonTextProblem(text);
+  if (problem) throw new ApiError(400, problem.code, problem.message);
+  return value;
 }
 
 /** Parses limit/after query parameters (SPEC 6: limit default 100, max 1000; after = cursor). */
 export function pageParams(query: Record<string, string | undefined>): { limit: number; after: number } {
-  const limit = query.limit === undefined ? 100 : Number(query.limit);
+  const limit = query.limit === undefined ? 100 : decimalParam(query.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
     throw new ApiError(400, "INVALID_QUERY", "'limit' must be an integer from 1 to 1000");
   }
-  const after = query.after === undefined || query.after === "" ? 0 : Number(query.after);
+  const after = query.after === undefined || query.after === "" ? 0 : decimalParam(query.after);
   if (!Number.isSafeInteger(after) || after < 0) {
     throw new ApiError(400, "INVALID_QUERY", "'after' must be a cursor from a previous page's next_cursor");
   }

@@ -2,7 +2,7 @@
 // The plaintext is generated here and leaves only in the creating answer; the record holds its hash.
 import { Elysia } from "elysia";
 import { prepareRecord } from "../../records/envelope";
-import { AUTH_THREAD, DEFAULT_SCOPES, isScope, mintToken, revokeRecordBody, SCOPES, tokenRecordBody, type Scope } from "../../auth/tokens";
+import { AUTH_THREAD, DEFAULT_SCOPES, isScope, mintToken, parseExpiresAt, revokeRecordBody, SCOPES, tokenRecordBody, type Scope } from "../../auth/tokens";
 import type { DaemonState } from "../state";
 import { ApiError, json, readJson } from "../http";
 import { callerOf } from "../access";
@@ -54,8 +54,14 @@ export function tokenRoutes(state: DaemonState) {
         if (typeof env !== "string" || !/^[a-z0-9]{1,16}$/.test(env)) throw new ApiError(400, "INVALID_REQUEST", "'env' must be 1-16 lowercase letters or digits");
         const name = b.name ?? "";
         if (typeof name !== "string" || name.length > 200) throw new ApiError(400, "INVALID_REQUEST", "'name' must be a string of at most 200 characters");
+        let expiresAt: number | null = null;
+        try {
+          if (b.expires_at != null) expiresAt = parseExpiresAt(b.expires_at, Date.now() / 1000);
+        } catch (err) {
+          throw new ApiError(400, "INVALID_REQUEST", (err as Error).message);
+        }
         const t = mintToken(env);
-        await writeAuth(state, caller.actor, tokenRecordBody({ id: t.id, env: t.env, secretSha256: t.secretSha256, actor, scopes, name }));
+        await writeAuth(state, caller.actor, tokenRecordBody({ id: t.id, env: t.env, secretSha256: t.secretSha256, actor, scopes, name, expiresAt }));
         state.log.info("token created", { token_id: t.id, actor, scopes: scopes.join(","), by: caller.actor });
         return json(201, { object: "token", ...tokens.get(t.id)!, token: t.token });
       },
