@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import type { Database } from "bun:sqlite";
 import { prepareRecord } from "./records/envelope";
 import type { RecordStore } from "./store/records";
+import { StoreReader } from "./store/reader";
 
 export const INSTANCE_THREAD = "th_instance";
 export const ENGINE_ACTOR = "did:sync:system:engine";
@@ -19,21 +20,16 @@ export function didTail(did: string): string {
 }
 
 /** The instance DID recorded in an open store, or null when it was never bootstrapped. */
-export function readInstanceDid(db: Database): string | null {
-  const hasRecords = db.query("SELECT 1 FROM sqlite_master WHERE type='table' AND name='records'").get();
-  if (!hasRecords) return null;
-  const row = db
-    .query(
-      `SELECT id FROM records WHERE thread = ? AND act = 'LEARN' AND actor = ?
-         AND json_extract(body, '$.topic') = 'instance_bootstrap' ORDER BY seq LIMIT 1`,
-    )
-    .get(INSTANCE_THREAD, ENGINE_ACTOR) as { id: string } | null;
-  return row ? didFromGenesisId(row.id) : null;
+export function readInstanceDid(db: Database | StoreReader): string | null {
+  const reader = db instanceof StoreReader ? db : new StoreReader(db);
+  if (!reader.hasRecords()) return null;
+  const genesis = reader.firstLearnWithTopic(INSTANCE_THREAD, ENGINE_ACTOR, "instance_bootstrap");
+  return genesis ? didFromGenesisId(genesis) : null;
 }
 
 /** Returns the instance DID, writing the genesis record first if the store has none. */
 export function ensureInstanceDid(store: RecordStore): { did: string; created: boolean } {
-  const existing = readInstanceDid(store.db);
+  const existing = readInstanceDid(store);
   if (existing) return { did: existing, created: false };
   const now = Math.floor(Date.now() / 1000);
   const p = prepareRecord({
@@ -42,6 +38,6 @@ export function ensureInstanceDid(store: RecordStore): { did: string; created: b
     act: "LEARN",
     body: { topic: "instance_bootstrap", nonce: randomBytes(16).toString("hex"), created_at: new Date().toISOString() },
   });
-  const { record } = store.db.transaction(() => store.insert(p, now)).immediate();
+  const { record } = store.transaction(() => store.insert(p, now));
   return { did: didFromGenesisId(record.id), created: true };
 }

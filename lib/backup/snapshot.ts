@@ -4,12 +4,13 @@
 //   the snapshot itself → fsync → rename/link into place → fsync the directory.
 // VACUUM INTO reads inside one read transaction, so in WAL mode it is a consistent snapshot that
 // never blocks the daemon's writer; its output is a compact rollback-journal file with no -wal.
-import { constants, Database } from "bun:sqlite";
+import type { Database } from "bun:sqlite";
 import { closeSync, existsSync, openSync, readSync, rmSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { UserError } from "../errors";
 import { readInstanceDid } from "../instance";
-import { SCHEMA_VERSION, storedSchemaVersion } from "../store/schema";
+import { StoreReader } from "../store/reader";
+import { SCHEMA_VERSION } from "../store/schema";
 import { fsyncDir, fsyncFile, renameNoClobber, tempPathFor } from "./fsutil";
 
 export interface StoreFacts {
@@ -35,23 +36,9 @@ export class NotAStoreError extends UserError {
 
 const MAGIC = "SQLite format 3\0";
 
-function uriPath(path: string): string {
-  return "file:" + path.split("/").map(encodeURIComponent).join("/");
-}
-
-/**
- * Opens a store file for reading only.
- * - "immutable": no locks, no -wal/-shm created or read: for files nobody writes (backups, a
- *   stopped daemon's store after a clean shutdown). Leaves the directory exactly as it was.
- * - "shared": a normal read-only connection that sees the WAL (a running daemon's store).
- */
+/** Opens a store file for reading only (see StoreReader.open for the two modes). */
 export function openReadOnly(path: string, mode: "immutable" | "shared"): Database {
-  if (mode === "immutable") {
-    return new Database(`${uriPath(path)}?immutable=1`, constants.SQLITE_OPEN_READONLY | constants.SQLITE_OPEN_URI);
-  }
-  const db = new Database(path, { readonly: true });
-  db.exec("PRAGMA busy_timeout = 5000");
-  return db;
+  return StoreReader.open(path, mode).db;
 }
 
 /** The right read-only mode for a store that no daemon is using: immutable unless a WAL holds data. */
@@ -71,19 +58,14 @@ function headerOk(path: string): boolean {
 }
 
 /** Counts and identity of an open store (which must have a records table). */
-export function factsOf(db: Database): Omit<StoreFacts, "bytes"> {
-  const records = (db.query("SELECT COUNT(*) AS n FROM records").get() as { n: number }).n;
-  const hasThreads = db.query("SELECT 1 FROM sqlite_master WHERE type='table' AND name='threads'").get();
-  const threads = hasThreads
-    ? (db.query("SELECT COUNT(*) AS n FROM threads").get() as { n: number }).n
-    : (db.query("SELECT COUNT(DISTINCT thread) AS n FROM records").get() as { n: number }).n;
-  const last = db.query("SELECT id FROM records ORDER BY seq DESC LIMIT 1").get() as { id: string } | null;
+export function factsOf(db: Database | StoreReader): Omit<StoreFacts, "bytes"> {
+  const reader = db instanceof StoreReader ? db : new StoreReader(db);
   return {
-    records,
-    threads,
-    schema_version: storedSchemaVersion(db),
-    instance_did: readInstanceDid(db),
-    last_id: last?.id ?? null,
+    records: reader.recordCount(),
+    threads: reader.threadCount(),
+    schema_version: reader.schemaVersion(),
+    instance_did: readInstanceDid(reader),
+    last_id: reader.lastRecordId(),
   };
 }
 
@@ -100,9 +82,9 @@ export function inspectStoreFile(path: string, opts: { quick?: boolean; mode?: "
   }
   if (!st.isFile()) throw new NotAStoreError(path, "not a regular file");
   if (st.size < 512 || !headerOk(path)) throw new NotAStoreError(path, "it does not start with a SQLite header (damaged, or not a database)");
-  let db: Database;
+  let db: StoreReader;
   try {
-    db = openReadOnly(path, opts.mode ?? "immutable");
+    db = StoreReader.open(path, opts.mode ?? "immutable");
   } catch (err) {
     throw new NotAStoreError(path, `SQLite cannot open it (${(err as Error).message})`);
   }
@@ -110,7 +92,7 @@ export function inspectStoreFile(path: string, opts: { quick?: boolean; mode?: "
     if (opts.quick !== false) {
       let result: string;
       try {
-        result = (db.query("PRAGMA quick_check").all() as { quick_check: string }[]).map((r) => r.quick_check).join("; ");
+        result = db.quickCheck();
       } catch (err) {
         throw new NotAStoreError(path, `SQLite cannot read it (${(err as Error).message})`);
       }
@@ -118,7 +100,7 @@ export function inspectStoreFile(path: string, opts: { quick?: boolean; mode?: "
     }
     let facts: Omit<StoreFacts, "bytes">;
     try {
-      const cols = (db.query("SELECT name FROM pragma_table_info('records')").all() as { name: string }[]).map((c) => c.name);
+      const cols = db.recordColumns();
       for (const c of ["seq", "id", "thread", "actor", "act", "clock", "body"]) {
         if (!cols.includes(c)) throw new NotAStoreError(path, cols.length ? `its records table lacks the '${c}' column` : "it has no records table");
       }
@@ -162,12 +144,7 @@ export function snapshot(
 ): StoreFacts {
   const tmp = tempPathFor(target);
   try {
-    const stmt = db.prepare("VACUUM INTO ?");
-    try {
-      stmt.run(tmp);
-    } finally {
-      stmt.finalize();
-    }
+    new StoreReader(db).vacuumInto(tmp);
     const facts = inspectStoreFile(tmp, { quick: true });
     fsyncFile(tmp);
     install(tmp, facts);

@@ -105,11 +105,6 @@ function threadOfPath(path: string): string {
   }
 }
 
-function nextClock(state: DaemonState, rec: Envelope): number {
-  const row = state.db.query("SELECT MAX(clock) AS c FROM records WHERE thread = ? AND actor = ?").get(rec.thread, rec.actor) as { c: number | null };
-  return row.c === null ? 0 : row.c + 1;
-}
-
 /** Record writes are checked by their route once the record is parsed (see authorizeRecords). */
 const isRecordIngest = (method: string, path: string) => method === "POST" && (path === "/v1/records" || path === "/v1/records/batch");
 
@@ -161,7 +156,7 @@ export function authorizeRecords(state: DaemonState, request: Request, records: 
   const readsClock = state.engine.permissions.readsClock;
   for (const rec of records) {
     // A clock left to the store is shown to rules as the one it would assign now (max + 1).
-    const seen = rec.clock < 0 && readsClock ? { ...rec, clock: nextClock(state, rec) } : rec;
+    const seen = rec.clock < 0 && readsClock ? { ...rec, clock: state.store.nextClock(rec.thread, rec.actor) } : rec;
     const err = checkRules(state, info, seen);
     if (err) throw err;
   }

@@ -3,14 +3,15 @@ import { existsSync, lstatSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { bestBackup, newestBackup } from "../backup/catalog";
 import { currentDirs } from "../backup/list";
-import { openReadOnly, quietMode } from "../backup/snapshot";
+import { quietMode } from "../backup/snapshot";
 import { formatDuration } from "../cli/output";
 import { readPid } from "../daemon/pidfile";
 import { cmdline, isAlive, isSplServe } from "../daemon/proc";
 import { socketAnswers } from "../daemon/socket";
 import { readInstanceDid } from "../instance";
 import { checkStoreFiles, quickCheck, StoreDamagedError } from "../store/integrity";
-import { SCHEMA_VERSION, storedSchemaVersion } from "../store/schema";
+import { StoreReader } from "../store/reader";
+import { SCHEMA_VERSION } from "../store/schema";
 import { type Check, type CheckResult, type DoctorContext, fail, pass, warn } from "./types";
 import { permissionEnforcement } from "./engine";
 
@@ -46,21 +47,20 @@ export function probeStore(ctx: DoctorContext): StoreProbe {
   const live = ctx.daemonIsOurs && ctx.health?.status === 200;
   try {
     if (!live) checkStoreFiles(store);
-    const db = openReadOnly(store, live ? "shared" : quietMode(store));
+    const reader = StoreReader.open(store, live ? "shared" : quietMode(store));
     try {
       if (!live) {
-        quickCheck(db, store);
+        quickCheck(reader.db, store);
         probe.checked = true;
       }
-      probe.schemaVersion = storedSchemaVersion(db);
-      const hasRecords = db.query("SELECT 1 FROM sqlite_master WHERE type='table' AND name='records'").get();
-      if (hasRecords) {
-        probe.records = (db.query("SELECT COUNT(*) AS n FROM records").get() as { n: number }).n;
-        probe.threads = (db.query("SELECT COUNT(DISTINCT thread) AS n FROM records").get() as { n: number }).n;
-        probe.instanceDid = readInstanceDid(db);
+      probe.schemaVersion = reader.schemaVersion();
+      if (reader.hasRecords()) {
+        probe.records = reader.recordCount();
+        probe.threads = reader.threadCount();
+        probe.instanceDid = readInstanceDid(reader);
       }
     } finally {
-      db.close();
+      reader.close();
     }
   } catch (err) {
     if (err instanceof StoreDamagedError) probe.damaged = err;

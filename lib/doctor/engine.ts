@@ -3,8 +3,8 @@
 // (so it also shows what a `permissions-unlock` will do at the next start).
 import { existsSync } from "node:fs";
 import { request } from "../client";
-import { openReadOnly, quietMode } from "../backup/snapshot";
-import { rowToRecord } from "../store/records";
+import { quietMode } from "../backup/snapshot";
+import { StoreReader } from "../store/reader";
 import { type Check, type DoctorContext, pass, warn } from "./types";
 
 const NAME = "permission enforcement";
@@ -31,14 +31,12 @@ async function fromStore(ctx: DoctorContext): Promise<Summary | null> {
   if (!existsSync(path)) return null;
   const { EngineConfig, ENGINE_CONFIG_THREAD } = await import("../engine/config-fold");
   const config = new EngineConfig();
-  const db = openReadOnly(path, quietMode(path));
+  const reader = StoreReader.open(path, quietMode(path));
   try {
-    const hasRecords = db.query("SELECT 1 FROM sqlite_master WHERE type='table' AND name='records'").get();
-    if (!hasRecords) return null;
-    const rows = db.query("SELECT * FROM records WHERE thread = ? AND act = 'LEARN' ORDER BY seq").all(ENGINE_CONFIG_THREAD) as any[];
-    for (const row of rows) config.apply(rowToRecord(row));
+    if (!reader.hasRecords()) return null;
+    for (const rec of reader.learnsOn(ENGINE_CONFIG_THREAD)) config.apply(rec);
   } finally {
-    db.close();
+    reader.close();
   }
   const s = config.show();
   return { enabled: s.permissions_enabled, rules: s.rules.permission_rule, refused: config.refused(), skipped: s.skipped };

@@ -3,7 +3,7 @@
 // applied as it lands, so config changes take effect on the next request without a restart.
 import type { Logger } from "../log";
 import type { StoredRecord } from "../records/types";
-import { rowToRecord, type RecordStore } from "../store/records";
+import type { RecordStore } from "../store/records";
 import { AUTH_THREAD, TokenRegistry } from "../auth/tokens";
 import { VERSION } from "../version";
 import type { CelScope } from "./cel";
@@ -49,27 +49,20 @@ export class Engine {
    */
   async rebuild(): Promise<RebuildStats> {
     const t0 = performance.now();
-    const stmt = this.store.db.prepare(
-      `SELECT seq, id, thread, actor, act, clock, data_type, judged_by, parents, body, created_at FROM records
-       WHERE seq > ? AND ((act = 'LEARN' AND thread IN ('${ENGINE_CONFIG_THREAD}', '${AUTH_THREAD}'))
-                          OR (act = 'KNOW' AND instr(body, '"verdict"') > 0))
-       ORDER BY seq LIMIT ?`,
-    );
+    const foldable = `(act = 'LEARN' AND thread IN (?, ?)) OR (act = 'KNOW' AND instr(body, '"verdict"') > 0)`;
     const stats: RebuildStats = { records: this.store.counts.records, folded: 0, config_learns: 0, verdicts: 0, tokens: 0, ms: 0 };
     let after = 0;
     for (;;) {
-      const rows = stmt.all(after, PAGE) as any[];
-      for (const row of rows) {
-        const rec = rowToRecord(row);
+      const page = this.store.scanWhere(foldable, [ENGINE_CONFIG_THREAD, AUTH_THREAD], after, PAGE);
+      for (const rec of page) {
         stats.folded++;
         if (rec.thread === ENGINE_CONFIG_THREAD && rec.act === "LEARN") stats.config_learns++;
         if (this.applyOne(rec, true) === "verdict") stats.verdicts++;
       }
-      if (rows.length < PAGE) break;
-      after = rows[rows.length - 1].seq;
+      if (page.length < PAGE) break;
+      after = page[page.length - 1]!.sequence;
       await new Promise((r) => setImmediate(r));
     }
-    stmt.finalize();
     stats.tokens = this.tokens.list().length;
     stats.ms = Math.round(performance.now() - t0);
     this.lastRebuild = stats;

@@ -19,21 +19,18 @@ export function writeUnlockRecord(storePath: string, actor: string): UnlockResul
   const { db } = openStore(storePath);
   try {
     const store = new RecordStore(db);
-    return db
-      .transaction(() => {
-        const row = db.query("SELECT MAX(clock) AS c FROM records WHERE thread = ?").get(ENGINE_CONFIG_THREAD) as { c: number | null };
-        const clock = row.c === null ? 0 : row.c + 1;
-        const p = prepareRecord({
-          thread: ENGINE_CONFIG_THREAD,
-          actor,
-          act: "LEARN",
-          clock,
-          body: { topic: "permissions_enabled", enabled: false, reason: "spl config permissions-unlock" },
-        });
-        const { record } = store.insert(p, Math.floor(Date.now() / 1000));
-        return { id: record.id, clock: record.clock, records: store.counts.records };
-      })
-      .immediate();
+    return store.transaction(() => {
+      const clock = store.nextClockOnThread(ENGINE_CONFIG_THREAD);
+      const p = prepareRecord({
+        thread: ENGINE_CONFIG_THREAD,
+        actor,
+        act: "LEARN",
+        clock,
+        body: { topic: "permissions_enabled", enabled: false, reason: "spl config permissions-unlock" },
+      });
+      const { record } = store.insert(p, Math.floor(Date.now() / 1000));
+      return { id: record.id, clock: record.clock, records: store.counts.records };
+    });
   } finally {
     db.close();
   }

@@ -3,20 +3,10 @@
 import type { Database, Statement } from "bun:sqlite";
 import type { Envelope, StoredRecord } from "../records/types";
 import { type PreparedRecord, RecordError, sealRecord } from "../records/envelope";
+import { StoreReader } from "./reader";
+import { COLUMNS, type RecordRow as Row, rowToRecord } from "./rows";
 
-interface Row {
-  seq: number;
-  id: string;
-  thread: string;
-  actor: string;
-  act: string;
-  clock: number;
-  data_type: string;
-  judged_by: string | null;
-  parents: string;
-  body: string;
-  created_at: number;
-}
+export { rowToRecord };
 
 export interface InsertResult {
   status: "created" | "duplicate";
@@ -54,35 +44,18 @@ export interface ThreadState {
   status: "open" | "closed";
 }
 
-const COLUMNS = "seq, id, thread, actor, act, clock, data_type, judged_by, parents, body, created_at";
-
-export function rowToRecord(r: Row): StoredRecord {
-  return {
-    id: r.id,
-    parents: JSON.parse(r.parents),
-    thread: r.thread,
-    actor: r.actor,
-    act: r.act as StoredRecord["act"],
-    body: JSON.parse(r.body),
-    clock: r.clock,
-    data_type: r.data_type as StoredRecord["data_type"],
-    judged_by: r.judged_by,
-    sequence: r.seq,
-    created_at: r.created_at,
-  };
-}
-
 /** Whether a record closes its thread (a fulfilling KNOW or a cancelling DO). */
 function closesThread(env: Envelope): boolean {
   return (env.act === "KNOW" && env.body.fulfills != null) || (env.act === "DO" && env.body.cancels != null);
 }
 
-export class RecordStore {
+export class RecordStore extends StoreReader {
   private s: Record<string, Statement>;
-  private recordCount: number;
-  private threadCount: number;
+  private records: number;
+  private threadTotal: number;
 
-  constructor(readonly db: Database) {
+  constructor(db: Database) {
+    super(db);
     const q = (sql: string) => db.prepare(sql);
     this.s = {
       insert: q(
@@ -101,23 +74,41 @@ export class RecordStore {
       bySeq: q(`SELECT ${COLUMNS} FROM records WHERE seq = ?`),
       atClock: q("SELECT id FROM records WHERE thread = ? AND actor = ? AND clock = ?"),
       maxClock: q("SELECT MAX(clock) AS c FROM records WHERE thread = ? AND actor = ?"),
+      maxThreadClock: q("SELECT MAX(clock) AS c FROM records WHERE thread = ?"),
       actorOf: q("SELECT actor FROM records WHERE id = ?"),
       thread: q("SELECT * FROM threads WHERE thread = ?"),
       actorClocks: q("SELECT actor, MAX(clock) AS c FROM records WHERE thread = ? GROUP BY actor"),
     };
-    this.recordCount = 0;
-    this.threadCount = 0;
+    this.records = 0;
+    this.threadTotal = 0;
     this.resync();
   }
 
   /** Re-reads the counters from disk (startup, and after a rolled-back transaction). */
   resync(): void {
-    this.recordCount = (this.db.query("SELECT COUNT(*) AS n FROM records").get() as { n: number }).n;
-    this.threadCount = (this.db.query("SELECT COUNT(*) AS n FROM threads").get() as { n: number }).n;
+    this.records = this.recordCount();
+    this.threadTotal = this.threadCount();
   }
 
   get counts() {
-    return { records: this.recordCount, threads: this.threadCount };
+    return { records: this.records, threads: this.threadTotal };
+  }
+
+  /** Runs `fn` in one write transaction (BEGIN IMMEDIATE): all of it commits, or none. */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  /** The clock the store would give the next record by `actor` on `thread` (max + 1, or 0). */
+  nextClock(thread: string, actor: string): number {
+    const row = this.s.maxClock!.get(thread, actor) as { c: number | null };
+    return row.c === null ? 0 : row.c + 1;
+  }
+
+  /** One above every clock on `thread`, whoever wrote it (0 on an empty thread). */
+  nextClockOnThread(thread: string): number {
+    const row = this.s.maxThreadClock!.get(thread) as { c: number | null };
+    return row.c === null ? 0 : row.c + 1;
   }
 
   /**
@@ -127,21 +118,18 @@ export class RecordStore {
    */
   insert(p: PreparedRecord, nowSecs: number): InsertResult {
     const env = p.env;
-    if (!p.clockGiven) {
-      const row = this.s.maxClock!.get(env.thread, env.actor) as { c: number | null };
-      env.clock = row.c === null ? 0 : row.c + 1;
-    }
+    if (!p.clockGiven) env.clock = this.nextClock(env.thread, env.actor);
     const id = sealRecord(p);
     const parents = JSON.stringify(env.parents);
     const res = this.s.insert!.run(id, env.thread, env.actor, env.act, env.clock, env.data_type, env.judged_by, parents, p.bodyJson, nowSecs);
     if (res.changes === 1) {
       const seq = Number(res.lastInsertRowid);
       const closed = closesThread(env) ? 1 : 0;
-      this.recordCount++;
+      this.records++;
       // Most records land on a thread that exists: one UPDATE, and an INSERT only when it is new.
       if (this.s.bumpThread!.run(seq, nowSecs, closed, env.thread).changes === 0) {
         this.s.newThread!.run(env.thread, seq, seq, nowSecs, nowSecs, closed);
-        this.threadCount++;
+        this.threadTotal++;
       }
       return { status: "created", record: { ...env, id, sequence: seq, created_at: nowSecs } };
     }
@@ -189,6 +177,17 @@ export class RecordStore {
       if (rows.length < pageSize) return;
       after = rows[rows.length - 1]!.seq;
     }
+  }
+
+  /**
+   * One page of records matching a SQL condition over the records columns (written by our own
+   * code, never from a request), in store order after `afterSeq`. Folds page through the log with it.
+   */
+  scanWhere(whereSql: string, params: (string | number)[], afterSeq: number, limit: number): StoredRecord[] {
+    const rows = this.db
+      .query(`SELECT ${COLUMNS} FROM records WHERE seq > ? AND (${whereSql}) ORDER BY seq LIMIT ?`)
+      .all(afterSeq, ...params, limit) as Row[];
+    return rows.map(rowToRecord);
   }
 
   threads(after: number, limit: number): Page<ThreadSummary> {
