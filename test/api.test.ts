@@ -211,7 +211,8 @@ describe("bad input never crashes the daemon or loses data", () => {
       ["unknown act", () => raw(JSON.stringify(rec({ act: "SHOUT" }))), 400, "INVALID_FIELD"],
       ["actor not a DID", () => raw(JSON.stringify(rec({ actor: "alice" }))), 400, "INVALID_FIELD"],
       ["unknown field", () => raw(JSON.stringify({ ...rec(), colour: "red" })), 400, "UNKNOWN_FIELD"],
-      ["huge clock", () => raw(JSON.stringify(rec({ clock: 2 ** 60 }))), 400, "INVALID_FIELD"],
+      ["huge clock", () => raw(JSON.stringify(rec({ clock: 2 ** 60 }))), 400, "UNSAFE_INTEGER"],
+      ["clock beyond 2^53 as a float", () => raw(JSON.stringify(rec({ clock: 1e300 }))), 400, "INVALID_FIELD"],
       ["invalid UTF-8", () => raw(new Uint8Array([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d])), 400, "INVALID_UTF8"],
       ["deep nesting (64+)", () => raw(JSON.stringify(rec({ body: JSON.parse('{"a":'.repeat(80) + "1" + "}".repeat(80)) }))), 400, "BODY_TOO_DEEP"],
       [

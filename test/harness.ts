@@ -1,10 +1,49 @@
 // End-to-end test harness: every test gets its own HOME / SYNCROPEL_HOME and free ports, drives
 // the compiled binary (dist/spl, built by `bun run test`), and ends only processes it started.
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 
-export const SPL = resolve(process.env.SPL_BIN ?? join(import.meta.dir, "..", "dist", "spl"));
+const REPO = resolve(import.meta.dir, "..");
+export const SPL = resolve(process.env.SPL_BIN ?? join(REPO, "dist", "spl"));
+
+/** Source files compiled into dist/spl: index.ts and every non-test .ts under lib/ and commands/. */
+function* sources(repo: string): Generator<string> {
+  yield join(repo, "index.ts");
+  for (const dir of ["lib", "commands"]) {
+    for (const f of readdirSync(join(repo, dir), { recursive: true }) as string[]) {
+      if (f.endsWith(".ts") && !f.endsWith(".test.ts")) yield join(repo, dir, f);
+    }
+  }
+}
+
+/**
+ * Why `bin` cannot be trusted to hold the code in `repo` (missing, or older than a source file),
+ * or null. The end-to-end tests drive the binary, so a stale one would test yesterday's code.
+ */
+export function staleBinary(bin: string, repo: string): string | null {
+  let built: number;
+  try {
+    built = statSync(bin).mtimeMs;
+  } catch {
+    return `${bin} does not exist — run \`bun run build\` (\`bun run test\` builds first)`;
+  }
+  for (const f of sources(repo)) {
+    if (statSync(f).mtimeMs > built) {
+      return `${bin} is older than ${relative(repo, f)}: the end-to-end tests would run stale code — run \`bun run build\` (\`bun run test\` builds first)`;
+    }
+  }
+  return null;
+}
+
+let binaryChecked = false;
+/** Refuses (once per run) to drive a dist/spl built before the current sources. SPL_BIN opts out. */
+function assertFreshBinary() {
+  if (binaryChecked || process.env.SPL_BIN) return;
+  const why = staleBinary(SPL, REPO);
+  if (why) throw new Error(why);
+  binaryChecked = true;
+}
 
 export interface Run {
   code: number;
@@ -50,6 +89,7 @@ export class Instance {
   env: Record<string, string>;
 
   constructor(opts: { port?: number; env?: Record<string, string> } = {}) {
+    assertFreshBinary();
     this.root = mkdtempSync(join(tmpdir(), "spl-test-"));
     tempDirs.push(this.root);
     this.home = this.root;

@@ -14,13 +14,11 @@ import { RecordStore } from "../store/records";
 import { VERSION } from "../version";
 import { buildApp } from "./app";
 import { renderBanner } from "./banner";
-import { IngestQueue } from "./ingest";
 import { acquirePidFile, releasePidFile } from "./pidfile";
 import { clearStaleSocket, restrictSocket } from "./socket";
-import type { DaemonState } from "./state";
+import { createDaemonState, type DaemonState } from "./state";
 import { StoreDamagedError } from "../store/integrity";
 import { startupBackup } from "../backup/startup";
-import { Engine } from "../engine/runtime";
 import { insecureBindHost, startEngine } from "./engine-boot";
 
 export interface ServeOptions {
@@ -110,22 +108,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     const { did, created } = ensureInstanceDid(store);
     if (created) log.info("instance identity bootstrapped", { instance_did: did });
 
-    const state: DaemonState = {
-      paths,
-      config,
-      log,
-      db,
-      store,
-      ingest: new IngestQueue(db, store),
-      instanceDid: did,
-      startedAt: Date.now(),
-      bind,
-      backup,
-      ready: false,
-      viaSocket: new WeakSet(),
-      engine: new Engine(store, log),
-      auth: { insecureLocalhost: opts.insecureLocalhost === true },
-    };
+    const state = createDaemonState({ paths, config, log, store, instanceDid: did, bind, backup, insecureLocalhost: opts.insecureLocalhost });
     const app = buildApp(state);
     servers.push(listenTcp(state, app));
     await clearStaleSocket(paths.socket).then((removed) => removed && log.warn("removed stale socket file", { path: paths.socket }));

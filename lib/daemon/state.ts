@@ -4,8 +4,8 @@ import type { SplConfig } from "../config";
 import type { Logger } from "../log";
 import type { HomePaths } from "../paths";
 import type { RecordStore } from "../store/records";
-import type { IngestQueue } from "./ingest";
-import type { Engine } from "../engine/runtime";
+import { IngestQueue } from "./ingest";
+import { Engine } from "../engine/runtime";
 
 export interface BackupInfo {
   path: string;
@@ -34,4 +34,36 @@ export interface DaemonState {
   engine: Engine;
   /** `spl serve --insecure-localhost`: TCP without bearer auth, bound to loopback only. */
   auth: { insecureLocalhost: boolean };
+}
+
+/**
+ * The state of a daemon over an open store, before rebuild_from_store() (ready = false). serve.ts
+ * builds the running daemon's with it, and tests build an in-process one the same way.
+ */
+export function createDaemonState(o: {
+  paths: HomePaths;
+  config: SplConfig;
+  log: Logger;
+  store: RecordStore;
+  instanceDid: string;
+  bind: DaemonState["bind"];
+  backup?: BackupInfo | null;
+  insecureLocalhost?: boolean;
+}): DaemonState {
+  return {
+    paths: o.paths,
+    config: o.config,
+    log: o.log,
+    db: o.store.db,
+    store: o.store,
+    ingest: new IngestQueue(o.store.db, o.store),
+    instanceDid: o.instanceDid,
+    startedAt: Date.now(),
+    bind: o.bind,
+    backup: o.backup ?? null,
+    ready: false,
+    viaSocket: new WeakSet(),
+    engine: new Engine(o.store, o.log),
+    auth: { insecureLocalhost: o.insecureLocalhost === true },
+  };
 }
