@@ -136,8 +136,8 @@ function baseEnv(sb: Sandbox, extra: Record<string, string> = {}): Record<string
 }
 
 // Run the repo's install.sh directly.
-function install(sb: Sandbox, args: string[] = [], extra: Record<string, string> = {}, prefix: string[] = []) {
-  return run([...prefix, SH, INSTALL_SH, ...args], baseEnv(sb, extra), sb.dir);
+function install(sb: Sandbox, args: string[] = [], extra: Record<string, string> = {}, prefix: string[] = [], script = INSTALL_SH) {
+  return run([...prefix, SH, script, ...args], baseEnv(sb, extra), sb.dir);
 }
 
 // Run it the way users do: curl -sSf <url> | sh
@@ -414,7 +414,12 @@ describe("failures leave the old binary intact", () => {
       chmodSync(sb.dir, 0o755);
       prefix = drop;
     }
-    const r = await install(sb, [], {}, prefix);
+    // The unprivileged user may not be able to read the checkout (a clone under a 0700 dir):
+    // it runs a world-readable copy of the script from the sandbox instead.
+    const script = join(sb.dir, "install.sh");
+    copyFileSync(INSTALL_SH, script);
+    chmodSync(script, 0o644);
+    const r = await install(sb, [], {}, prefix, script);
     expectFailure(r, /install dir .* is not writable/);
     chmodSync(sb.bin, 0o755);
     await expectOldIntact(sb, oldSha);
