@@ -1,0 +1,238 @@
+// Reliability suite (runs with `bun run test`): repeated kill -9 of the compiled daemon under
+// mixed single and batch ingest, with every acknowledged id checked after each restart; and a
+// barrage of bad input that must each get a 4xx error envelope, write nothing, and leave the
+// daemon serving. Prints its counts.
+import { afterAll, describe, expect, test } from "bun:test";
+import { Instance, isAlive, waitFor } from "./harness";
+
+const TRIALS = 20;
+const instances: Instance[] = [];
+afterAll(async () => {
+  for (const inst of instances) await inst.stop();
+});
+
+/** Every record id the daemon holds, read through the socket in pages. */
+async function storedIds(inst: Instance): Promise<Set<string>> {
+  const ids = new Set<string>();
+  for (let after = ""; ; ) {
+    const page = await inst.socket("GET", `/v1/records?limit=1000${after ? `&after=${after}` : ""}`);
+    if (page.status !== 200) throw new Error(`listing records answered ${page.status}`);
+    for (const r of page.json.data) ids.add(r.id);
+    if (!page.json.has_more) return ids;
+    after = page.json.next_cursor;
+  }
+}
+
+describe("kill -9 under load", () => {
+  test(`${TRIALS} kill -9 trials: every acknowledged record is there after the restart`, async () => {
+    const inst = new Instance();
+    instances.push(inst);
+    let pid = await inst.start();
+    const auth = { "content-type": "application/json", authorization: `Bearer ${inst.token}` };
+    const acked = new Set<string>();
+    let single = 0;
+    let batched = 0;
+    let lost: string[] = [];
+
+    for (let trial = 0; trial < TRIALS; trial++) {
+      let running = true;
+      let ackedThisTrial = 0;
+      const ack = (id: string) => {
+        acked.add(id);
+        ackedThisTrial++;
+      };
+      // Single records over TCP and the socket, 1-50 record batches over TCP, all at once.
+      const singleClient = async (c: number, viaSocket: boolean) => {
+        for (let i = 0; running; i++) {
+          const body = JSON.stringify({ thread: `th_rel_${c % 3}`, actor: `did:sync:user:c${c}`, act: "KNOW", body: { trial, c, i } });
+          try {
+            const res = viaSocket
+              ? await fetch("http://localhost/v1/records", { method: "POST", headers: auth, body, unix: inst.path("run", "spl.sock") } as RequestInit)
+              : await fetch(`${inst.url}/v1/records`, { method: "POST", headers: auth, body });
+            if (res.status !== 201) throw new Error(`ingest answered ${res.status}: ${await res.text()}`);
+            ack(((await res.json()) as { id: string }).id);
+            single++;
+          } catch (err) {
+            if (running) throw err;
+            return;
+          }
+        }
+      };
+      const batchClient = async (c: number) => {
+        for (let i = 0; running; i++) {
+          const size = 1 + ((trial * 7 + i * 13) % 50);
+          const records = Array.from({ length: size }, (_, j) => ({ thread: `th_rel_b${j % 4}`, actor: `did:sync:user:b${c}`, act: "KNOW", body: { trial, c, i, j } }));
+          try {
+            const res = await fetch(`${inst.url}/v1/records/batch`, { method: "POST", headers: auth, body: JSON.stringify({ records }) });
+            if (res.status !== 200) throw new Error(`batch answered ${res.status}: ${await res.text()}`);
+            for (const r of ((await res.json()) as { data: { id: string; status: string }[] }).data) {
+              if (r.status !== "created") throw new Error(`batch item ${r.status}`);
+              ack(r.id);
+              batched++;
+            }
+          } catch (err) {
+            if (running) throw err;
+            return;
+          }
+        }
+      };
+      const clients = [0, 1, 2, 3, 4, 5].map((c) => singleClient(c, c % 2 === 1)).concat([batchClient(0), batchClient(1)]);
+      // Kill at a different point each trial, always with requests in flight.
+      const target = 100 + ((trial * 97) % 400);
+      await Promise.race([waitFor(() => ackedThisTrial >= target, 30_000), Promise.all(clients)]);
+      process.kill(pid, "SIGKILL");
+      running = false;
+      await Promise.all(clients);
+      await waitFor(() => !isAlive(pid));
+
+      pid = await inst.start();
+      const stored = await storedIds(inst);
+      lost = [...acked].filter((id) => !stored.has(id));
+      expect({ trial, lost }).toEqual({ trial, lost: [] });
+      // The counters the daemon reports agree with what it lists.
+      const health = await inst.socket("GET", "/health");
+      expect(health.json.records).toBe(stored.size);
+    }
+    console.log(`reliability: ${TRIALS} kill -9 trials, ${acked.size} acknowledged (${single} single, ${batched} in batches), ${lost.length} lost`);
+    expect(acked.size).toBeGreaterThanOrEqual(TRIALS * 100);
+    expect(single).toBeGreaterThan(0);
+    expect(batched).toBeGreaterThan(0);
+  }, 240_000);
+});
+
+describe("bad-input barrage", () => {
+  test("every bad request gets a 4xx envelope, writes nothing, and the daemon keeps serving", async () => {
+    const inst = new Instance();
+    instances.push(inst);
+    const pid = await inst.start();
+    const token = inst.token!;
+    const rec = (over: Record<string, unknown> = {}) => ({ thread: "th_bad", actor: "did:sync:user:alice", act: "KNOW", body: { text: "x" }, ...over });
+    const recText = '"thread":"th_bad","actor":"did:sync:user:alice","act":"KNOW"';
+
+    // Tokens the barrage presents: revoked, minted for another env, about to expire.
+    const mk = async (body: Record<string, unknown>) => (await inst.http("POST", "/v1/tokens", body)).json;
+    const revoked = await mk({ scopes: ["records:read"] });
+    expect((await inst.http("POST", `/v1/tokens/${revoked.id}/revoke`, {})).status).toBe(200);
+    const prod = await mk({ env: "prod", scopes: ["records:write"] });
+    const expiring = await mk({ scopes: ["records:read"], expires_at: Math.floor(Date.now() / 1000) + 2 });
+    const readOnly = await mk({ scopes: ["records:read"] });
+    expect((await inst.http("POST", "/v1/records", rec({ body: { baseline: true } }))).status).toBe(201);
+
+    const before = await storedIds(inst);
+    const healthBefore = (await inst.http("GET", "/health")).json.records;
+
+    type Send = { name: string; path?: string; method?: string; body?: string | Uint8Array; headers?: Record<string, string> };
+    const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
+    const deep = (n: number) => `{${recText},"body":{"d":${"[".repeat(n)}${"]".repeat(n)}}}`;
+    const cases: Send[] = [
+      // malformed JSON
+      { name: "truncated object", body: "{" },
+      { name: "missing value", body: '{"a":}' },
+      { name: "trailing comma", body: "[1,]" },
+      { name: "bare word", body: "nul" },
+      { name: "empty body", body: "" },
+      { name: "two documents", body: "{} {}" },
+      { name: "single quotes", body: "{'thread':'t'}" },
+      { name: "batch garbage", path: "/v1/records/batch", body: "[" },
+      // numbers JSON.parse would change
+      { name: "huge clock", body: `{${recText},"body":{},"clock":9007199254740993}` },
+      { name: "huge body integer", body: `{${recText},"body":{"n":123456789012345678901234567890}}` },
+      { name: "huge negative integer", body: `{${recText},"body":{"n":-9007199254740993}}` },
+      { name: "infinite float", body: `{${recText},"body":{"n":1e400}}` },
+      { name: "huge integer in a batch", path: "/v1/records/batch", body: `{"records":[{${recText},"body":{"n":99999999999999999999}}]}` },
+      // duplicate keys
+      { name: "duplicate thread", body: `{${recText},"thread":"th_other","body":{}}` },
+      { name: "duplicate body key", body: `{${recText},"body":{"a":1,"a":2}}` },
+      { name: "escaped duplicate key", body: `{${recText},"body":{"a":1,"\\u0061":2}}` },
+      { name: "duplicate records key", path: "/v1/records/batch", body: `{"records":[],"records":[{${recText},"body":{}}]}` },
+      // Unicode
+      { name: "escaped lone surrogate", body: `{${recText},"body":{"s":"\\ud800"}}` },
+      { name: "escaped reversed pair", body: `{${recText},"body":{"s":"\\udc00\\ud800"}}` },
+      { name: "invalid UTF-8 byte", body: new Uint8Array([...new TextEncoder().encode(`{${recText},"body":{"s":"`), 0xff, ...new TextEncoder().encode('"}}')]) },
+      { name: "overlong UTF-8", body: new Uint8Array([...new TextEncoder().encode(`{${recText},"body":{"s":"`), 0xc0, 0xaf, ...new TextEncoder().encode('"}}')]) },
+      { name: "UTF-8 encoded surrogate", body: new Uint8Array([...new TextEncoder().encode(`{${recText},"body":{"s":"`), 0xed, 0xa0, 0x80, ...new TextEncoder().encode('"}}')]) },
+      // nesting
+      { name: "body deeper than 64", body: deep(70) },
+      { name: "pathological nesting", body: deep(200_000) },
+      // wrong types
+      { name: "record is an array", body: "[]" },
+      { name: "clock as string", body: JSON.stringify(rec({ clock: "1" })) },
+      { name: "negative clock", body: JSON.stringify(rec({ clock: -1 })) },
+      { name: "fractional clock", body: JSON.stringify(rec({ clock: 1.5 })) },
+      { name: "body is a string", body: JSON.stringify(rec({ body: "text" })) },
+      { name: "actor not a DID", body: JSON.stringify(rec({ actor: "alice" })) },
+      { name: "lowercase act", body: JSON.stringify(rec({ act: "know" })) },
+      { name: "empty thread", body: JSON.stringify(rec({ thread: "" })) },
+      { name: "parents not strings", body: JSON.stringify(rec({ parents: [1] })) },
+      { name: "unknown field", body: JSON.stringify({ ...rec(), colour: "red" }) },
+      { name: "wrong claimed id", body: JSON.stringify({ ...rec({ clock: 5 }), id: "0".repeat(64) }) },
+      { name: "batch without records", path: "/v1/records/batch", body: '{"recs":[]}' },
+      { name: "batch records not a list", path: "/v1/records/batch", body: '{"records":{}}' },
+      { name: "reserved thread th_auth", body: JSON.stringify(rec({ thread: "th_auth", act: "LEARN" })) },
+      { name: "token scopes not a list", path: "/v1/tokens", body: '{"scopes":"admin"}' },
+      { name: "token expiry in the past", path: "/v1/tokens", body: '{"expires_at":1}' },
+      // oversized
+      { name: "record over 1 MiB", body: JSON.stringify(rec({ body: { s: "x".repeat(1_200_000) } })) },
+      { name: "single body over the limit", body: "x".repeat(3 * 1024 * 1024) },
+      { name: "batch over 1000 records", path: "/v1/records/batch", body: JSON.stringify({ records: Array.from({ length: 1001 }, (_, i) => rec({ body: { i } })) }) },
+      { name: "batch body over 64 MiB", path: "/v1/records/batch", body: new Uint8Array(65 * 1024 * 1024).fill(0x20) },
+      // query parameters
+      ...["limit=0", "limit=1001", "limit=abc", "limit=0x10", "limit=1e2", "after=-1", "after=0x10", "after=1e3", "after=%2B1", "after=1.0", "limit=1&limit=2", "thread=a&thread=b", "act=SHOUT"].map(
+        (q): Send => ({ name: `GET ?${q}`, method: "GET", path: `/v1/records?${q}` }),
+      ),
+      { name: "GET threads ?after=0x10", method: "GET", path: "/v1/threads?after=0x10" },
+      // tokens
+      { name: "no bearer", headers: { authorization: "" } },
+      { name: "basic auth", headers: { authorization: "Basic dXNlcjpwYXNz" } },
+      { name: "bearer without a token", headers: { authorization: "Bearer" } },
+      { name: "not an spl token", headers: bearer("hello") },
+      { name: "unknown token id", headers: bearer(`spl_local_0123456789abcdef_${"a".repeat(48)}`) },
+      { name: "wrong secret", headers: bearer(token.replace(/.$/, (c) => (c === "0" ? "1" : "0"))) },
+      { name: "revoked token", headers: bearer(revoked.token) },
+      { name: "wrong env segment", headers: bearer(prod.token.replace("spl_prod_", "spl_local_")) },
+      { name: "token without the write scope", headers: bearer(readOnly.token) },
+      // routes
+      { name: "unknown route", path: "/v1/nope" },
+      { name: "wrong method", method: "DELETE", path: "/v1/records" },
+    ];
+
+    const refused = async (c: Send) => {
+      const method = c.method ?? "POST";
+      const body = method === "GET" ? undefined : (c.body ?? JSON.stringify(rec({ body: { case: c.name } })));
+      const res = await fetch(inst.url + (c.path ?? "/v1/records"), {
+        method,
+        body,
+        headers: { "content-type": "application/json", ...bearer(token), ...c.headers },
+      });
+      const text = await res.text();
+      let json: any = null;
+      try {
+        json = JSON.parse(text);
+      } catch {}
+      return { name: c.name, status: res.status, json, text };
+    };
+    const check = (r: Awaited<ReturnType<typeof refused>>) => {
+      expect({ name: r.name, fourXX: r.status >= 400 && r.status < 500, text: r.status >= 400 && r.status < 500 ? "" : r.text }).toEqual({ name: r.name, fourXX: true, text: "" });
+      expect({ name: r.name, object: r.json?.object, type: typeof r.json?.type, code: typeof r.json?.code }).toEqual({ name: r.name, object: "error", type: "string", code: "string" });
+      expect({ name: r.name, oneLine: typeof r.json.message === "string" && r.json.message.length > 10 && !r.json.message.includes("\n") }).toEqual({ name: r.name, oneLine: true });
+    };
+    for (const c of cases) check(await refused(c));
+    // The expiring token is refused once its time has passed (waited for, not timed; a read, so
+    // the wait itself writes nothing).
+    const expired = await waitFor(async () => {
+      const r = await refused({ name: "expired token", method: "GET", path: "/v1/records?limit=1", headers: bearer(expiring.token) });
+      return r.status === 401 ? r : null;
+    });
+    check(expired);
+    expect(expired.json.message).toContain("expired at");
+
+    expect(isAlive(pid)).toBe(true);
+    const health = await inst.http("GET", "/health");
+    expect(health.status).toBe(200);
+    expect(health.json.records).toBe(healthBefore);
+    expect([...(await storedIds(inst))].sort()).toEqual([...before].sort());
+    // Still serving writes after all that.
+    expect((await inst.http("POST", "/v1/records", rec({ body: { after: true } }))).status).toBe(201);
+    console.log(`reliability: bad-input barrage, ${cases.length + 1} requests refused with 4xx and an error envelope, 0 records written by them`);
+  }, 120_000);
+});
