@@ -14,6 +14,7 @@ const SUITES: Record<string, { file: string; fn: string }> = {
   ingest: { file: "ingest.ts", fn: "benchIngest" },
   backup: { file: "backup.ts", fn: "benchBackup" },
   engine: { file: "engine.ts", fn: "benchEngine" },
+  json: { file: "json.ts", fn: "benchJson" },
 };
 
 if (import.meta.main) {

@@ -14,6 +14,7 @@ import { createFileLogger } from "../lib/log";
 import { homePaths } from "../lib/paths";
 import { openStore } from "../lib/store/open";
 import { RecordStore } from "../lib/store/records";
+import { answerOf } from "./harness";
 
 export interface Answer {
   status: number;
@@ -60,13 +61,7 @@ export async function inProcessDaemon(opts: { insecureLocalhost?: boolean } = {}
       }
       const req = new Request(`http://127.0.0.1${path}`, init);
       if (o.socket) state.viaSocket.add(req);
-      const res = await app.handle(req);
-      const text = await res.text();
-      let json: any = null;
-      try {
-        json = JSON.parse(text);
-      } catch {}
-      return { status: res.status, json, text };
+      return answerOf(await app.handle(req));
     },
     close() {
       db.close();

@@ -157,12 +157,7 @@ export class Instance {
       headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...auth, ...headers },
       body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
     });
-    const text = await res.text();
-    let json: any = null;
-    try {
-      json = JSON.parse(text);
-    } catch {}
-    return { status: res.status, json, text };
+    return answerOf(res);
   }
 
   /** HTTP over the daemon's Unix socket. */
@@ -176,6 +171,16 @@ export class Instance {
     const text = await res.text();
     return { status: res.status, json: text ? JSON.parse(text) : null };
   }
+}
+
+/** A response's status and text, and its JSON when the text parses (else null). */
+export async function answerOf(res: Response): Promise<{ status: number; json: any; text: string }> {
+  const text = await res.text();
+  let json: any = null;
+  try {
+    json = JSON.parse(text);
+  } catch {}
+  return { status: res.status, json, text };
 }
 
 /** Polls until fn returns truthy or the deadline passes (no wall-clock assertions, just waiting). */

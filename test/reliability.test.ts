@@ -3,7 +3,7 @@
 // barrage of bad input that must each get a 4xx error envelope, write nothing, and leave the
 // daemon serving. Prints its counts.
 import { afterAll, describe, expect, test } from "bun:test";
-import { Instance, isAlive, waitFor } from "./harness";
+import { answerOf, Instance, isAlive, waitFor } from "./harness";
 
 const TRIALS = 20;
 const instances: Instance[] = [];
@@ -204,12 +204,7 @@ describe("bad-input barrage", () => {
         body,
         headers: { "content-type": "application/json", ...bearer(token), ...c.headers },
       });
-      const text = await res.text();
-      let json: any = null;
-      try {
-        json = JSON.parse(text);
-      } catch {}
-      return { name: c.name, status: res.status, json, text };
+      return { name: c.name, ...(await answerOf(res)) };
     };
     const check = (r: Awaited<ReturnType<typeof refused>>) => {
       expect({ name: r.name, fourXX: r.status >= 400 && r.status < 500, text: r.status >= 400 && r.status < 500 ? "" : r.text }).toEqual({ name: r.name, fourXX: true, text: "" });
@@ -222,7 +217,7 @@ describe("bad-input barrage", () => {
     const expired = await waitFor(async () => {
       const r = await refused({ name: "expired token", method: "GET", path: "/v1/records?limit=1", headers: bearer(expiring.token) });
       return r.status === 401 ? r : null;
-    });
+    }).then((r) => r!);
     check(expired);
     expect(expired.json.message).toContain("expired at");
 
