@@ -6,6 +6,7 @@ import { loadConfig } from "../config";
 import { UsageError } from "../errors";
 import { homePaths } from "../paths";
 import { sha256Hex } from "../records/id";
+import { jsonTextProblem } from "../records/json-text";
 import type { Act } from "../records/types";
 import { out, outputArgs, printJson, wantsJson } from "./output";
 
@@ -25,6 +26,9 @@ function parseBody(text: string | undefined): Record<string, unknown> {
     throw new UsageError(`--body is not valid JSON: ${(err as Error).message}`, `e.g. --body '{"topic":"auth_required","enabled":true}'`);
   }
   if (!body || typeof body !== "object" || Array.isArray(body)) throw new UsageError("--body must be a JSON object", "e.g. --body '{\"key\":\"value\"}'");
+  // The daemon would refuse what JSON.parse just changed (a repeated key, a rounded integer).
+  const problem = jsonTextProblem(text);
+  if (problem) throw new UsageError(`--body ${problem.what}`, problem.fix);
   return body as Record<string, unknown>;
 }
 

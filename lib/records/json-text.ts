@@ -5,7 +5,15 @@
 
 export interface JsonTextProblem {
   code: "DUPLICATE_KEY" | "UNSAFE_INTEGER" | "LONE_SURROGATE";
+  /** What is wrong, naming the value ("holds the integer 9007199254740993, ..."). */
+  what: string;
+  fix: string;
+  /** `request body <what> — <fix>`: the HTTP error message. */
   message: string;
+}
+
+function problem(code: JsonTextProblem["code"], what: string, fix: string): JsonTextProblem {
+  return { code, what, fix, message: `request body ${what} — ${fix}` };
 }
 
 const QUOTE = 34;
@@ -34,10 +42,11 @@ function checkEscapes(text: string, start: number, end: number): JsonTextProblem
 }
 
 function loneSurrogate(text: string, at: number): JsonTextProblem {
-  return {
-    code: "LONE_SURROGATE",
-    message: `request body holds a lone surrogate escape (${text.slice(at, at + 6)}); record ids are computed over valid Unicode — send a complete surrogate pair or the character itself`,
-  };
+  return problem(
+    "LONE_SURROGATE",
+    `holds a lone surrogate escape (${text.slice(at, at + 6)}); record ids are computed over valid Unicode`,
+    "send a complete surrogate pair or the character itself",
+  );
 }
 
 // Objects are small as a rule: a linear scan beats hashing until one grows large.
@@ -86,10 +95,7 @@ export function jsonTextProblem(text: string): JsonTextProblem | null {
       if (expectKey && top !== null) {
         const key = escaped ? (JSON.parse(text.slice(i, end + 1)) as string) : text.slice(i + 1, end);
         if (hasKey(top, key)) {
-          return {
-            code: "DUPLICATE_KEY",
-            message: `request body has the key ${JSON.stringify(key)} twice in one object; JSON parsers disagree on which one counts — send each key once`,
-          };
+          return problem("DUPLICATE_KEY", `has the key ${JSON.stringify(key)} twice in one object; JSON parsers disagree on which one counts`, "send each key once");
         }
         top.push(key);
         expectKey = false;
@@ -124,10 +130,7 @@ export function jsonTextProblem(text: string): JsonTextProblem | null {
         while (isDigit(text.charCodeAt(j))) j++;
       }
       if (isInteger && digits >= MAX_SAFE.length && (digits > MAX_SAFE.length || text.slice(digitsStart, j) > MAX_SAFE)) {
-        return {
-          code: "UNSAFE_INTEGER",
-          message: `request body holds the integer ${text.slice(i, j)}, beyond ±(2^53-1), which JSON numbers cannot carry exactly — send it as a string`,
-        };
+        return problem("UNSAFE_INTEGER", `holds the integer ${text.slice(i, j)}, beyond ±(2^53-1), which JSON numbers cannot carry exactly`, "send it as a string");
       }
       i = j - 1;
     }
