@@ -71,3 +71,23 @@ test("depth and size limits", () => {
     expect((err as RecordError).status).toBe(413);
   }
 });
+
+test("a lone surrogate anywhere in a record is refused: body strings, body keys, thread, actor", () => {
+  const base = { thread: "t", actor: "did:x:a", act: "KNOW", body: {} };
+  for (const input of [
+    { ...base, body: { s: "a\ud800" } },
+    { ...base, body: { ["k\udc00"]: 1 } },
+    { ...base, body: { deep: [{ s: "\udbff" }] } },
+    { ...base, thread: "th_\ud800" },
+    { ...base, actor: "did:x:\udc00" },
+  ]) {
+    try {
+      prepareRecord(input);
+      throw new Error(`accepted ${JSON.stringify(input)}`);
+    } catch (err) {
+      expect(err).toBeInstanceOf(RecordError);
+      expect((err as RecordError).status).toBe(400);
+    }
+  }
+  expect(() => prepareRecord({ ...base, body: { s: "pair \ud83d\ude00" } })).not.toThrow();
+});

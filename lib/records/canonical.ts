@@ -12,11 +12,17 @@ export class CanonicalError extends Error {
   }
 }
 
+// RFC 8785 hashes I-JSON, whose strings are valid Unicode: a lone surrogate has no canonical form.
+const notUnicode = (s: string) =>
+  new CanonicalError("INVALID_VALUE", `the string ${JSON.stringify(s.slice(0, 40))} holds a lone surrogate — send valid Unicode text`);
+
 /** Canonical JSON of a parsed JSON value. `depth` counts enclosing objects/arrays. */
 export function canonicalJson(value: unknown, depth = 0): string {
   if (value === null) return "null";
   switch (typeof value) {
     case "string":
+      if (!value.isWellFormed()) throw notUnicode(value);
+      return JSON.stringify(value);
     case "boolean":
       return JSON.stringify(value);
     case "number":
@@ -45,6 +51,7 @@ export function canonicalJson(value: unknown, depth = 0): string {
   for (const key of keys) {
     const v = obj[key];
     if (v === undefined) continue;
+    if (!key.isWellFormed()) throw notUnicode(key);
     out += (first ? "" : ",") + JSON.stringify(key) + ":" + canonicalJson(v, depth + 1);
     first = false;
   }

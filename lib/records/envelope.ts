@@ -46,10 +46,10 @@ export function prepareRecord(input: unknown): PreparedRecord {
   }
 
   const { thread, actor, act, body } = raw;
-  if (typeof thread !== "string" || thread.length === 0) {
-    throw invalid("'thread' must be a non-empty string, e.g. \"th_notes\"");
+  if (typeof thread !== "string" || thread.length === 0 || !thread.isWellFormed()) {
+    throw invalid("'thread' must be a non-empty string of valid Unicode, e.g. \"th_notes\"");
   }
-  if (typeof actor !== "string" || !DID.test(actor)) {
+  if (typeof actor !== "string" || !DID.test(actor) || !actor.isWellFormed()) {
     throw invalid("'actor' must be a DID string such as \"did:sync:user:alice\"");
   }
   if (typeof act !== "string" || !(ACTS as readonly string[]).includes(act)) {
