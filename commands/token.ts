@@ -6,6 +6,11 @@ import { UsageError } from "../lib/errors";
 
 const urlArg = { url: { type: "string", description: "Daemon URL (default: the local socket; or SPL_SERVE_URL)" } } as const;
 const when = (secs: number | null) => (secs === null ? "-" : new Date(secs * 1000).toISOString().replace(".000Z", "Z"));
+const status = (t: any) => {
+  if (t.revoked) return `revoked ${when(t.revoked_at)}`;
+  if (t.expires_at == null) return "active";
+  return t.expires_at <= Date.now() / 1000 ? `expired ${when(t.expires_at)}` : `active until ${when(t.expires_at)}`;
+};
 
 const create = defineCommand({
   meta: { name: "create", description: "Mint a token; the plaintext is shown once" },
@@ -57,7 +62,7 @@ const list = defineCommand({
     out(
       table(
         ["ID", "NAME", "ACTOR", "SCOPES", "CREATED", "STATUS"],
-        data.map((t: any) => [t.id, t.name || "-", t.actor, t.scopes.join(","), when(t.created_at), t.revoked ? `revoked ${when(t.revoked_at)}` : t.expires_at !== null && t.expires_at <= Date.now() / 1000 ? `expired ${when(t.expires_at)}` : "active"]),
+        data.map((t: any) => [t.id, t.name || "-", t.actor, t.scopes.join(","), when(t.created_at), status(t)]),
       ),
     );
   },

@@ -1,4 +1,5 @@
-// `spl know --body` refuses JSON that JSON.parse would silently change, before anything is sent.
+// CLI input checks: `spl know --body` refuses JSON that JSON.parse would silently change, before
+// anything is sent; `spl token create --expires-at` sets an expiry the daemon honours.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { Instance } from "./harness";
 
@@ -27,4 +28,16 @@ test("--body with a repeated key or an unsafe integer: exit 2, one error line na
   expect((await inst.http("GET", "/health")).json.records).toBe(before);
   const ok = await inst.spl(["know", "x", "--thread", "th_cli_body", "--body", '{"n":9007199254740991}']);
   expect(ok.code).toBe(0);
+});
+
+test("token create --expires-at: kept and listed; a past time is refused with the fix", async () => {
+  const at = "2099-01-01T00:00:00Z";
+  const created = await inst.spl(["token", "create", "--expires-at", at, "--scopes", "records:read", "-o", "json"]);
+  expect(created.code).toBe(0);
+  expect(JSON.parse(created.stdout).expires_at).toBe(Date.parse(at) / 1000);
+  const list = await inst.spl(["token", "list"]);
+  expect(list.stdout).toContain("active until 2099-01-01T00:00:00Z");
+  const past = await inst.spl(["token", "create", "--expires-at", "5"]);
+  expect(past.code).toBe(1);
+  expect(past.stderr).toMatch(/^error: 'expires_at' 1970-01-01T00:00:05.000Z is already past — give a future time/);
 });
