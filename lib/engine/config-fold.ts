@@ -7,8 +7,9 @@
 import type { JsonObject, StoredRecord } from "../records/types";
 import { checkExpression, type CelContextName } from "./cel";
 import { DEFAULT_TRUST_PARAMS, validateTrustParams, type TrustParams } from "./trust";
+import { ENGINE_CONFIG_THREAD } from "../records/reserved-threads";
 
-export const ENGINE_CONFIG_THREAD = "th_engine_config";
+export { ENGINE_CONFIG_THREAD };
 
 export const RULE_TOPICS = ["permission_rule", "routing_rule", "fold_rule", "health_check", "aitl_rule"] as const;
 export const SWITCH_TOPICS = ["permissions_enabled", "auth_required", "trust_params"] as const;

@@ -31,7 +31,7 @@ export class Engine {
   readonly tokens = new TokenRegistry();
   readonly permissions = new PermissionEnforcer(this);
   lastRebuild: RebuildStats | null = null;
-  private readonly log: Logger;
+  readonly log: Logger;
   private readonly actorOf: (id: string) => string | undefined;
 
   constructor(

@@ -3,6 +3,7 @@
 import { Elysia } from "elysia";
 import {
   celToJson,
+  CelCostError,
   CelEvaluationError,
   contextVariables,
   evaluateBool,
@@ -142,6 +143,7 @@ export function engineRoutes(state: DaemonState) {
           const value = evaluateValue(context, expression, toCelVars(raw), engine.scope(caller.actor));
           return json(200, { object: "expr_result", context, actor: caller.actor, type: celType(value), value: celToJson(value) });
         } catch (err) {
+          if (err instanceof CelCostError) throw new ApiError(400, "EXPRESSION_TOO_COSTLY", err.message);
           if (err instanceof CelEvaluationError) throw new ApiError(400, "EXPRESSION_ERROR", err.message);
           throw err;
         }
