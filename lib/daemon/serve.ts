@@ -14,14 +14,15 @@ import { RecordStore } from "../store/records";
 import { VERSION } from "../version";
 import { buildApp } from "./app";
 import { renderBanner } from "./banner";
-import { IngestQueue } from "./ingest";
+import { IngestQueue, type CommitHook } from "./ingest";
+import { daemonServices, startServices, stopServices, type Service } from "./services";
 import { acquirePidFile, releasePidFile } from "./pidfile";
 import { clearStaleSocket, restrictSocket } from "./socket";
 import type { DaemonState } from "./state";
 import { StoreDamagedError } from "../store/integrity";
 import { startupBackup } from "../backup/startup";
 import { Engine } from "../engine/runtime";
-import { insecureBindHost, startEngine } from "./engine-boot";
+import { engineCommitHook, insecureBindHost, startEngine } from "./engine-boot";
 
 export interface ServeOptions {
   port?: number;
@@ -110,13 +111,19 @@ export async function serve(opts: ServeOptions): Promise<void> {
     const { did, created } = ensureInstanceDid(store);
     if (created) log.info("instance identity bootstrapped", { instance_did: did });
 
+    const services = daemonServices({ db });
+    let engineHook: CommitHook = () => {};
+    const afterCommit: CommitHook = (created) => {
+      engineHook(created);
+      for (const s of services) s.afterCommit?.(created);
+    };
     const state: DaemonState = {
       paths,
       config,
       log,
       db,
       store,
-      ingest: new IngestQueue(db, store),
+      ingest: new IngestQueue(db, store, afterCommit, log),
       instanceDid: did,
       startedAt: Date.now(),
       bind,
@@ -126,6 +133,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
       engine: new Engine(store, log),
       auth: { insecureLocalhost: opts.insecureLocalhost === true },
     };
+    engineHook = engineCommitHook(state);
     const app = buildApp(state);
     servers.push(listenTcp(state, app));
     await clearStaleSocket(paths.socket).then((removed) => removed && log.warn("removed stale socket file", { path: paths.socket }));
@@ -134,11 +142,12 @@ export async function serve(opts: ServeOptions): Promise<void> {
 
     // Signals are handled from here on, so a SIGTERM during a long rebuild still shuts down
     // gracefully (it waits for the rebuild to reach a safe point: its end).
-    const lifecycle = installShutdown(state, servers, log);
+    const lifecycle = installShutdown(state, servers, services, log);
     lifecycle.startup = startEngine(state); // rebuild_from_store(), then hot-apply; operator/bootstrap tokens
     await lifecycle.startup;
     if (lifecycle.stopping) return;
     state.ready = true;
+    startServices(services, log);
     log.info("ready", { startup_ms: Math.round(performance.now() - started), records: store.counts.records });
     // A detached daemon's stderr is a file nobody reads once the parent has gone.
     if (process.env.SPL_DETACHED) log.stopMirroring();
@@ -172,7 +181,7 @@ interface Lifecycle {
   startup?: Promise<void>;
 }
 
-function installShutdown(state: DaemonState, servers: Server<unknown>[], log: Logger): Lifecycle {
+function installShutdown(state: DaemonState, servers: Server<unknown>[], services: readonly Service[], log: Logger): Lifecycle {
   const lifecycle: Lifecycle = { stopping: false };
   const shutdown = async (signal: string) => {
     if (lifecycle.stopping) return;
@@ -183,6 +192,7 @@ function installShutdown(state: DaemonState, servers: Server<unknown>[], log: Lo
     const graceful = Promise.all(servers.map((s) => s.stop(false)));
     await Promise.race([graceful, Bun.sleep(SHUTDOWN_GRACE_MS)]);
     for (const s of servers) s.stop(true);
+    await stopServices(services, log);
     try {
       state.ingest.flush();
       checkpoint(state.db);

@@ -3,6 +3,7 @@
 import type { Database, Statement } from "bun:sqlite";
 import type { Envelope, StoredRecord } from "../records/types";
 import { type PreparedRecord, RecordError, sealRecord } from "../records/envelope";
+import { filterSql, type RecordFilter } from "../records/filter";
 
 interface Row {
   seq: number;
@@ -188,6 +189,25 @@ export class RecordStore {
       for (const r of rows) yield rowToRecord(r);
       if (rows.length < pageSize) return;
       after = rows[rows.length - 1]!.seq;
+    }
+  }
+
+  /** The records any of `filters` matches, in store order, in pages (engine folds at startup). */
+  *scanMatching(filters: readonly RecordFilter[], pageSize = 5000): Generator<StoredRecord> {
+    const parts = filters.map(filterSql);
+    const where = parts.length ? parts.map((p) => p.sql).join(" OR ") : "0";
+    const stmt = this.db.prepare(`SELECT ${COLUMNS} FROM records WHERE seq > ? AND (${where}) ORDER BY seq LIMIT ?`);
+    const params = parts.flatMap((p) => p.params);
+    let after = 0;
+    try {
+      for (;;) {
+        const rows = stmt.all(after, ...params, pageSize) as Row[];
+        for (const r of rows) yield rowToRecord(r);
+        if (rows.length < pageSize) return;
+        after = rows[rows.length - 1]!.seq;
+      }
+    } finally {
+      stmt.finalize();
     }
   }
 
