@@ -31,7 +31,11 @@ function open(paths: ReturnType<typeof home>, extra: Array<() => Fold> = []) {
   const log = createFileLogger(paths.log, { level: "info" });
   const engine = new Engine(store, log, { extraFolds: extra });
   const ingest = new IngestQueue(db, store, (created) => engine.applyCommitted(created), log);
-  const write = async (rec: Record<string, unknown>) => (await ingest.submit([prepareRecord(rec)]))[0]!;
+  const write = async (rec: Record<string, unknown>) => {
+    const r = (await ingest.submit([prepareRecord(rec)]))[0]!;
+    if (r.status === "error") throw r.error;
+    return r;
+  };
   return { db, store, log, engine, write };
 }
 
@@ -104,7 +108,7 @@ describe("fold list", () => {
       { thread: "th_r", act: "DO", body: { verdict: "accept" } },
     ];
     const stored: StoredRecord[] = [];
-    for (const r of recs) stored.push((await a.write({ actor: "did:sync:user:x", ...r })).record as StoredRecord);
+    for (const r of recs) stored.push((await a.write({ actor: "did:sync:user:x", ...r })).record);
     for (const fold of a.engine.folds) {
       const bySql = [...a.store.scanMatching([fold.consumes])].map((r) => r.id);
       const byPredicate = stored.filter((r) => matchesFilter(r, fold.consumes)).map((r) => r.id);
@@ -130,12 +134,12 @@ describe("commit hook", () => {
     await a.engine.rebuild();
     const r = await a.write({ thread: "th_count_z", actor: "did:sync:user:x", act: "DO", body: { n: 1 } });
     expect(r.status).toBe("created");
-    expect(a.store.get(r.record!.id)).not.toBeNull();
+    expect(a.store.get(r.record.id)).not.toBeNull();
     expect(counter.counts.get("th_count_z")).toBe(1); // the folds after the broken one still ran
     a.log.flush();
     const errors = readFileSync(paths.log, "utf8").trim().split("\n").map((l) => JSON.parse(l)).filter((l) => l.level === "ERROR");
     expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatchObject({ fold: "broken", record: r.record!.id, error: "fold exploded" });
+    expect(errors[0]).toMatchObject({ fold: "broken", record: r.record.id, error: "fold exploded" });
     a.db.close();
   });
 
