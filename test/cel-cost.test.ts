@@ -1,6 +1,7 @@
 // One CEL expression cannot stall the daemon (issue 9.5): evaluation runs under a cost budget in
-// every context, a rule whose fan-out could exceed it is refused when written, deep input is a
-// 400, and a permission rule that runs out of budget at request time denies and says so in the log.
+// every context (ad-hoc ones in a worker thread, with a time limit), a rule whose fan-out could
+// exceed it is refused when written, deep input is a 400, and a permission rule that runs out of
+// budget at request time denies and says so in the log.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { Instance, waitFor } from "./harness";
@@ -43,6 +44,21 @@ describe("ad-hoc evaluation", () => {
     expect(cli.code).toBe(1);
     expect(cli.stderr).toMatch(/^error: .*too costly.*EXPRESSION_TOO_COSTLY/);
     expect(cli.stderr.trim().split("\n")).toHaveLength(1);
+  });
+
+  test("an evaluation runs off the event loop: /health answers while it runs, and a runaway regex is stopped", async () => {
+    // Backtracking regex matches: seconds each, ten of them, and only ten comprehension steps.
+    const expression = `${L}.exists(i, "${"a".repeat(40)}!".matches("^(a+)+$"))`;
+    let settled = false;
+    const evalDone = inst.socket("POST", "/v1/engine/expr/eval", { expression, context: "routing" }).finally(() => (settled = true));
+    await Bun.sleep(0);
+    for (let i = 0; i < 3; i++) expect((await inst.http("GET", "/health")).status).toBe(200);
+    expect(settled).toBe(false); // health answered before the evaluation did
+    const r = await evalDone;
+    expect(r.status).toBe(400);
+    expect(r.json).toMatchObject({ object: "error", code: "EXPRESSION_TOO_COSTLY" });
+    expect(r.json.message).toMatch(/did not finish within 2 s/);
+    expect((await inst.socket("POST", "/v1/engine/expr/eval", { expression: '"abc".matches("^a")', context: "routing" })).json.value).toBe(true);
   });
 
   test("a list bound by the caller is charged while evaluating, even where || would swallow the error", async () => {

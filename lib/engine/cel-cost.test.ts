@@ -69,3 +69,22 @@ describe("run-time budget", () => {
     expect(() => toCelVars({ system: { deep } as any })).toThrow(CelEvaluationError);
   });
 });
+
+describe("ad-hoc evaluation in a worker thread", () => {
+  const snapshot = { actor: "did:sync:user:a", nowSecs: 1_700_000_000, trust: [["did:sync:agent:b", "code", 0.75, 12]] as Array<[string, string, number, number]>, prior: 0.18 };
+
+  test("answers the value and its CEL type, with the caller's scope and trust table", async () => {
+    const { evaluateAdHoc } = await import("./expr-eval");
+    expect(await evaluateAdHoc("permission", 'current_actor() + "|" + string(trust_count("did:sync:agent:b", "code"))', {}, snapshot)).toEqual({ type: "string", value: "did:sync:user:a|12" });
+    expect(await evaluateAdHoc("routing", 'trust("did:sync:agent:b", "code") > trust("nobody", "code")', {}, snapshot)).toEqual({ type: "bool", value: true });
+    expect(await evaluateAdHoc("routing", "record.body.n * 2", { record: { body: { n: 21 } } }, snapshot)).toEqual({ type: "int", value: 42 });
+  });
+
+  test("the budget applies there too, and errors keep their kind", async () => {
+    const { evaluateAdHoc } = await import("./expr-eval");
+    await expect(evaluateAdHoc("permission", nest(8), {}, snapshot)).rejects.toBeInstanceOf(CelCostError);
+    const err = await evaluateAdHoc("routing", "1 / 0 == 1", {}, snapshot).catch((e) => e);
+    expect(err).toBeInstanceOf(CelEvaluationError);
+    expect(err).not.toBeInstanceOf(CelCostError);
+  });
+});

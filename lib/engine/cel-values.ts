@@ -88,6 +88,17 @@ export function toCelRecord(rec: Partial<Envelope> & { id?: string }): CelRecord
   };
 }
 
+/** The CEL type name of a result, for printing next to its JSON value. */
+export function celType(v: unknown): string {
+  if (v === null) return "null";
+  if (typeof v === "boolean") return "bool";
+  if (typeof v === "bigint") return "int";
+  if (typeof v === "number") return "double";
+  if (typeof v === "string") return "string";
+  if (Array.isArray(v)) return "list";
+  return "map";
+}
+
 /** Turns a CEL result into plain JSON-safe data (BigInt -> number or string) for printing. */
 export function celToJson(value: unknown): unknown {
   if (typeof value === "bigint") return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();

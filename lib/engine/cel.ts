@@ -21,7 +21,7 @@ import {
   type VariableName,
 } from "./vocabulary";
 
-export { CelCostError, CelEvaluationError, celToJson, emptyCelRecord, toCelRecord, toCelValue, type CelRecord } from "./cel-values";
+export { CelCostError, CelEvaluationError, celToJson, celType, emptyCelRecord, toCelRecord, toCelValue, type CelRecord } from "./cel-values";
 export { CEL_CONTEXTS, type CelContextName, type CelScope, type RawCelVars } from "./vocabulary";
 
 export function isCelContext(value: unknown): value is CelContextName {

@@ -9,6 +9,7 @@ import type { RecordStore } from "../store/records";
 import { TokenRegistry } from "../auth/tokens";
 import { VERSION } from "../version";
 import type { CelScope } from "./cel";
+import type { AdHocScope } from "./expr-eval";
 import { EngineConfig } from "./config-fold";
 import { PermissionEnforcer } from "./enforce";
 import { ENGINE_FOLDS, type EngineState, type Fold, type FoldContext } from "./folds";
@@ -132,6 +133,16 @@ export class Engine implements EngineState {
   /** The CEL caller scope for one request or evaluation. */
   scope(actor: string, nowSecs = Math.floor(Date.now() / 1000)): CelScope {
     return this.trust.scopeFor(actor, nowSecs);
+  }
+
+  /** The caller scope as plain data, for an evaluation in a worker thread (expr-eval.ts). */
+  scopeSnapshot(actor: string, nowSecs = Math.floor(Date.now() / 1000)): AdHocScope {
+    return {
+      actor,
+      nowSecs,
+      trust: this.trust.rows(nowSecs).map((r) => [r.actor, r.domain, r.trust, r.total]),
+      prior: this.trust.score("", "", nowSecs), // no evidence is ever recorded for an empty actor
+    };
   }
 
   /** The `system` map CEL rules see. */
