@@ -111,7 +111,8 @@ export async function serve(opts: ServeOptions): Promise<void> {
     const { did, created } = ensureInstanceDid(store);
     if (created) log.info("instance identity bootstrapped", { instance_did: did });
 
-    const services = daemonServices({ db });
+    // The commit hook feeds the engine's folds and the services; both exist once the state does.
+    let services: Service[] = [];
     let engineHook: CommitHook = () => {};
     const afterCommit: CommitHook = (created) => {
       engineHook(created);
@@ -134,6 +135,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
       auth: { insecureLocalhost: opts.insecureLocalhost === true },
     };
     engineHook = engineCommitHook(state);
+    services = daemonServices(state);
     const app = buildApp(state);
     servers.push(listenTcp(state, app));
     await clearStaleSocket(paths.socket).then((removed) => removed && log.warn("removed stale socket file", { path: paths.socket }));

@@ -4,6 +4,7 @@
 // entry in daemonServices().
 import type { Database } from "bun:sqlite";
 import type { Logger } from "../log";
+import type { DaemonState } from "./state";
 import type { StoredRecord } from "../records/types";
 
 export interface Service {
@@ -15,12 +16,8 @@ export interface Service {
   afterCommit?(created: StoredRecord[]): void;
 }
 
-export interface ServiceDeps {
-  db: Database;
-}
-
-export function daemonServices(deps: ServiceDeps): Service[] {
-  return [idleCheckpoint(deps.db)];
+export function daemonServices(state: DaemonState): Service[] {
+  return [idleCheckpoint(state.db)];
 }
 
 const IDLE_CHECKPOINT_MS = 1000;
