@@ -89,7 +89,7 @@ const show = defineCommand({
         `Auth (TCP):   ${c.tcp_auth_required ? "bearer token required" : c.insecure_localhost ? "off (--insecure-localhost, loopback only)" : "off (auth_required=false, loopback only)"}`,
         `Tokens:       ${c.tokens_active} active`,
         `Trust:        prior ${t.prior_success}/${t.prior_failure}, z ${t.z}, half-life ${t.half_life_days} d`,
-        `Rules:        permission ${r.permission_rule}, routing ${r.routing_rule}, fold ${r.fold_rule}, health ${r.health_check}, aitl ${r.aitl_rule}`,
+        `Rules:        ${RULE_TOPICS.map((t) => `${RULE_KINDS[t].label} ${r[t]}`).join(", ")}`,
         `Refused:      ${c.refused}${c.refused ? " (see 'spl config list-rules')" : ""}`,
         `Skipped:      ${c.skipped} LEARN(s) on th_engine_config without a known topic`,
       ].join("\n"),

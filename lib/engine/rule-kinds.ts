@@ -19,6 +19,8 @@ export interface RuleField {
 }
 
 export interface RuleKind {
+  /** Short name in summaries (`spl config show`). */
+  label: string;
   context: CelContextName;
   verb: string;
   description: string;
@@ -47,6 +49,7 @@ const action = (values: readonly string[]): RuleField => ({
 
 const KINDS = {
   permission_rule: {
+    label: "permission",
     context: "permission",
     verb: "add-permission-rule",
     description: "Add or replace a permission rule (allow|deny)",
@@ -55,6 +58,7 @@ const KINDS = {
     effect: (r) => String(r.action),
   },
   routing_rule: {
+    label: "routing",
     context: "routing",
     verb: "add-rule",
     description: "Add or replace a routing rule (--expression, or --domain/--act)",
@@ -76,6 +80,7 @@ const KINDS = {
     },
   },
   fold_rule: {
+    label: "fold",
     context: "fold_rule",
     verb: "add-fold-rule",
     description: "Add or replace a fold rule (forces a task status when it matches)",
@@ -85,6 +90,7 @@ const KINDS = {
     nameAlias: "id",
   },
   health_check: {
+    label: "health",
     context: "health_check",
     verb: "add-health",
     description: "Add or replace a health check (an invariant: true = healthy)",
@@ -96,6 +102,7 @@ const KINDS = {
     effect: (r) => (r.description ? `${r.severity}: ${r.description}` : String(r.severity)),
   },
   aitl_rule: {
+    label: "aitl",
     context: "aitl",
     verb: "add-aitl-rule",
     description: "Add or replace an AITL decision rule (auto_apply|present)",
