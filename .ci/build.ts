@@ -16,7 +16,8 @@ const commit = (() => {
 const buildTime = new Date().toISOString();
 
 const result = await Bun.build({
-  entrypoints: [new URL("../index.ts", import.meta.url).pathname],
+  // The worker runs ad-hoc CEL evaluations off the daemon's event loop (lib/engine/expr-eval.ts).
+  entrypoints: [new URL("../index.ts", import.meta.url).pathname, new URL("../lib/engine/expr-worker.ts", import.meta.url).pathname],
   format: "esm",
   minify: true,
   bytecode: true,

@@ -1,112 +1,25 @@
 // spl config: engine config (LEARN records on th_engine_config), permission enforcement, provider keys.
 import { defineCommand } from "citty";
-import { call, request, resolveTarget } from "../lib/client";
+import { call, DaemonError, request, resolveTarget, urlArg } from "../lib/client";
 import { out, outputArgs, printJson, table, wantsJson } from "../lib/cli/output";
 import { UsageError, UserError } from "../lib/errors";
 import { homePaths } from "../lib/paths";
-import { lockoutHint, operatorActor, parsePriority, requireFlag, validateRule, writeConfig } from "../lib/cli/engine-config";
+import { addRuleCommand, lockoutHint, operatorActor, requireFlag, writeConfig } from "../lib/cli/engine-config";
+import { isRuleTopic, RULE_KINDS, RULE_TOPICS, type RuleTopic } from "../lib/engine/rule-kinds";
 
-const urlArg = { url: { type: "string", description: "Daemon URL (default: the local socket; or SPL_SERVE_URL)" } } as const;
-const ruleArgs = {
-  name: { type: "string", description: "Rule name (the latest LEARN per name wins)" },
-  expression: { type: "string", description: "CEL expression (must type-check to bool)", valueHint: "cel" },
-  priority: { type: "string", description: "Higher is evaluated first (default 0)", valueHint: "int" },
-  ...urlArg,
-} as const;
-const RULE_TOPICS = ["permission_rule", "routing_rule", "fold_rule", "health_check", "aitl_rule"];
+const TOPICS = RULE_TOPICS.join(", ");
 
-async function add(topic: any, body: Record<string, unknown>, url: string | undefined, describe: string) {
-  validateRule(topic, body);
-  const rec = await writeConfig({ topic, ...body }, url).catch(lockoutHint);
-  out(`added ${topic} "${body.name}" (${describe}) — record ${rec.id}`);
+function topicFlag(value: string | undefined): RuleTopic | undefined {
+  if (value !== undefined && !isRuleTopic(value)) throw new UsageError(`unknown --topic '${value}'`, `use one of ${TOPICS}`);
+  return value;
 }
-
-const addPermissionRule = defineCommand({
-  meta: { name: "add-permission-rule", description: "Add or replace a permission rule (allow|deny)" },
-  args: { ...ruleArgs, action: { type: "string", description: "allow or deny", valueHint: "allow|deny" } },
-  async run({ args }) {
-    const name = requireFlag(args.name, "--name", "admin-self");
-    const action = requireFlag(args.action, "--action", "allow");
-    const expression = requireFlag(args.expression, "--expression", `'current_actor() == "did:sync:user:you"'`);
-    const priority = parsePriority(args.priority);
-    await add("permission_rule", { name, action, priority, expression }, args.url, `${action}, priority ${priority}`);
-  },
-});
-
-const addRule = defineCommand({
-  meta: { name: "add-rule", description: "Add or replace a routing rule (--expression, or --domain/--act)" },
-  args: {
-    ...ruleArgs,
-    target: { type: "string", description: "Actor DID to dispatch matching records to", valueHint: "did" },
-    domain: { type: "string", description: "Match record.body.domain (instead of --expression)" },
-    act: { type: "string", description: "Match record.act (instead of --expression)" },
-  },
-  async run({ args }) {
-    const name = requireFlag(args.name, "--name", "code-to-claude");
-    const target = requireFlag(args.target, "--target", "did:sync:agent:claude");
-    let expression = args.expression;
-    if (expression === undefined) {
-      const parts: string[] = [];
-      if (args.act !== undefined) parts.push(`record.act == ${JSON.stringify(args.act)}`);
-      if (args.domain !== undefined) parts.push(`has(record.body.domain) && record.body.domain == ${JSON.stringify(args.domain)}`);
-      if (!parts.length) throw new UsageError("give --expression, or --domain and/or --act", "e.g. --domain code --act INTEND");
-      expression = parts.join(" && ");
-    } else if (args.domain !== undefined || args.act !== undefined) {
-      throw new UsageError("--expression cannot be combined with --domain/--act", "use one form");
-    }
-    const priority = parsePriority(args.priority);
-    await add("routing_rule", { name, expression, target, priority }, args.url, `-> ${target}, priority ${priority}`);
-  },
-});
-
-const addHealth = defineCommand({
-  meta: { name: "add-health", description: "Add or replace a health check (an invariant: true = healthy)" },
-  args: {
-    ...ruleArgs,
-    severity: { type: "string", description: "warn or critical", valueHint: "warn|critical" },
-    description: { type: "string", description: "What the check guards" },
-  },
-  async run({ args }) {
-    const name = requireFlag(args.name, "--name", "store-not-empty");
-    const severity = requireFlag(args.severity, "--severity", "critical");
-    const expression = requireFlag(args.expression, "--expression", "'system.records_total > 0'");
-    const body = { name, severity, description: args.description ?? "", expression, priority: parsePriority(args.priority) };
-    await add("health_check", body, args.url, severity);
-  },
-});
-
-const addAitlRule = defineCommand({
-  meta: { name: "add-aitl-rule", description: "Add or replace an AITL decision rule (auto_apply|present)" },
-  args: { ...ruleArgs, action: { type: "string", description: "auto_apply or present", valueHint: "auto_apply|present" } },
-  async run({ args }) {
-    const name = requireFlag(args.name, "--name", "confident");
-    const action = requireFlag(args.action, "--action", "present");
-    const expression = requireFlag(args.expression, "--expression", "'proposal_confidence > 0.9'");
-    const priority = parsePriority(args.priority);
-    await add("aitl_rule", { name, action, priority, expression }, args.url, `${action}, priority ${priority}`);
-  },
-});
-
-const addFoldRule = defineCommand({
-  meta: { name: "add-fold-rule", description: "Add or replace a fold rule (forces a task status when it matches)" },
-  args: { ...ruleArgs, id: { type: "string", description: "Same as --name" }, status: { type: "string", description: "Status the rule yields" } },
-  async run({ args }) {
-    if (args.id !== undefined && args.name !== undefined && args.id !== args.name) throw new UsageError("--id and --name differ", "give one of them");
-    const name = requireFlag(args.name ?? args.id, "--name", "default");
-    const status = requireFlag(args.status, "--status", "active");
-    const expression = requireFlag(args.expression, "--expression", "'true'");
-    const priority = parsePriority(args.priority);
-    await add("fold_rule", { name, status, priority, expression }, args.url, `status=${status}, priority ${priority}`);
-  },
-});
 
 const removeRule = defineCommand({
   meta: { name: "remove-rule", description: "Remove a rule (writes enabled:false for its name)" },
-  args: { name: { type: "string", description: "Rule name" }, topic: { type: "string", description: `One of ${RULE_TOPICS.join(", ")}` }, ...urlArg },
+  args: { name: { type: "string", description: "Rule name" }, topic: { type: "string", description: `One of ${TOPICS}` }, ...urlArg },
   async run({ args }) {
     const name = requireFlag(args.name, "--name", "admin-self");
-    let topic = args.topic;
-    if (topic !== undefined && !RULE_TOPICS.includes(topic)) throw new UsageError(`unknown --topic '${topic}'`, `use one of ${RULE_TOPICS.join(", ")}`);
+    let topic = topicFlag(args.topic);
     if (topic === undefined) {
       const rows = (await call("GET", "/v1/config/rules", undefined, resolveTarget(args.url)).catch(lockoutHint)).data as any[];
       const topics = [...new Set(rows.filter((r) => r.name === name).map((r) => r.topic))];
@@ -136,10 +49,10 @@ function ruleTable(rows: any[], withTopic: boolean): string {
 
 const listRules = defineCommand({
   meta: { name: "list-rules", description: "List active and REFUSED rules (latest per name)" },
-  args: { topic: { type: "string", description: `Only one of ${RULE_TOPICS.join(", ")}` }, ...outputArgs, ...urlArg },
+  args: { topic: { type: "string", description: `Only one of ${TOPICS}` }, ...outputArgs, ...urlArg },
   async run({ args }) {
     const json = wantsJson(args);
-    if (args.topic !== undefined && !RULE_TOPICS.includes(args.topic)) throw new UsageError(`unknown --topic '${args.topic}'`, `use one of ${RULE_TOPICS.join(", ")}`);
+    topicFlag(args.topic);
     const q = args.topic ? `?topic=${encodeURIComponent(args.topic)}` : "";
     const { data } = await call("GET", `/v1/config/rules${q}`, undefined, resolveTarget(args.url));
     if (json) return printJson(data);
@@ -176,7 +89,7 @@ const show = defineCommand({
         `Auth (TCP):   ${c.tcp_auth_required ? "bearer token required" : c.insecure_localhost ? "off (--insecure-localhost, loopback only)" : "off (auth_required=false, loopback only)"}`,
         `Tokens:       ${c.tokens_active} active`,
         `Trust:        prior ${t.prior_success}/${t.prior_failure}, z ${t.z}, half-life ${t.half_life_days} d`,
-        `Rules:        permission ${r.permission_rule}, routing ${r.routing_rule}, fold ${r.fold_rule}, health ${r.health_check}, aitl ${r.aitl_rule}`,
+        `Rules:        ${RULE_TOPICS.map((t) => `${RULE_KINDS[t].label} ${r[t]}`).join(", ")}`,
         `Refused:      ${c.refused}${c.refused ? " (see 'spl config list-rules')" : ""}`,
         `Skipped:      ${c.skipped} LEARN(s) on th_engine_config without a known topic`,
       ].join("\n"),
@@ -212,9 +125,7 @@ const permissionsDisable = defineCommand({
     const target = resolveTarget(args.url);
     // The documented path: read last_clock (thread_read), write the next LEARN (record_write), confirm (config_read).
     const st = await request("GET", "/v1/threads/th_engine_config/state", undefined, target);
-    if (st.status !== 200 && st.status !== 404) {
-      lockoutHint(new UserError(`${st.body?.message ?? `daemon answered HTTP ${st.status}`}${st.body?.code ? ` [${st.body.code}]` : ""}`));
-    }
+    if (st.status !== 200 && st.status !== 404) lockoutHint(DaemonError.fromReply(st));
     const clock = st.status === 200 && st.body.last_clock !== null ? st.body.last_clock + 1 : 0;
     const rec = await writeConfig({ topic: "permissions_enabled", enabled: false }, args.url, clock).catch(lockoutHint);
     const now = await call("GET", "/v1/config/permission-rules", undefined, target).catch(lockoutHint);
@@ -275,11 +186,7 @@ export default defineCommand({
   subCommands: {
     show,
     "list-rules": listRules,
-    "add-rule": addRule,
-    "add-permission-rule": addPermissionRule,
-    "add-health": addHealth,
-    "add-aitl-rule": addAitlRule,
-    "add-fold-rule": addFoldRule,
+    ...Object.fromEntries(RULE_TOPICS.map((t) => [RULE_KINDS[t].verb, addRuleCommand(t)])),
     "remove-rule": removeRule,
     "list-permission-rules": listPermissionRules,
     "permissions-enable": permissionsEnable,

@@ -1,10 +1,11 @@
 // spl expr check|eval '<cel>' --context X: compile locally (no daemon), or evaluate against live state.
 import { defineCommand } from "citty";
-import { call, resolveTarget } from "../lib/client";
+import { call, resolveTarget, urlArg } from "../lib/client";
+import { CEL_CONTEXTS } from "../lib/engine/vocabulary";
 import { out, outputArgs, printJson, wantsJson } from "../lib/cli/output";
 import { UsageError, UserError } from "../lib/errors";
 
-const CONTEXTS = ["permission", "routing", "fold_rule", "health_check", "aitl"];
+const CONTEXTS: readonly string[] = CEL_CONTEXTS;
 
 function contextOf(value: string | undefined): string {
   if (value === undefined) throw new UsageError("--context is required", `one of ${CONTEXTS.join(", ")}`);
@@ -50,7 +51,7 @@ const evalCmd = defineCommand({
     context: { type: "string", description: `One of ${CONTEXTS.join(", ")}` },
     record: { type: "string", description: "JSON record bound as `record`", valueHint: "json" },
     resource: { type: "string", description: "Route class bound as `resource` (permission context)" },
-    url: { type: "string", description: "Daemon URL (default: the local socket; or SPL_SERVE_URL)" },
+    ...urlArg,
     ...outputArgs,
   },
   async run({ args }) {

@@ -1,6 +1,6 @@
 // spl health check: run the engine's health checks; exit 0 ok, 1 a warn check fails, 2 a critical one.
 import { defineCommand } from "citty";
-import { call, resolveTarget } from "../lib/client";
+import { call, resolveTarget, urlArg } from "../lib/client";
 import { out, outputArgs, printJson, wantsJson } from "../lib/cli/output";
 
 const EXIT = { ok: 0, warn: 1, critical: 2 } as const;
@@ -8,7 +8,7 @@ const MARK = { pass: "✓", fail: "✗", error: "✗" } as const;
 
 const check = defineCommand({
   meta: { name: "check", description: "Evaluate every health check against live state (exit 0 ok, 1 warn, 2 critical)" },
-  args: { ...outputArgs, url: { type: "string", description: "Daemon URL (default: the local socket; or SPL_SERVE_URL)" } },
+  args: { ...outputArgs, ...urlArg },
   async run({ args }) {
     const json = wantsJson(args);
     const r = await call("GET", "/v1/engine/health", undefined, resolveTarget(args.url));

@@ -1,13 +1,13 @@
 // spl status [-o json]: is the daemon up, and what does it hold. Exit 1 when not running.
 import { defineCommand } from "citty";
-import { NotRunningError, request } from "../lib/client";
+import { NotRunningError, request, urlArg } from "../lib/client";
 import { formatDuration, out, outputArgs, printJson, wantsJson } from "../lib/cli/output";
 import { VERSION } from "../lib/version";
 import { UserError } from "../lib/errors";
 
 export default defineCommand({
   meta: { name: "status", description: "Show whether the daemon is running and what it holds" },
-  args: { ...outputArgs, url: { type: "string", description: "Daemon URL (default: the local socket; or SPL_SERVE_URL)" } },
+  args: { ...outputArgs, ...urlArg },
   async run({ args }) {
     const json = wantsJson(args);
     let reply;

@@ -1,9 +1,8 @@
 // spl thread list | records <id> | state <id>
 import { defineCommand } from "citty";
-import { call, resolveTarget } from "../lib/client";
+import { call, resolveTarget, urlArg } from "../lib/client";
 import { out, outputArgs, printJson, table, wantsJson } from "../lib/cli/output";
 
-const urlArg = { url: { type: "string", description: "Daemon URL (default: the local socket; or SPL_SERVE_URL)" } } as const;
 const when = (secs: number) => new Date(secs * 1000).toISOString().replace(".000Z", "Z");
 
 /** Follows next_cursor until the end, handing each page over as it arrives. */

@@ -1,10 +1,9 @@
 // spl token create|list|revoke: API tokens for HTTP clients (admin).
 import { defineCommand } from "citty";
-import { call, resolveTarget } from "../lib/client";
+import { call, resolveTarget, urlArg } from "../lib/client";
 import { out, outputArgs, printJson, table, wantsJson } from "../lib/cli/output";
 import { UsageError } from "../lib/errors";
 
-const urlArg = { url: { type: "string", description: "Daemon URL (default: the local socket; or SPL_SERVE_URL)" } } as const;
 const when = (secs: number | null) => (secs === null ? "-" : new Date(secs * 1000).toISOString().replace(".000Z", "Z"));
 const status = (t: any) => {
   if (t.revoked) return `revoked ${when(t.revoked_at)}`;

@@ -1,11 +1,11 @@
 // spl trust [-o json]: trust per (actor, domain), folded from verdict KNOWs (SPEC 9).
 import { defineCommand } from "citty";
-import { call, resolveTarget } from "../lib/client";
+import { call, resolveTarget, urlArg } from "../lib/client";
 import { out, outputArgs, printJson, table, wantsJson } from "../lib/cli/output";
 
 export default defineCommand({
   meta: { name: "trust", description: "Show trust scores (Wilson lower bound over decayed verdicts)" },
-  args: { ...outputArgs, url: { type: "string", description: "Daemon URL (default: the local socket; or SPL_SERVE_URL)" } },
+  args: { ...outputArgs, ...urlArg },
   async run({ args }) {
     const json = wantsJson(args);
     const { data } = await call("GET", "/v1/trust", undefined, resolveTarget(args.url));

@@ -61,11 +61,44 @@ export async function request<T = any>(method: string, path: string, body?: unkn
   return { status: res.status, body: parsed };
 }
 
-/** A request whose non-2xx answer becomes a UserError carrying the daemon's message. */
+/**
+ * A non-2xx answer from the daemon: its HTTP status, error code and message, and the fix when the
+ * message names one (the daemon writes "<what> — <fix>"). Callers branch on `code`, never on text.
+ */
+export class DaemonError extends UserError {
+  constructor(
+    readonly status: number,
+    readonly code: string | undefined,
+    message: string,
+    fix?: string,
+  ) {
+    super(message, fix);
+  }
+
+  static fromReply(reply: Reply): DaemonError {
+    const b = reply.body as { code?: unknown; message?: unknown } | null;
+    const code = b && typeof b === "object" && typeof b.code === "string" ? b.code : undefined;
+    const text = b && typeof b === "object" && typeof b.message === "string" && b.message ? b.message : `daemon answered HTTP ${reply.status}`;
+    const cut = text.indexOf(" — ");
+    return cut < 0 ? new DaemonError(reply.status, code, text) : new DaemonError(reply.status, code, text.slice(0, cut), text.slice(cut + 3));
+  }
+
+  /** The same answer with another fix (a verb that knows the way out better). */
+  withFix(fix: string): DaemonError {
+    return new DaemonError(this.status, this.code, this.message, fix);
+  }
+
+  override get oneLine(): string {
+    return `${super.oneLine}${this.code ? ` [${this.code}]` : ""}`;
+  }
+}
+
+/** A request whose non-2xx answer becomes a DaemonError. */
 export async function call<T = any>(method: string, path: string, body?: unknown, target?: Target): Promise<T> {
   const reply = await request<T>(method, path, body, target);
   if (reply.status >= 200 && reply.status < 300) return reply.body;
-  const b = reply.body as any;
-  const message = b && typeof b === "object" && b.message ? `${b.message}` : `daemon answered HTTP ${reply.status}`;
-  throw new UserError(b?.code ? `${message} [${b.code}]` : message);
+  throw DaemonError.fromReply(reply);
 }
+
+/** The --url option of every verb that talks to the daemon. */
+export const urlArg = { url: { type: "string", description: "Daemon URL (default: the local socket; or SPL_SERVE_URL)" } } as const;

@@ -6,7 +6,8 @@ import { prepareRecord } from "./records/envelope";
 import type { RecordStore } from "./store/records";
 import { StoreReader } from "./store/reader";
 
-export const INSTANCE_THREAD = "th_instance";
+import { INSTANCE_THREAD } from "./records/reserved-threads";
+export { INSTANCE_THREAD };
 export const ENGINE_ACTOR = "did:sync:system:engine";
 const DID_PREFIX = "did:sync:instance:";
 

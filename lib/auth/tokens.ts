@@ -4,8 +4,9 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { StoredRecord } from "../records/types";
 import { sha256Hex } from "../records/id";
+import { AUTH_THREAD } from "../records/reserved-threads";
 
-export const AUTH_THREAD = "th_auth";
+export { AUTH_THREAD };
 export const TOKEN_TOPIC = "api_token";
 export const REVOKE_TOPIC = "api_token_revoked";
 

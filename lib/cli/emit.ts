@@ -1,7 +1,7 @@
 // The emit verbs (spl intend|do|know|learn): one record of that act, posted to the daemon.
 import { defineCommand } from "citty";
 import { randomBytes } from "node:crypto";
-import { call } from "../client";
+import { call, resolveTarget, urlArg } from "../client";
 import { loadConfig } from "../config";
 import { UsageError } from "../errors";
 import { homePaths } from "../paths";
@@ -42,7 +42,7 @@ export function emitCommand(act: Act) {
       body: { type: "string", description: "JSON object merged into the body", valueHint: "json" },
       actor: { type: "string", description: "Actor DID (default: [identity] actor in config.toml)" },
       fulfills: { type: "string", description: "Record id this one fulfils (closes that thread)", valueHint: "record-id" },
-      url: { type: "string", description: "Daemon URL (default: the local socket; or SPL_SERVE_URL)" },
+      ...urlArg,
       ...outputArgs,
     },
     async run({ args }) {
@@ -59,7 +59,6 @@ export function emitCommand(act: Act) {
         parents.push(args.fulfills);
       }
       const thread = args.thread ?? `th_${sha256Hex(`${actor}\n${args.text ?? ""}\n${randomBytes(16).toString("hex")}`)}`;
-      const { resolveTarget } = await import("../client");
       const record = await call("POST", "/v1/records", { act, actor, thread, body, parents }, resolveTarget(args.url));
       if (json) return printJson(record);
       out(`${record.duplicate ? "already recorded" : "recorded"} ${act} ${record.id}\n  thread: ${record.thread}\n  clock:  ${record.clock}`);

@@ -1,12 +1,13 @@
 // The engine's part of daemon startup (SPEC 5: bind → rebuild_from_store() → ready):
-// fold the log, refuse an unauthenticated non-loopback bind, start hot-applying new records,
-// and mint the operator / bootstrap tokens if they are missing.
+// fold the log (records committed meanwhile are applied after it, see Engine.applyCommitted),
+// refuse an unauthenticated non-loopback bind, and mint the operator / bootstrap tokens if they are missing.
 import { ENGINE_ACTOR } from "../instance";
 import { prepareRecord } from "../records/envelope";
 import { UserError } from "../errors";
 import { AUTH_THREAD } from "../auth/tokens";
 import { ensureBootstrapToken, ensureOperatorToken, type TokenBody } from "../auth/operator-token";
 import { isLoopback } from "./access";
+import type { CommitHook } from "./ingest";
 import type { DaemonState } from "./state";
 
 /** `--insecure-localhost` binds loopback only: an explicit other --host is refused. */
@@ -25,6 +26,19 @@ async function writeAuthRecord(state: DaemonState, body: TokenBody): Promise<voi
   if (r!.status === "error") throw r!.error;
 }
 
+/** What the engine does with each commit: apply the records to its folds (hot reload). */
+export function engineCommitHook(state: DaemonState): CommitHook {
+  return (created) => {
+    const { engine, log } = state;
+    const { host, port } = state.bind;
+    const authBefore = engine.config.authRequired;
+    engine.applyCommitted(created);
+    if (engine.config.authRequired === false && authBefore !== false && !state.auth.insecureLocalhost && !isLoopback(host)) {
+      log.warn("auth_required=false ignored: this daemon listens on a non-loopback address, where bearer auth stays on", { bind: `${host}:${port}` });
+    }
+  };
+}
+
 export async function startEngine(state: DaemonState): Promise<void> {
   const { engine, log } = state;
   await engine.rebuild();
@@ -36,14 +50,6 @@ export async function startEngine(state: DaemonState): Promise<void> {
       `bind 127.0.0.1, or turn auth back on: spl learn --thread th_engine_config --body '{"topic":"auth_required","enabled":true}'`,
     );
   }
-
-  state.ingest.onCommitted = (created) => {
-    const authBefore = engine.config.authRequired;
-    engine.applyCommitted(created);
-    if (engine.config.authRequired === false && authBefore !== false && !state.auth.insecureLocalhost && !isLoopback(host)) {
-      log.warn("auth_required=false ignored: this daemon listens on a non-loopback address, where bearer auth stays on", { bind: `${host}:${port}` });
-    }
-  };
 
   const operator = state.config.identity.actor;
   const minted = await ensureOperatorToken(state.paths.token, engine.tokens, operator, (b) => writeAuthRecord(state, b));

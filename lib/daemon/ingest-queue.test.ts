@@ -6,6 +6,7 @@ import type { StoredRecord } from "../records/types";
 import { RecordStore } from "../store/records";
 import { migrate } from "../store/schema";
 import { IngestQueue } from "./ingest";
+import { silentLogger } from "../log";
 
 let store: RecordStore;
 let queue: IngestQueue;
@@ -25,9 +26,8 @@ beforeEach(() => {
   const db = new Database(":memory:", { strict: true });
   migrate(db, ":memory:");
   store = new RecordStore(db);
-  queue = new IngestQueue(db, store);
   commits = [];
-  queue.onCommitted = (created) => commits.push(created);
+  queue = new IngestQueue(db, store, (created) => commits.push(created), silentLogger);
 });
 
 test("submissions made in one turn share one transaction, answered per record in order", async () => {

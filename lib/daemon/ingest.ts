@@ -2,13 +2,15 @@
 // transaction, and nobody is answered before that transaction has committed. With one writer
 // this keeps per-request cost near the batched insert rate without weakening durability.
 import type { Database } from "bun:sqlite";
+import type { Logger } from "../log";
 import type { StoredRecord } from "../records/types";
 import { type PreparedRecord, RecordError } from "../records/envelope";
 import type { InsertResult, RecordStore } from "../store/records";
 
 export type ItemResult = InsertResult | { status: "error"; error: RecordError };
 
-const IDLE_CHECKPOINT_MS = 1000;
+/** Runs after each commit with the records it created, in store order (engine folds, services). */
+export type CommitHook = (created: StoredRecord[]) => void;
 
 interface Pending {
   items: PreparedRecord[];
@@ -22,13 +24,12 @@ export class IngestQueue {
   private begin;
   private commit;
   private rollback;
-  /** Called after each commit with the records it created, in store order. */
-  onCommitted: (created: StoredRecord[]) => void = () => {};
-  private idleCheckpoint: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
-    private db: Database,
-    private store: RecordStore,
+    db: Database,
+    private readonly store: RecordStore,
+    private readonly onCommitted: CommitHook,
+    private readonly log: Logger,
   ) {
     this.begin = db.prepare("BEGIN IMMEDIATE");
     this.commit = db.prepare("COMMIT");
@@ -83,23 +84,13 @@ export class IngestQueue {
       for (const p of batch) p.reject(err as Error);
       return;
     }
-    this.onCommitted(created);
+    // Committed: answer everyone now. Their continuations run after this turn, so the hook has
+    // applied the records by then (a config change holds for the writer's next request).
     batch.forEach((p, i) => p.resolve(results[i]!));
-    this.scheduleIdleCheckpoint();
-  }
-
-  /**
-   * A second after the last write, copy the WAL into hub.db. Then a plain `cp hub.db` of a quiet
-   * running instance (the runbook's pre-upgrade snapshot) holds every acknowledged record.
-   */
-  private scheduleIdleCheckpoint(): void {
-    if (this.idleCheckpoint) clearTimeout(this.idleCheckpoint);
-    this.idleCheckpoint = setTimeout(() => {
-      this.idleCheckpoint = null;
-      try {
-        this.db.exec("PRAGMA wal_checkpoint(PASSIVE)");
-      } catch {}
-    }, IDLE_CHECKPOINT_MS);
-    this.idleCheckpoint.unref?.();
+    try {
+      this.onCommitted(created);
+    } catch (err) {
+      this.log.error("commit hook failed; the records are stored", { records: created.length, error: (err as Error)?.message ?? String(err) });
+    }
   }
 }

@@ -14,6 +14,7 @@ import { RecordStore } from "../store/records";
 import { VERSION } from "../version";
 import { buildApp } from "./app";
 import { renderBanner } from "./banner";
+import { startServices, stopServices } from "./services";
 import { acquirePidFile, releasePidFile } from "./pidfile";
 import { clearStaleSocket, restrictSocket } from "./socket";
 import { createDaemonState, type DaemonState } from "./state";
@@ -122,6 +123,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     await lifecycle.startup;
     if (lifecycle.stopping) return;
     state.ready = true;
+    startServices(state.services, log);
     log.info("ready", { startup_ms: Math.round(performance.now() - started), records: store.counts.records });
     // A detached daemon's stderr is a file nobody reads once the parent has gone.
     if (process.env.SPL_DETACHED) log.stopMirroring();
@@ -166,6 +168,7 @@ function installShutdown(state: DaemonState, servers: Server<unknown>[], log: Lo
     const graceful = Promise.all(servers.map((s) => s.stop(false)));
     await Promise.race([graceful, Bun.sleep(SHUTDOWN_GRACE_MS)]);
     for (const s of servers) s.stop(true);
+    await stopServices(state.services, log);
     try {
       state.ingest.flush();
       checkpoint(state.db);

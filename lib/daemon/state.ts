@@ -4,8 +4,11 @@ import type { SplConfig } from "../config";
 import type { Logger } from "../log";
 import type { HomePaths } from "../paths";
 import type { RecordStore } from "../store/records";
+import type { StoredRecord } from "../records/types";
 import { IngestQueue } from "./ingest";
 import { Engine } from "../engine/runtime";
+import { engineCommitHook } from "./engine-boot";
+import { daemonServices, type Service } from "./services";
 
 export interface BackupInfo {
   path: string;
@@ -34,6 +37,8 @@ export interface DaemonState {
   engine: Engine;
   /** `spl serve --insecure-localhost`: TCP without bearer auth, bound to loopback only. */
   auth: { insecureLocalhost: boolean };
+  /** Background services (idle checkpoint, ...): started once ready, stopped in reverse on SIGTERM. */
+  services: Service[];
 }
 
 /**
@@ -50,13 +55,18 @@ export function createDaemonState(o: {
   backup?: BackupInfo | null;
   insecureLocalhost?: boolean;
 }): DaemonState {
-  return {
+  // Every commit feeds the engine's folds, then each service; both exist once the state does.
+  let engineHook = (_: StoredRecord[]) => {};
+  const state: DaemonState = {
     paths: o.paths,
     config: o.config,
     log: o.log,
     db: o.store.db,
     store: o.store,
-    ingest: new IngestQueue(o.store.db, o.store),
+    ingest: new IngestQueue(o.store.db, o.store, (created) => {
+      engineHook(created);
+      for (const s of state.services) s.afterCommit?.(created);
+    }, o.log),
     instanceDid: o.instanceDid,
     startedAt: Date.now(),
     bind: o.bind,
@@ -65,5 +75,9 @@ export function createDaemonState(o: {
     viaSocket: new WeakSet(),
     engine: new Engine(o.store, o.log),
     auth: { insecureLocalhost: o.insecureLocalhost === true },
+    services: [],
   };
+  engineHook = engineCommitHook(state);
+  state.services = daemonServices(state);
+  return state;
 }

@@ -1,203 +1,53 @@
-// CEL hosting for engine rules on @marcbachmann/cel-js (SPEC 9).
+// CEL hosting for engine rules on @marcbachmann/cel-js.
 //
-// One Environment per rule context, built lazily: the library is loaded with a
-// lazy require so CLI commands that never evaluate CEL do not pay for it.
-// Compiled (parsed + type-checked) expressions live in a 1024-entry LRU.
+// One Environment per rule context, built lazily from the vocabulary (vocabulary.ts): the
+// library is loaded with a lazy require so CLI commands that never evaluate CEL do not pay for
+// it. Compiled (parsed + type-checked) expressions live in a 1024-entry LRU. Every evaluation
+// runs under a cost budget (cel-cost.ts).
 
 import type * as CelJs from "@marcbachmann/cel-js";
-import type { Envelope } from "../records/types";
 import { LruMap } from "./lru";
+import { instrument, staticCostProblem, withBudget } from "./cel-cost";
+import { CelCostError, CelEvaluationError } from "./cel-values";
+import {
+  CEL_CONTEXTS,
+  CEL_TYPES,
+  CONTEXT_VARIABLES,
+  FUNCTIONS,
+  VARIABLES,
+  type CelContextName,
+  type CelScope,
+  type RawCelVars,
+  type VariableName,
+} from "./vocabulary";
 
-export const CEL_CONTEXTS = ["permission", "routing", "fold_rule", "health_check", "aitl"] as const;
-export type CelContextName = (typeof CEL_CONTEXTS)[number];
+export { CelCostError, CelEvaluationError, celToJson, celType, emptyCelRecord, toCelRecord, toCelValue, type CelRecord } from "./cel-values";
+export { CEL_CONTEXTS, type CelContextName, type CelScope, type RawCelVars } from "./vocabulary";
 
 export function isCelContext(value: unknown): value is CelContextName {
-  return typeof value === "string" && (CEL_CONTEXTS as readonly string[]).includes(value);
-}
-
-/** Per-evaluation caller state behind the zero-argument and lookup functions. */
-export interface CelScope {
-  actor: string;
-  nowSecs: number;
-  trust(actor: string, domain: string): number;
-  trustCount(actor: string, domain: string): number;
+  return typeof value === "string" && Object.hasOwn(CONTEXT_VARIABLES, value);
 }
 
 export type CheckResult = { ok: true } | { ok: false; error: string; column?: number };
 
-/** A record as CEL sees it: ints are BigInt, body is a CEL-ready map. */
-export interface CelRecord {
-  id: string;
-  act: string;
-  actor: string;
-  thread: string;
-  body: Record<string, unknown>;
-  clock: bigint;
-  data_type: string;
-  parents: string[];
-  judged_by: string | null;
-}
-
-/** Raw (JSON-shaped) inputs a caller may bind; `toCelVars` converts them once per request. */
-export interface RawCelVars {
-  record?: Partial<Envelope> & { id?: string };
-  records?: Array<Partial<Envelope> & { id?: string }>;
-  resource?: string;
-  system?: Record<string, unknown>;
-  task?: Record<string, unknown>;
-  tasks?: Array<Record<string, unknown>>;
-  proposal_confidence?: number;
-  meta_trust?: Record<string, unknown>;
-}
-
 export type CelVars = Record<string, unknown>;
-
-const RECORD_TYPE = "Record";
-const RECORD_FIELDS = {
-  id: "string",
-  act: "string",
-  actor: "string",
-  thread: "string",
-  body: "map",
-  clock: "int",
-  data_type: "string",
-  parents: "list<string>",
-  judged_by: "dyn", // string or null
-};
-
-// Keys that hold money, scores or ratios: they stay double even when integral,
-// so `system.today.cost_usd * 1.5` does not hit cel-js's missing int*double overload.
-const DOUBLE_KEYS = new Set(["cost_usd", "confidence", "proposal_confidence", "wilson_lb", "trust", "score", "hit_rate_pct"]);
-
-const INT64_MIN = -(2 ** 63);
-const INT64_MAX = 2 ** 63;
-
-export function emptyCelRecord(): CelRecord {
-  return { id: "", act: "GET", actor: "", thread: "", body: {}, clock: 0n, data_type: "VOID", parents: [], judged_by: null };
-}
-
-function emptySystem(): Record<string, unknown> {
-  return toCelValue({
-    uptime_secs: 0,
-    records_total: 0,
-    threads_total: 0,
-    daemon_version: "",
-    active_dispatches: [],
-    today: { dispatches: 0, cost_usd: 0, tasks_completed: 0 },
-  }) as Record<string, unknown>;
-}
-
-function emptyTask(): Record<string, unknown> {
-  return toCelValue({ status: "", priority: "", assigned_to: "", age_secs: 0, cost_usd: 0, exists: false }) as Record<string, unknown>;
-}
-
-function emptyMetaTrust(): Record<string, unknown> {
-  return toCelValue({ wilson_lb: 0, total_proposals: 0, accepted: 0, rejected: 0 }) as Record<string, unknown>;
-}
-
-interface VariableSpec {
-  type: string;
-  /** Bound when the caller does not supply the variable (cel-js would fail with unknown_variable). */
-  empty: () => unknown;
-}
-
-const VAR_RECORD: VariableSpec = { type: RECORD_TYPE, empty: emptyCelRecord };
-// Built once: CEL only reads bound values, and the permission path binds this on every request.
-let sharedEmptySystem: Record<string, unknown> | undefined;
-const VAR_SYSTEM: VariableSpec = { type: "map", empty: () => (sharedEmptySystem ??= emptySystem()) };
-
-/** Variables per context (following the engine reference's binding table). */
-const CONTEXT_VARIABLES: Record<CelContextName, Record<string, VariableSpec>> = {
-  permission: { record: VAR_RECORD, resource: { type: "string", empty: () => "" }, system: VAR_SYSTEM },
-  routing: { record: VAR_RECORD, system: VAR_SYSTEM },
-  fold_rule: { records: { type: `list<${RECORD_TYPE}>`, empty: () => [] }, task: { type: "map", empty: emptyTask } },
-  health_check: { system: VAR_SYSTEM, tasks: { type: "list", empty: () => [] } },
-  aitl: {
-    record: VAR_RECORD,
-    system: VAR_SYSTEM,
-    proposal_confidence: { type: "double", empty: () => 0 },
-    meta_trust: { type: "map", empty: emptyMetaTrust },
-  },
-};
 
 /** Names and CEL types of the variables a context binds (for `spl expr` help). */
 export function contextVariables(context: CelContextName): Array<{ name: string; type: string }> {
-  return Object.entries(CONTEXT_VARIABLES[context]).map(([name, spec]) => ({ name, type: spec.type }));
+  return CONTEXT_VARIABLES[context].map((name) => ({ name, type: VARIABLES[name].type }));
 }
 
 /** Functions bound in every context. */
-export const CEL_FUNCTIONS = [
-  "current_actor(): string",
-  "now(): int",
-  "trust(string, string): double",
-  "trust_count(string, string): int",
-] as const;
-
-// ---------------------------------------------------------------------------
-// JSON -> CEL value conversion
-
-/**
- * Converts a JSON value for CEL: integral numbers become BigInt (CEL int) so that
- * `record.body.n * 2` works; fractional numbers stay double. Objects are copied into
- * null-prototype objects so a `__proto__` key in a body stays an ordinary key.
- */
-export function toCelValue(value: unknown, key?: string): unknown {
-  switch (typeof value) {
-    case "number":
-      if (Number.isInteger(value) && value >= INT64_MIN && value < INT64_MAX && !(key && DOUBLE_KEYS.has(key))) return BigInt(value);
-      return value;
-    case "object": {
-      if (value === null) return null;
-      if (Array.isArray(value)) return value.map((item) => toCelValue(item));
-      const out: Record<string, unknown> = Object.create(null);
-      for (const k of Object.keys(value)) out[k] = toCelValue((value as Record<string, unknown>)[k], k);
-      return out;
-    }
-    default:
-      return value;
-  }
-}
-
-/** Converts a record (stored, envelope, or partial) to the typed CEL `record`. */
-export function toCelRecord(rec: Partial<Envelope> & { id?: string }): CelRecord {
-  return {
-    id: typeof rec.id === "string" ? rec.id : "",
-    act: typeof rec.act === "string" ? rec.act : "",
-    actor: typeof rec.actor === "string" ? rec.actor : "",
-    thread: typeof rec.thread === "string" ? rec.thread : "",
-    body: rec.body && typeof rec.body === "object" ? (toCelValue(rec.body) as Record<string, unknown>) : Object.create(null),
-    clock: typeof rec.clock === "number" && Number.isInteger(rec.clock) ? BigInt(rec.clock) : 0n,
-    data_type: typeof rec.data_type === "string" ? rec.data_type : "SCALAR",
-    parents: Array.isArray(rec.parents) ? rec.parents.filter((p): p is string => typeof p === "string") : [],
-    judged_by: typeof rec.judged_by === "string" ? rec.judged_by : null,
-  };
-}
+export const CEL_FUNCTIONS = FUNCTIONS.map((f) => f.signature);
 
 /** Converts the raw inputs a caller has into CEL variables (do it once per request). */
 export function toCelVars(raw: RawCelVars): CelVars {
   const vars: CelVars = {};
-  if (raw.record !== undefined) vars.record = toCelRecord(raw.record);
-  if (raw.records !== undefined) vars.records = raw.records.map(toCelRecord);
-  if (raw.resource !== undefined) vars.resource = raw.resource;
-  if (raw.system !== undefined) vars.system = toCelValue(raw.system);
-  if (raw.task !== undefined) vars.task = toCelValue(raw.task);
-  if (raw.tasks !== undefined) vars.tasks = toCelValue(raw.tasks);
-  if (raw.proposal_confidence !== undefined) vars.proposal_confidence = Number(raw.proposal_confidence);
-  if (raw.meta_trust !== undefined) vars.meta_trust = toCelValue(raw.meta_trust);
-  return vars;
-}
-
-/** Turns a CEL result into plain JSON-safe data (BigInt -> number or string) for printing. */
-export function celToJson(value: unknown): unknown {
-  if (typeof value === "bigint") return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
-  if (Array.isArray(value)) return value.map(celToJson);
-  if (value instanceof Map) return Object.fromEntries([...value].map(([k, v]) => [String(k), celToJson(v)]));
-  if (value && typeof value === "object") {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(value)) out[k] = celToJson((value as Record<string, unknown>)[k]);
-    return out;
+  for (const name of Object.keys(raw) as VariableName[]) {
+    const value = raw[name];
+    if (value !== undefined && Object.hasOwn(VARIABLES, name)) vars[name] = VARIABLES[name].convert(value);
   }
-  return value;
+  return vars;
 }
 
 // ---------------------------------------------------------------------------
@@ -227,13 +77,11 @@ function cel(): CelModule {
 
 function buildBase(): Environment {
   const env = new (cel().Environment)();
-  env.registerType(RECORD_TYPE, { fields: RECORD_FIELDS });
-  env.registerFunction("current_actor(): string", () => scope("current_actor").actor);
-  env.registerFunction("now(): int", () => BigInt(Math.floor(scope("now").nowSecs)));
-  env.registerFunction("trust(string, string): double", (actor: string, domain: string) => Number(scope("trust").trust(actor, domain)));
-  env.registerFunction("trust_count(string, string): int", (actor: string, domain: string) =>
-    BigInt(Math.trunc(scope("trust_count").trustCount(actor, domain))),
-  );
+  for (const [name, fields] of Object.entries(CEL_TYPES)) env.registerType(name, { fields });
+  for (const f of FUNCTIONS) {
+    const name = f.signature.slice(0, f.signature.indexOf("("));
+    env.registerFunction(f.signature, (...args: unknown[]) => f.call(scope(name), ...args));
+  }
   return env;
 }
 
@@ -243,7 +91,7 @@ function environment(context: CelContextName): Environment {
   if (!isCelContext(context)) throw new Error(`unknown CEL context "${String(context)}" (expected one of ${CEL_CONTEXTS.join(", ")})`);
   baseEnv ??= buildBase();
   env = baseEnv.clone();
-  for (const [name, spec] of Object.entries(CONTEXT_VARIABLES[context])) env.registerVariable(name, spec.type);
+  for (const name of CONTEXT_VARIABLES[context]) env.registerVariable(name, VARIABLES[name].type);
   environments.set(context, env);
   return env;
 }
@@ -290,6 +138,10 @@ function compileUncached(context: CelContextName, expr: string, requireBool: boo
       const hint = checked.type === "dyn" ? ` (compare it explicitly, e.g. \`(${expr}) == true\`)` : "";
       return { ok: false, error: `expression has type ${checked.type}, expected bool${hint}` };
     }
+    // Rules are stored and run on every request: refuse one whose fan-out could exceed the budget.
+    const tooCostly = requireBool ? staticCostProblem(fn.ast) : undefined;
+    if (tooCostly) return { ok: false, error: tooCostly };
+    instrument(fn.ast);
     return { ok: true, fn: fn as Compiled };
   } catch (err) {
     return { ok: false, ...describeError(err, expr) };
@@ -316,24 +168,12 @@ export function checkExpression(context: CelContextName, expr: string): CheckRes
   return result.column === undefined ? { ok: false, error: result.error } : { ok: false, error: result.error, column: result.column };
 }
 
-/** Thrown when an expression cannot be compiled or its evaluation fails. */
-export class CelEvaluationError extends Error {
-  override readonly name = "CelEvaluationError";
-  constructor(
-    message: string,
-    readonly code: string,
-  ) {
-    super(message);
-  }
-}
-
 function bindDefaults(context: CelContextName, vars: CelVars): CelVars {
-  const specs = CONTEXT_VARIABLES[context];
   let bound: CelVars | undefined;
-  for (const name in specs) {
+  for (const name of CONTEXT_VARIABLES[context]) {
     if (vars[name] === undefined) {
       bound ??= { ...vars };
-      bound[name] = specs[name]!.empty();
+      bound[name] = VARIABLES[name].empty();
     }
   }
   return bound ?? vars;
@@ -344,8 +184,9 @@ function run(context: CelContextName, expr: string, fn: Compiled, vars: CelVars,
   const previous = activeScope;
   activeScope = celScope;
   try {
-    return fn(ctx);
+    return withBudget(() => fn(ctx));
   } catch (err) {
+    if (err instanceof CelCostError) throw err;
     const { error } = describeError(err, expr);
     const code = typeof (err as { code?: unknown })?.code === "string" ? (err as { code: string }).code : "evaluation_error";
     throw new CelEvaluationError(`${context} expression failed: ${error}`, code);

@@ -6,29 +6,19 @@
 
 import type { JsonObject, StoredRecord } from "../records/types";
 import { checkExpression, type CelContextName } from "./cel";
+import { isRuleTopic, parseRuleFields, RULE_KINDS, RULE_TOPICS, type RuleTopic } from "./rule-kinds";
 import { DEFAULT_TRUST_PARAMS, validateTrustParams, type TrustParams } from "./trust";
+import { ENGINE_CONFIG_THREAD } from "../records/reserved-threads";
 
-export const ENGINE_CONFIG_THREAD = "th_engine_config";
+export { ENGINE_CONFIG_THREAD, isRuleTopic, RULE_TOPICS, type RuleTopic };
 
-export const RULE_TOPICS = ["permission_rule", "routing_rule", "fold_rule", "health_check", "aitl_rule"] as const;
 export const SWITCH_TOPICS = ["permissions_enabled", "auth_required", "trust_params"] as const;
-export type RuleTopic = (typeof RULE_TOPICS)[number];
 export type SwitchTopic = (typeof SWITCH_TOPICS)[number];
 export type ConfigTopic = RuleTopic | SwitchTopic;
 export const CONFIG_TOPICS: readonly ConfigTopic[] = [...RULE_TOPICS, ...SWITCH_TOPICS];
 
 /** The CEL context each rule topic's expression is checked and evaluated in. */
-export const TOPIC_CONTEXT: Record<RuleTopic, CelContextName> = {
-  permission_rule: "permission",
-  routing_rule: "routing",
-  fold_rule: "fold_rule",
-  health_check: "health_check",
-  aitl_rule: "aitl",
-};
-
-export function isRuleTopic(value: unknown): value is RuleTopic {
-  return typeof value === "string" && (RULE_TOPICS as readonly string[]).includes(value);
-}
+export const TOPIC_CONTEXT = Object.fromEntries(RULE_TOPICS.map((t) => [t, RULE_KINDS[t].context])) as Record<RuleTopic, CelContextName>;
 
 interface RuleBase {
   name: string;
@@ -312,19 +302,7 @@ function compareRows(a: RuleRow, b: RuleRow): number {
 }
 
 function effectOf(topic: RuleTopic, rule: AnyRule): string {
-  switch (topic) {
-    case "permission_rule":
-    case "aitl_rule":
-      return (rule as PermissionRule | AitlRule).action;
-    case "routing_rule":
-      return `-> ${(rule as RoutingRule).target}`;
-    case "fold_rule":
-      return `status=${(rule as FoldRule).status}`;
-    case "health_check": {
-      const h = rule as HealthCheck;
-      return h.description ? `${h.severity}: ${h.description}` : h.severity;
-    }
-  }
+  return RULE_KINDS[topic].effect(rule as unknown as Record<string, unknown>);
 }
 
 // ---------------------------------------------------------------------------
@@ -336,54 +314,15 @@ function parseRule<T extends RuleTopic>(topic: T, name: string, body: JsonObject
   const priority = body.priority ?? 0;
   if (typeof priority !== "number" || !Number.isSafeInteger(priority)) return fail(`priority must be an integer, got ${JSON.stringify(body.priority)}`);
 
-  let extra: Record<string, string>;
-  switch (topic) {
-    case "permission_rule": {
-      const action = oneOf(body, "action", ["allow", "deny"]);
-      if (!action.ok) return action;
-      extra = { action: action.value };
-      break;
-    }
-    case "aitl_rule": {
-      const action = oneOf(body, "action", ["auto_apply", "present"]);
-      if (!action.ok) return action;
-      extra = { action: action.value };
-      break;
-    }
-    case "routing_rule": {
-      if (typeof body.target !== "string" || body.target === "") return fail("target must be a non-empty string (an actor DID)");
-      extra = { target: body.target };
-      break;
-    }
-    case "fold_rule": {
-      if (typeof body.status !== "string" || body.status === "") return fail("status must be a non-empty string");
-      extra = { status: body.status };
-      break;
-    }
-    case "health_check": {
-      const severity = oneOf(body, "severity", ["warn", "critical"]);
-      if (!severity.ok) return severity;
-      const description = body.description ?? "";
-      if (typeof description !== "string") return fail("description must be a string");
-      extra = { severity: severity.value, description };
-      break;
-    }
-    default:
-      return fail(`unknown rule topic ${topic}`);
-  }
+  const extra = parseRuleFields(RULE_KINDS[topic], body);
+  if (!extra.ok) return extra;
 
   const checked = checkExpression(TOPIC_CONTEXT[topic], expression);
   if (!checked.ok) {
     const error = `invalid ${TOPIC_CONTEXT[topic]} expression: ${checked.error}`;
     return checked.column === undefined ? { ok: false, error } : { ok: false, error, column: checked.column };
   }
-  return { ok: true, value: { name, expression, priority, ...extra } as unknown as RuleFields<T> };
-}
-
-function oneOf(body: JsonObject, field: string, allowed: readonly string[]): Parsed<string> {
-  const value = body[field];
-  if (typeof value === "string" && allowed.includes(value)) return { ok: true, value };
-  return fail(`${field} must be ${allowed.join(" or ")}, got ${JSON.stringify(value)}`);
+  return { ok: true, value: { name, expression, priority, ...extra.value } as unknown as RuleFields<T> };
 }
 
 function fail(error: string): { ok: false; error: string } {

@@ -1,6 +1,7 @@
 // Permission checks on the request path. decide() holds the semantics; this keeps the
 // per-request work small: rules are compiled once per config generation (not looked up in the
 // expression cache on every request), and the `system` map is built only when a rule reads it.
+import type { Logger } from "../log";
 import type { Envelope } from "../records/types";
 import { compileBool, type BoolEvaluator, type CelScope } from "./cel";
 import type { EngineConfig, PermissionRule } from "./config-fold";
@@ -8,6 +9,7 @@ import { decide, type Decision, type RuleEvaluator } from "./permissions";
 
 interface EngineView {
   readonly config: EngineConfig;
+  readonly log?: Logger;
   scope(actor: string, nowSecs?: number): CelScope;
   system(startedAt: number): Record<string, unknown>;
 }
@@ -23,7 +25,13 @@ export class PermissionEnforcer {
       fn = compileBool("permission", rule.expression); // throws → decide() fails closed
       this.compiled.set(rule, fn);
     }
-    return fn(vars, scope);
+    try {
+      return fn(vars, scope);
+    } catch (err) {
+      // decide() fails closed; say why, or an operator sees only a denial.
+      this.engine.log?.warn("permission rule could not be evaluated; failing closed", { rule: rule.name, actor: scope.actor, error: (err as Error).message });
+      throw err;
+    }
   };
   /** Decisions made and denied since start, and the time spent making them. */
   readonly stats = { checks: 0, denied: 0, micros: 0 };

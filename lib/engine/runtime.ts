@@ -1,119 +1,148 @@
 // The engine the daemon holds: config, trust and tokens folded from the record log.
 // rebuild_from_store() replays the log once at startup; afterwards every committed record is
 // applied as it lands, so config changes take effect on the next request without a restart.
+// Both walk the same list of folds (folds.ts).
 import type { Logger } from "../log";
+import { matchesFilter } from "../records/filter";
 import type { StoredRecord } from "../records/types";
 import type { RecordStore } from "../store/records";
-import { AUTH_THREAD, TokenRegistry } from "../auth/tokens";
+import { TokenRegistry } from "../auth/tokens";
 import { VERSION } from "../version";
 import type { CelScope } from "./cel";
-import { EngineConfig, ENGINE_CONFIG_THREAD } from "./config-fold";
+import type { AdHocScope } from "./expr-eval";
+import { EngineConfig } from "./config-fold";
 import { PermissionEnforcer } from "./enforce";
+import { ENGINE_FOLDS, type EngineState, type Fold, type FoldContext } from "./folds";
 import { TrustTable } from "./trust";
 
 export interface RebuildStats {
-  /** Records the store holds (all of them are scanned once). */
+  /** Records the store holds. */
   records: number;
   /** Records that fed a fold (config LEARNs, verdicts, token records). */
   folded: number;
   config_learns: number;
   verdicts: number;
   tokens: number;
+  /** Records each fold counted. */
+  by_fold: Record<string, number>;
   ms: number;
 }
 
-// Page size for the rebuild scan, and how often it yields so /health can answer 503 meanwhile.
+// How often the rebuild yields, so /health can answer 503 meanwhile.
 const PAGE = 5000;
 
-export class Engine {
+export interface EngineOptions {
+  /** Folds beyond the built-in ones (ENGINE_FOLDS), applied after them. */
+  extraFolds?: ReadonlyArray<(engine: EngineState) => Fold>;
+}
+
+export class Engine implements EngineState {
   readonly config = new EngineConfig();
   readonly trust = new TrustTable();
   readonly tokens = new TokenRegistry();
   readonly permissions = new PermissionEnforcer(this);
+  readonly folds: readonly Fold[];
   lastRebuild: RebuildStats | null = null;
-  private readonly log: Logger;
-  private readonly actorOf: (id: string) => string | undefined;
+  readonly log: Logger;
+  private readonly live: FoldContext;
+  /** Records committed before the rebuild has finished; applied after it unless its scan saw them. */
+  private heldBack: StoredRecord[] | null = [];
 
   constructor(
     private readonly store: RecordStore,
     log: Logger,
+    opts: EngineOptions = {},
   ) {
     this.log = log.child("spl::engine");
-    this.actorOf = (id) => store.actorOf(id);
+    this.folds = [...ENGINE_FOLDS, ...(opts.extraFolds ?? [])].map((make) => make(this));
+    this.live = { rebuilding: false, log: this.log, actorOf: (id) => store.actorOf(id) };
   }
 
   /**
-   * rebuild_from_store(): replays the log in store order. SQLite walks every record; only
-   * those that can feed a fold are decoded. Yields between pages so the daemon stays
+   * rebuild_from_store(): replays, in store order, the records some fold consumes (the store
+   * selects them with the folds' filters). Yields every PAGE records so the daemon stays
    * responsive (its /health answers "starting" until this resolves).
    */
   async rebuild(): Promise<RebuildStats> {
     const t0 = performance.now();
-    const foldable = `(act = 'LEARN' AND thread IN (?, ?)) OR (act = 'KNOW' AND instr(body, '"verdict"') > 0)`;
-    const stats: RebuildStats = { records: this.store.counts.records, folded: 0, config_learns: 0, verdicts: 0, tokens: 0, ms: 0 };
-    let after = 0;
-    for (;;) {
-      const page = this.store.scanWhere(foldable, [ENGINE_CONFIG_THREAD, AUTH_THREAD], after, PAGE);
-      for (const rec of page) {
-        stats.folded++;
-        if (rec.thread === ENGINE_CONFIG_THREAD && rec.act === "LEARN") stats.config_learns++;
-        if (this.applyOne(rec, true) === "verdict") stats.verdicts++;
+    this.heldBack ??= [];
+    const ctx: FoldContext = { ...this.live, rebuilding: true };
+    const byFold: Record<string, number> = Object.fromEntries(this.folds.map((f) => [f.name, 0]));
+    let folded = 0;
+    let lastSeen = 0;
+    try {
+      for (const rec of this.store.scanMatching(this.folds.map((f) => f.consumes), PAGE)) {
+        folded++;
+        lastSeen = rec.sequence;
+        for (const fold of this.applyAll(rec, ctx)) byFold[fold]!++;
+        if (folded % PAGE === 0) await new Promise((r) => setImmediate(r));
       }
-      if (page.length < PAGE) break;
-      after = page[page.length - 1]!.sequence;
-      await new Promise((r) => setImmediate(r));
+    } finally {
+      const held = this.heldBack;
+      this.heldBack = null;
+      this.applyCommitted(held.filter((rec) => rec.sequence > lastSeen));
     }
-    stats.tokens = this.tokens.list().length;
-    stats.ms = Math.round(performance.now() - t0);
+    const stats: RebuildStats = {
+      records: this.store.counts.records,
+      folded,
+      config_learns: byFold.config ?? 0,
+      verdicts: byFold.trust ?? 0,
+      tokens: this.tokens.list().length,
+      by_fold: byFold,
+      ms: Math.round(performance.now() - t0),
+    };
     this.lastRebuild = stats;
-    const refused = this.config.refused().length;
     this.log.info("rebuild_from_store finished", {
       ...stats,
       trust_rows: this.trust.size,
       permissions_enabled: this.config.permissionsEnabled,
-      refused,
+      refused: this.config.refused().length,
       skipped: this.config.skipped().count,
     });
     return stats;
   }
 
-  /** Applies records the ingest queue just committed (hot reload). */
+  /** Applies records the ingest queue just committed (hot reload); the commit hook calls this. */
   applyCommitted(records: StoredRecord[]): void {
-    for (const rec of records) this.applyOne(rec, false);
+    if (this.heldBack) {
+      this.heldBack.push(...records);
+      return;
+    }
+    for (const rec of records) this.applyAll(rec, this.live);
   }
 
-  private applyOne(rec: StoredRecord, rebuilding: boolean): "config" | "verdict" | "token" | null {
-    if (rec.act === "LEARN" && rec.thread === ENGINE_CONFIG_THREAD) {
-      if (!rebuilding) this.log.info("reload_config: processing LEARN record", { record: rec.id, actor: rec.actor, topic: rec.body.topic ?? null });
-      const r = this.config.apply(rec);
-      if (r.warning) this.log.warn(r.warning, { record: rec.id, actor: rec.actor, thread: rec.thread });
-      if (r.changed) this.syncTrustParams();
-      return "config";
+  /** Runs every fold that consumes `rec`; one that throws is logged and the others still run. */
+  private applyAll(rec: StoredRecord, ctx: FoldContext): string[] {
+    const counted: string[] = [];
+    for (const fold of this.folds) {
+      if (!matchesFilter(rec, fold.consumes)) continue;
+      try {
+        if (fold.apply(rec, ctx)) counted.push(fold.name);
+      } catch (err) {
+        this.log.error("fold failed on a record; its state may lag until the next restart", {
+          fold: fold.name,
+          record: rec.id,
+          thread: rec.thread,
+          error: (err as Error)?.message ?? String(err),
+        });
+      }
     }
-    if (rec.act === "LEARN" && rec.thread === AUTH_THREAD) {
-      if (this.tokens.apply(rec) && !rebuilding) this.log.info("token registry updated", { record: rec.id, topic: rec.body.topic, token_id: rec.body.token_id });
-      return "token";
-    }
-    if (rec.act === "KNOW") return this.trust.apply(rec, this.actorOf) ? "verdict" : null;
-    return null;
-  }
-
-  private syncTrustParams(): void {
-    const want = this.config.trustParams;
-    const have = this.trust.trustParams;
-    if (
-      want.prior_success !== have.prior_success ||
-      want.prior_failure !== have.prior_failure ||
-      want.z !== have.z ||
-      want.half_life_days !== have.half_life_days
-    ) {
-      this.trust.setParams(want);
-    }
+    return counted;
   }
 
   /** The CEL caller scope for one request or evaluation. */
   scope(actor: string, nowSecs = Math.floor(Date.now() / 1000)): CelScope {
     return this.trust.scopeFor(actor, nowSecs);
+  }
+
+  /** The caller scope as plain data, for an evaluation in a worker thread (expr-eval.ts). */
+  scopeSnapshot(actor: string, nowSecs = Math.floor(Date.now() / 1000)): AdHocScope {
+    return {
+      actor,
+      nowSecs,
+      trust: this.trust.rows(nowSecs).map((r) => [r.actor, r.domain, r.trust, r.total]),
+      prior: this.trust.score("", "", nowSecs), // no evidence is ever recorded for an empty actor
+    };
   }
 
   /** The `system` map CEL rules see. */

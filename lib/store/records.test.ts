@@ -67,16 +67,11 @@ describe("RecordStore", () => {
     expect(store.activeThreads()).toBe(0);
   });
 
-  test("scanWhere pages through the records matching a condition, in store order", () => {
+  test("scanMatching pages through the records any filter matches, in store order", () => {
     for (let i = 0; i < 7; i++) insert({ body: { i }, act: i % 2 ? "LEARN" : "KNOW" });
-    const seen: number[] = [];
-    for (let after = 0; ; ) {
-      const page = store.scanWhere("act = ?", ["LEARN"], after, 2);
-      seen.push(...page.map((r) => r.body.i as number));
-      if (page.length < 2) break;
-      after = page[page.length - 1]!.sequence;
-    }
+    const seen = [...store.scanMatching([{ act: "LEARN" }], 2)].map((r) => r.body.i as number);
     expect(seen).toEqual([1, 3, 5]);
+    expect([...store.scanMatching([], 2)]).toEqual([]);
   });
 
   test("a transaction that throws writes nothing", () => {

@@ -3,6 +3,7 @@
 import type { Database, Statement } from "bun:sqlite";
 import type { Envelope, StoredRecord } from "../records/types";
 import { type PreparedRecord, RecordError, sealRecord } from "../records/envelope";
+import { filterSql, type RecordFilter } from "../records/filter";
 import { StoreReader } from "./reader";
 import { COLUMNS, type RecordRow as Row, rowToRecord } from "./rows";
 
@@ -179,15 +180,23 @@ export class RecordStore extends StoreReader {
     }
   }
 
-  /**
-   * One page of records matching a SQL condition over the records columns (written by our own
-   * code, never from a request), in store order after `afterSeq`. Folds page through the log with it.
-   */
-  scanWhere(whereSql: string, params: (string | number)[], afterSeq: number, limit: number): StoredRecord[] {
-    const rows = this.db
-      .query(`SELECT ${COLUMNS} FROM records WHERE seq > ? AND (${whereSql}) ORDER BY seq LIMIT ?`)
-      .all(afterSeq, ...params, limit) as Row[];
-    return rows.map(rowToRecord);
+  /** The records any of `filters` matches, in store order, in pages (engine folds at startup). */
+  *scanMatching(filters: readonly RecordFilter[], pageSize = 5000): Generator<StoredRecord> {
+    const parts = filters.map(filterSql);
+    const where = parts.length ? parts.map((p) => p.sql).join(" OR ") : "0";
+    const stmt = this.db.prepare(`SELECT ${COLUMNS} FROM records WHERE seq > ? AND (${where}) ORDER BY seq LIMIT ?`);
+    const params = parts.flatMap((p) => p.params);
+    let after = 0;
+    try {
+      for (;;) {
+        const rows = stmt.all(after, ...params, pageSize) as Row[];
+        for (const r of rows) yield rowToRecord(r);
+        if (rows.length < pageSize) return;
+        after = rows[rows.length - 1]!.seq;
+      }
+    } finally {
+      stmt.finalize();
+    }
   }
 
   threads(after: number, limit: number): Page<ThreadSummary> {

@@ -2,17 +2,17 @@
 // permissions-enable, health checks, the expression cache, and CEL evaluation against live state.
 import { Elysia } from "elysia";
 import {
-  celToJson,
+  CelCostError,
   CelEvaluationError,
   contextVariables,
   evaluateBool,
-  evaluateValue,
   expressionCacheStats,
   isCelContext,
   CEL_CONTEXTS,
   toCelVars,
   type RawCelVars,
 } from "../../engine/cel";
+import { evaluateAdHoc } from "../../engine/expr-eval";
 import { ENGINE_CONFIG_THREAD, isRuleTopic, RULE_TOPICS } from "../../engine/config-fold";
 import { configBodyProblem } from "../../engine/config-validate";
 import { prepareRecord } from "../../records/envelope";
@@ -57,16 +57,6 @@ export function runHealthChecks(state: DaemonState): { status: "ok" | "warn" | "
     checks.push({ name: h.name, severity: h.severity, description: h.description, status: result, detail });
   }
   return { status, checks };
-}
-
-function celType(v: unknown): string {
-  if (v === null) return "null";
-  if (typeof v === "boolean") return "bool";
-  if (typeof v === "bigint") return "int";
-  if (typeof v === "number") return "double";
-  if (typeof v === "string") return "string";
-  if (Array.isArray(v)) return "list";
-  return "map";
 }
 
 export function engineRoutes(state: DaemonState) {
@@ -139,9 +129,10 @@ export function engineRoutes(state: DaemonState) {
         if (declared.has("system") && raw.system === undefined) raw.system = engine.system(state.startedAt);
         if (declared.has("record") && raw.record === undefined) raw.record = { act: "GET", actor: caller.actor, thread: "", body: {}, clock: 0, data_type: "VOID", parents: [] };
         try {
-          const value = evaluateValue(context, expression, toCelVars(raw), engine.scope(caller.actor));
-          return json(200, { object: "expr_result", context, actor: caller.actor, type: celType(value), value: celToJson(value) });
+          const { type, value } = await evaluateAdHoc(context, expression, raw, engine.scopeSnapshot(caller.actor));
+          return json(200, { object: "expr_result", context, actor: caller.actor, type, value });
         } catch (err) {
+          if (err instanceof CelCostError) throw new ApiError(400, "EXPRESSION_TOO_COSTLY", err.message);
           if (err instanceof CelEvaluationError) throw new ApiError(400, "EXPRESSION_ERROR", err.message);
           throw err;
         }

@@ -1,0 +1,38 @@
+// Which records a consumer (an engine fold) wants, said once and usable two ways: as a predicate
+// on a record just committed, and as SQL when the store replays the log (RecordStore.scanMatching).
+import type { StoredRecord } from "./types";
+
+export interface RecordFilter {
+  act?: string;
+  /** The record is on one of these threads. */
+  threads?: readonly string[];
+  /** The body has this top-level field, and it is not null. */
+  bodyField?: string;
+}
+
+const FIELD_NAME = /^[A-Za-z0-9_]+$/;
+
+export function matchesFilter(rec: StoredRecord, f: RecordFilter): boolean {
+  if (f.act !== undefined && rec.act !== f.act) return false;
+  if (f.threads !== undefined && !f.threads.includes(rec.thread)) return false;
+  if (f.bodyField !== undefined && (rec.body?.[f.bodyField] ?? null) === null) return false;
+  return true;
+}
+
+/** The filter as a SQL condition over the records table, with its parameters. */
+export function filterSql(f: RecordFilter): { sql: string; params: string[] } {
+  const sql: string[] = [];
+  const params: string[] = [];
+  if (f.act !== undefined) sql.push("act = ?"), params.push(f.act);
+  if (f.threads !== undefined) {
+    sql.push(f.threads.length ? `thread IN (${f.threads.map(() => "?").join(", ")})` : "0");
+    params.push(...f.threads);
+  }
+  if (f.bodyField !== undefined) {
+    if (!FIELD_NAME.test(f.bodyField)) throw new Error(`bodyField must be a plain field name, got ${JSON.stringify(f.bodyField)}`);
+    // instr() skips most bodies without parsing them; json_extract() makes it exact.
+    sql.push("instr(body, ?) > 0 AND json_extract(body, ?) IS NOT NULL");
+    params.push(`"${f.bodyField}"`, `$.${f.bodyField}`);
+  }
+  return { sql: sql.length ? `(${sql.join(" AND ")})` : "1", params };
+}

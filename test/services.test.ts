@@ -1,0 +1,21 @@
+// The daemon's background services (issue 8.8): started once ready, stopped on SIGTERM before the
+// store closes. The idle WAL checkpoint is one of them.
+import { expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { Instance, isAlive, waitFor } from "./harness";
+
+test("SIGTERM stops the background services before the store is closed", async () => {
+  const inst = new Instance();
+  expect((await inst.spl(["init"])).code).toBe(0);
+  const pid = await inst.start();
+  expect((await inst.socket("POST", "/v1/records", { thread: "th_s", actor: "did:sync:user:tester", act: "DO", body: { n: 1 } })).status).toBe(201);
+  process.kill(pid, "SIGTERM");
+  await waitFor(() => !isAlive(pid));
+  const msgs = readFileSync(inst.path("logs", "spl.log"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l))
+    .filter((l) => ["ready", "service started", "shutting down", "service stopped", "stopped"].includes(l.msg))
+    .map((l) => (l.service ? `${l.msg} ${l.service}` : l.msg));
+  expect(msgs).toEqual(["service started idle-checkpoint", "ready", "shutting down", "service stopped idle-checkpoint", "stopped"]);
+});
