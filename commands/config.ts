@@ -228,7 +228,7 @@ const permissionsUnlock = defineCommand({
   args: { force: { type: "boolean", description: "Write even though the daemon runs (it takes effect at its next restart)" } },
   async run({ args }) {
     const p = homePaths();
-    const { findDaemon } = await import("../lib/daemon/control");
+    const { findDaemon } = await import("../lib/daemonctl/control");
     const running = await findDaemon(p);
     if (running && !args.force) {
       throw new UserError(

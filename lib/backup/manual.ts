@@ -9,7 +9,7 @@
 import { Database } from "bun:sqlite";
 import { existsSync, mkdirSync, realpathSync, renameSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { findDaemon, type RunningDaemon } from "../daemon/control";
+import { findDaemon, type RunningDaemon } from "../daemonctl/control";
 import { UserError } from "../errors";
 import { readInstanceDid } from "../instance";
 import { homePaths } from "../paths";

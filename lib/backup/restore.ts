@@ -5,7 +5,7 @@
 // The sidecars move first: a stale -wal left beside a restored hub.db would be replayed into it.
 import { chmodSync, existsSync, realpathSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
-import { findDaemon } from "../daemon/control";
+import { findDaemon } from "../daemonctl/control";
 import { UserError } from "../errors";
 import { ensureHome } from "../home";
 import { createFileLogger } from "../log";

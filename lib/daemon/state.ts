@@ -6,14 +6,9 @@ import type { HomePaths } from "../paths";
 import type { RecordStore } from "../store/records";
 import type { IngestQueue } from "./ingest";
 import type { Engine } from "../engine/runtime";
+import type { BackupInfo } from "../backup/startup";
 
-export interface BackupInfo {
-  path: string;
-  /** "written", or why not ("no existing store", ...). */
-  outcome: string;
-  written_at: string | null;
-  records: number | null;
-}
+export type { BackupInfo };
 
 export interface DaemonState {
   paths: HomePaths;
