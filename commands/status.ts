@@ -10,11 +10,20 @@ export default defineCommand({
   args: { ...outputArgs, url: { type: "string", description: "Daemon URL (default: the local socket; or SPL_SERVE_URL)" } },
   async run({ args }) {
     const json = wantsJson(args);
+    const { resolveTarget } = await import("../lib/client");
     let reply;
     try {
-      reply = await request("GET", "/v1/status", undefined, (await import("../lib/client")).resolveTarget(args.url));
+      reply = await request("GET", "/v1/status", undefined, resolveTarget(args.url));
     } catch (err) {
       if (!(err instanceof NotRunningError)) throw err;
+      // The socket is gone (run/ deleted?) but the daemon may still serve its port.
+      const found = args.url || process.env.SPL_SERVE_URL ? null : await (await import("../lib/daemonctl/control")).daemonByPort();
+      if (found) {
+        reply = await request("GET", "/v1/status", undefined, resolveTarget(found.url));
+        process.stderr.write(`note: reached spl serve (pid ${found.pid}) on ${found.url}; its socket ${resolveTarget().describe} does not answer — 'spl serve --restart' recreates it\n`);
+      }
+    }
+    if (!reply) {
       if (json) printJson({ status: "not running", version: VERSION });
       else out(`Syncropel kernel ${VERSION}\nStatus:   not running`);
       process.stderr.write("hint: start it with 'spl serve --daemon'\n");

@@ -35,7 +35,7 @@ export class NotAStoreError extends UserError {
 
 const MAGIC = "SQLite format 3\0";
 
-function uriPath(path: string): string {
+export function uriPath(path: string): string {
   return "file:" + path.split("/").map(encodeURIComponent).join("/");
 }
 

@@ -82,6 +82,7 @@ export const daemonReachable: Check = (ctx) => {
   const b = h.body;
   const detail = `spl ${b.version} on ${b.store} (pid ${b.pid}, up ${formatDuration(b.uptime_secs ?? 0)})`;
   if (!ctx.daemonIsOurs) return warn(name, `${detail} serves home ${b.home}, not ${ctx.paths.home} (SPL_SERVE_URL points at another instance?)`);
+  if (ctx.reachedByPort) return pass(name, `${detail}, reached on ${ctx.target.describe} (its socket does not answer)`);
   return pass(name, detail);
 };
 

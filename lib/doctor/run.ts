@@ -1,7 +1,8 @@
 // Runs the doctor's checks against this home (SYNCROPEL_HOME) and whichever daemon the CLI
 // would talk to (the socket, or SPL_SERVE_URL).
 import { realpathSync } from "node:fs";
-import { request, resolveTarget } from "../client";
+import { request, resolveTarget, type Target } from "../client";
+import { daemonByPort } from "../daemonctl/control";
 import { loadConfig } from "../config";
 import { UserError } from "../errors";
 import { homePaths } from "../paths";
@@ -16,16 +17,7 @@ function sameHome(a: string, b: string): boolean {
   }
 }
 
-export async function doctorContext(): Promise<DoctorContext> {
-  const paths = homePaths();
-  let config = null;
-  let configError: string | null = null;
-  try {
-    config = loadConfig(paths.config);
-  } catch (err) {
-    configError = err instanceof UserError ? err.oneLine : (err as Error).message;
-  }
-  const target = resolveTarget();
+async function ask(target: Target): Promise<Pick<DoctorContext, "health" | "status">> {
   let health: DoctorContext["health"] = null;
   let status = null;
   try {
@@ -35,9 +27,33 @@ export async function doctorContext(): Promise<DoctorContext> {
       if (s?.status === 200) status = s.body;
     }
   } catch {}
+  return { health, status };
+}
+
+export async function doctorContext(): Promise<DoctorContext> {
+  const paths = homePaths();
+  let config = null;
+  let configError: string | null = null;
+  try {
+    config = loadConfig(paths.config);
+  } catch (err) {
+    configError = err instanceof UserError ? err.oneLine : (err as Error).message;
+  }
+  let target = resolveTarget();
+  let { health, status } = await ask(target);
+  let reachedByPort = false;
+  if (!health && !process.env.SPL_SERVE_URL) {
+    // No socket (run/ deleted?): the daemon may still serve its port.
+    const found = await daemonByPort(paths);
+    if (found) {
+      target = resolveTarget(found.url);
+      ({ health, status } = await ask(target));
+      reachedByPort = health !== null;
+    }
+  }
   const home = health?.body?.home;
   const daemonIsOurs = typeof home === "string" && sameHome(home, paths.home);
-  return { paths, config, configError, target, health, status, daemonIsOurs };
+  return { paths, config, configError, target, health, status, daemonIsOurs, reachedByPort };
 }
 
 export const EXIT: Record<CheckStatus, number> = { pass: 0, warn: 1, fail: 2 };
