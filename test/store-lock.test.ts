@@ -1,0 +1,111 @@
+// The single-instance lock lives with the store (<home>/spl.lock), not in run/: deleting run/
+// cannot let a second daemon onto the same hub.db, kill -9 never leaves it stale, and the
+// commands that rewrite a stopped store (restore, permissions-unlock) cannot interleave with a
+// starting daemon.
+import { describe, expect, test } from "bun:test";
+import { existsSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { Instance, isAlive, track, waitFor } from "./harness";
+import { emit, health, openImmutable, stopOk } from "./backup-helpers";
+
+describe("the store lock", () => {
+  test("rm -rf run/: a second daemon on another port is refused naming the running one; status, doctor and stop still find it", async () => {
+    const inst = new Instance();
+    const pid = await inst.start();
+    rmSync(inst.path("run"), { recursive: true, force: true });
+    const other = new Instance().port;
+
+    const detached = await inst.spl(["serve", "--daemon", "--port", String(other)]);
+    expect(detached.code).toBe(1);
+    expect(detached.stderr).toContain(`error: spl serve is already running (pid ${pid})`);
+    const fg = await inst.spl(["serve", "--port", String(other)]);
+    expect(fg.code).toBe(1);
+    expect(fg.stderr).toContain(`error: spl serve is already running (pid ${pid}) on 127.0.0.1:${inst.port}`);
+    // Nothing answers on the other port: no second daemon got as far as binding it.
+    expect(await fetch(`http://127.0.0.1:${other}/health`).then(() => true, () => false)).toBe(false);
+
+    const status = await inst.spl(["status"]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain("Status:   ok");
+    expect(status.stdout).toContain(`PID:      ${pid}`);
+    expect(status.stderr).toContain(`reached spl serve (pid ${pid}) on http://127.0.0.1:${inst.port}`);
+    expect(JSON.parse((await inst.spl(["status", "-o", "json"])).stdout)).toMatchObject({ status: "ok", pid });
+
+    const doctor = JSON.parse((await inst.spl(["doctor", "-o", "json"])).stdout);
+    const reachable = doctor.checks.find((c: any) => c.name === "daemon reachable");
+    expect(reachable.status).toBe("pass");
+    expect(reachable.detail).toContain(`pid ${pid}`);
+
+    const stop = await inst.spl(["serve", "--stop"]);
+    expect(stop.stdout).toContain(`Stopped spl serve (pid ${pid}, found via port`);
+    expect(isAlive(pid)).toBe(false);
+  });
+
+  test("kill -9 leaves no stale lock: the next start takes it at once", async () => {
+    const inst = new Instance();
+    const pid = await inst.start();
+    process.kill(pid, "SIGKILL");
+    await waitFor(() => !isAlive(pid));
+    rmSync(inst.path("run"), { recursive: true, force: true });
+    expect(existsSync(inst.path("spl.lock"))).toBe(true);
+    const pid2 = await inst.start();
+    expect(pid2).not.toBe(pid);
+    expect((await health(inst)).pid).toBe(pid2);
+    await stopOk(inst);
+  });
+
+  test("permissions-unlock refuses while a daemon holds the store even when it cannot be found otherwise", async () => {
+    const inst = new Instance();
+    await inst.spl(["init"]);
+    const pid = await inst.start();
+    rmSync(inst.path("run"), { recursive: true, force: true });
+    // Neither pid file nor socket is left, and config.toml names another port: only the lock knows.
+    const r = await inst.spl(["config", "permissions-unlock"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^error: spl serve is (already )?running \\(pid ${pid}\\)`));
+    await inst.stop();
+  });
+});
+
+describe("restore racing a start", () => {
+  test("50 rounds of `spl restore --force` and `spl serve --daemon` at once: every acknowledged record is in hub.db, or one refused clearly", async () => {
+    const inst = new Instance();
+    await inst.start();
+    await emit(inst, 20, "th_race", "base");
+    const bak = join(inst.root, "race.bak");
+    expect((await inst.spl(["backup", "--out", bak])).code).toBe(0);
+    await stopOk(inst);
+
+    const outcomes = { both: 0, serveRefused: 0, restoreRefused: 0 };
+    for (let round = 0; round < 50; round++) {
+      const [restore, serve] = await Promise.all([
+        inst.spl(["restore", bak, "--force"]),
+        inst.spl(["serve", "--daemon", "--port", String(inst.port)]),
+      ]);
+      const pid = Number(/PID:\s+(\d+)/.exec(serve.stdout)?.[1]);
+      if (pid) track(pid);
+      for (const r of [restore, serve]) {
+        if (r.code !== 0) expect(r.stderr.trim().split("\n").pop()).toMatch(/^error: .+ — .+/);
+      }
+      expect(restore.code === 0 || serve.code === 0).toBe(true);
+      if (serve.code !== 0) {
+        outcomes.serveRefused++;
+        continue;
+      }
+      if (restore.code !== 0) {
+        outcomes.restoreRefused++;
+        expect(restore.stderr).toContain(`spl serve is`);
+      } else outcomes.both++;
+      const ack = await inst.socket("POST", "/v1/records", { thread: "th_race", actor: "did:sync:user:racer", act: "KNOW", body: { round } });
+      expect(ack.status).toBe(201);
+      await stopOk(inst);
+      const db = openImmutable(inst.path("hub.db"));
+      try {
+        expect(db.query("SELECT id FROM records WHERE id = ?").get(ack.json.id)).toEqual({ id: ack.json.id });
+      } finally {
+        db.close();
+      }
+    }
+    expect(outcomes.both + outcomes.serveRefused + outcomes.restoreRefused).toBe(50);
+  }, 600_000);
+});
