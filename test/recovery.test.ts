@@ -107,8 +107,15 @@ describe("a damaged store refuses to start and touches nothing", () => {
       expect(existsSync(p.inst.path("run", "spl.pid"))).toBe(false);
       expect((await p.inst.spl(["status"])).code).toBe(1);
 
-      // And `spl restore` from the startup backup brings it back.
-      const rs = await p.inst.spl(["restore", join(p.dir, "hub.db.bak")]);
+      // `spl restore` cannot tell what a damaged store holds, so it asks for --force (and moves
+      // nothing); with it, the startup backup brings the store back.
+      const unsure = await p.inst.spl(["restore", join(p.dir, "hub.db.bak")]);
+      expect(unsure.code).toBe(1);
+      expect(unsure.stderr).toStartWith(`error: cannot tell whether ${store} holds records that ${join(p.dir, "hub.db.bak")} lacks`);
+      expect(unsure.stderr).toContain("--force");
+      expect(sha256File(store)).toBe(evidence.db);
+      expect(readdirSync(p.inst.splHome).filter((n) => n.includes("replaced"))).toEqual([]);
+      const rs = await p.inst.spl(["restore", join(p.dir, "hub.db.bak"), "--force"]);
       expect(rs.code).toBe(0);
       expect(rs.stdout).toContain(`records:  ${p.records} across`);
       await p.inst.start();
