@@ -273,6 +273,26 @@ describe("recovery", () => {
     expect(readdirSync(p.inst.splHome).filter((n) => n.startsWith("hub.db.replaced.")).length).toBe(2);
   });
 
+  test("spl restore compares records, not counts: a larger backup that lacks the store's records needs --force", async () => {
+    const mine = await prepared(5);
+    const other = new Instance();
+    await other.start();
+    await emit(other, 30, "th_other", "other");
+    const bak = join(other.root, "other.bak");
+    expect((await other.spl(["backup", "--out", bak])).code).toBe(0);
+    await stopOk(other);
+    const store = mine.inst.path("hub.db");
+    const before = sha256File(store);
+    const r = await mine.inst.spl(["restore", bak]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`restoring it would set aside ${mine.drill.count} records that ${bak} lacks`);
+    expect(r.stderr).toContain("--force");
+    expect(sha256File(store)).toBe(before);
+    // Its own startup backup holds everything: no question asked.
+    const own = await mine.inst.spl(["restore", join(mine.dir, "hub.db.bak")]);
+    expect(own.code).toBe(0);
+  });
+
   test("spl restore into a wiped home (rm -rf ~/.syncro) recreates it", async () => {
     const p = await prepared(8);
     const offsite = join(p.inst.root, "hub.db.offsite.bak");

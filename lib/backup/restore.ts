@@ -12,6 +12,7 @@ import { findDaemon } from "../daemonctl/control";
 import { acquireStoreLock } from "../daemonctl/store-lock";
 import { UserError } from "../errors";
 import { ensureHome } from "../home";
+import { ENGINE_ACTOR } from "../instance";
 import { createFileLogger } from "../log";
 import { homePaths } from "../paths";
 import { checkStoreFiles } from "../store/integrity";
@@ -38,7 +39,7 @@ function real(path: string): string {
 type Current = { facts: StoreFacts; missing: number } | { unreadable: string } | null;
 
 /**
- * What the current store holds and how many of its records `src` lacks (records are
+ * What the current store holds and how many of its client records `src` lacks (records are
  * content-addressed, so the ids say it); { unreadable } when it cannot be read as SQLite sees it
  * (main file plus WAL); null when there is no store at all.
  */
@@ -54,7 +55,11 @@ function currentStore(store: string, src: string): Current {
     try {
       db.exec("PRAGMA busy_timeout = 5000");
       db.prepare("ATTACH DATABASE ? AS backup").run(`${uriPath(src)}?immutable=1`);
-      const row = db.query("SELECT COUNT(*) AS n FROM main.records WHERE id NOT IN (SELECT id FROM backup.records)").get() as { n: number };
+      // The engine's own records (instance genesis, operator token) are written afresh by any
+      // start on an empty store; only what clients wrote is at stake.
+      const row = db
+        .query("SELECT COUNT(*) AS n FROM main.records WHERE actor <> ? AND id NOT IN (SELECT id FROM backup.records)")
+        .get(ENGINE_ACTOR) as { n: number };
       return { facts, missing: row.n };
     } finally {
       db.close();
