@@ -49,7 +49,17 @@ export default defineCommand({
         `Records:  ${s.records} across ${s.threads} threads`,
         `Store:    ${s.store}`,
         `Instance: ${s.instance_did}`,
+        ...storageWarnings(s.storage),
       ].join("\n"),
     );
   },
 });
+
+/** Storage trouble the daemon has seen (its `storage` status); nothing when all is well. */
+function storageWarnings(st: any): string[] {
+  if (!st) return [];
+  const lines: string[] = [];
+  if (st.last_error) lines.push(`Storage:  last write error at ${st.last_error.at}: ${st.last_error.message} (see 'spl doctor')`);
+  if (st.checkpoint_ok === false) lines.push(`Storage:  the WAL (${st.wal_bytes} bytes) is not being checkpointed (see 'spl doctor')`);
+  return lines;
+}

@@ -24,6 +24,10 @@ export class IngestQueue {
   private rollback;
   /** Called after each commit with the records it created, in store order. */
   onCommitted: (created: StoredRecord[]) => void = () => {};
+  /** Called when a transaction fails (disk full, I/O error); every submitter is rejected. */
+  onFailed: (err: Error) => void = () => {};
+  /** The idle checkpoint (the daemon reports its outcome in its storage status). */
+  checkpoint: () => void = () => this.db.exec("PRAGMA wal_checkpoint(PASSIVE)");
   private idleCheckpoint: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
@@ -80,6 +84,7 @@ export class IngestQueue {
         this.rollback.run();
       } catch {}
       this.store.resync();
+      this.onFailed(err as Error);
       for (const p of batch) p.reject(err as Error);
       return;
     }
@@ -97,7 +102,7 @@ export class IngestQueue {
     this.idleCheckpoint = setTimeout(() => {
       this.idleCheckpoint = null;
       try {
-        this.db.exec("PRAGMA wal_checkpoint(PASSIVE)");
+        this.checkpoint();
       } catch {}
     }, IDLE_CHECKPOINT_MS);
     this.idleCheckpoint.unref?.();

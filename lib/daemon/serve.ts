@@ -15,6 +15,7 @@ import { VERSION } from "../version";
 import { buildApp } from "./app";
 import { renderBanner } from "../daemonctl/banner";
 import { IngestQueue } from "./ingest";
+import { StorageHealth } from "./storage-health";
 import { acquirePidFile, releasePidFile } from "../daemonctl/pidfile";
 import { acquireStoreLock, type StoreLock } from "../daemonctl/store-lock";
 import { clearStaleSocket, restrictSocket } from "./socket";
@@ -119,13 +120,18 @@ export async function serve(opts: ServeOptions): Promise<void> {
     const { did, created } = ensureInstanceDid(store);
     if (created) log.info("instance identity bootstrapped", { instance_did: did });
 
+    const storage = new StorageHealth(db, paths.store, log.child("spl::store"));
+    const ingest = new IngestQueue(db, store);
+    ingest.onFailed = (err) => storage.failed("write", err);
+    ingest.checkpoint = () => storage.checkpoint();
     const state: DaemonState = {
       paths,
       config,
       log,
       db,
       store,
-      ingest: new IngestQueue(db, store),
+      ingest,
+      storage,
       instanceDid: did,
       startedAt: Date.now(),
       bind,
@@ -147,6 +153,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     lifecycle.startup = startEngine(state); // rebuild_from_store(), then hot-apply; operator/bootstrap tokens
     await lifecycle.startup;
     if (lifecycle.stopping) return;
+    state.storage.watch();
     state.ready = true;
     log.info("ready", { startup_ms: Math.round(performance.now() - started), records: store.counts.records });
     // A detached daemon's stderr is a file nobody reads once the parent has gone.
@@ -193,6 +200,7 @@ function installShutdown(state: DaemonState, servers: Server<unknown>[], log: Lo
     const graceful = Promise.all(servers.map((s) => s.stop(false)));
     await Promise.race([graceful, Bun.sleep(SHUTDOWN_GRACE_MS)]);
     for (const s of servers) s.stop(true);
+    state.storage.stop();
     try {
       state.ingest.flush();
       checkpoint(state.db);

@@ -7,6 +7,7 @@ import type { RecordStore } from "../store/records";
 import type { IngestQueue } from "./ingest";
 import type { Engine } from "../engine/runtime";
 import type { BackupInfo } from "../backup/startup";
+import type { StorageHealth } from "./storage-health";
 
 export type { BackupInfo };
 
@@ -17,6 +18,8 @@ export interface DaemonState {
   db: Database;
   store: RecordStore;
   ingest: IngestQueue;
+  /** Last write error and checkpoint progress (GET /v1/status `storage`). */
+  storage: StorageHealth;
   instanceDid: string;
   startedAt: number;
   bind: { host: string; port: number };

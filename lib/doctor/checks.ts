@@ -221,6 +221,29 @@ export const fileModes: Check = (ctx) => {
   return rows;
 };
 
+const kib = (n: number) => `${Math.round(n / 1024)} KiB`;
+
+/** The running daemon's storage status: the last write error, and a WAL that is not checkpointed. */
+export const storageHealth: Check = (ctx) => {
+  const name = "storage";
+  const st = ctx.daemonIsOurs ? ctx.status?.storage : null;
+  if (!st) return null; // not running (the store rows cover it), or a daemon that does not report it
+  if (st.last_error) {
+    return fail(
+      name,
+      `last write error at ${st.last_error.at} (${st.last_error.during}): ${st.last_error.message} — free disk space and check that ${ctx.paths.store} and its directory are writable; acknowledged records are safe`,
+    );
+  }
+  const since = st.last_checkpoint_at ? `since ${st.last_checkpoint_at}` : "since start";
+  if (st.checkpoint_ok === false) {
+    return warn(
+      name,
+      `WAL ${kib(st.wal_bytes)} is not being checkpointed ${since}: a long-lived reader (a running 'spl backup'?) holds an old snapshot, or ${ctx.paths.store} cannot be written`,
+    );
+  }
+  return pass(name, `WAL ${kib(st.wal_bytes)}, ${st.last_checkpoint_at ? `last checkpoint ${ago(Date.parse(st.last_checkpoint_at))} ago` : "no checkpoint needed yet"}`);
+};
+
 export const configFile: Check = (ctx) => (ctx.configError ? fail("config", ctx.configError) : null);
 
 /**
@@ -233,6 +256,7 @@ export const CHECKS: Check[] = [
   socketFile,
   configFile,
   storeIntegrity,
+  storageHealth,
   storeRecords,
   schemaVersion,
   latestBackup,
