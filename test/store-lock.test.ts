@@ -3,10 +3,11 @@
 // commands that rewrite a stopped store (restore, permissions-unlock) cannot interleave with a
 // starting daemon.
 import { describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Instance, isAlive, track, waitFor } from "./harness";
-import { emit, health, openImmutable, stopOk } from "./backup-helpers";
+import { emit, health, openImmutable, sha256File, stopOk } from "./backup-helpers";
 
 describe("the store lock", () => {
   test("rm -rf run/: a second daemon on another port is refused naming the running one; status, doctor and stop still find it", async () => {
@@ -108,4 +109,42 @@ describe("restore racing a start", () => {
     }
     expect(outcomes.both + outcomes.serveRefused + outcomes.restoreRefused).toBe(50);
   }, 600_000);
+});
+
+describe("every command that rewrites the store takes the same lock", () => {
+  test("while another process holds spl.lock (as a restore does), serve, restore, permissions-unlock and init refuse naming it, and write nothing", async () => {
+    const inst = new Instance();
+    await inst.start();
+    await emit(inst, 5, "th_lock");
+    const bak = join(inst.root, "lock.bak");
+    expect((await inst.spl(["backup", "--out", bak])).code).toBe(0);
+    await stopOk(inst);
+    const before = sha256File(inst.path("hub.db"));
+
+    // This test process takes the lock the way spl does and names itself as a restore.
+    const holder = new Database(inst.path("spl.lock"));
+    holder.exec("PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = MEMORY; BEGIN EXCLUSIVE");
+    holder.exec("DELETE FROM holder");
+    holder.query("INSERT INTO holder VALUES (?, 'restore', NULL, NULL, ?)").run(process.pid, new Date().toISOString());
+    holder.exec("COMMIT");
+    try {
+      const busy = `'spl restore' (pid ${process.pid}) is using the store`;
+      for (const args of [["serve", "--port", String(inst.port)], ["restore", bak, "--force"], ["config", "permissions-unlock"], ["init"]]) {
+        const r = await inst.spl(args);
+        expect(r.code).toBe(1);
+        expect(r.stderr).toContain(`error: ${busy}`);
+      }
+      const detached = await inst.spl(["serve", "--daemon", "--port", String(inst.port)]);
+      expect(detached.code).toBe(1);
+      expect(detached.stderr).toContain(busy);
+      expect(sha256File(inst.path("hub.db"))).toBe(before);
+      expect(existsSync(inst.path("run", "spl.pid"))).toBe(false);
+    } finally {
+      holder.close();
+    }
+    // Released: everything works again.
+    expect((await inst.spl(["config", "permissions-unlock"])).code).toBe(0);
+    await inst.start();
+    await stopOk(inst);
+  });
 });

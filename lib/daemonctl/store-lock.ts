@@ -20,7 +20,7 @@ export interface LockHolder {
 }
 
 /** How long an acquirer waits for a short-lived holder (a restore, a backup) to finish. */
-const WAIT_MS = 3000;
+const WAIT_MS = 2000;
 
 export function lockFileFor(storePath: string): string {
   return join(dirname(storePath), "spl.lock");
