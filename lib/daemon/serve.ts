@@ -18,7 +18,7 @@ import { IngestQueue } from "./ingest";
 import { StorageHealth } from "./storage-health";
 import { acquirePidFile, releasePidFile } from "../daemonctl/pidfile";
 import { acquireStoreLock, type StoreLock } from "../daemonctl/store-lock";
-import { clearStaleSocket, restrictSocket } from "./socket";
+import { clearStaleSocket, restrictSocket } from "../daemonctl/socket";
 import type { DaemonState } from "./state";
 import { StoreDamagedError } from "../store/integrity";
 import { startupBackup } from "../backup/startup";

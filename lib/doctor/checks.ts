@@ -7,7 +7,7 @@ import { openReadOnly, quietMode } from "../backup/snapshot";
 import { formatDuration } from "../cli/output";
 import { readPid } from "../daemonctl/pidfile";
 import { cmdline, isAlive, isSplServe } from "../daemonctl/proc";
-import { socketAnswers } from "../daemon/socket";
+import { socketAnswers } from "../daemonctl/socket";
 import { readInstanceDid } from "../instance";
 import { checkStoreFiles, quickCheck, StoreDamagedError } from "../store/integrity";
 import { SCHEMA_VERSION, storedSchemaVersion } from "../store/schema";
