@@ -94,7 +94,8 @@ export const pidFile: Check = (ctx) => {
   if (pid === null) {
     if (existsSync(path)) return warn(name, `${path} does not hold a pid — 'spl serve' replaces it at start, or remove it: rm -f ${path}`);
     if (answering) {
-      return warn(name, `missing, but spl serve (pid ${answering}) answers — 'spl serve --stop' still finds it via the socket; 'spl restart' rewrites the file`);
+      const via = ctx.reachedByPort ? "its port" : "the socket";
+      return warn(name, `missing, but spl serve (pid ${answering}) answers — 'spl serve --stop' still finds it via ${via}; 'spl restart' rewrites the file`);
     }
     return pass(name, "none (daemon not running)");
   }
