@@ -7,7 +7,7 @@ import { Database } from "bun:sqlite";
 import { closeSync, openSync, readSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { Instance, isAlive, waitFor } from "./harness";
-import { emit, factsOf, health, stopOk } from "./backup-helpers";
+import { emit, threadIds, factsOf, health, stopOk } from "./backup-helpers";
 
 /** The newest committed copy of page 1 in a WAL (every frame of a cleanly written WAL is valid). */
 function lastPageOne(wal: string): Buffer {
@@ -67,13 +67,7 @@ describe("a crash during a checkpoint", () => {
 
     await inst.start();
     expect((await health(inst)).records).toBe(acked);
-    const stored = new Set<string>();
-    for (let after = ""; ; ) {
-      const page = await inst.socket("GET", `/v1/threads/th_crash/records?limit=1000${after ? `&after=${after}` : ""}`);
-      for (const r of page.json.data) stored.add(r.id);
-      if (!page.json.has_more) break;
-      after = page.json.next_cursor;
-    }
+    const stored = await threadIds(inst, "th_crash");
     expect(ids.filter((id) => !stored.has(id))).toEqual([]);
     await stopOk(inst);
     expect(factsOf(store)).toMatchObject({ quick_check: "ok", records: acked });
