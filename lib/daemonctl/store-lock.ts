@@ -9,6 +9,7 @@ import { constants, Database } from "bun:sqlite";
 import { existsSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { UserError } from "../errors";
+import { isAlive } from "./proc";
 
 export interface LockHolder {
   pid: number;
@@ -76,12 +77,26 @@ export class StoreLock {
   }
 }
 
-/** Takes the lock or throws StoreBusyError naming the holder (after waiting briefly for it). */
-export function acquireStoreLock(
-  storePath: string,
-  me: { command: string; host?: string; port?: number },
-  opts: { fix?: string; waitMs?: number } = {},
-): StoreLock {
+interface Me {
+  command: string;
+  host?: string;
+  port?: number;
+}
+
+/**
+ * Takes the lock or throws StoreBusyError naming the holder. A live daemon holds it for its life,
+ * so that is refused at once; a restore or backup finishes soon, so that is waited for briefly.
+ */
+export function acquireStoreLock(storePath: string, me: Me, opts: { fix?: string } = {}): StoreLock {
+  try {
+    return lockNow(storePath, me, 0, opts.fix);
+  } catch (err) {
+    if (!(err instanceof StoreBusyError) || (err.holder?.command === "serve" && isAlive(err.holder.pid))) throw err;
+  }
+  return lockNow(storePath, me, WAIT_MS, opts.fix);
+}
+
+function lockNow(storePath: string, me: Me, waitMs: number, fix: string | undefined): StoreLock {
   const file = lockFileFor(storePath);
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   let db: Database;
@@ -91,7 +106,7 @@ export function acquireStoreLock(
     throw new UserError(`cannot open the store lock ${file}: ${(err as Error).message}`, `check the permissions of ${dirname(file)}`);
   }
   try {
-    db.exec(`PRAGMA busy_timeout = ${opts.waitMs ?? WAIT_MS}`);
+    db.exec(`PRAGMA busy_timeout = ${waitMs}`);
     db.exec("PRAGMA locking_mode = EXCLUSIVE");
     // No journal file beside it: the only content is the holder row, rewritten by every holder.
     db.exec("PRAGMA journal_mode = MEMORY");
@@ -99,7 +114,7 @@ export function acquireStoreLock(
   } catch (err) {
     db.close();
     const code = (err as { code?: string }).code ?? "";
-    if (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED")) throw new StoreBusyError(file, readLockHolder(storePath), opts.fix);
+    if (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED")) throw new StoreBusyError(file, readLockHolder(storePath), fix);
     throw new UserError(
       `the store lock ${file} cannot be used: ${(err as Error).message}`,
       `when no spl process runs, move it aside (mv ${file} ${file}.broken) and try again`,
@@ -127,20 +142,9 @@ export function acquireStoreLock(
  */
 export function lockUnlessServing(storePath: string, command: string): StoreLock | null {
   try {
-    return acquireStoreLock(storePath, { command }, { waitMs: 0 });
+    return acquireStoreLock(storePath, { command });
   } catch (err) {
-    if (!(err instanceof StoreBusyError)) throw err;
-    if (err.holder?.command === "serve") return null;
-  }
-  return acquireStoreLock(storePath, { command });
-}
-
-/** Runs fn while holding the lock. */
-export async function withStoreLock<T>(storePath: string, command: string, fn: () => T | Promise<T>, fix?: string): Promise<T> {
-  const lock = acquireStoreLock(storePath, { command }, { fix });
-  try {
-    return await fn();
-  } finally {
-    lock.release();
+    if (err instanceof StoreBusyError && err.holder?.command === "serve") return null;
+    throw err;
   }
 }
