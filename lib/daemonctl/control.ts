@@ -39,7 +39,7 @@ export interface RunningDaemon {
   url?: string;
 }
 
-function sameHome(a: string, b: string): boolean {
+export function sameHome(a: string, b: string): boolean {
   try {
     return realpathSync(a) === realpathSync(b);
   } catch {

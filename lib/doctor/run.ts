@@ -1,21 +1,12 @@
 // Runs the doctor's checks against this home (SYNCROPEL_HOME) and whichever daemon the CLI
 // would talk to (the socket, or SPL_SERVE_URL).
-import { realpathSync } from "node:fs";
 import { request, resolveTarget, type Target } from "../client";
-import { daemonByPort } from "../daemonctl/control";
+import { daemonByPort, sameHome } from "../daemonctl/control";
 import { loadConfig } from "../config";
 import { UserError } from "../errors";
 import { homePaths } from "../paths";
 import { CHECKS } from "./checks";
 import { type Check, type CheckResult, type CheckStatus, type DoctorContext, fail } from "./types";
-
-function sameHome(a: string, b: string): boolean {
-  try {
-    return realpathSync(a) === realpathSync(b);
-  } catch {
-    return a === b;
-  }
-}
 
 async function ask(target: Target): Promise<Pick<DoctorContext, "health" | "status">> {
   let health: DoctorContext["health"] = null;
