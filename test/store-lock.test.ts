@@ -36,10 +36,23 @@ describe("the store lock", () => {
     const reachable = doctor.checks.find((c: any) => c.name === "daemon reachable");
     expect(reachable.status).toBe("pass");
     expect(reachable.detail).toContain(`pid ${pid}`);
+    expect(doctor.checks.find((c: any) => c.name === "store lock")).toMatchObject({ status: "pass" });
 
     const stop = await inst.spl(["serve", "--stop"]);
     expect(stop.stdout).toContain(`Stopped spl serve (pid ${pid}, found via port`);
     expect(isAlive(pid)).toBe(false);
+  });
+
+  test("spl.lock deleted under a running daemon: doctor fails the store lock row", async () => {
+    const inst = new Instance();
+    const pid = await inst.start();
+    rmSync(inst.path("spl.lock"));
+    const doctor = await inst.spl(["doctor", "-o", "json"]);
+    expect(doctor.code).toBe(2);
+    const row = JSON.parse(doctor.stdout).checks.find((c: any) => c.name === "store lock");
+    expect(row.status).toBe("fail");
+    expect(row.detail).toContain(`is missing while spl serve (pid ${pid}) runs`);
+    await stopOk(inst);
   });
 
   test("kill -9 leaves no stale lock: the next start takes it at once", async () => {

@@ -8,6 +8,7 @@ import { formatDuration } from "../cli/output";
 import { readPid } from "../daemonctl/pidfile";
 import { cmdline, isAlive, isSplServe } from "../daemonctl/proc";
 import { socketAnswers } from "../daemonctl/socket";
+import { lockFileFor, readLockHolder } from "../daemonctl/store-lock";
 import { readInstanceDid } from "../instance";
 import { checkStoreFiles, quickCheck, StoreDamagedError } from "../store/integrity";
 import { SCHEMA_VERSION, storedSchemaVersion } from "../store/schema";
@@ -222,6 +223,19 @@ export const fileModes: Check = (ctx) => {
   return rows;
 };
 
+/** The running daemon must hold spl.lock: without it a second daemon could open the same store. */
+export const storeLock: Check = (ctx) => {
+  const name = "store lock";
+  const pid = ctx.daemonIsOurs && ctx.health?.status === 200 ? Number(ctx.health.body.pid) : null;
+  if (pid === null) return null;
+  const file = lockFileFor(ctx.paths.store);
+  const holder = readLockHolder(ctx.paths.store);
+  if (!existsSync(file) || holder?.pid !== pid) {
+    return fail(name, `${file} ${existsSync(file) ? `names ${holder ? `pid ${holder.pid}` : "no holder"}` : "is missing"} while spl serve (pid ${pid}) runs: a second daemon could open the same store — 'spl serve --restart' takes the lock again`);
+  }
+  return pass(name, `${file} held by spl serve (pid ${pid})`);
+};
+
 const kib = (n: number) => `${Math.round(n / 1024)} KiB`;
 
 /** The running daemon's storage status: the last write error, and a WAL that is not checkpointed. */
@@ -258,6 +272,7 @@ export const CHECKS: Check[] = [
   configFile,
   storeIntegrity,
   storageHealth,
+  storeLock,
   storeRecords,
   schemaVersion,
   latestBackup,
