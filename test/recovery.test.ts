@@ -176,6 +176,17 @@ describe("recovery", () => {
     expect(r.stderr).toContain("spl restore <backup file>");
     expect(existsSync(inst.path("hub.db"))).toBe(false);
     expect(sha256File(inst.path("hub.db-wal"))).toBe(wal);
+    // Nor does restore set that WAL aside without --force: it cannot tell what it holds.
+    const bak = join(inst.root, "empty.bak");
+    const other = new Instance();
+    await other.start();
+    expect((await other.spl(["backup", "--out", bak])).code).toBe(0);
+    await other.stop();
+    const rs = await inst.spl(["restore", bak]);
+    expect(rs.code).toBe(1);
+    expect(rs.stderr).toContain(`cannot tell whether ${inst.path("hub.db")} holds records`);
+    expect(rs.stderr).toContain("its write-ahead log holds");
+    expect(sha256File(inst.path("hub.db-wal"))).toBe(wal);
   });
 
   test("spl restore refuses while the daemon runs", async () => {

@@ -44,7 +44,9 @@ type Current = { facts: StoreFacts; missing: number } | { unreadable: string } |
  * (main file plus WAL); null when there is no store at all.
  */
 function currentStore(store: string, src: string): Current {
-  if (!existsSync(store) || (statSync(store).size === 0 && !existsSync(`${store}-wal`))) return null;
+  const walBytes = existsSync(`${store}-wal`) ? statSync(`${store}-wal`).size : 0;
+  if (!existsSync(store)) return walBytes > 0 ? { unreadable: `${store} is missing but its write-ahead log holds ${walBytes} bytes` } : null;
+  if (statSync(store).size === 0 && walBytes === 0) return null;
   try {
     checkStoreFiles(store);
     const facts = inspectStoreFile(store, { quick: true, mode: quietMode(store) });
