@@ -139,7 +139,7 @@ const permissionsUnlock = defineCommand({
   args: { force: { type: "boolean", description: "Write even though the daemon runs (it takes effect at its next restart)" } },
   async run({ args }) {
     const p = homePaths();
-    const { findDaemon } = await import("../lib/daemon/control");
+    const { findDaemon } = await import("../lib/daemonctl/control");
     const running = await findDaemon(p);
     if (running && !args.force) {
       throw new UserError(
@@ -148,7 +148,7 @@ const permissionsUnlock = defineCommand({
       );
     }
     const { writeUnlockRecord } = await import("../lib/engine/unlock");
-    const r = writeUnlockRecord(p.store, operatorActor());
+    const r = writeUnlockRecord(p.store, operatorActor(), { force: args.force });
     out(`wrote permissions_enabled=false to ${p.store} (record ${r.id}, clock ${r.clock}; ${r.records} records in the store)`);
     out(running ? "The daemon is still running with the old config: restart it (spl serve --restart) for this to take effect." : "Start the daemon: spl serve --daemon — enforcement will be off.");
   },

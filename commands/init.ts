@@ -15,6 +15,8 @@ export default defineCommand({
     const { openStore } = await import("../lib/store/open");
     const { RecordStore } = await import("../lib/store/records");
     const { ensureInstanceDid } = await import("../lib/instance");
+    // Not beside a restore or an unlock; beside a running daemon SQLite keeps these writes safe.
+    const lock = (await import("../lib/daemonctl/store-lock")).lockUnlessServing(p.store, "init");
     const { db } = openStore(p.store, { check: false });
     try {
       const store = new RecordStore(db);
@@ -35,6 +37,7 @@ export default defineCommand({
       );
     } finally {
       db.close();
+      lock?.release();
     }
   },
 });

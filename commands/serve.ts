@@ -20,14 +20,14 @@ export function parsePort(value: string | undefined): number | undefined {
 
 export async function startCommand(args: { port?: string; host?: string; insecureLocalhost?: boolean; extra?: string[] }) {
   parsePort(args.port);
-  const { startDetached } = await import("../lib/daemon/control");
+  const { startDetached } = await import("../lib/daemonctl/control");
   out("Starting Syncropel instance...");
   const extra = args.extra ?? (args.insecureLocalhost ? ["--insecure-localhost"] : []);
   out(await startDetached({ port: args.port, host: args.host, extra }));
 }
 
 export async function stopCommand(args: { force?: boolean }) {
-  const { stopDaemon } = await import("../lib/daemon/control");
+  const { stopDaemon } = await import("../lib/daemonctl/control");
   const r = await stopDaemon({ force: args.force });
   if (!r.stopped) out("spl serve is not running");
   else out(`Stopped spl serve (pid ${r.pid}${r.via === "pid file" ? "" : `, found via ${r.via}; its pid file was missing`})`);
@@ -35,7 +35,7 @@ export async function stopCommand(args: { force?: boolean }) {
 
 export async function restartCommand(args: { port?: string; host?: string; force?: boolean; insecureLocalhost?: boolean }) {
   parsePort(args.port);
-  const { findDaemon, runningFlags } = await import("../lib/daemon/control");
+  const { findDaemon, runningFlags } = await import("../lib/daemonctl/control");
   const running = await findDaemon();
   const previous = running ? runningFlags(running.pid) : {};
   await stopCommand(args);

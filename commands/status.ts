@@ -10,11 +10,20 @@ export default defineCommand({
   args: { ...outputArgs, ...urlArg },
   async run({ args }) {
     const json = wantsJson(args);
+    const { resolveTarget } = await import("../lib/client");
     let reply;
     try {
-      reply = await request("GET", "/v1/status", undefined, (await import("../lib/client")).resolveTarget(args.url));
+      reply = await request("GET", "/v1/status", undefined, resolveTarget(args.url));
     } catch (err) {
       if (!(err instanceof NotRunningError)) throw err;
+      // The socket is gone (run/ deleted?) but the daemon may still serve its port.
+      const found = args.url || process.env.SPL_SERVE_URL ? null : await (await import("../lib/daemonctl/control")).daemonByPort();
+      if (found) {
+        reply = await request("GET", "/v1/status", undefined, resolveTarget(found.url));
+        process.stderr.write(`note: reached spl serve (pid ${found.pid}) on ${found.url}; its socket ${resolveTarget().describe} does not answer — 'spl serve --restart' recreates it\n`);
+      }
+    }
+    if (!reply) {
       if (json) printJson({ status: "not running", version: VERSION });
       else out(`Syncropel kernel ${VERSION}\nStatus:   not running`);
       process.stderr.write("hint: start it with 'spl serve --daemon'\n");
@@ -40,7 +49,17 @@ export default defineCommand({
         `Records:  ${s.records} across ${s.threads} threads`,
         `Store:    ${s.store}`,
         `Instance: ${s.instance_did}`,
+        ...storageWarnings(s.storage),
       ].join("\n"),
     );
   },
 });
+
+/** Storage trouble the daemon has seen (its `storage` status); nothing when all is well. */
+function storageWarnings(st: any): string[] {
+  if (!st) return [];
+  const lines: string[] = [];
+  if (st.last_error) lines.push(`Storage:  last write error at ${st.last_error.at}: ${st.last_error.message} (see 'spl doctor')`);
+  if (st.checkpoint_ok === false) lines.push(`Storage:  the WAL (${st.wal_bytes} bytes) is not being checkpointed (see 'spl doctor')`);
+  return lines;
+}

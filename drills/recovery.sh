@@ -68,7 +68,9 @@ cmp -s "$BACKUP" "$OFFSITE_COPY" || fail "the startup backup changed after the f
 ok "the startup backup is byte-identical after the failed start"
 
 # 5. Restore from the off-host copy (the corrupt files are moved aside, not deleted).
-RESTORE="$(spl restore "$OFFSITE_COPY")" || fail "spl restore failed"
+# A damaged store cannot be read to tell what it holds: restore asks for --force first.
+if spl restore "$OFFSITE_COPY" >/dev/null 2>&1; then fail "spl restore replaced an unreadable store without --force"; fi
+RESTORE="$(spl restore "$OFFSITE_COPY" --force)" || fail "spl restore --force failed"
 printf '%s\n' "$RESTORE" | grep -q "moved aside" || fail "restore did not move the corrupt store aside: $RESTORE"
 ls "$SYNCROPEL_HOME"/hub.db.replaced.* >/dev/null 2>&1 || fail "no hub.db.replaced.* kept for forensics"
 ok "restored from the off-host copy; corrupt store kept as $(basename "$(ls "$SYNCROPEL_HOME"/hub.db.replaced.* | head -1)")"

@@ -39,6 +39,7 @@ class RotatingFile {
   private pending: string[] = [];
   private pendingBytes = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
+  private failing = false;
 
   constructor(
     readonly path: string,
@@ -63,15 +64,20 @@ class RotatingFile {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (!this.pending.length) return;
-    if (this.size > 0 && this.size + this.pendingBytes > this.maxBytes) this.rotate();
     const text = this.pending.join("");
     this.pending = [];
     this.pendingBytes = 0;
     try {
+      if (this.size > 0 && this.size + Buffer.byteLength(text) > this.maxBytes) this.rotate();
       appendFileSync(this.path, text, { mode: 0o600 });
       this.size += Buffer.byteLength(text);
+      this.failing = false;
     } catch (err) {
-      process.stderr.write(`spl: cannot write log ${this.path}: ${(err as Error).message}\n`);
+      // Disk full, or the file became unwritable: the lines go to stderr instead (the console,
+      // the journal, docker logs), so the error that caused it is not lost with them.
+      if (!this.failing) process.stderr.write(`spl: cannot write log ${this.path}: ${(err as Error).message}; logging to stderr until it works again\n`);
+      this.failing = true;
+      process.stderr.write(text);
     }
   }
 

@@ -83,6 +83,18 @@ export async function emit(inst: Instance, n: number, thread = "th_backup_test",
   return ids;
 }
 
+/** Every record id on a thread, paged through the daemon's socket. */
+export async function threadIds(inst: Instance, thread: string): Promise<Set<string>> {
+  const ids = new Set<string>();
+  for (let after = ""; ; ) {
+    const page = await inst.socket("GET", `/v1/threads/${thread}/records?limit=1000${after ? `&after=${after}` : ""}`);
+    expect(page.status).toBe(200);
+    for (const r of page.json.data) ids.add(r.id);
+    if (!page.json.has_more) return ids;
+    after = page.json.next_cursor;
+  }
+}
+
 export async function health(inst: Instance): Promise<any> {
   const h = await inst.socket("GET", "/health");
   expect(h.status).toBe(200);

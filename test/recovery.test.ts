@@ -107,8 +107,15 @@ describe("a damaged store refuses to start and touches nothing", () => {
       expect(existsSync(p.inst.path("run", "spl.pid"))).toBe(false);
       expect((await p.inst.spl(["status"])).code).toBe(1);
 
-      // And `spl restore` from the startup backup brings it back.
-      const rs = await p.inst.spl(["restore", join(p.dir, "hub.db.bak")]);
+      // `spl restore` cannot tell what a damaged store holds, so it asks for --force (and moves
+      // nothing); with it, the startup backup brings the store back.
+      const unsure = await p.inst.spl(["restore", join(p.dir, "hub.db.bak")]);
+      expect(unsure.code).toBe(1);
+      expect(unsure.stderr).toStartWith(`error: cannot tell whether ${store} holds records that ${join(p.dir, "hub.db.bak")} lacks`);
+      expect(unsure.stderr).toContain("--force");
+      expect(sha256File(store)).toBe(evidence.db);
+      expect(readdirSync(p.inst.splHome).filter((n) => n.includes("replaced"))).toEqual([]);
+      const rs = await p.inst.spl(["restore", join(p.dir, "hub.db.bak"), "--force"]);
       expect(rs.code).toBe(0);
       expect(rs.stdout).toContain(`records:  ${p.records} across`);
       await p.inst.start();
@@ -168,6 +175,17 @@ describe("recovery", () => {
     expect(r.stderr).toContain(`store ${inst.path("hub.db")} is missing, but its write-ahead log ${inst.path("hub.db-wal")} still holds`);
     expect(r.stderr).toContain("spl restore <backup file>");
     expect(existsSync(inst.path("hub.db"))).toBe(false);
+    expect(sha256File(inst.path("hub.db-wal"))).toBe(wal);
+    // Nor does restore set that WAL aside without --force: it cannot tell what it holds.
+    const bak = join(inst.root, "empty.bak");
+    const other = new Instance();
+    await other.start();
+    expect((await other.spl(["backup", "--out", bak])).code).toBe(0);
+    await other.stop();
+    const rs = await inst.spl(["restore", bak]);
+    expect(rs.code).toBe(1);
+    expect(rs.stderr).toContain(`cannot tell whether ${inst.path("hub.db")} holds records`);
+    expect(rs.stderr).toContain("its write-ahead log holds");
     expect(sha256File(inst.path("hub.db-wal"))).toBe(wal);
   });
 
@@ -264,6 +282,26 @@ describe("recovery", () => {
     expect((await health(p.inst)).records).toBeGreaterThanOrEqual(grown);
     await stopOk(p.inst);
     expect(readdirSync(p.inst.splHome).filter((n) => n.startsWith("hub.db.replaced.")).length).toBe(2);
+  });
+
+  test("spl restore compares records, not counts: a larger backup that lacks the store's records needs --force", async () => {
+    const mine = await prepared(5);
+    const other = new Instance();
+    await other.start();
+    await emit(other, 30, "th_other", "other");
+    const bak = join(other.root, "other.bak");
+    expect((await other.spl(["backup", "--out", bak])).code).toBe(0);
+    await stopOk(other);
+    const store = mine.inst.path("hub.db");
+    const before = sha256File(store);
+    const r = await mine.inst.spl(["restore", bak]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`restoring it would set aside ${mine.drill.count} records that ${bak} lacks`);
+    expect(r.stderr).toContain("--force");
+    expect(sha256File(store)).toBe(before);
+    // Its own startup backup holds everything: no question asked.
+    const own = await mine.inst.spl(["restore", join(mine.dir, "hub.db.bak")]);
+    expect(own.code).toBe(0);
   });
 
   test("spl restore into a wiped home (rm -rf ~/.syncro) recreates it", async () => {

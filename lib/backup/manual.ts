@@ -9,7 +9,8 @@
 import { Database } from "bun:sqlite";
 import { existsSync, mkdirSync, realpathSync, renameSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { findDaemon, type RunningDaemon } from "../daemon/control";
+import { findDaemon, type RunningDaemon } from "../daemonctl/control";
+import { lockUnlessServing, readLockHolder } from "../daemonctl/store-lock";
 import { UserError } from "../errors";
 import { readInstanceDid } from "../instance";
 import { homePaths } from "../paths";
@@ -57,10 +58,20 @@ export async function manualBackup(opts: { out?: string; force?: boolean } = {})
     }
   }
 
-  const daemon = await findDaemon(paths);
+  let daemon = await findDaemon(paths);
+  // Stopped: hold the store lock, since this read-write connection checkpoints the WAL into
+  // hub.db when it closes; a daemon starting meanwhile makes it an online snapshot instead.
+  const lock = daemon ? null : lockUnlessServing(paths.store, "backup");
+  if (!daemon && !lock) daemon = { pid: readLockHolder(paths.store)?.pid ?? 0, via: "store lock" };
   // A stopped store gets the same file checks as a daemon start: a damaged store is never copied.
-  if (!daemon) checkStoreFiles(paths.store);
-  const db = daemon ? new Database(paths.store, { readonly: true }) : new Database(paths.store, { readwrite: true, create: false });
+  let db: Database;
+  try {
+    if (!daemon) checkStoreFiles(paths.store);
+    db = daemon ? new Database(paths.store, { readonly: true }) : new Database(paths.store, { readwrite: true, create: false });
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
   try {
     db.exec("PRAGMA busy_timeout = 10000");
     let did: string | null = null;
@@ -99,5 +110,6 @@ export async function manualBackup(opts: { out?: string; force?: boolean } = {})
     throw err;
   } finally {
     db.close();
+    lock?.release();
   }
 }

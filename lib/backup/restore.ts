@@ -1,18 +1,24 @@
 // `spl restore <FILE> [--force]`: the runbook's manual recovery procedure, made safe.
 //   refuse while a daemon runs → verify FILE is an intact spl store (quick_check, schema) →
-//   copy it to a temporary beside hub.db, fsync, re-count → move hub.db-wal, hub.db-shm, hub.db
+//   take the store lock (a daemon starting meanwhile waits or refuses) → refuse, unless forced,
+//   when the current store holds records FILE lacks or cannot be read to tell →
+//   copy FILE to a temporary beside hub.db, fsync, re-count → move hub.db-wal, hub.db-shm, hub.db
 //   aside as <name>.replaced.<unix> (never deleted) → rename the copy to hub.db → fsync the dir.
 // The sidecars move first: a stale -wal left beside a restored hub.db would be replayed into it.
-import { chmodSync, existsSync, realpathSync, renameSync, rmSync, statSync } from "node:fs";
+import { constants, Database } from "bun:sqlite";
+import { chmodSync, existsSync, mkdirSync, realpathSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
-import { findDaemon } from "../daemon/control";
+import { findDaemon } from "../daemonctl/control";
+import { acquireStoreLock } from "../daemonctl/store-lock";
 import { UserError } from "../errors";
 import { ensureHome } from "../home";
+import { ENGINE_ACTOR } from "../instance";
 import { createFileLogger } from "../log";
 import { homePaths } from "../paths";
 import { checkStoreFiles } from "../store/integrity";
 import { copyToTemp, freeName, fsyncDir, renameNoClobber } from "./fsutil";
 import { inspectStoreFile, quietMode, type StoreFacts } from "./snapshot";
+import { StoreReader } from "../store/reader";
 
 export interface RestoreResult extends StoreFacts {
   restored_from: string;
@@ -31,14 +37,31 @@ function real(path: string): string {
   }
 }
 
-/** What the current store holds, or null when it is missing or damaged (nothing to protect). */
-function currentFacts(store: string): StoreFacts | null {
-  if (!existsSync(store) || statSync(store).size === 0) return null;
+type Current = { facts: StoreFacts; missing: number } | { unreadable: string } | null;
+
+/**
+ * What the current store holds and how many of its client records `src` lacks (records are
+ * content-addressed, so the ids say it); { unreadable } when it cannot be read as SQLite sees it
+ * (main file plus WAL); null when there is no store at all.
+ */
+function currentStore(store: string, src: string): Current {
+  const walBytes = existsSync(`${store}-wal`) ? statSync(`${store}-wal`).size : 0;
+  if (!existsSync(store)) return walBytes > 0 ? { unreadable: `${store} is missing but its write-ahead log holds ${walBytes} bytes` } : null;
+  if (statSync(store).size === 0 && walBytes === 0) return null;
   try {
     checkStoreFiles(store);
-    return inspectStoreFile(store, { quick: false, mode: quietMode(store) });
-  } catch {
-    return null;
+    const facts = inspectStoreFile(store, { quick: true, mode: quietMode(store) });
+    // The engine's own records (instance genesis, operator token) are written afresh by any
+    // start on an empty store; only what clients wrote is at stake. The backup's own -wal, if
+    // any, is not restored, so it must not count either (attached immutable).
+    const reader = StoreReader.open(store, quietMode(store));
+    try {
+      return { facts, missing: reader.recordsMissingFrom(src, ENGINE_ACTOR) };
+    } finally {
+      reader.close();
+    }
+  } catch (err) {
+    return { unreadable: (err as Error).message.replace(/\s*\n\s*/g, "; ") };
   }
 }
 
@@ -60,14 +83,36 @@ export async function restoreStore(file: string, opts: { force?: boolean } = {})
     notes.push(`${src}-wal exists and was not used: records only in that WAL are not restored`);
   }
 
-  const current = currentFacts(paths.store);
-  if (current && current.records > facts.records && !opts.force) {
+  // From here to the rename nobody else may open the store: a daemon started meanwhile would
+  // write into the file that is about to be moved aside.
+  mkdirSync(paths.home, { recursive: true, mode: 0o700 });
+  const lock = acquireStoreLock(paths.store, { command: "restore" }, { fix: "stop it first with 'spl serve --stop', then run 'spl restore' again" });
+  try {
+    return finishRestore(src, facts, notes, opts);
+  } finally {
+    lock.release();
+  }
+}
+
+function finishRestore(src: string, facts: StoreFacts, notes: string[], opts: { force?: boolean }): RestoreResult {
+  const paths = homePaths();
+  const current = currentStore(paths.store, src);
+  const forceFix = "pass --force to restore anyway (the current files are moved aside, never deleted), or pick a larger backup ('spl backup list')";
+  if (current && "unreadable" in current && !opts.force) {
     throw new UserError(
-      `${paths.store} holds ${current.records} records but ${src} holds only ${facts.records}; ` +
-        `restoring it would set ${current.records - facts.records} records aside`,
-      "pass --force to restore anyway (the current files are moved aside, never deleted), or pick a larger backup ('spl backup list')",
+      `cannot tell whether ${paths.store} holds records that ${src} lacks: the current store cannot be read (${current.unreadable})`,
+      "if it is damaged, pass --force to restore anyway (the current files are moved aside, never deleted)",
     );
   }
+  if (current && "facts" in current && current.missing > 0 && !opts.force) {
+    const counts = current.facts.records > facts.records ? ` but ${src} holds only ${facts.records}` : "";
+    throw new UserError(
+      `${paths.store} holds ${current.facts.records} records${counts}; ` +
+        `restoring it would set aside ${current.missing} records that ${src} lacks`,
+      forceFix,
+    );
+  }
+  const replaced = current && "facts" in current ? current.facts : null;
 
   ensureHome(paths);
   const tmp = copyToTemp(src, paths.store);
@@ -116,7 +161,7 @@ export async function restoreStore(file: string, opts: { force?: boolean } = {})
     restored_from: src,
     store: paths.store,
     moved_aside: moved,
-    replaced: current ? { records: current.records, threads: current.threads, instance_did: current.instance_did } : null,
+    replaced: replaced ? { records: replaced.records, threads: replaced.threads, instance_did: replaced.instance_did } : null,
     notes,
   };
 }

@@ -10,8 +10,7 @@
 // and rotation only starts after the new snapshot has been verified.
 import type { Database } from "bun:sqlite";
 import type { SplConfig } from "../config";
-import type { BackupInfo } from "../daemon/state";
-import { isAlive } from "../daemon/proc";
+import { isAlive } from "../daemonctl/proc";
 import { readInstanceDid } from "../instance";
 import type { Logger } from "../log";
 import type { HomePaths } from "../paths";
@@ -20,6 +19,15 @@ import { removeStaleTemps } from "./fsutil";
 import { backupLocation, ensureBackupDir, writeOwner } from "./instance-key";
 import { installStartupSnapshot } from "./rotation";
 import { snapshot } from "./snapshot";
+
+/** What the startup backup did, for the banner and GET /v1/status. */
+export interface BackupInfo {
+  path: string;
+  /** "written", or why not ("no existing store", ...). */
+  outcome: string;
+  written_at: string | null;
+  records: number | null;
+}
 
 export interface StartupBackupContext {
   db: Database;

@@ -3,7 +3,7 @@
 // this keeps per-request cost near the batched insert rate without weakening durability.
 import type { Database } from "bun:sqlite";
 import type { Logger } from "../log";
-import type { StoredRecord } from "../records/types";
+import type { Envelope, StoredRecord } from "../records/types";
 import { type PreparedRecord, RecordError } from "../records/envelope";
 import type { InsertResult, RecordStore } from "../store/records";
 
@@ -12,10 +12,33 @@ export type ItemResult = InsertResult | { status: "error"; error: RecordError };
 /** Runs after each commit with the records it created, in store order (engine folds, services). */
 export type CommitHook = (created: StoredRecord[]) => void;
 
+/**
+ * Checks one record, with the clock it will be stored at, inside the write transaction and before
+ * its insert. Throwing refuses the whole submission (nothing of it is written); the submitter gets
+ * the thrown error. Other submissions in the same transaction are unaffected.
+ */
+export type Authorize = (env: Envelope) => void;
+
+/** An authorizer's refusal, kept apart from store errors while unwinding one submission. */
+class Refused {
+  constructor(readonly error: unknown) {}
+}
+
 interface Pending {
   items: PreparedRecord[];
+  authorize?: Authorize;
   resolve(results: ItemResult[]): void;
   reject(err: Error): void;
+}
+
+function wrapRefusal(authorize: Authorize): Authorize {
+  return (env) => {
+    try {
+      authorize(env);
+    } catch (err) {
+      throw new Refused(err);
+    }
+  };
 }
 
 export class IngestQueue {
@@ -24,22 +47,30 @@ export class IngestQueue {
   private begin;
   private commit;
   private rollback;
+  private savepoint;
+  private rollbackToSavepoint;
+  private releaseSavepoint;
 
   constructor(
     db: Database,
     private readonly store: RecordStore,
     private readonly onCommitted: CommitHook,
     private readonly log: Logger,
+    /** A transaction failed (disk full, I/O error); every submitter in it is rejected. */
+    private readonly onFailed: (err: Error) => void = () => {},
   ) {
     this.begin = db.prepare("BEGIN IMMEDIATE");
     this.commit = db.prepare("COMMIT");
     this.rollback = db.prepare("ROLLBACK");
+    this.savepoint = db.prepare("SAVEPOINT submission");
+    this.rollbackToSavepoint = db.prepare("ROLLBACK TO submission");
+    this.releaseSavepoint = db.prepare("RELEASE submission");
   }
 
   /** Writes the records (one submission = same transaction) and answers per record. */
-  submit(items: PreparedRecord[]): Promise<ItemResult[]> {
+  submit(items: PreparedRecord[], authorize?: Authorize): Promise<ItemResult[]> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ items, resolve, reject });
+      this.queue.push({ items, authorize, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.flush());
@@ -57,22 +88,40 @@ export class IngestQueue {
     this.queue = [];
     if (!batch.length) return;
     const now = Math.floor(Date.now() / 1000);
-    const results: ItemResult[][] = [];
+    const results: (ItemResult[] | Refused)[] = [];
     const created: StoredRecord[] = [];
     try {
       this.begin.run();
       for (const p of batch) {
         const out: ItemResult[] = [];
-        for (const item of p.items) {
-          try {
-            const r = this.store.insert(item, now);
-            if (r.status === "created") created.push(r.record);
-            out.push(r);
-          } catch (err) {
-            if (!(err instanceof RecordError)) throw err;
-            out.push({ status: "error", error: err });
+        const mine: StoredRecord[] = [];
+        const check = p.authorize && wrapRefusal(p.authorize);
+        // A refusal comes before its record's insert, so only a submission of several can need undoing.
+        const undoable = check && p.items.length > 1;
+        if (undoable) this.savepoint.run();
+        try {
+          for (const item of p.items) {
+            try {
+              const r = this.store.insert(item, now, check);
+              if (r.status === "created") mine.push(r.record);
+              out.push(r);
+            } catch (err) {
+              if (!(err instanceof RecordError)) throw err;
+              out.push({ status: "error", error: err });
+            }
           }
+        } catch (err) {
+          if (!(err instanceof Refused)) throw err;
+          if (undoable) {
+            this.rollbackToSavepoint.run();
+            this.releaseSavepoint.run();
+          }
+          if (mine.length) this.store.resync();
+          results.push(err);
+          continue;
         }
+        if (undoable) this.releaseSavepoint.run();
+        created.push(...mine);
         results.push(out);
       }
       this.commit.run();
@@ -81,12 +130,17 @@ export class IngestQueue {
         this.rollback.run();
       } catch {}
       this.store.resync();
+      this.onFailed(err as Error);
       for (const p of batch) p.reject(err as Error);
       return;
     }
     // Committed: answer everyone now. Their continuations run after this turn, so the hook has
     // applied the records by then (a config change holds for the writer's next request).
-    batch.forEach((p, i) => p.resolve(results[i]!));
+    batch.forEach((p, i) => {
+      const r = results[i]!;
+      if (r instanceof Refused) p.reject(r.error as Error);
+      else p.resolve(r);
+    });
     try {
       this.onCommitted(created);
     } catch (err) {

@@ -1,5 +1,5 @@
 // The daemon process: SPEC 5's startup order, the two listeners, and graceful shutdown.
-//   lock (pid file) → open store + integrity → startup backup → instance identity →
+//   store lock (spl.lock) and pid file → open store + integrity → startup backup → instance identity →
 //   bind TCP and the Unix socket → rebuild_from_store() → ready
 import type { Server } from "bun";
 import { rmSync } from "node:fs";
@@ -13,10 +13,11 @@ import { checkpoint, openStore } from "../store/open";
 import { RecordStore } from "../store/records";
 import { VERSION } from "../version";
 import { buildApp } from "./app";
-import { renderBanner } from "./banner";
+import { renderBanner } from "../daemonctl/banner";
 import { startServices, stopServices } from "./services";
-import { acquirePidFile, releasePidFile } from "./pidfile";
-import { clearStaleSocket, restrictSocket } from "./socket";
+import { acquirePidFile, releasePidFile } from "../daemonctl/pidfile";
+import { acquireStoreLock, type StoreLock } from "../daemonctl/store-lock";
+import { clearStaleSocket, restrictSocket } from "../daemonctl/socket";
 import { createDaemonState, type DaemonState } from "./state";
 import { StoreDamagedError } from "../store/integrity";
 import { startupBackup } from "../backup/startup";
@@ -87,7 +88,15 @@ export async function serve(opts: ServeOptions): Promise<void> {
   log.info("starting spl serve", { version: VERSION, pid: process.pid, home: paths.home });
   process.stdout.write("Starting Syncropel instance...\n");
 
-  acquirePidFile(paths.pidFile, log);
+  // The store lock is the real single-instance guard (it survives a deleted run/); the pid file
+  // stays for the runbook and for `spl serve --stop`.
+  const lock = acquireStoreLock(paths.store, { command: "serve", host: bind.host, port: bind.port });
+  try {
+    acquirePidFile(paths.pidFile, log);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
   let opened: ReturnType<typeof openStore> | null = null;
   let backup: DaemonState["backup"] = null;
   const servers: Server<unknown>[] = [];
@@ -118,7 +127,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
 
     // Signals are handled from here on, so a SIGTERM during a long rebuild still shuts down
     // gracefully (it waits for the rebuild to reach a safe point: its end).
-    const lifecycle = installShutdown(state, servers, log);
+    const lifecycle = installShutdown(state, servers, log, lock);
     lifecycle.startup = startEngine(state); // rebuild_from_store(), then hot-apply; operator/bootstrap tokens
     await lifecycle.startup;
     if (lifecycle.stopping) return;
@@ -141,6 +150,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     for (const s of servers) s.stop(true);
     opened?.db.close();
     cleanupRunFiles(paths, servers.length > 1);
+    lock.release();
     log.flush();
     throw err;
   }
@@ -157,7 +167,7 @@ interface Lifecycle {
   startup?: Promise<void>;
 }
 
-function installShutdown(state: DaemonState, servers: Server<unknown>[], log: Logger): Lifecycle {
+function installShutdown(state: DaemonState, servers: Server<unknown>[], log: Logger, lock: StoreLock): Lifecycle {
   const lifecycle: Lifecycle = { stopping: false };
   const shutdown = async (signal: string) => {
     if (lifecycle.stopping) return;
@@ -177,6 +187,7 @@ function installShutdown(state: DaemonState, servers: Server<unknown>[], log: Lo
       log.error("error while closing the store", { error: (err as Error).message });
     }
     cleanupRunFiles(state.paths, true);
+    lock.release();
     log.info("stopped", { signal });
     log.flush();
     process.exit(0);

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createFileLogger } from "../log";
 import { openStore } from "../store/open";
+import { StorageHealth } from "./storage-health";
 import { idleCheckpoint, startServices, stopServices, type Service } from "./services";
 
 const dir = mkdtempSync(join(tmpdir(), "spl-services-"));
@@ -35,7 +36,8 @@ describe("background services", () => {
   test("the idle checkpoint copies the WAL into the store after a quiet spell, and not once stopped", async () => {
     const path = join(dir, "hub.db");
     const { db } = openStore(path);
-    const svc = idleCheckpoint(db, 20);
+    const storage = new StorageHealth(db, path, createFileLogger(join(dir, "storage.log"), { level: "info" }));
+    const svc = idleCheckpoint(() => storage.checkpoint(), 20);
     svc.afterCommit!([]);
     expect(svc.pending).toBe(false); // not started yet
     svc.start();
@@ -50,6 +52,7 @@ describe("background services", () => {
       while (svc.pending) await Bun.sleep(10);
     })();
     expect(statSync(path).size).toBeGreaterThan(sizeBefore);
+    expect(storage.status()).toMatchObject({ checkpoint_ok: true, last_error: null });
     svc.afterCommit!([]);
     svc.stop();
     expect(svc.pending).toBe(false);

@@ -2,7 +2,6 @@
 // heartbeat and reconciler next). Each service starts once the daemon is ready and is stopped,
 // in reverse order of the list, on SIGTERM before the store is closed. A new service is one more
 // entry in daemonServices().
-import type { Database } from "bun:sqlite";
 import type { Logger } from "../log";
 import type { DaemonState } from "./state";
 import type { StoredRecord } from "../records/types";
@@ -17,7 +16,7 @@ export interface Service {
 }
 
 export function daemonServices(state: DaemonState): Service[] {
-  return [idleCheckpoint(state.db)];
+  return [state.storage, idleCheckpoint(() => state.storage.checkpoint())];
 }
 
 const IDLE_CHECKPOINT_MS = 1000;
@@ -26,16 +25,14 @@ const IDLE_CHECKPOINT_MS = 1000;
  * A second after the last write, copy the WAL into hub.db. Then a plain `cp hub.db` of a quiet
  * running instance (the runbook's pre-upgrade snapshot) holds every acknowledged record.
  */
-export function idleCheckpoint(db: Database, delayMs = IDLE_CHECKPOINT_MS): Service & { readonly pending: boolean } {
+export function idleCheckpoint(checkpoint: () => void, delayMs = IDLE_CHECKPOINT_MS): Service & { readonly pending: boolean } {
   let timer: ReturnType<typeof setTimeout> | null = null;
   let running = false;
   const schedule = () => {
     if (timer) clearTimeout(timer);
     timer = setTimeout(() => {
       timer = null;
-      try {
-        db.exec("PRAGMA wal_checkpoint(PASSIVE)");
-      } catch {}
+      checkpoint();
     }, delayMs);
     timer.unref?.();
   };

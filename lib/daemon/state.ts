@@ -9,14 +9,10 @@ import { IngestQueue } from "./ingest";
 import { Engine } from "../engine/runtime";
 import { engineCommitHook } from "./engine-boot";
 import { daemonServices, type Service } from "./services";
+import type { BackupInfo } from "../backup/startup";
+import { StorageHealth } from "./storage-health";
 
-export interface BackupInfo {
-  path: string;
-  /** "written", or why not ("no existing store", ...). */
-  outcome: string;
-  written_at: string | null;
-  records: number | null;
-}
+export type { BackupInfo };
 
 export interface DaemonState {
   paths: HomePaths;
@@ -25,6 +21,8 @@ export interface DaemonState {
   db: Database;
   store: RecordStore;
   ingest: IngestQueue;
+  /** Last write error and checkpoint progress (GET /v1/status `storage`). */
+  storage: StorageHealth;
   instanceDid: string;
   startedAt: number;
   bind: { host: string; port: number };
@@ -57,6 +55,7 @@ export function createDaemonState(o: {
 }): DaemonState {
   // Every commit feeds the engine's folds, then each service; both exist once the state does.
   let engineHook = (_: StoredRecord[]) => {};
+  const storage = new StorageHealth(o.store.db, o.paths.store, o.log.child("spl::store"));
   const state: DaemonState = {
     paths: o.paths,
     config: o.config,
@@ -66,7 +65,8 @@ export function createDaemonState(o: {
     ingest: new IngestQueue(o.store.db, o.store, (created) => {
       engineHook(created);
       for (const s of state.services) s.afterCommit?.(created);
-    }, o.log),
+    }, o.log, (err) => storage.failed("write", err)),
+    storage,
     instanceDid: o.instanceDid,
     startedAt: Date.now(),
     bind: o.bind,

@@ -5,9 +5,10 @@ import { bestBackup, newestBackup } from "../backup/catalog";
 import { currentDirs } from "../backup/list";
 import { quietMode } from "../backup/snapshot";
 import { formatDuration } from "../cli/output";
-import { readPid } from "../daemon/pidfile";
-import { cmdline, isAlive, isSplServe } from "../daemon/proc";
-import { socketAnswers } from "../daemon/socket";
+import { readPid } from "../daemonctl/pidfile";
+import { cmdline, isAlive, isSplServe } from "../daemonctl/proc";
+import { socketAnswers } from "../daemonctl/socket";
+import { lockFileFor, readLockHolder } from "../daemonctl/store-lock";
 import { readInstanceDid } from "../instance";
 import { checkStoreFiles, quickCheck, StoreDamagedError } from "../store/integrity";
 import { StoreReader } from "../store/reader";
@@ -82,6 +83,7 @@ export const daemonReachable: Check = (ctx) => {
   const b = h.body;
   const detail = `spl ${b.version} on ${b.store} (pid ${b.pid}, up ${formatDuration(b.uptime_secs ?? 0)})`;
   if (!ctx.daemonIsOurs) return warn(name, `${detail} serves home ${b.home}, not ${ctx.paths.home} (SPL_SERVE_URL points at another instance?)`);
+  if (ctx.reachedByPort) return pass(name, `${detail}, reached on ${ctx.target.describe} (its socket does not answer)`);
   return pass(name, detail);
 };
 
@@ -93,7 +95,8 @@ export const pidFile: Check = (ctx) => {
   if (pid === null) {
     if (existsSync(path)) return warn(name, `${path} does not hold a pid — 'spl serve' replaces it at start, or remove it: rm -f ${path}`);
     if (answering) {
-      return warn(name, `missing, but spl serve (pid ${answering}) answers — 'spl serve --stop' still finds it via the socket; 'spl restart' rewrites the file`);
+      const via = ctx.reachedByPort ? "its port" : "the socket";
+      return warn(name, `missing, but spl serve (pid ${answering}) answers — 'spl serve --stop' still finds it via ${via}; 'spl restart' rewrites the file`);
     }
     return pass(name, "none (daemon not running)");
   }
@@ -220,6 +223,42 @@ export const fileModes: Check = (ctx) => {
   return rows;
 };
 
+/** The running daemon must hold spl.lock: without it a second daemon could open the same store. */
+export const storeLock: Check = (ctx) => {
+  const name = "store lock";
+  const pid = ctx.daemonIsOurs && ctx.health?.status === 200 ? Number(ctx.health.body.pid) : null;
+  if (pid === null) return null;
+  const file = lockFileFor(ctx.paths.store);
+  const holder = readLockHolder(ctx.paths.store);
+  if (!existsSync(file) || holder?.pid !== pid) {
+    return fail(name, `${file} ${existsSync(file) ? `names ${holder ? `pid ${holder.pid}` : "no holder"}` : "is missing"} while spl serve (pid ${pid}) runs: a second daemon could open the same store — 'spl serve --restart' takes the lock again`);
+  }
+  return pass(name, `${file} held by spl serve (pid ${pid})`);
+};
+
+const kib = (n: number) => `${Math.round(n / 1024)} KiB`;
+
+/** The running daemon's storage status: the last write error, and a WAL that is not checkpointed. */
+export const storageHealth: Check = (ctx) => {
+  const name = "storage";
+  const st = ctx.daemonIsOurs ? ctx.status?.storage : null;
+  if (!st) return null; // not running (the store rows cover it), or a daemon that does not report it
+  if (st.last_error) {
+    return fail(
+      name,
+      `last write error at ${st.last_error.at} (${st.last_error.during}): ${st.last_error.message} — free disk space and check that ${ctx.paths.store} and its directory are writable; acknowledged records are safe`,
+    );
+  }
+  const since = st.last_checkpoint_at ? `since ${st.last_checkpoint_at}` : "since start";
+  if (st.checkpoint_ok === false) {
+    return warn(
+      name,
+      `WAL ${kib(st.wal_bytes)} is not being checkpointed ${since}: a long-lived reader (a running 'spl backup'?) holds an old snapshot, or ${ctx.paths.store} cannot be written`,
+    );
+  }
+  return pass(name, `WAL ${kib(st.wal_bytes)}, ${st.last_checkpoint_at ? `last checkpoint ${ago(Date.parse(st.last_checkpoint_at))} ago` : "no checkpoint needed yet"}`);
+};
+
 export const configFile: Check = (ctx) => (ctx.configError ? fail("config", ctx.configError) : null);
 
 /**
@@ -232,6 +271,8 @@ export const CHECKS: Check[] = [
   socketFile,
   configFile,
   storeIntegrity,
+  storageHealth,
+  storeLock,
   storeRecords,
   schemaVersion,
   latestBackup,

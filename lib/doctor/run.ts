@@ -1,19 +1,24 @@
 // Runs the doctor's checks against this home (SYNCROPEL_HOME) and whichever daemon the CLI
 // would talk to (the socket, or SPL_SERVE_URL).
-import { realpathSync } from "node:fs";
-import { request, resolveTarget } from "../client";
+import { request, resolveTarget, type Target } from "../client";
+import { daemonByPort, sameHome } from "../daemonctl/control";
 import { loadConfig } from "../config";
 import { UserError } from "../errors";
 import { homePaths } from "../paths";
 import { CHECKS } from "./checks";
 import { type Check, type CheckResult, type CheckStatus, type DoctorContext, fail } from "./types";
 
-function sameHome(a: string, b: string): boolean {
+async function ask(target: Target): Promise<Pick<DoctorContext, "health" | "status">> {
+  let health: DoctorContext["health"] = null;
+  let status = null;
   try {
-    return realpathSync(a) === realpathSync(b);
-  } catch {
-    return a === b;
-  }
+    health = await request("GET", "/health", undefined, target, 3000);
+    if (health.status === 200) {
+      const s = await request("GET", "/v1/status", undefined, target, 3000).catch(() => null);
+      if (s?.status === 200) status = s.body;
+    }
+  } catch {}
+  return { health, status };
 }
 
 export async function doctorContext(): Promise<DoctorContext> {
@@ -25,19 +30,21 @@ export async function doctorContext(): Promise<DoctorContext> {
   } catch (err) {
     configError = err instanceof UserError ? err.oneLine : (err as Error).message;
   }
-  const target = resolveTarget();
-  let health: DoctorContext["health"] = null;
-  let status = null;
-  try {
-    health = await request("GET", "/health", undefined, target, 3000);
-    if (health.status === 200) {
-      const s = await request("GET", "/v1/status", undefined, target, 3000).catch(() => null);
-      if (s?.status === 200) status = s.body;
+  let target = resolveTarget();
+  let { health, status } = await ask(target);
+  let reachedByPort = false;
+  if (!health && !process.env.SPL_SERVE_URL) {
+    // No socket (run/ deleted?): the daemon may still serve its port.
+    const found = await daemonByPort(paths);
+    if (found) {
+      target = resolveTarget(found.url);
+      ({ health, status } = await ask(target));
+      reachedByPort = health !== null;
     }
-  } catch {}
+  }
   const home = health?.body?.home;
   const daemonIsOurs = typeof home === "string" && sameHome(home, paths.home);
-  return { paths, config, configError, target, health, status, daemonIsOurs };
+  return { paths, config, configError, target, health, status, daemonIsOurs, reachedByPort };
 }
 
 export const EXIT: Record<CheckStatus, number> = { pass: 0, warn: 1, fail: 2 };

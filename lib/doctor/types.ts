@@ -25,6 +25,8 @@ export interface DoctorContext {
   status: any | null;
   /** true when the answering daemon serves this home (so its pid and store are ours). */
   daemonIsOurs: boolean;
+  /** The socket did not answer; the daemon was found on its TCP port (ctx.target). */
+  reachedByPort?: boolean;
 }
 
 export type Check = (ctx: DoctorContext) => CheckResult | CheckResult[] | null | Promise<CheckResult | CheckResult[] | null>;

@@ -2,6 +2,7 @@
 // permissions_enabled=false straight into a stopped daemon's store, no HTTP in the way. The
 // clock goes above every clock on th_engine_config; store order already makes it the latest.
 import { existsSync } from "node:fs";
+import { acquireStoreLock, lockUnlessServing, type StoreLock } from "../daemonctl/store-lock";
 import { UserError } from "../errors";
 import { prepareRecord } from "../records/envelope";
 import { openStore } from "../store/open";
@@ -14,8 +15,22 @@ export interface UnlockResult {
   records: number;
 }
 
-export function writeUnlockRecord(storePath: string, actor: string): UnlockResult {
+/** `force`: write even beside a running daemon (SQLite keeps the write safe; it applies at restart). */
+export function writeUnlockRecord(storePath: string, actor: string, opts: { force?: boolean } = {}): UnlockResult {
   if (!existsSync(storePath)) throw new UserError(`no store at ${storePath}`, "nothing to unlock: without a store there is no enforcement");
+  // The store lock keeps a daemon from starting (and folding the config) halfway through.
+  const command = "config permissions-unlock";
+  const lock: StoreLock | null = opts.force
+    ? lockUnlessServing(storePath, command)
+    : acquireStoreLock(storePath, { command }, { fix: "stop it first: spl serve --stop; spl config permissions-unlock; spl serve --daemon" });
+  try {
+    return appendUnlock(storePath, actor);
+  } finally {
+    lock?.release();
+  }
+}
+
+function appendUnlock(storePath: string, actor: string): UnlockResult {
   const { db } = openStore(storePath);
   try {
     const store = new RecordStore(db);

@@ -33,17 +33,75 @@ function readHead(path: string, n: number): Buffer {
   }
 }
 
-/** SQLite's WAL checksum over 32-bit words, byte order chosen by the WAL magic. */
-function walChecksum(buf: Buffer, end: number, bigEndian: boolean): [number, number] {
-  let s0 = 0;
-  let s1 = 0;
-  for (let i = 0; i < end; i += 8) {
+/** SQLite's WAL checksum over 32-bit words of buf[start, end), continuing from (s0, s1). */
+function walChecksum(buf: Buffer, start: number, end: number, bigEndian: boolean, s0 = 0, s1 = 0): [number, number] {
+  for (let i = start; i < end; i += 8) {
     const x0 = bigEndian ? buf.readUInt32BE(i) : buf.readUInt32LE(i);
     const x1 = bigEndian ? buf.readUInt32BE(i + 4) : buf.readUInt32LE(i + 4);
     s0 = (s0 + x0 + s1) >>> 0;
     s1 = (s1 + x1 + s0) >>> 0;
   }
   return [s0, s1];
+}
+
+const WAL_HEADER = 32;
+const FRAME_HEADER = 24;
+
+function walHeaderValid(w: Buffer): boolean {
+  const magic = w.length >= WAL_HEADER ? w.readUInt32BE(0) : 0;
+  if (magic !== 0x377f0682 && magic !== 0x377f0683) return false;
+  const [s0, s1] = walChecksum(w, 0, 24, magic === 0x377f0683);
+  return s0 === w.readUInt32BE(24) && s1 === w.readUInt32BE(28);
+}
+
+/**
+ * The pages a WAL holds in committed frames and the database size (in pages) after its last
+ * commit: what SQLite reads instead of the main file. Frames are valid while their salts match
+ * the header and the running checksum holds, exactly as SQLite replays them.
+ */
+function committedWalPages(wal: string, pageSize: number): { pages: Set<number>; dbPages: number } | null {
+  const fd = openSync(wal, "r");
+  try {
+    const head = Buffer.alloc(WAL_HEADER);
+    if (readSync(fd, head, 0, WAL_HEADER, 0) !== WAL_HEADER || !walHeaderValid(head)) return null;
+    if (head.readUInt32BE(8) !== pageSize) return null;
+    const bigEndian = head.readUInt32BE(0) === 0x377f0683;
+    let [s0, s1] = [head.readUInt32BE(24), head.readUInt32BE(28)];
+    const frame = Buffer.alloc(FRAME_HEADER + pageSize);
+    const pages = new Set<number>();
+    let pending: number[] = [];
+    let dbPages = 0;
+    for (let off = WAL_HEADER; readSync(fd, frame, 0, frame.length, off) === frame.length; off += frame.length) {
+      if (frame.readUInt32BE(8) !== head.readUInt32BE(16) || frame.readUInt32BE(12) !== head.readUInt32BE(20)) break;
+      [s0, s1] = walChecksum(frame, 0, 8, bigEndian, s0, s1);
+      [s0, s1] = walChecksum(frame, FRAME_HEADER, frame.length, bigEndian, s0, s1);
+      if (s0 !== frame.readUInt32BE(16) || s1 !== frame.readUInt32BE(20)) break;
+      pending.push(frame.readUInt32BE(0));
+      const commitSize = frame.readUInt32BE(4);
+      if (commitSize > 0) {
+        for (const p of pending) pages.add(p);
+        pending = [];
+        dbPages = commitSize;
+      }
+    }
+    return dbPages > 0 ? { pages, dbPages } : null;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * A main file shorter than its header says is what a crash in the middle of a checkpoint leaves
+ * (page 1 is copied from the WAL before the pages after it). It is no damage when the WAL holds
+ * every page the file lacks: SQLite reads those from the WAL and the next checkpoint rewrites them.
+ */
+function walCoversMissingPages(storePath: string, size: number, pageSize: number): boolean {
+  const wal = `${storePath}-wal`;
+  if (!existsSync(wal)) return false;
+  const view = committedWalPages(wal, pageSize);
+  if (!view) return false;
+  for (let p = Math.floor(size / pageSize) + 1; p <= view.dbPages; p++) if (!view.pages.has(p)) return false;
+  return true;
 }
 
 function oneLine(text: string): string {
@@ -67,7 +125,7 @@ function sqliteVerdict(path: string): string {
   }
 }
 
-/** File-level checks on hub.db and hub.db-wal; throws StoreDamagedError. */
+/** File-level checks on hub.db and hub.db-wal, judged as SQLite reads them; throws StoreDamagedError. */
 export function checkStoreFiles(storePath: string): void {
   const size = statSync(storePath).size;
   if (size === 0) return; // an empty file is a new, empty store to SQLite
@@ -77,7 +135,13 @@ export function checkStoreFiles(storePath: string): void {
   }
   const pageSize = head.readUInt16BE(16) === 1 ? 65536 : head.readUInt16BE(16);
   const pageCount = head.readUInt32BE(28);
-  if (pageSize >= 512 && pageCount > 0 && size < pageSize * pageCount && head.readUInt32BE(24) === head.readUInt32BE(92)) {
+  if (
+    pageSize >= 512 &&
+    pageCount > 0 &&
+    size < pageSize * pageCount &&
+    head.readUInt32BE(24) === head.readUInt32BE(92) &&
+    !walCoversMissingPages(storePath, size, pageSize)
+  ) {
     throw new StoreDamagedError(
       storePath,
       `the file is truncated (${size} bytes, header says ${pageCount} pages of ${pageSize})`,
@@ -86,14 +150,7 @@ export function checkStoreFiles(storePath: string): void {
   }
   const wal = `${storePath}-wal`;
   if (existsSync(wal) && statSync(wal).size > 0) {
-    const w = readHead(wal, 32);
-    const magic = w.length >= 32 ? w.readUInt32BE(0) : 0;
-    const valid =
-      (magic === 0x377f0682 || magic === 0x377f0683) &&
-      (() => {
-        const [s0, s1] = walChecksum(w, 24, magic === 0x377f0683);
-        return s0 === w.readUInt32BE(24) && s1 === w.readUInt32BE(28);
-      })();
+    const valid = walHeaderValid(readHead(wal, WAL_HEADER));
     if (!valid) {
       throw new StoreDamagedError(
         storePath,

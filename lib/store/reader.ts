@@ -6,7 +6,7 @@ import type { StoredRecord } from "../records/types";
 import { storedSchemaVersion } from "./schema";
 import { COLUMNS, type RecordRow, rowToRecord } from "./rows";
 
-function uriPath(path: string): string {
+export function uriPath(path: string): string {
   return "file:" + path.split("/").map(encodeURIComponent).join("/");
 }
 
@@ -23,9 +23,26 @@ export class StoreReader {
     if (mode === "immutable") {
       return new StoreReader(new Database(`${uriPath(path)}?immutable=1`, constants.SQLITE_OPEN_READONLY | constants.SQLITE_OPEN_URI));
     }
-    const db = new Database(path, { readonly: true });
+    // A URI connection too, so another file can be attached immutable (recordsMissingFrom).
+    const db = new Database(uriPath(path), constants.SQLITE_OPEN_READONLY | constants.SQLITE_OPEN_URI);
     db.exec("PRAGMA busy_timeout = 5000");
     return new StoreReader(db);
+  }
+
+  /**
+   * How many records this store holds that the store file at `otherPath` lacks, leaving out those
+   * of `exceptActor`. Records are content-addressed, so comparing ids answers it exactly.
+   */
+  recordsMissingFrom(otherPath: string, exceptActor: string): number {
+    this.db.prepare("ATTACH DATABASE ? AS other").run(`${uriPath(otherPath)}?immutable=1`);
+    try {
+      const row = this.db
+        .query("SELECT COUNT(*) AS n FROM main.records WHERE actor <> ? AND id NOT IN (SELECT id FROM other.records)")
+        .get(exceptActor) as { n: number };
+      return row.n;
+    } finally {
+      this.db.exec("DETACH DATABASE other");
+    }
   }
 
   close(): void {

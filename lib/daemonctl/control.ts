@@ -1,5 +1,6 @@
 // Controlling a daemon from the CLI: start it detached and wait until it is ready, find it
-// (pid file, else socket, else the configured port) and stop it with SIGTERM.
+// (pid file, else socket, else the port named in the store lock or config.toml) and stop it
+// with SIGTERM.
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync, realpathSync, rmSync, statSync } from "node:fs";
 import { loadConfig } from "../config";
@@ -10,6 +11,7 @@ import { request, resolveTarget } from "../client";
 import { renderBanner } from "./banner";
 import { readPid } from "./pidfile";
 import { cmdline, isAlive, isSplServe, waitForExit } from "./proc";
+import { readLockHolder } from "./store-lock";
 
 const READY_TIMEOUT_MS = 10 * 60_000;
 const STOP_TIMEOUT_MS = 15_000;
@@ -32,10 +34,12 @@ async function socketHealth(p: HomePaths): Promise<{ status: number; body: any }
 
 export interface RunningDaemon {
   pid: number;
-  via: "pid file" | "socket" | "port";
+  via: "pid file" | "socket" | "port" | "store lock";
+  /** Where it answers HTTP when found by its port (its socket did not answer). */
+  url?: string;
 }
 
-function sameHome(a: string, b: string): boolean {
+export function sameHome(a: string, b: string): boolean {
   try {
     return realpathSync(a) === realpathSync(b);
   } catch {
@@ -43,21 +47,43 @@ function sameHome(a: string, b: string): boolean {
   }
 }
 
-/** Finds this home's daemon even when its pid file was lost. */
+/** A wildcard bind is reached on loopback. */
+function connectHost(host: string | null): string {
+  if (!host || host === "0.0.0.0" || host === "::" || host === "localhost") return "127.0.0.1";
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+/**
+ * This home's daemon on TCP, for when its socket is gone: the address the store lock's holder
+ * wrote (it is held for the daemon's life), else config.toml's port. Confirmed by /health's pid
+ * and home, so a stale lock entry or another home's daemon never matches.
+ */
+export async function daemonByPort(p = homePaths()): Promise<{ pid: number; url: string } | null> {
+  const candidates: string[] = [];
+  const holder = readLockHolder(p.store);
+  if (holder?.command === "serve" && holder.port && isSplServe(holder.pid)) candidates.push(`http://${connectHost(holder.host)}:${holder.port}`);
+  try {
+    candidates.push(`http://127.0.0.1:${loadConfig(p.config).server.port}`);
+  } catch {
+    candidates.push("http://127.0.0.1:9100");
+  }
+  for (const url of new Set(candidates)) {
+    try {
+      const r = await request("GET", "/health", undefined, { url, describe: url }, 2000);
+      if (r.body?.pid && r.body.home && sameHome(r.body.home, p.home)) return { pid: r.body.pid, url };
+    } catch {}
+  }
+  return null;
+}
+
+/** Finds this home's daemon even when its pid file (or all of run/) was lost. */
 export async function findDaemon(p = homePaths()): Promise<RunningDaemon | null> {
   const pid = readPid(p.pidFile);
   if (pid !== null && isSplServe(pid)) return { pid, via: "pid file" };
   const viaSocket = await socketHealth(p);
   if (viaSocket?.body?.pid && sameHome(viaSocket.body.home, p.home)) return { pid: viaSocket.body.pid, via: "socket" };
-  let port = 9100;
-  try {
-    port = loadConfig(p.config).server.port;
-  } catch {}
-  try {
-    const r = await request("GET", "/health", undefined, { url: `http://127.0.0.1:${port}`, describe: `port ${port}` }, 2000);
-    if (r.body?.pid && r.body.home && sameHome(r.body.home, p.home)) return { pid: r.body.pid, via: "port" };
-  } catch {}
-  return null;
+  const viaPort = await daemonByPort(p);
+  return viaPort ? { ...viaPort, via: "port" } : null;
 }
 
 export interface StopResult {

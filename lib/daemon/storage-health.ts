@@ -1,0 +1,94 @@
+// What the daemon knows about its storage, for GET /v1/status and `spl doctor`: the last write
+// error, and whether the WAL is being copied back into hub.db. Both fail silently otherwise:
+// SQLite ignores a failed automatic checkpoint (the WAL just grows), and when the disk is full
+// the log line about it fails as well.
+import type { Database } from "bun:sqlite";
+import { statSync } from "node:fs";
+import type { Logger } from "../log";
+
+export interface StorageStatus {
+  wal_bytes: number;
+  /** When a checkpoint last copied the whole WAL into hub.db. */
+  last_checkpoint_at: string | null;
+  /** false while checkpoints cannot finish; null before the first one. */
+  checkpoint_ok: boolean | null;
+  last_error: { at: string; during: string; message: string } | null;
+}
+
+/** How often a checkpoint that could not finish is retried (and a large WAL is checked). */
+const RETRY_MS = 5000;
+/** A WAL this large gets a checkpoint attempt even when nobody wrote lately. */
+const LARGE_WAL_BYTES = 16 * 1024 * 1024;
+/** Consecutive unfinished checkpoints before the log says so (one is normal beside a backup). */
+const WARN_AFTER = 2;
+
+/** A background service: retries unfinished checkpoints while the daemon runs. */
+export class StorageHealth {
+  readonly name = "storage-health";
+  private lastError: StorageStatus["last_error"] = null;
+  private lastCheckpointAt: string | null = null;
+  private checkpointOk: boolean | null = null;
+  private unfinished = 0;
+  private timer: ReturnType<typeof setInterval> | null = null;
+
+  constructor(
+    private db: Database,
+    private storePath: string,
+    private log: Logger,
+  ) {}
+
+  /** A write (or checkpoint) failed: remember it for status and log it (stderr if the log file fails too). */
+  failed(during: string, err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    this.lastError = { at: new Date().toISOString(), during, message };
+    this.log.error(`storage error during ${during}: ${message}`, { store: this.storePath, during, error: message });
+  }
+
+  /** PASSIVE checkpoint: copies what no reader still needs, never waits for anyone. */
+  checkpoint(): void {
+    let row: { busy: number; log: number; checkpointed: number } | null;
+    try {
+      row = this.db.query("PRAGMA wal_checkpoint(PASSIVE)").get() as typeof row;
+    } catch (err) {
+      this.checkpointOk = false;
+      this.failed("checkpoint", err);
+      return;
+    }
+    const ok = !!row && row.busy === 0 && row.checkpointed >= row.log;
+    if (ok) {
+      if (this.unfinished >= WARN_AFTER) this.log.info("WAL checkpoints finish again", { wal_bytes: this.walBytes() });
+      this.unfinished = 0;
+      this.lastCheckpointAt = new Date().toISOString();
+    } else if (++this.unfinished === WARN_AFTER) {
+      this.log.warn(
+        `the WAL is not being checkpointed into ${this.storePath} (${this.walBytes()} bytes): a long-lived reader holds an old snapshot, or hub.db cannot be written`,
+        { wal_bytes: this.walBytes(), last_checkpoint_at: this.lastCheckpointAt },
+      );
+    }
+    this.checkpointOk = ok;
+  }
+
+  walBytes(): number {
+    try {
+      return statSync(`${this.storePath}-wal`).size;
+    } catch {
+      return 0;
+    }
+  }
+
+  status(): StorageStatus {
+    return { wal_bytes: this.walBytes(), last_checkpoint_at: this.lastCheckpointAt, checkpoint_ok: this.checkpointOk, last_error: this.lastError };
+  }
+
+  /** Retries unfinished checkpoints so the status clears (or the warning comes) on its own. */
+  start(): void {
+    this.timer = setInterval(() => {
+      if (this.checkpointOk === false || this.walBytes() > LARGE_WAL_BYTES) this.checkpoint();
+    }, RETRY_MS);
+    this.timer.unref?.();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+}
