@@ -1,42 +1,104 @@
-// The HTTP application: one Elysia app served on TCP and on the Unix socket. Every error leaves
-// as the SPEC 6 envelope; nothing a client sends can produce a stack trace in the answer.
+// The HTTP application: one Elysia app served on TCP and on the Unix socket. Every route is
+// mounted through the access gate with the class it declares (route.ts), so the gate decides on
+// exactly the route Elysia dispatched. Every error leaves as the error envelope; nothing a client
+// sends can produce a stack trace in the answer.
 import { Elysia } from "elysia";
 import type { DaemonState } from "./state";
-import { ApiError, errorResponse } from "./http";
+import { ApiError, errorResponse, readBody } from "./http";
+import { Gate, type Caller } from "./access";
+import { refuseForeign } from "./origin";
+import { assertDeclared, assertOnlyDeclared, largestBody, routeLabel, type Route } from "./route";
 import { healthRoutes } from "./routes/health";
 import { recordRoutes } from "./routes/records";
 import { threadRoutes } from "./routes/threads";
-import { gate } from "./access";
 import { engineRoutes } from "./routes/engine";
 import { tokenRoutes } from "./routes/tokens";
 
+/** Names the route that handled (or refused) a request; "none" when no route matched. */
+export const ROUTE_HEADER = "x-spl-route";
+
+const starting = () => errorResponse(503, "STARTING", "the daemon is starting (rebuilding state from the store) — retry in a moment");
+
+function tagged(res: Response, label: string): Response {
+  res.headers.set(ROUTE_HEADER, label);
+  return res;
+}
+
+interface Matched {
+  request: Request;
+  params: Record<string, string>;
+  query: Record<string, string | undefined>;
+}
+
 export function buildApp(state: DaemonState) {
+  const routes = allRoutes(state);
   const log = state.log.child("spl::http");
-  return new Elysia()
+  const gate = new Gate(state);
+
+  async function serveRoute({ spec, handler }: Route, ctx: Matched): Promise<Response> {
+    const label = routeLabel(spec);
+    const { request } = ctx;
+    let caller: Caller;
+    if (spec.cls === "open") {
+      caller = { actor: state.config.identity.actor, via: state.viaSocket.has(request) ? "socket" : "tcp", token: null, scopes: [], actsForOthers: false };
+    } else {
+      if (!state.ready) return starting();
+      const guarded = { cls: spec.cls, label, rulesPerRecord: spec.rulesPerRecord };
+      // A thread route's synthetic record names the thread Elysia matched, for rules on record.thread.
+      const thread = spec.path.startsWith("/v1/threads/:id") ? (ctx.params.id ?? "") : "";
+      const admitted = gate.admit(request, guarded, thread);
+      if (admitted instanceof Response) return admitted;
+      caller = admitted;
+    }
+    // Read only after the caller is admitted, and never past the route's own limit.
+    const body = await readBody(request, spec.maxBody ?? 0, spec.tooLargeCode);
+    const authorize = gate.writeAuthorizer(caller, { cls: spec.cls === "open" ? "admin" : spec.cls, label });
+    return handler({ request, params: ctx.params, query: ctx.query, caller, body, authorize });
+  }
+
+  /** No route matched: refused like an admin route (so nothing answers without a token), then 404. */
+  function unmatched(request: Request): Response {
+    if (!state.ready) return starting();
+    const path = new URL(request.url).pathname;
+    const admitted = gate.admit(request, { cls: "admin", label: `${request.method} ${path}` });
+    if (admitted instanceof Response) return admitted;
+    return errorResponse(404, "NOT_FOUND", `no route ${request.method} ${path} — see the API list in README.md`);
+  }
+
+  const app = new Elysia()
     .onError(({ code, error, request }) => {
-      if (error instanceof ApiError) return errorResponse(error.status, error.code, error.message);
+      if (code === "NOT_FOUND") return tagged(unmatched(request), "none");
+      if (error instanceof ApiError) return error.response();
       const path = new URL(request.url).pathname;
-      if (code === "NOT_FOUND") {
-        return errorResponse(404, "NOT_FOUND", `no route ${request.method} ${path} — see the API list in README.md`);
-      }
-      if (code === "PARSE") return errorResponse(400, "INVALID_JSON", "request body is not valid JSON");
-      if (code === "VALIDATION") return errorResponse(400, "INVALID_REQUEST", String((error as Error).message).split("\n")[0]!);
       log.error("request failed", { method: request.method, path, error: (error as Error)?.stack ?? String(error) });
       return errorResponse(500, "INTERNAL", "the daemon failed to handle this request; nothing was written — see the log for details");
     })
-    .onRequest(({ request }) => {
-      // Until rebuild_from_store() finishes only /health answers (503 "starting").
-      if (!state.ready && !request.url.endsWith("/health")) {
-        return errorResponse(503, "STARTING", "the daemon is starting (rebuilding state from the store) — retry in a moment");
-      }
-      // Bearer auth, token scopes, CEL permission rules (every route but GET /health).
-      return gate(state, request);
-    })
-    .use(healthRoutes(state))
-    .use(recordRoutes(state))
-    .use(threadRoutes(state))
-    .use(engineRoutes(state))
-    .use(tokenRoutes(state));
+    // Browsers (foreign Origin, DNS rebinding) are refused before any route; the socket is exempt.
+    .onRequest(({ request }) => (state.viaSocket.has(request) ? undefined : (refuseForeign(request, state.config.server.allowedHosts) ?? undefined)));
+
+  for (const r of routes) {
+    assertDeclared(r.spec);
+    const label = routeLabel(r.spec);
+    app.route(
+      r.spec.method,
+      r.spec.path,
+      async (ctx: Matched) => {
+        try {
+          return tagged(await serveRoute(r, ctx), label);
+        } catch (err) {
+          if (err instanceof ApiError) return tagged(err.response(), label);
+          throw err;
+        }
+      },
+      { parse: "none" },
+    );
+  }
+  assertOnlyDeclared(app.routes, routes);
+  return { app, maxBody: largestBody(routes) };
 }
 
-export type App = ReturnType<typeof buildApp>;
+function allRoutes(state: DaemonState): Route[] {
+  return [...healthRoutes(state), ...recordRoutes(state), ...threadRoutes(state), ...engineRoutes(state), ...tokenRoutes(state)];
+}
+
+export type App = ReturnType<typeof buildApp>["app"];

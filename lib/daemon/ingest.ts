@@ -2,7 +2,7 @@
 // transaction, and nobody is answered before that transaction has committed. With one writer
 // this keeps per-request cost near the batched insert rate without weakening durability.
 import type { Database } from "bun:sqlite";
-import type { StoredRecord } from "../records/types";
+import type { Envelope, StoredRecord } from "../records/types";
 import { type PreparedRecord, RecordError } from "../records/envelope";
 import type { InsertResult, RecordStore } from "../store/records";
 
@@ -10,10 +10,33 @@ export type ItemResult = InsertResult | { status: "error"; error: RecordError };
 
 const IDLE_CHECKPOINT_MS = 1000;
 
+/**
+ * Checks one record, with the clock it will be stored at, inside the write transaction and before
+ * its insert. Throwing refuses the whole submission (nothing of it is written); the submitter gets
+ * the thrown error. Other submissions in the same transaction are unaffected.
+ */
+export type Authorize = (env: Envelope) => void;
+
+/** An authorizer's refusal, kept apart from store errors while unwinding one submission. */
+class Refused {
+  constructor(readonly error: unknown) {}
+}
+
 interface Pending {
   items: PreparedRecord[];
+  authorize?: Authorize;
   resolve(results: ItemResult[]): void;
   reject(err: Error): void;
+}
+
+function wrapRefusal(authorize: Authorize): Authorize {
+  return (env) => {
+    try {
+      authorize(env);
+    } catch (err) {
+      throw new Refused(err);
+    }
+  };
 }
 
 export class IngestQueue {
@@ -22,6 +45,9 @@ export class IngestQueue {
   private begin;
   private commit;
   private rollback;
+  private savepoint;
+  private rollbackToSavepoint;
+  private releaseSavepoint;
   /** Called after each commit with the records it created, in store order. */
   onCommitted: (created: StoredRecord[]) => void = () => {};
   private idleCheckpoint: ReturnType<typeof setTimeout> | null = null;
@@ -33,12 +59,15 @@ export class IngestQueue {
     this.begin = db.prepare("BEGIN IMMEDIATE");
     this.commit = db.prepare("COMMIT");
     this.rollback = db.prepare("ROLLBACK");
+    this.savepoint = db.prepare("SAVEPOINT submission");
+    this.rollbackToSavepoint = db.prepare("ROLLBACK TO submission");
+    this.releaseSavepoint = db.prepare("RELEASE submission");
   }
 
   /** Writes the records (one submission = same transaction) and answers per record. */
-  submit(items: PreparedRecord[]): Promise<ItemResult[]> {
+  submit(items: PreparedRecord[], authorize?: Authorize): Promise<ItemResult[]> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ items, resolve, reject });
+      this.queue.push({ items, authorize, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.flush());
@@ -56,22 +85,36 @@ export class IngestQueue {
     this.queue = [];
     if (!batch.length) return;
     const now = Math.floor(Date.now() / 1000);
-    const results: ItemResult[][] = [];
+    const results: (ItemResult[] | Refused)[] = [];
     const created: StoredRecord[] = [];
     try {
       this.begin.run();
       for (const p of batch) {
         const out: ItemResult[] = [];
-        for (const item of p.items) {
-          try {
-            const r = this.store.insert(item, now);
-            if (r.status === "created") created.push(r.record);
-            out.push(r);
-          } catch (err) {
-            if (!(err instanceof RecordError)) throw err;
-            out.push({ status: "error", error: err });
+        const mine: StoredRecord[] = [];
+        const check = p.authorize && wrapRefusal(p.authorize);
+        if (check) this.savepoint.run();
+        try {
+          for (const item of p.items) {
+            try {
+              const r = this.store.insert(item, now, check);
+              if (r.status === "created") mine.push(r.record);
+              out.push(r);
+            } catch (err) {
+              if (!(err instanceof RecordError)) throw err;
+              out.push({ status: "error", error: err });
+            }
           }
+        } catch (err) {
+          if (!(err instanceof Refused)) throw err;
+          this.rollbackToSavepoint.run();
+          this.releaseSavepoint.run();
+          if (mine.length) this.store.resync();
+          results.push(err);
+          continue;
         }
+        if (check) this.releaseSavepoint.run();
+        created.push(...mine);
         results.push(out);
       }
       this.commit.run();
@@ -84,7 +127,11 @@ export class IngestQueue {
       return;
     }
     this.onCommitted(created);
-    batch.forEach((p, i) => p.resolve(results[i]!));
+    batch.forEach((p, i) => {
+      const r = results[i]!;
+      if (r instanceof Refused) p.reject(r.error as Error);
+      else p.resolve(r);
+    });
     this.scheduleIdleCheckpoint();
   }
 

@@ -125,12 +125,14 @@ export class RecordStore {
    * id, and answers duplicate for identical content. Same (thread, actor, clock) with other
    * content is a 409. Call inside a transaction.
    */
-  insert(p: PreparedRecord, nowSecs: number): InsertResult {
+  /** `check` sees the record with the clock it will be stored at, and may throw to stop the insert. */
+  insert(p: PreparedRecord, nowSecs: number, check?: (env: Envelope) => void): InsertResult {
     const env = p.env;
     if (!p.clockGiven) {
       const row = this.s.maxClock!.get(env.thread, env.actor) as { c: number | null };
       env.clock = row.c === null ? 0 : row.c + 1;
     }
+    check?.(env);
     const id = sealRecord(p);
     const parents = JSON.stringify(env.parents);
     const res = this.s.insert!.run(id, env.thread, env.actor, env.act, env.clock, env.data_type, env.judged_by, parents, p.bodyJson, nowSecs);
