@@ -65,7 +65,11 @@ export function buildApp(state: DaemonState) {
     return errorResponse(404, "NOT_FOUND", `no route ${request.method} ${path} — see the API list in README.md`);
   }
 
-  const app = new Elysia()
+  // Elysia finds the path by scanning request.url for '/' from a fixed offset; by default it skips
+  // 11 characters, past the Host of a short name like "h" and into the path itself. Bun's url is
+  // always "http://<Host><path>" and origin.ts refuses a Host holding '/', so from 7 the first '/'
+  // starts the path, whatever the Host.
+  const app = new Elysia({ handler: { standardHostname: false } })
     .onError(({ code, error, request }) => {
       if (code === "NOT_FOUND") return tagged(unmatched(request), "none");
       if (error instanceof ApiError) return error.response();
