@@ -45,6 +45,8 @@ function tooLarge(code: string, maxBytes: number, seen: number, exact: boolean):
 export async function readBody(request: Request, maxBytes: number, tooLargeCode = "REQUEST_TOO_LARGE"): Promise<Uint8Array> {
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > maxBytes) throw tooLarge(tooLargeCode, maxBytes, declared, true);
+  // Bun hands a GET no body stream, so a chunked body there is refused on its framing alone.
+  if (maxBytes === 0 && request.headers.has("transfer-encoding")) throw tooLarge(tooLargeCode, 0, 0, false);
   if (!request.body) return EMPTY;
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
