@@ -66,6 +66,13 @@ export async function call<T = any>(method: string, path: string, body?: unknown
   const reply = await request<T>(method, path, body, target);
   if (reply.status >= 200 && reply.status < 300) return reply.body;
   const b = reply.body as any;
+  if (b?.code === "PERMISSION_DENIED" && b.permission) {
+    // The daemon says which rule refused what; the fix is a rule that allows exactly that.
+    const { allowCommand } = await import("./engine/permissions");
+    const p = b.permission;
+    const what = String(b.message).replace(/ — an operator can.*$/, "");
+    throw new UserError(`${what} [PERMISSION_DENIED]`, `an operator can allow it with: ${allowCommand(p.actor, p.resource, p.priority)}`);
+  }
   const message = b && typeof b === "object" && b.message ? `${b.message}` : `daemon answered HTTP ${reply.status}`;
   throw new UserError(b?.code ? `${message} [${b.code}]` : message);
 }

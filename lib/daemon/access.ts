@@ -144,7 +144,7 @@ export class Gate {
       403,
       "PERMISSION_DENIED",
       `permission denied: ${actor} may not ${route.cls} (${route.label}): ${d.reason} — an operator can allow it with 'spl config add-permission-rule'; locked out? see 'spl config permissions-unlock'`,
-      { permission: { actor, resource: d.resource, rule: d.rule ?? null, reason: d.reason, route: route.label } },
+      { permission: { actor, resource: d.resource, rule: d.rule ?? null, priority: d.priority ?? null, reason: d.reason, route: route.label } },
     );
   }
 }

@@ -27,8 +27,9 @@ export interface Decision {
   allowed: boolean;
   /** The resource decided on (a route class), so a client can name what to allow. */
   resource: string;
-  /** The rule that decided; absent when nothing matched. */
+  /** The rule that decided and its priority; absent when nothing matched. */
   rule?: string;
+  priority?: number;
   reason: string;
 }
 
@@ -85,6 +86,7 @@ export function decide(rules: readonly PermissionRule[], req: PermissionRequest,
       allowed,
       resource: req.resource,
       rule: rule.name,
+      priority: rule.priority,
       reason: `${allowed ? "allowed" : "denied"} by ${rule.action} rule "${rule.name}" (priority ${rule.priority})${failure}`,
     };
   }
@@ -130,6 +132,17 @@ export function fixCommand(rules: readonly PermissionRule[], actor: string): str
   for (let i = 2; names.has(name); i++) name = `admin-self-${i}`;
   const resources = PREFLIGHT_RESOURCES.map((r) => `resource == "${r}"`).join(" || ");
   const expression = `current_actor() == ${celString(actor)} && (${resources})`;
+  return ["spl config add-permission-rule", "--name", shellQuote(name), "--action allow", "--priority", String(priority), "--expression", shellQuote(expression)].join(" ");
+}
+
+/**
+ * The command that lets `actor` do `resource`, ranked above the rule that refused it (if one did),
+ * for a client to print beside a denial.
+ */
+export function allowCommand(actor: string, resource: string, deniedAtPriority: number | null): string {
+  const priority = deniedAtPriority === null ? 100 : deniedAtPriority + 1;
+  const name = `allow-${resource}-${actor.split(":").pop()!.replace(/[^A-Za-z0-9_-]/g, "_")}`;
+  const expression = `current_actor() == ${celString(actor)} && resource == ${celString(resource)}`;
   return ["spl config add-permission-rule", "--name", shellQuote(name), "--action allow", "--priority", String(priority), "--expression", shellQuote(expression)].join(" ");
 }
 
