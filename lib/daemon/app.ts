@@ -86,9 +86,10 @@ export function buildApp(state: DaemonState) {
     app.route(
       r.spec.method,
       r.spec.path,
-      async (ctx: Matched) => {
+      // Destructured so Elysia prepares only these (it reads the handler's source to decide).
+      async ({ request, params, query }: Matched) => {
         try {
-          return tagged(await serveRoute(r, ctx), label);
+          return tagged(await serveRoute(r, { request, params, query }), label);
         } catch (err) {
           if (err instanceof ApiError) return tagged(err.response(), label);
           throw err;

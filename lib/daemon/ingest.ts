@@ -93,7 +93,9 @@ export class IngestQueue {
         const out: ItemResult[] = [];
         const mine: StoredRecord[] = [];
         const check = p.authorize && wrapRefusal(p.authorize);
-        if (check) this.savepoint.run();
+        // A refusal comes before its record's insert, so only a submission of several can need undoing.
+        const undoable = check && p.items.length > 1;
+        if (undoable) this.savepoint.run();
         try {
           for (const item of p.items) {
             try {
@@ -107,13 +109,15 @@ export class IngestQueue {
           }
         } catch (err) {
           if (!(err instanceof Refused)) throw err;
-          this.rollbackToSavepoint.run();
-          this.releaseSavepoint.run();
+          if (undoable) {
+            this.rollbackToSavepoint.run();
+            this.releaseSavepoint.run();
+          }
           if (mine.length) this.store.resync();
           results.push(err);
           continue;
         }
-        if (check) this.releaseSavepoint.run();
+        if (undoable) this.releaseSavepoint.run();
         created.push(...mine);
         results.push(out);
       }
