@@ -71,7 +71,10 @@ export function assertOnlyDeclared(known: readonly { method: string; path: strin
   }
 }
 
-/** The largest body any route accepts: the server-wide cap, so nothing bigger is ever buffered. */
+/**
+ * The server-wide cap on a request body: the largest any route accepts, plus a little so the
+ * route's own 413 (with the error envelope) answers before Bun cuts the connection.
+ */
 export function largestBody(routes: readonly Route[]): number {
-  return Math.max(0, ...routes.map((r) => r.spec.maxBody ?? 0));
+  return Math.max(0, ...routes.map((r) => r.spec.maxBody ?? 0)) + 1024 * 1024;
 }
