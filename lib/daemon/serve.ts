@@ -37,8 +37,8 @@ function resolveBind(opts: ServeOptions, config: SplConfig) {
   return { host: opts.host ?? config.server.host, port: opts.port ?? config.server.port };
 }
 
-// Bun's own cap on a request body is the largest any route accepts; each route enforces its own
-// limit while the body streams in (http.ts readBody).
+// Bun's own cap on a request body is just above the largest any route accepts (route.ts
+// largestBody); each route enforces its own limit while the body streams in (http.ts readBody).
 function listenTcp(state: DaemonState, { app, maxBody }: ReturnType<typeof buildApp>): Server<unknown> {
   const { host, port } = state.bind;
   try {

@@ -123,9 +123,9 @@ export class RecordStore {
   /**
    * Inserts one validated record: assigns the clock when the client left it out, computes the
    * id, and answers duplicate for identical content. Same (thread, actor, clock) with other
-   * content is a 409. Call inside a transaction.
+   * content is a 409. Call inside a transaction. `check` sees the record with the clock it will be
+   * stored at, and may throw to stop the insert.
    */
-  /** `check` sees the record with the clock it will be stored at, and may throw to stop the insert. */
   insert(p: PreparedRecord, nowSecs: number, check?: (env: Envelope) => void): InsertResult {
     const env = p.env;
     if (!p.clockGiven) {
