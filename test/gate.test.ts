@@ -153,7 +153,7 @@ describe("a token acts as its own actor", () => {
       headers: { "content-type": "application/json", "x-syncropel-actor": "did:sync:agent:local" },
       body: JSON.stringify({ expression: "current_actor()", context: "permission" }),
     } as RequestInit);
-    expect((await sock.json()).value).toBe("did:sync:agent:local");
+    expect(((await sock.json()) as any).value).toBe("did:sync:agent:local");
     expect((await inst.socket("POST", "/v1/records", { thread: "th_claim", actor: "did:sync:agent:anyone", act: "DO", body: {} })).status).toBe(201);
   });
 

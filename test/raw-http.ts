@@ -48,7 +48,7 @@ export function rawRequest(port: number, head: string, body = ""): Promise<RawRe
       const framing = body ? `Content-Length: ${Buffer.byteLength(body)}\r\n` : "";
       sock.write(`${head}\r\n${framing}Connection: close\r\n\r\n${body}`);
     });
-    sock.on("data", (d) => chunks.push(d));
+    sock.on("data", (d: Buffer) => chunks.push(d));
     sock.on("error", (e: NodeJS.ErrnoException) => (e.code === "ECONNRESET" && chunks.length ? undefined : reject(e)));
     sock.on("close", () => resolve(parseReply(Buffer.concat(chunks))));
   });
@@ -79,7 +79,7 @@ export async function streamChunked(port: number, head: string, total: number, c
   let sent = 0;
   let sentBeforeAnswer = -1;
   let closed = false;
-  sock.on("data", (d) => {
+  sock.on("data", (d: Buffer) => {
     if (sentBeforeAnswer < 0) sentBeforeAnswer = sent;
     chunks.push(d);
   });
