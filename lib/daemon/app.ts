@@ -17,6 +17,9 @@ import { tokenRoutes } from "./routes/tokens";
 /** Names the route that handled (or refused) a request; "none" when no route matched. */
 export const ROUTE_HEADER = "x-spl-route";
 
+const writesNothing = () => {
+  throw new ApiError(403, "PERMISSION_DENIED", "this route writes no records");
+};
 const starting = () => errorResponse(503, "STARTING", "the daemon is starting (rebuilding state from the store) — retry in a moment");
 
 function tagged(res: Response, label: string): Response {
@@ -36,24 +39,22 @@ export function buildApp(state: DaemonState) {
   const gate = new Gate(state);
 
   async function serveRoute({ spec, handler }: Route, ctx: Matched): Promise<Response> {
-    const label = routeLabel(spec);
     const { request } = ctx;
-    let caller: Caller;
     if (spec.cls === "open") {
-      caller = { actor: state.config.identity.actor, via: state.viaSocket.has(request) ? "socket" : "tcp", token: null, scopes: [], actsForOthers: false };
-    } else {
-      if (!state.ready) return starting();
-      const guarded = { cls: spec.cls, label, rulesPerRecord: spec.rulesPerRecord };
-      // A thread route's synthetic record names the thread Elysia matched, for rules on record.thread.
-      const thread = spec.path.startsWith("/v1/threads/:id") ? (ctx.params.id ?? "") : "";
-      const admitted = gate.admit(request, guarded, thread);
-      if (admitted instanceof Response) return admitted;
-      caller = admitted;
+      // GET /health: nobody is identified, and nothing may be written in its name.
+      const anyone: Caller = { actor: state.config.identity.actor, via: state.viaSocket.has(request) ? "socket" : "tcp", token: null, scopes: [], actsForOthers: false };
+      const body = await readBody(request, spec.maxBody ?? 0, spec.tooLargeCode);
+      return handler({ request, params: ctx.params, query: ctx.query, caller: anyone, body, authorize: writesNothing });
     }
+    if (!state.ready) return starting();
+    const guarded = { cls: spec.cls, label: routeLabel(spec), rulesPerRecord: spec.rulesPerRecord };
+    // A thread route's synthetic record names the thread Elysia matched, for rules on record.thread.
+    const thread = spec.path.startsWith("/v1/threads/:id") ? (ctx.params.id ?? "") : "";
+    const caller = gate.admit(request, guarded, thread);
+    if (caller instanceof Response) return caller;
     // Read only after the caller is admitted, and never past the route's own limit.
     const body = await readBody(request, spec.maxBody ?? 0, spec.tooLargeCode);
-    const authorize = gate.writeAuthorizer(caller, { cls: spec.cls === "open" ? "admin" : spec.cls, label });
-    return handler({ request, params: ctx.params, query: ctx.query, caller, body, authorize });
+    return handler({ request, params: ctx.params, query: ctx.query, caller, body, authorize: gate.writeAuthorizer(caller, guarded) });
   }
 
   /** No route matched: refused like an admin route (so nothing answers without a token), then 404. */
