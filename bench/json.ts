@@ -1,4 +1,4 @@
-// Cost of the I-JSON check (lib/records/json-text.ts) that readJson runs after JSON.parse on every
+// Cost of the I-JSON check (lib/records/json-text.ts) that parseJson runs after JSON.parse on every
 // request body, reported as a ratio of JSON.parse on the same text in the same run.
 import { jsonTextProblem } from "../lib/records/json-text";
 import { fmt } from "./lib";

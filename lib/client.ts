@@ -88,8 +88,10 @@ export class DaemonError extends UserError {
     return new DaemonError(this.status, this.code, this.message, fix);
   }
 
+  /** `what [CODE] — fix`: the fix stays last, so a command in it can be pasted as it is. */
   override get oneLine(): string {
-    return `${super.oneLine}${this.code ? ` [${this.code}]` : ""}`;
+    const what = this.code ? `${this.message} [${this.code}]` : this.message;
+    return this.fix ? `${what} — ${this.fix}` : what;
   }
 }
 
@@ -97,7 +99,14 @@ export class DaemonError extends UserError {
 export async function call<T = any>(method: string, path: string, body?: unknown, target?: Target): Promise<T> {
   const reply = await request<T>(method, path, body, target);
   if (reply.status >= 200 && reply.status < 300) return reply.body;
-  throw DaemonError.fromReply(reply);
+  const err = DaemonError.fromReply(reply);
+  const p = (reply.body as { permission?: { actor: string; resource: string; priority: number | null } } | null)?.permission;
+  if (err.code === "PERMISSION_DENIED" && p) {
+    // The daemon says which rule refused what; the fix is a rule that allows exactly that.
+    const { allowCommand } = await import("./engine/permissions");
+    throw err.withFix(`an operator can allow it with: ${allowCommand(p.actor, p.resource, p.priority)}`);
+  }
+  throw err;
 }
 
 /** The --url option of every verb that talks to the daemon. */

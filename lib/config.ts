@@ -7,7 +7,8 @@ import { UserError } from "./errors";
 
 export interface SplConfig {
   identity: { actor: string };
-  server: { host: string; port: number };
+  /** allowedHosts: DNS names besides localhost that TCP clients may use in Host (origin.ts). */
+  server: { host: string; port: number; allowedHosts: string[] };
   store: { durability: "normal" | "full" };
   backup: { keep: number };
 }
@@ -26,7 +27,7 @@ export function defaultActor(): string {
 export function defaultConfig(): SplConfig {
   return {
     identity: { actor: defaultActor() },
-    server: { host: DEFAULT_HOST, port: DEFAULT_PORT },
+    server: { host: DEFAULT_HOST, port: DEFAULT_PORT, allowedHosts: [] },
     store: { durability: "normal" },
     backup: { keep: 5 },
   };
@@ -42,6 +43,9 @@ actor = ${JSON.stringify(c.identity.actor)}
 [server]
 host = ${JSON.stringify(c.server.host)}
 port = ${c.server.port}
+# Names clients may use to reach this daemon over TCP besides IP addresses and localhost
+# (requests with any other Host are refused, against DNS rebinding), e.g. ["spl.example.com"].
+allowed_hosts = ${JSON.stringify(c.server.allowedHosts)}
 
 [store]
 # "normal" survives a crash of the daemon; "full" also survives power loss (slower writes).
@@ -79,6 +83,11 @@ export function loadConfig(path: string): SplConfig {
     const p = Number(raw.server.port);
     if (!Number.isInteger(p) || p < 1 || p > 65535) bad("[server] port", "an integer from 1 to 65535");
     c.server.port = p;
+  }
+  if (raw.server?.allowed_hosts !== undefined) {
+    const h = raw.server.allowed_hosts;
+    if (!Array.isArray(h) || !h.every((x: unknown) => typeof x === "string" && /^[A-Za-z0-9.-]+$/.test(x))) bad("[server] allowed_hosts", 'a list of host names, e.g. ["spl.example.com"]');
+    c.server.allowedHosts = h.map((x: string) => x.toLowerCase());
   }
   if (raw.store?.durability !== undefined) {
     if (raw.store.durability !== "normal" && raw.store.durability !== "full") bad("[store] durability", '"normal" or "full"');

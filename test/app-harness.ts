@@ -46,7 +46,7 @@ export async function inProcessDaemon(opts: { insecureLocalhost?: boolean } = {}
   const state = createDaemonState({ paths, config, log, store, instanceDid: did, bind: { host: "127.0.0.1", port: 9 }, insecureLocalhost: opts.insecureLocalhost });
   await startEngine(state);
   state.ready = true;
-  const app = buildApp(state);
+  const { app } = buildApp(state);
   const token = (await Bun.file(paths.token).text()).trim();
 
   return {

@@ -2,8 +2,10 @@
 // is gated on TCP and on the socket by route class; fail-closed; first match by priority; errors
 // never open a door; denials answer 403 PERMISSION_DENIED and log WARN "PERMISSION DENIED".
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
-import { Instance, waitFor } from "./harness";
+import { mkdtempSync, readFileSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Instance, SPL, waitFor } from "./harness";
 
 const OP = "did:sync:user:tester";
 const ADMIN = "did:sync:agent:admin";
@@ -169,6 +171,48 @@ describe("rule semantics", () => {
     const b = await write();
     expect([a.status, a.json.clock, b.status, b.json.clock]).toEqual([201, 0, 201, 1]);
     expect((await write()).status).toBe(403); // would get clock 2
+  });
+
+  test("concurrent writes: the clock a rule sees is the clock stored (checked inside the write transaction)", async () => {
+    await rule("probe-deny", "deny", 200, "false");
+    await rule("probe", "allow", 100, `current_actor() == "${PROBE}" && resource == "record_write" && record.clock < 3`);
+    const writes = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => tcp("POST", "/v1/records", probeToken, { thread: "th_race", actor: PROBE, act: "DO", body: { i } })),
+    );
+    const stored = writes.filter((w) => w.status === 201).map((w) => w.json.clock).sort();
+    expect(stored).toEqual([0, 1, 2]);
+    expect(writes.filter((w) => w.status === 403)).toHaveLength(5);
+    expect((await tcp("GET", "/v1/threads/th_race/state", adminToken)).json).toMatchObject({ record_count: 3, last_clock: 2 });
+  });
+
+  test("a denial carries the decision as fields (actor, resource, rule, reason, route) beside the message", async () => {
+    await rule("probe-deny", "deny", 200, `current_actor() == "${PROBE}" && resource == "thread_read"`);
+    const r = await tcp("GET", "/v1/threads/th_race/state", probeToken);
+    expect(r.status).toBe(403);
+    expect(r.json.permission).toEqual({
+      actor: PROBE,
+      resource: "thread_read",
+      rule: "probe-deny",
+      priority: 200,
+      reason: 'denied by deny rule "probe-deny" (priority 200)',
+      route: "GET /v1/threads/:id/state",
+    });
+    const none = await tcp("GET", "/v1/config", probeToken);
+    expect(none.json.permission).toMatchObject({ resource: "config_read", rule: null, priority: null });
+  });
+
+  test("the CLI turns a denial into the command that allows exactly it, and that command works", async () => {
+    const asProbe = { SPL_SERVE_URL: inst.url, SPL_TOKEN: probeToken };
+    const denied = await inst.spl(["thread", "state", "th_race"], { env: asProbe });
+    expect(denied.code).toBe(1);
+    expect(denied.stderr).toMatch(/^error: permission denied: did:sync:agent:probe may not thread_read \(GET \/v1\/threads\/:id\/state\).*\[PERMISSION_DENIED\] — an operator can allow it with: spl config add-permission-rule /);
+    const fix = denied.stderr.slice(denied.stderr.indexOf("spl config add-permission-rule")).trim();
+    expect(fix).toBe(`spl config add-permission-rule --name allow-thread_read-probe --action allow --priority 201 --expression 'current_actor() == "${PROBE}" && resource == "thread_read"'`);
+    const bin = mkdtempSync(join(tmpdir(), "spl-bin-"));
+    symlinkSync(SPL, join(bin, "spl"));
+    const sh = Bun.spawnSync(["sh", "-c", fix], { env: { ...inst.env, ...asAdmin(), PATH: `${bin}:${inst.env.PATH}` } });
+    expect(sh.exitCode).toBe(0);
+    expect(await ok(["thread", "state", "th_race"], asProbe)).toContain("th_race");
   });
 
   test("a rule change applies to the next request without a restart, and disabling enforcement opens everything", async () => {

@@ -1,45 +1,119 @@
-// The HTTP application: one Elysia app served on TCP and on the Unix socket. Every error leaves
-// as the SPEC 6 envelope; nothing a client sends can produce a stack trace in the answer.
+// The HTTP application: one Elysia app served on TCP and on the Unix socket. Every route is
+// mounted through the access gate with the class it declares (route.ts), so the gate decides on
+// exactly the route Elysia dispatched. Every error leaves as the error envelope; nothing a client
+// sends can produce a stack trace in the answer.
 import { Elysia } from "elysia";
 import type { DaemonState } from "./state";
-import { ApiError, errorResponse } from "./http";
+import { ApiError, errorResponse, readBody } from "./http";
+import { Gate, type Caller } from "./access";
+import { refuseForeign } from "./origin";
 import { repeatedQueryParam } from "./query";
+import { assertDeclared, assertOnlyDeclared, largestBody, routeLabel, type Route } from "./route";
 import { healthRoutes } from "./routes/health";
 import { recordRoutes } from "./routes/records";
 import { threadRoutes } from "./routes/threads";
-import { gate } from "./access";
 import { engineRoutes } from "./routes/engine";
 import { tokenRoutes } from "./routes/tokens";
 
+/** Names the route that handled (or refused) a request; "none" when no route matched. */
+export const ROUTE_HEADER = "x-spl-route";
+
+const writesNothing = () => {
+  throw new ApiError(403, "PERMISSION_DENIED", "this route writes no records");
+};
+const starting = () => errorResponse(503, "STARTING", "the daemon is starting (rebuilding state from the store) — retry in a moment");
+
+function tagged(res: Response, label: string): Response {
+  res.headers.set(ROUTE_HEADER, label);
+  return res;
+}
+
+interface Matched {
+  request: Request;
+  params: Record<string, string>;
+  query: Record<string, string | undefined>;
+}
+
 export function buildApp(state: DaemonState) {
+  const routes = allRoutes(state);
   const log = state.log.child("spl::http");
-  return new Elysia()
+  const gate = new Gate(state);
+
+  async function serveRoute({ spec, handler }: Route, ctx: Matched): Promise<Response> {
+    const { request } = ctx;
+    if (spec.cls === "open") {
+      // GET /health: nobody is identified, and nothing may be written in its name.
+      const anyone: Caller = { actor: state.config.identity.actor, via: state.viaSocket.has(request) ? "socket" : "tcp", token: null, scopes: [], actsForOthers: false };
+      const body = await readBody(request, spec.maxBody ?? 0, spec.tooLargeCode);
+      return handler({ request, params: ctx.params, query: ctx.query, caller: anyone, body, authorize: writesNothing });
+    }
+    if (!state.ready) return starting();
+    const guarded = { cls: spec.cls, label: routeLabel(spec), rulesPerRecord: spec.rulesPerRecord };
+    // A thread route's synthetic record names the thread Elysia matched, for rules on record.thread.
+    const thread = spec.path.startsWith("/v1/threads/:id") ? (ctx.params.id ?? "") : "";
+    const caller = gate.admit(request, guarded, thread);
+    if (caller instanceof Response) return caller;
+    // Read only after the caller is admitted, and never past the route's own limit.
+    const body = await readBody(request, spec.maxBody ?? 0, spec.tooLargeCode);
+    return handler({ request, params: ctx.params, query: ctx.query, caller, body, authorize: gate.writeAuthorizer(caller, guarded) });
+  }
+
+  /** No route matched: refused like an admin route (so nothing answers without a token), then 404. */
+  function unmatched(request: Request): Response {
+    if (!state.ready) return starting();
+    const path = new URL(request.url).pathname;
+    const admitted = gate.admit(request, { cls: "admin", label: `${request.method} ${path}` });
+    if (admitted instanceof Response) return admitted;
+    return errorResponse(404, "NOT_FOUND", `no route ${request.method} ${path} — see the API list in README.md`);
+  }
+
+  // Elysia finds the path by scanning request.url for '/' from a fixed offset; by default it skips
+  // 11 characters, past the Host of a short name like "h" and into the path itself. Bun's url is
+  // always "http://<Host><path>" and origin.ts refuses a Host holding '/', so from 7 the first '/'
+  // starts the path, whatever the Host.
+  const app = new Elysia({ handler: { standardHostname: false } })
     .onError(({ code, error, request }) => {
-      if (error instanceof ApiError) return errorResponse(error.status, error.code, error.message);
+      if (code === "NOT_FOUND") return tagged(unmatched(request), "none");
+      if (error instanceof ApiError) return error.response();
       const path = new URL(request.url).pathname;
-      if (code === "NOT_FOUND") {
-        return errorResponse(404, "NOT_FOUND", `no route ${request.method} ${path} — see the API list in README.md`);
-      }
-      if (code === "PARSE") return errorResponse(400, "INVALID_JSON", "request body is not valid JSON");
-      if (code === "VALIDATION") return errorResponse(400, "INVALID_REQUEST", String((error as Error).message).split("\n")[0]!);
       log.error("request failed", { method: request.method, path, error: (error as Error)?.stack ?? String(error) });
       return errorResponse(500, "INTERNAL", "the daemon failed to handle this request; nothing was written — see the log for details");
     })
+    // Browsers (foreign Origin, DNS rebinding) are refused before any route; the socket is exempt.
     .onRequest(({ request }) => {
-      // Until rebuild_from_store() finishes only /health answers (503 "starting").
-      if (!state.ready && !request.url.endsWith("/health")) {
-        return errorResponse(503, "STARTING", "the daemon is starting (rebuilding state from the store) — retry in a moment");
+      if (!state.viaSocket.has(request)) {
+        const foreign = refuseForeign(request, state.config.server.allowedHosts);
+        if (foreign) return foreign;
       }
+      // Which of two values a handler would see is a guess; refuse rather than pick one.
       const repeated = repeatedQueryParam(request.url);
       if (repeated) return errorResponse(400, "INVALID_QUERY", `query parameter '${repeated}' is given more than once — send it once`);
-      // Bearer auth, token scopes, CEL permission rules (every route but GET /health).
-      return gate(state, request);
-    })
-    .use(healthRoutes(state))
-    .use(recordRoutes(state))
-    .use(threadRoutes(state))
-    .use(engineRoutes(state))
-    .use(tokenRoutes(state));
+    });
+
+  for (const r of routes) {
+    assertDeclared(r.spec);
+    const label = routeLabel(r.spec);
+    app.route(
+      r.spec.method,
+      r.spec.path,
+      // Destructured so Elysia prepares only these (it reads the handler's source to decide).
+      async ({ request, params, query }: Matched) => {
+        try {
+          return tagged(await serveRoute(r, { request, params, query }), label);
+        } catch (err) {
+          if (err instanceof ApiError) return tagged(err.response(), label);
+          throw err;
+        }
+      },
+      { parse: "none" },
+    );
+  }
+  assertOnlyDeclared(app.routes, routes);
+  return { app, maxBody: largestBody(routes) };
 }
 
-export type App = ReturnType<typeof buildApp>;
+function allRoutes(state: DaemonState): Route[] {
+  return [...healthRoutes(state), ...recordRoutes(state), ...threadRoutes(state), ...engineRoutes(state), ...tokenRoutes(state)];
+}
+
+export type App = ReturnType<typeof buildApp>["app"];

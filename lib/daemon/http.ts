@@ -13,8 +13,14 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** Structured fields added to the envelope (e.g. a permission decision), for clients to render. */
+    readonly details?: Record<string, unknown>,
   ) {
     super(message);
+  }
+
+  response(): Response {
+    return json(this.status, { ...errorBody(this.status, this.code, this.message), ...this.details });
   }
 }
 
@@ -27,19 +33,55 @@ export function errorResponse(status: number, code: string, message: string): Re
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
+const EMPTY = new Uint8Array(0);
 
-/** Reads a JSON request body, refusing oversize, invalid UTF-8 and malformed JSON with 4xx. */
-export async function readJson(request: Request, maxBytes: number, tooLargeCode = "REQUEST_TOO_LARGE"): Promise<unknown> {
+function tooLarge(code: string, maxBytes: number, seen: number, exact: boolean): ApiError {
+  if (maxBytes === 0) return new ApiError(413, "BODY_NOT_ALLOWED", "this route takes no request body — send the request without one");
+  const size = exact ? `${seen} bytes` : `more than ${maxBytes} bytes`;
+  return new ApiError(413, code, `request body is ${size}; the limit is ${maxBytes} — send less per request`);
+}
+
+/**
+ * Reads a request body, counting bytes as they stream in and stopping at the first byte past
+ * maxBytes (413), so a chunked body without Content-Length is never buffered beyond the limit.
+ */
+export async function readBody(request: Request, maxBytes: number, tooLargeCode = "REQUEST_TOO_LARGE"): Promise<Uint8Array> {
   const declared = Number(request.headers.get("content-length") ?? "0");
-  const tooLarge = (n: number) =>
-    new ApiError(413, tooLargeCode, `request body is ${n} bytes; the limit is ${maxBytes} — send less per request`);
-  if (declared > maxBytes) throw tooLarge(declared);
-  const buf = await request.arrayBuffer();
-  if (buf.byteLength > maxBytes) throw tooLarge(buf.byteLength);
-  if (buf.byteLength === 0) throw new ApiError(400, "INVALID_JSON", "request body is empty — send a JSON object");
+  if (declared > maxBytes) throw tooLarge(tooLargeCode, maxBytes, declared, true);
+  // Bun hands a GET no body stream, so a chunked body there is refused on its framing alone.
+  if (maxBytes === 0 && request.headers.has("transfer-encoding")) throw tooLarge(tooLargeCode, 0, 0, false);
+  if (!request.body) return EMPTY;
+  // With a Content-Length (within the limit) Bun delivers exactly that many bytes.
+  if (request.headers.has("content-length")) return new Uint8Array(await request.arrayBuffer());
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      reader.cancel().catch(() => {});
+      throw tooLarge(tooLargeCode, maxBytes, total, false);
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+/** Parses a JSON request body, refusing empty bodies, invalid UTF-8 and malformed JSON with 400. */
+export function parseJson(bytes: Uint8Array): unknown {
+  if (bytes.byteLength === 0) throw new ApiError(400, "INVALID_JSON", "request body is empty — send a JSON object");
   let text: string;
   try {
-    text = utf8.decode(buf);
+    text = utf8.decode(bytes);
   } catch {
     throw new ApiError(400, "INVALID_UTF8", "request body is not valid UTF-8 — encode the JSON as UTF-8");
   }

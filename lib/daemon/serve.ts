@@ -30,7 +30,6 @@ export interface ServeOptions {
   insecureLocalhost?: boolean;
 }
 
-const MAX_REQUEST_BODY = 80 * 1024 * 1024;
 const SHUTDOWN_GRACE_MS = 10_000;
 
 function resolveBind(opts: ServeOptions, config: SplConfig) {
@@ -38,7 +37,9 @@ function resolveBind(opts: ServeOptions, config: SplConfig) {
   return { host: opts.host ?? config.server.host, port: opts.port ?? config.server.port };
 }
 
-function listenTcp(state: DaemonState, app: ReturnType<typeof buildApp>): Server<unknown> {
+// Bun's own cap on a request body is just above the largest any route accepts (route.ts
+// largestBody); each route enforces its own limit while the body streams in (http.ts readBody).
+function listenTcp(state: DaemonState, { app, maxBody }: ReturnType<typeof buildApp>): Server<unknown> {
   const { host, port } = state.bind;
   try {
     return Bun.serve({
@@ -46,7 +47,7 @@ function listenTcp(state: DaemonState, app: ReturnType<typeof buildApp>): Server
       port,
       // Elysia/Bun would otherwise let a second daemon bind the same port silently.
       reusePort: false,
-      maxRequestBodySize: MAX_REQUEST_BODY,
+      maxRequestBodySize: maxBody,
       fetch: (req) => app.handle(req),
     });
   } catch (err) {
@@ -64,10 +65,10 @@ function listenTcp(state: DaemonState, app: ReturnType<typeof buildApp>): Server
   }
 }
 
-function listenUnix(state: DaemonState, app: ReturnType<typeof buildApp>): Server<unknown> {
+function listenUnix(state: DaemonState, { app, maxBody }: ReturnType<typeof buildApp>): Server<unknown> {
   const server = Bun.serve({
     unix: state.paths.socket,
-    maxRequestBodySize: MAX_REQUEST_BODY,
+    maxRequestBodySize: maxBody,
     fetch: (req) => {
       state.viaSocket.add(req);
       return app.handle(req);

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import type { StoredRecord } from "../records/types";
 import type { CelScope } from "./cel";
 import { EngineConfig, ENGINE_CONFIG_THREAD, type PermissionRule } from "./config-fold";
-import { decide, fixCommand, preflight, routeClass, shellQuote, syntheticRecord } from "./permissions";
+import { decide, fixCommand, preflight, shellQuote, syntheticRecord } from "./permissions";
 
 const ADMIN = "did:sync:user:admin";
 const scope: CelScope = { actor: "ignored", nowSecs: 1_700_000_000, trust: () => 0.9, trustCount: () => 4 };
@@ -139,27 +139,7 @@ describe("preflight", () => {
   });
 });
 
-describe("routeClass", () => {
-  test("maps routes to classes; /health is never gated", () => {
-    expect(routeClass("GET", "/health")).toBeNull();
-    expect(routeClass("POST", "/health")).toBe("admin");
-    expect(routeClass("POST", "/v1/records")).toBe("record_write");
-    expect(routeClass("POST", "/v1/records/batch")).toBe("record_write");
-    expect(routeClass("GET", "/v1/records?thread=x")).toBe("record_read");
-    expect(routeClass("GET", "/v1/records/abc")).toBe("record_read");
-    expect(routeClass("GET", "/v1/threads/th_engine_config/state")).toBe("thread_read");
-    expect(routeClass("GET", "/v1/config/rules")).toBe("config_read");
-    expect(routeClass("POST", "/v1/config/permission-rules")).toBe("config_write");
-    expect(routeClass("GET", "/v1/status")).toBe("status_read");
-    expect(routeClass("GET", "/v1/trust")).toBe("status_read");
-    expect(routeClass("GET", "/v1/engine/expression_cache/stats")).toBe("status_read");
-    expect(routeClass("POST", "/v1/engine/expr/eval")).toBe("status_read");
-    expect(routeClass("POST", "/v1/engine/other")).toBe("admin");
-    expect(routeClass("GET", "/v1/tokens")).toBe("admin");
-    expect(routeClass("POST", "/v1/tokens")).toBe("admin");
-    expect(routeClass("GET", "/v1/unknown")).toBe("admin");
-  });
-
+describe("syntheticRecord", () => {
   test("syntheticRecord is a GET by the caller", () => {
     expect(syntheticRecord("did:a", "th_x")).toMatchObject({ act: "GET", actor: "did:a", thread: "th_x", data_type: "VOID", clock: 0 });
   });

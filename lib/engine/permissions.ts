@@ -6,6 +6,7 @@ import type { Envelope } from "../records/types";
 import { bindContextDefaults, evaluateBool, toCelVars, type CelScope, type CelVars } from "./cel";
 import { compareRules, ENGINE_CONFIG_THREAD, type PermissionRule } from "./config-fold";
 
+/** Every HTTP route declares one of these beside its definition (lib/daemon/route.ts). */
 export const ROUTE_CLASSES = ["record_write", "record_read", "thread_read", "config_read", "config_write", "status_read", "admin"] as const;
 export type RouteClass = (typeof ROUTE_CLASSES)[number];
 
@@ -24,8 +25,11 @@ export interface PermissionRequest {
 
 export interface Decision {
   allowed: boolean;
-  /** The rule that decided; absent when nothing matched. */
+  /** The resource decided on (a route class), so a client can name what to allow. */
+  resource: string;
+  /** The rule that decided and its priority; absent when nothing matched. */
   rule?: string;
+  priority?: number;
   reason: string;
 }
 
@@ -34,24 +38,6 @@ export interface Preflight {
   missing: RouteClass[];
   /** Shell command that adds an allow rule covering the missing resources; "" when ok. */
   fixCommand: string;
-}
-
-/**
- * The route class of an HTTP request, or null for the one route never gated (`GET /health`).
- * Unknown routes are `admin`, the narrowest class.
- */
-export function routeClass(method: string, path: string): RouteClass | null {
-  const m = method.toUpperCase();
-  const p = path.split("?")[0]!.replace(/\/+$/, "") || "/";
-  const read = m === "GET" || m === "HEAD";
-  if (p === "/health" && read) return null;
-  if (p === "/v1/records" || p.startsWith("/v1/records/")) return read ? "record_read" : m === "POST" ? "record_write" : "admin";
-  if (p === "/v1/threads" || p.startsWith("/v1/threads/")) return read ? "thread_read" : "admin";
-  if (p === "/v1/config" || p.startsWith("/v1/config/")) return read ? "config_read" : "config_write";
-  if (read && (p === "/v1/status" || p === "/v1/trust" || p.startsWith("/v1/trust/") || p.startsWith("/v1/engine/"))) return "status_read";
-  // Evaluating an expression against live state changes nothing: a read, like the engine GETs.
-  if (m === "POST" && p === "/v1/engine/expr/eval") return "status_read";
-  return "admin";
 }
 
 /** The stand-in `record` for requests that carry none, so rules can read `record.*` safely. */
@@ -98,11 +84,13 @@ export function decide(rules: readonly PermissionRule[], req: PermissionRequest,
     const allowed = rule.action === "allow";
     return {
       allowed,
+      resource: req.resource,
       rule: rule.name,
+      priority: rule.priority,
       reason: `${allowed ? "allowed" : "denied"} by ${rule.action} rule "${rule.name}" (priority ${rule.priority})${failure}`,
     };
   }
-  return { allowed: false, reason: `no permission rule allows ${req.actor} ${req.resource} (fail-closed)` };
+  return { allowed: false, resource: req.resource, reason: `no permission rule allows ${req.actor} ${req.resource} (fail-closed)` };
 }
 
 /**
@@ -144,6 +132,17 @@ export function fixCommand(rules: readonly PermissionRule[], actor: string): str
   for (let i = 2; names.has(name); i++) name = `admin-self-${i}`;
   const resources = PREFLIGHT_RESOURCES.map((r) => `resource == "${r}"`).join(" || ");
   const expression = `current_actor() == ${celString(actor)} && (${resources})`;
+  return ["spl config add-permission-rule", "--name", shellQuote(name), "--action allow", "--priority", String(priority), "--expression", shellQuote(expression)].join(" ");
+}
+
+/**
+ * The command that lets `actor` do `resource`, ranked above the rule that refused it (if one did),
+ * for a client to print beside a denial.
+ */
+export function allowCommand(actor: string, resource: string, deniedAtPriority: number | null): string {
+  const priority = deniedAtPriority === null ? 100 : deniedAtPriority + 1;
+  const name = `allow-${resource}-${actor.split(":").pop()!.replace(/[^A-Za-z0-9_-]/g, "_")}`;
+  const expression = `current_actor() == ${celString(actor)} && resource == ${celString(resource)}`;
   return ["spl config add-permission-rule", "--name", shellQuote(name), "--action allow", "--priority", String(priority), "--expression", shellQuote(expression)].join(" ");
 }
 

@@ -115,11 +115,13 @@ export class RecordStore extends StoreReader {
   /**
    * Inserts one validated record: assigns the clock when the client left it out, computes the
    * id, and answers duplicate for identical content. Same (thread, actor, clock) with other
-   * content is a 409. Call inside a transaction.
+   * content is a 409. Call inside a transaction. `check` sees the record with the clock it will be
+   * stored at, and may throw to stop the insert.
    */
-  insert(p: PreparedRecord, nowSecs: number): InsertResult {
+  insert(p: PreparedRecord, nowSecs: number, check?: (env: Envelope) => void): InsertResult {
     const env = p.env;
     if (!p.clockGiven) env.clock = this.nextClock(env.thread, env.actor);
+    check?.(env);
     const id = sealRecord(p);
     const parents = JSON.stringify(env.parents);
     const res = this.s.insert!.run(id, env.thread, env.actor, env.act, env.clock, env.data_type, env.judged_by, parents, p.bodyJson, nowSecs);

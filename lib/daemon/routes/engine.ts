@@ -1,6 +1,5 @@
 // Derived-state reads (SPEC 9): trust, engine config and rules, the pre-flight for
 // permissions-enable, health checks, the expression cache, and CEL evaluation against live state.
-import { Elysia } from "elysia";
 import {
   CelCostError,
   CelEvaluationError,
@@ -19,8 +18,9 @@ import { prepareRecord } from "../../records/envelope";
 import { toWire } from "../../records/wire";
 import { preflight } from "../../engine/permissions";
 import type { DaemonState } from "../state";
-import { ApiError, json, readJson } from "../http";
-import { callerOf, tcpAuthRequired } from "../access";
+import { ApiError, json, parseJson } from "../http";
+import { tcpAuthRequired } from "../access";
+import { route } from "../route";
 
 const round = (x: number, places: number) => Math.round(x * 10 ** places) / 10 ** places;
 const nowSecs = () => Math.floor(Date.now() / 1000);
@@ -61,9 +61,9 @@ export function runHealthChecks(state: DaemonState): { status: "ok" | "warn" | "
 
 export function engineRoutes(state: DaemonState) {
   const { engine } = state;
-  return new Elysia()
-    .get("/v1/trust", () => json(200, { object: "list", data: trustRows(state) }))
-    .get("/v1/config", () =>
+  return [
+    route({ method: "GET", path: "/v1/trust", cls: "status_read" }, () => json(200, { object: "list", data: trustRows(state) })),
+    route({ method: "GET", path: "/v1/config", cls: "config_read" }, () =>
       json(200, {
         object: "engine_config",
         ...engine.config.show(),
@@ -80,63 +80,59 @@ export function engineRoutes(state: DaemonState) {
           avg_micros: engine.permissions.stats.checks ? Math.round((engine.permissions.stats.micros / engine.permissions.stats.checks) * 10) / 10 : 0,
         },
       }),
-    )
-    .get("/v1/config/rules", ({ query }) => {
-      const topic = (query as Record<string, string | undefined>).topic;
+    ),
+    route({ method: "GET", path: "/v1/config/rules", cls: "config_read" }, ({ query }) => {
+      const topic = query.topic;
       if (topic !== undefined && topic !== "" && !isRuleTopic(topic)) {
         throw new ApiError(400, "INVALID_QUERY", `'topic' must be one of ${RULE_TOPICS.join(", ")}`);
       }
       return json(200, { object: "list", data: engine.config.listRules(topic || undefined) });
-    })
-    .get("/v1/config/permission-rules", () =>
+    }),
+    route({ method: "GET", path: "/v1/config/permission-rules", cls: "config_read" }, () =>
       json(200, { object: "list", permissions_enabled: engine.config.permissionsEnabled, data: engine.config.listRules("permission_rule") }),
-    )
-    .post(
-      "/v1/config/rules",
-      async ({ request }) => {
-        // config_write: validate first (400 with the column), then write the LEARN as the caller.
-        const body = (await readJson(request, 256 * 1024)) as Record<string, unknown>;
+    ),
+    route(
+      { method: "POST", path: "/v1/config/rules", cls: "config_write", maxBody: 256 * 1024, rulesPerRecord: true },
+      async ({ body: bytes, caller, authorize }) => {
+        // Validate first (400 with the column), then write the LEARN as the caller.
+        const body = parseJson(bytes) as Record<string, unknown>;
         if (!body || typeof body !== "object" || Array.isArray(body)) throw new ApiError(400, "INVALID_REQUEST", 'send a rule body, e.g. {"topic":"permission_rule","name":"...","action":"allow","priority":10,"expression":"..."}');
         const problem = configBodyProblem(body);
         if (problem) throw new ApiError(400, "INVALID_RULE", problem.error);
-        const [r] = await state.ingest.submit([prepareRecord({ thread: ENGINE_CONFIG_THREAD, actor: callerOf(state, request).actor, act: "LEARN", body })]);
+        const [r] = await state.ingest.submit([prepareRecord({ thread: ENGINE_CONFIG_THREAD, actor: caller.actor, act: "LEARN", body })], authorize);
         if (r!.status === "error") throw new ApiError(r!.error.status, r!.error.code, r!.error.message);
         return json(r!.status === "created" ? 201 : 200, toWire(r!.record));
       },
-      { parse: "none" },
-    )
-    .get("/v1/config/health-checks", () => json(200, { object: "list", data: engine.config.listRules("health_check") }))
-    .get("/v1/config/permissions/preflight", ({ query }) => {
-      const actor = (query as Record<string, string | undefined>).actor || state.config.identity.actor;
+    ),
+    route({ method: "GET", path: "/v1/config/health-checks", cls: "config_read" }, () => json(200, { object: "list", data: engine.config.listRules("health_check") })),
+    route({ method: "GET", path: "/v1/config/permissions/preflight", cls: "config_read" }, ({ query }) => {
+      const actor = query.actor || state.config.identity.actor;
       const r = preflight(engine.config.permissionRules, actor, engine.scope(actor));
       return json(200, { object: "preflight", actor, ok: r.ok, missing: r.missing, fix_command: r.fixCommand });
-    })
-    .get("/v1/engine/expression_cache/stats", () => json(200, expressionCacheStats()))
-    .get("/v1/engine/health", () => json(200, { object: "health_checks", ...runHealthChecks(state) }))
-    .post(
-      "/v1/engine/expr/eval",
-      async ({ request }) => {
-        const input = (await readJson(request, 1024 * 1024)) as Record<string, unknown>;
-        if (!input || typeof input !== "object" || Array.isArray(input)) throw new ApiError(400, "INVALID_REQUEST", 'send {"expression": "...", "context": "..."}');
-        const { expression, context } = input;
-        if (typeof expression !== "string" || !expression.trim()) throw new ApiError(400, "INVALID_REQUEST", "'expression' must be a non-empty string");
-        if (!isCelContext(context)) throw new ApiError(400, "INVALID_REQUEST", `'context' must be one of ${CEL_CONTEXTS.join(", ")}`);
-        const declared = new Set(contextVariables(context).map((v) => v.name));
-        const caller = callerOf(state, request);
-        const raw: RawCelVars = {};
-        const given = input as RawCelVars & Record<string, unknown>;
-        for (const name of declared) if (given[name] !== undefined) (raw as any)[name] = given[name];
-        if (declared.has("system") && raw.system === undefined) raw.system = engine.system(state.startedAt);
-        if (declared.has("record") && raw.record === undefined) raw.record = { act: "GET", actor: caller.actor, thread: "", body: {}, clock: 0, data_type: "VOID", parents: [] };
-        try {
-          const { type, value } = await evaluateAdHoc(context, expression, raw, engine.scopeSnapshot(caller.actor));
-          return json(200, { object: "expr_result", context, actor: caller.actor, type, value });
-        } catch (err) {
-          if (err instanceof CelCostError) throw new ApiError(400, "EXPRESSION_TOO_COSTLY", err.message);
-          if (err instanceof CelEvaluationError) throw new ApiError(400, "EXPRESSION_ERROR", err.message);
-          throw err;
-        }
-      },
-      { parse: "none" },
-    );
+    }),
+    route({ method: "GET", path: "/v1/engine/expression_cache/stats", cls: "status_read" }, () => json(200, expressionCacheStats())),
+    route({ method: "GET", path: "/v1/engine/health", cls: "status_read" }, () => json(200, { object: "health_checks", ...runHealthChecks(state) })),
+    // Evaluating an expression against live state changes nothing: a read, like the engine GETs.
+    route({ method: "POST", path: "/v1/engine/expr/eval", cls: "status_read", maxBody: 1024 * 1024 }, async ({ body, caller }) => {
+      const input = parseJson(body) as Record<string, unknown>;
+      if (!input || typeof input !== "object" || Array.isArray(input)) throw new ApiError(400, "INVALID_REQUEST", 'send {"expression": "...", "context": "..."}');
+      const { expression, context } = input;
+      if (typeof expression !== "string" || !expression.trim()) throw new ApiError(400, "INVALID_REQUEST", "'expression' must be a non-empty string");
+      if (!isCelContext(context)) throw new ApiError(400, "INVALID_REQUEST", `'context' must be one of ${CEL_CONTEXTS.join(", ")}`);
+      const declared = new Set(contextVariables(context).map((v) => v.name));
+      const raw: RawCelVars = {};
+      const given = input as RawCelVars & Record<string, unknown>;
+      for (const name of declared) if (given[name] !== undefined) (raw as any)[name] = given[name];
+      if (declared.has("system") && raw.system === undefined) raw.system = engine.system(state.startedAt);
+      if (declared.has("record") && raw.record === undefined) raw.record = { act: "GET", actor: caller.actor, thread: "", body: {}, clock: 0, data_type: "VOID", parents: [] };
+      try {
+        const { type, value } = await evaluateAdHoc(context, expression, raw, engine.scopeSnapshot(caller.actor));
+        return json(200, { object: "expr_result", context, actor: caller.actor, type, value });
+      } catch (err) {
+        if (err instanceof CelCostError) throw new ApiError(400, "EXPRESSION_TOO_COSTLY", err.message);
+        if (err instanceof CelEvaluationError) throw new ApiError(400, "EXPRESSION_ERROR", err.message);
+        throw err;
+      }
+    }),
+  ];
 }

@@ -1,9 +1,9 @@
 // Liveness and status: GET /health (never gated) and GET /v1/status.
-import { Elysia } from "elysia";
 import { VERSION } from "../../version";
 import { storeUrl } from "../../paths";
 import type { DaemonState } from "../state";
 import { json } from "../http";
+import { route } from "../route";
 
 export function healthBody(state: DaemonState) {
   const { records, threads } = state.store.counts;
@@ -21,11 +21,11 @@ export function healthBody(state: DaemonState) {
 }
 
 export function healthRoutes(state: DaemonState) {
-  return new Elysia()
-    .get("/health", () =>
+  return [
+    route({ method: "GET", path: "/health", cls: "open" }, () =>
       state.ready ? json(200, healthBody(state)) : json(503, { status: "starting", pid: process.pid, home: state.paths.home }),
-    )
-    .get("/v1/status", () => {
+    ),
+    route({ method: "GET", path: "/v1/status", cls: "status_read" }, () => {
       const mem = process.memoryUsage();
       return json(200, {
         ...healthBody(state),
@@ -38,5 +38,6 @@ export function healthRoutes(state: DaemonState) {
         permissions_enabled: state.engine.config.permissionsEnabled,
         log_path: state.paths.log,
       });
-    });
+    }),
+  ];
 }

@@ -1,17 +1,16 @@
 // Record ingest and reads: POST /v1/records, POST /v1/records/batch, GET /v1/records[/:id].
-import { Elysia } from "elysia";
 import { ACTS } from "../../records/types";
 import { MAX_RECORD_BYTES, prepareRecord, type PreparedRecord, RecordError } from "../../records/envelope";
 import { toWire } from "../../records/wire";
 import type { DaemonState } from "../state";
-import { ApiError, errorBody, json, pageParams, readJson } from "../http";
+import { ApiError, errorBody, json, pageParams, parseJson } from "../http";
 import type { ItemResult } from "../ingest";
-import { authorizeRecords } from "../access";
+import { route } from "../route";
 
 export const MAX_BATCH = 1000;
 // Room for JSON whitespace and escapes around a record at the size limit.
 const MAX_SINGLE_BODY = MAX_RECORD_BYTES * 2;
-const MAX_BATCH_BODY = 64 * 1024 * 1024;
+export const MAX_BATCH_BODY = 64 * 1024 * 1024;
 
 function prepareOrThrow(input: unknown): PreparedRecord {
   try {
@@ -34,25 +33,22 @@ function logIngest(state: DaemonState, results: ItemResult[]) {
 export function recordRoutes(state: DaemonState) {
   const log = state.log.child("spl::ingest");
   const ingestLog = { ...state, log };
-  return new Elysia()
-    .post(
-      "/v1/records",
-      async ({ request }) => {
-        const input = await readJson(request, MAX_SINGLE_BODY, "RECORD_TOO_LARGE");
-        const prepared = prepareOrThrow(input);
-        authorizeRecords(state, request, [prepared.env]);
-        const result = (await state.ingest.submit([prepared]))[0]!;
+  return [
+    route(
+      { method: "POST", path: "/v1/records", cls: "record_write", maxBody: MAX_SINGLE_BODY, tooLargeCode: "RECORD_TOO_LARGE", rulesPerRecord: true },
+      async ({ body, authorize }) => {
+        const prepared = prepareOrThrow(parseJson(body));
+        const result = (await state.ingest.submit([prepared], authorize))[0]!;
         logIngest(ingestLog, [result]);
         if (result.status === "error") throw new ApiError(result.error.status, result.error.code, result.error.message);
         if (result.status === "duplicate") return json(200, { ...toWire(result.record), duplicate: true });
         return json(201, toWire(result.record));
       },
-      { parse: "none" },
-    )
-    .post(
-      "/v1/records/batch",
-      async ({ request }) => {
-        const input = (await readJson(request, MAX_BATCH_BODY)) as { records?: unknown };
+    ),
+    route(
+      { method: "POST", path: "/v1/records/batch", cls: "record_write", maxBody: MAX_BATCH_BODY, rulesPerRecord: true },
+      async ({ body, authorize }) => {
+        const input = parseJson(body) as { records?: unknown };
         if (!input || typeof input !== "object" || !Array.isArray(input.records)) {
           throw new ApiError(400, "INVALID_BATCH", 'a batch is {"records": [ ...records ]}');
         }
@@ -71,8 +67,8 @@ export function recordRoutes(state: DaemonState) {
             answers[i] = { id: null, status: "error", error: errorBody(err.status, err.code, err.message) };
           }
         });
-        authorizeRecords(state, request, valid.map((p) => p.env)); // any refusal refuses the whole batch
-        const results = valid.length ? await state.ingest.submit(valid) : [];
+        // One submission: any refusal refuses the whole batch and writes none of it.
+        const results = valid.length ? await state.ingest.submit(valid, authorize) : [];
         logIngest(ingestLog, results);
         results.forEach((r, j) => {
           answers[slots[j]!] =
@@ -82,20 +78,20 @@ export function recordRoutes(state: DaemonState) {
         });
         return json(200, { object: "list", data: answers });
       },
-      { parse: "none" },
-    )
-    .get("/v1/records/:id", ({ params }) => {
-      const record = state.store.get(params.id);
+    ),
+    route({ method: "GET", path: "/v1/records/:id", cls: "record_read" }, ({ params }) => {
+      const record = state.store.get(params.id!);
       if (!record) throw new ApiError(404, "RECORD_NOT_FOUND", `no record with id ${params.id}`);
       return json(200, toWire(record));
-    })
-    .get("/v1/records", ({ query }) => {
+    }),
+    route({ method: "GET", path: "/v1/records", cls: "record_read" }, ({ query }) => {
       const { limit, after } = pageParams(query);
-      const { thread, actor, act } = query as Record<string, string | undefined>;
+      const { thread, actor, act } = query;
       if (act !== undefined && !(ACTS as readonly string[]).includes(act)) {
         throw new ApiError(400, "INVALID_QUERY", `'act' must be one of ${ACTS.join(", ")}`);
       }
       const page = state.store.list({ thread, actor, act, limit, after });
       return json(200, { object: "list", data: page.data.map(toWire), has_more: page.has_more, next_cursor: page.next_cursor });
-    });
+    }),
+  ];
 }

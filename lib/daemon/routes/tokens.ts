@@ -1,11 +1,10 @@
 // API tokens (admin class): GET /v1/tokens, POST /v1/tokens, POST /v1/tokens/:id/revoke.
 // The plaintext is generated here and leaves only in the creating answer; the record holds its hash.
-import { Elysia } from "elysia";
 import { prepareRecord } from "../../records/envelope";
 import { AUTH_THREAD, DEFAULT_SCOPES, isScope, mintToken, parseExpiresAt, revokeRecordBody, SCOPES, tokenRecordBody, type Scope } from "../../auth/tokens";
 import type { DaemonState } from "../state";
-import { ApiError, json, readJson } from "../http";
-import { callerOf } from "../access";
+import { ApiError, json, parseJson } from "../http";
+import { route, type RouteCall } from "../route";
 
 const DID = /^did:[a-z0-9]+:\S+$/;
 
@@ -15,58 +14,58 @@ async function writeAuth(state: DaemonState, actor: string, body: Record<string,
   return r!.record;
 }
 
-async function bodyOf(request: Request): Promise<Record<string, unknown>> {
-  if (request.headers.get("content-length") === "0" || !request.body) return {};
-  const b = await readJson(request, 64 * 1024);
+const MAX_TOKEN_BODY = 64 * 1024;
+
+/** The optional JSON object these routes take; an empty body means {}. */
+function objectOf(body: Uint8Array): Record<string, unknown> {
+  if (body.byteLength === 0) return {};
+  const b = parseJson(body);
   if (!b || typeof b !== "object" || Array.isArray(b)) throw new ApiError(400, "INVALID_REQUEST", "send a JSON object");
   return b as Record<string, unknown>;
 }
 
 export function tokenRoutes(state: DaemonState) {
   const { tokens } = state.engine;
-  const revoke = async (request: Request, id: string) => {
-    const b = await bodyOf(request);
+  const revoke = async ({ params, body, caller }: RouteCall) => {
+    const b = objectOf(body);
+    const id = params.id!;
     const t = tokens.get(id);
     if (!t) throw new ApiError(404, "TOKEN_NOT_FOUND", `no token with id ${id} — 'spl token list' shows them`);
     if (t.revoked) return json(200, { object: "token", ...t });
     const reason = typeof b.reason === "string" ? b.reason : "revoked by operator";
-    await writeAuth(state, callerOf(state, request).actor, revokeRecordBody(id, reason));
-    state.log.info("token revoked", { token_id: id, actor: callerOf(state, request).actor });
+    await writeAuth(state, caller.actor, revokeRecordBody(id, reason));
+    state.log.info("token revoked", { token_id: id, actor: caller.actor });
     return json(200, { object: "token", ...tokens.get(id)! });
   };
-  return new Elysia()
-    .get("/v1/tokens", () => json(200, { object: "list", data: tokens.list() }))
-    .post(
-      "/v1/tokens",
-      async ({ request }) => {
-        const b = await bodyOf(request);
-        const caller = callerOf(state, request);
-        const actor = b.actor ?? caller.actor;
-        if (typeof actor !== "string" || !DID.test(actor)) throw new ApiError(400, "INVALID_REQUEST", "'actor' must be a DID such as did:sync:agent:ci");
-        let scopes: Scope[] = [...DEFAULT_SCOPES];
-        if (b.scopes !== undefined) {
-          if (!Array.isArray(b.scopes) || !b.scopes.length || !b.scopes.every(isScope)) {
-            throw new ApiError(400, "INVALID_REQUEST", `'scopes' must be a non-empty list of: ${SCOPES.join(", ")}`);
-          }
-          scopes = [...new Set(b.scopes as Scope[])];
+  return [
+    route({ method: "GET", path: "/v1/tokens", cls: "admin" }, () => json(200, { object: "list", data: tokens.list() })),
+    route({ method: "POST", path: "/v1/tokens", cls: "admin", maxBody: MAX_TOKEN_BODY }, async ({ body, caller }) => {
+      const b = objectOf(body);
+      const actor = b.actor ?? caller.actor;
+      if (typeof actor !== "string" || !DID.test(actor)) throw new ApiError(400, "INVALID_REQUEST", "'actor' must be a DID such as did:sync:agent:ci");
+      let scopes: Scope[] = [...DEFAULT_SCOPES];
+      if (b.scopes !== undefined) {
+        if (!Array.isArray(b.scopes) || !b.scopes.length || !b.scopes.every(isScope)) {
+          throw new ApiError(400, "INVALID_REQUEST", `'scopes' must be a non-empty list of: ${SCOPES.join(", ")}`);
         }
-        const env = b.env ?? "local";
-        if (typeof env !== "string" || !/^[a-z0-9]{1,16}$/.test(env)) throw new ApiError(400, "INVALID_REQUEST", "'env' must be 1-16 lowercase letters or digits");
-        const name = b.name ?? "";
-        if (typeof name !== "string" || name.length > 200) throw new ApiError(400, "INVALID_REQUEST", "'name' must be a string of at most 200 characters");
-        let expiresAt: number | null = null;
-        try {
-          if (b.expires_at != null) expiresAt = parseExpiresAt(b.expires_at, Date.now() / 1000);
-        } catch (err) {
-          throw new ApiError(400, "INVALID_REQUEST", (err as Error).message);
-        }
-        const t = mintToken(env);
-        await writeAuth(state, caller.actor, tokenRecordBody({ id: t.id, env: t.env, secretSha256: t.secretSha256, actor, scopes, name, expiresAt }));
-        state.log.info("token created", { token_id: t.id, actor, scopes: scopes.join(","), by: caller.actor });
-        return json(201, { object: "token", ...tokens.get(t.id)!, token: t.token });
-      },
-      { parse: "none" },
-    )
-    .post("/v1/tokens/:id/revoke", ({ request, params }) => revoke(request, params.id), { parse: "none" })
-    .delete("/v1/tokens/:id", ({ request, params }) => revoke(request, params.id), { parse: "none" });
+        scopes = [...new Set(b.scopes as Scope[])];
+      }
+      const env = b.env ?? "local";
+      if (typeof env !== "string" || !/^[a-z0-9]{1,16}$/.test(env)) throw new ApiError(400, "INVALID_REQUEST", "'env' must be 1-16 lowercase letters or digits");
+      const name = b.name ?? "";
+      if (typeof name !== "string" || name.length > 200) throw new ApiError(400, "INVALID_REQUEST", "'name' must be a string of at most 200 characters");
+      let expiresAt: number | null = null;
+      try {
+        if (b.expires_at != null) expiresAt = parseExpiresAt(b.expires_at, Date.now() / 1000);
+      } catch (err) {
+        throw new ApiError(400, "INVALID_REQUEST", (err as Error).message);
+      }
+      const t = mintToken(env);
+      await writeAuth(state, caller.actor, tokenRecordBody({ id: t.id, env: t.env, secretSha256: t.secretSha256, actor, scopes, name, expiresAt }));
+      state.log.info("token created", { token_id: t.id, actor, scopes: scopes.join(","), by: caller.actor });
+      return json(201, { object: "token", ...tokens.get(t.id)!, token: t.token });
+    }),
+    route({ method: "POST", path: "/v1/tokens/:id/revoke", cls: "admin", maxBody: MAX_TOKEN_BODY }, revoke),
+    route({ method: "DELETE", path: "/v1/tokens/:id", cls: "admin", maxBody: MAX_TOKEN_BODY }, revoke),
+  ];
 }

@@ -1,0 +1,80 @@
+// How a route is declared: method, path template, permission class and body limit, side by side
+// with its handler. The access gate runs inside the route Elysia matched (app.ts mounts every route
+// through it), so the class it enforces is the class of the handler that will run — never one
+// derived from a URL parsed some other way.
+import { ROUTE_CLASSES, type RouteClass } from "../engine/permissions";
+import type { Envelope } from "../records/types";
+import type { Caller } from "./access";
+
+export interface RouteSpec {
+  method: "GET" | "POST" | "DELETE";
+  path: string;
+  /** Permission class; "open" only for GET /health, which nobody needs a token for. */
+  cls: RouteClass | "open";
+  /** Largest request body in bytes; absent = the route takes no body. */
+  maxBody?: number;
+  /** Error code for a body over maxBody (default REQUEST_TOO_LARGE). */
+  tooLargeCode?: string;
+  /**
+   * The route writes records and its permission rules are checked per record in the write path,
+   * with `record` bound to each one (access.ts writeAuthorizer), rather than once up front.
+   */
+  rulesPerRecord?: boolean;
+}
+
+export interface RouteCall {
+  request: Request;
+  params: Record<string, string>;
+  query: Record<string, string | undefined>;
+  caller: Caller;
+  /** The request body, already read within the route's limit (empty when none was sent). */
+  body: Uint8Array;
+  /** Authorizes each record this call writes; give it to IngestQueue.submit (access.ts writeAuthorizer). */
+  authorize: (rec: Envelope) => void;
+}
+
+export type RouteHandler = (call: RouteCall) => Response | Promise<Response>;
+
+export interface Route {
+  spec: RouteSpec;
+  handler: RouteHandler;
+}
+
+export function route(spec: RouteSpec, handler: RouteHandler): Route {
+  return { spec, handler };
+}
+
+/** The value of the x-spl-route answer header, and the route named in denials. */
+export const routeLabel = (spec: Pick<RouteSpec, "method" | "path">) => `${spec.method} ${spec.path}`;
+
+/** A route must say who may call it; one that does not is a programming error caught at startup. */
+export function assertDeclared(spec: Partial<RouteSpec>): asserts spec is RouteSpec {
+  const label = `${spec.method ?? "?"} ${spec.path ?? "?"}`;
+  if (spec.cls !== "open" && !(ROUTE_CLASSES as readonly string[]).includes(spec.cls as string)) {
+    throw new Error(`route ${label} declares no permission class (got ${JSON.stringify(spec.cls)}); give it one of: open, ${ROUTE_CLASSES.join(", ")}`);
+  }
+  if (spec.cls === "open" && !(spec.method === "GET" && spec.path === "/health")) {
+    throw new Error(`route ${label} may not be open: only GET /health is served without a token`);
+  }
+  if (spec.maxBody !== undefined && !(Number.isInteger(spec.maxBody) && spec.maxBody > 0)) {
+    throw new Error(`route ${label} declares an invalid body limit ${spec.maxBody}`);
+  }
+}
+
+/** Every route the router knows must be one mounted through the gate. */
+export function assertOnlyDeclared(known: readonly { method: string; path: string }[], declared: readonly Route[]): void {
+  const ok = new Set(declared.map((r) => routeLabel(r.spec)));
+  for (const r of known) {
+    if (!ok.has(`${r.method} ${r.path}`)) {
+      throw new Error(`route ${r.method} ${r.path} was added without a declared permission class — declare it with route() in lib/daemon/routes/`);
+    }
+  }
+}
+
+/**
+ * The server-wide cap on a request body: the largest any route accepts, plus a little so the
+ * route's own 413 (with the error envelope) answers before Bun cuts the connection.
+ */
+export function largestBody(routes: readonly Route[]): number {
+  return Math.max(0, ...routes.map((r) => r.spec.maxBody ?? 0)) + 1024 * 1024;
+}
