@@ -38,7 +38,7 @@ describe("DaemonError", () => {
       message: "permission denied: did:x may not config_read (GET /v1/config): no rule",
       fix: "an operator can allow it",
     });
-    expect(e.oneLine).toBe("permission denied: did:x may not config_read (GET /v1/config): no rule [PERMISSION_DENIED] — an operator can allow it");
+    expect(e.oneLine).toBe("permission denied: did:x may not config_read (GET /v1/config): no rule — an operator can allow it [PERMISSION_DENIED]");
     const plain = await failure("/plain");
     expect({ status: plain.status, code: plain.code, fix: plain.fix, message: plain.message }).toEqual({ status: 502, code: undefined, fix: undefined, message: "daemon answered HTTP 502" });
   });

@@ -88,10 +88,12 @@ export class DaemonError extends UserError {
     return new DaemonError(this.status, this.code, this.message, fix);
   }
 
-  /** `what [CODE] — fix`: the fix stays last, so a command in it can be pasted as it is. */
+  /** `what — fix [CODE]`; a fix with lines of its own (a command to paste) follows the first line. */
   override get oneLine(): string {
-    const what = this.code ? `${this.message} [${this.code}]` : this.message;
-    return this.fix ? `${what} — ${this.fix}` : what;
+    const line = super.oneLine;
+    const code = this.code ? ` [${this.code}]` : "";
+    const nl = line.indexOf("\n");
+    return nl < 0 ? line + code : line.slice(0, nl) + code + line.slice(nl);
   }
 }
 
@@ -104,7 +106,8 @@ export async function call<T = any>(method: string, path: string, body?: unknown
   if (err.code === "PERMISSION_DENIED" && p) {
     // The daemon says which rule refused what; the fix is a rule that allows exactly that.
     const { allowCommand } = await import("./engine/permissions");
-    throw err.withFix(`an operator can allow it with: ${allowCommand(p.actor, p.resource, p.priority)}`);
+    // On a line of its own, so it can be pasted as it is.
+    throw err.withFix(`an operator can allow it with the command below\n  ${allowCommand(p.actor, p.resource, p.priority)}`);
   }
   throw err;
 }

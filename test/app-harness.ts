@@ -53,7 +53,8 @@ export async function inProcessDaemon(opts: { insecureLocalhost?: boolean } = {}
     state,
     token,
     async request(method, path, body, o = {}) {
-      const headers: Record<string, string> = { ...(o.socket ? {} : { authorization: `Bearer ${token}` }), ...o.headers };
+      // A client over TCP always sends Host; the gate refuses a request without one.
+      const headers: Record<string, string> = { ...(o.socket ? {} : { host: "127.0.0.1", authorization: `Bearer ${token}` }), ...o.headers };
       const init: RequestInit = { method, headers };
       if (body !== undefined) {
         headers["content-type"] ??= "application/json";

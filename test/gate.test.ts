@@ -161,7 +161,7 @@ describe("a token acts as its own actor", () => {
     const env = { SPL_SERVE_URL: inst.url, SPL_TOKEN: ciToken };
     const r = await inst.spl(["do", "deploy", "--thread", "th_cli_claim"], { env });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^error: token [0-9a-f]+ acts as did:sync:agent:ci and may not act as did:sync:user:tester \[DID_CLAIM_DENIED\] — /);
+    expect(r.stderr).toMatch(/^error: token [0-9a-f]+ acts as did:sync:agent:ci and may not act as did:sync:user:tester — .*\[DID_CLAIM_DENIED\]/);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
     expect(await ok(["do", "deploy", "--thread", "th_cli_claim", "--actor", CI], env)).toContain("recorded DO");
     // The operator's own CLI (socket, and its admin token over HTTP) writes as anyone, as before.

@@ -205,7 +205,7 @@ describe("rule semantics", () => {
     const asProbe = { SPL_SERVE_URL: inst.url, SPL_TOKEN: probeToken };
     const denied = await inst.spl(["thread", "state", "th_race"], { env: asProbe });
     expect(denied.code).toBe(1);
-    expect(denied.stderr).toMatch(/^error: permission denied: did:sync:agent:probe may not thread_read \(GET \/v1\/threads\/:id\/state\).*\[PERMISSION_DENIED\] — an operator can allow it with: spl config add-permission-rule /);
+    expect(denied.stderr).toMatch(/^error: permission denied: did:sync:agent:probe may not thread_read \(GET \/v1\/threads\/:id\/state\).* — an operator can allow it with the command below \[PERMISSION_DENIED\]\n  spl config add-permission-rule /);
     const fix = denied.stderr.slice(denied.stderr.indexOf("spl config add-permission-rule")).trim();
     expect(fix).toBe(`spl config add-permission-rule --name allow-thread_read-probe --action allow --priority 201 --expression 'current_actor() == "${PROBE}" && resource == "thread_read"'`);
     const bin = mkdtempSync(join(tmpdir(), "spl-bin-"));

@@ -17,5 +17,13 @@ test("SIGTERM stops the background services before the store is closed", async (
     .map((l) => JSON.parse(l))
     .filter((l) => ["ready", "service started", "shutting down", "service stopped", "stopped"].includes(l.msg))
     .map((l) => (l.service ? `${l.msg} ${l.service}` : l.msg));
-  expect(msgs).toEqual(["service started idle-checkpoint", "ready", "shutting down", "service stopped idle-checkpoint", "stopped"]);
+  expect(msgs).toEqual([
+    "service started storage-health",
+    "service started idle-checkpoint",
+    "ready",
+    "shutting down",
+    "service stopped idle-checkpoint",
+    "service stopped storage-health",
+    "stopped",
+  ]);
 });
