@@ -27,7 +27,7 @@ beforeEach(() => {
   migrate(db, ":memory:");
   store = new RecordStore(db);
   commits = [];
-  queue = new IngestQueue(db, store, (created) => commits.push(created), silentLogger);
+  queue = new IngestQueue(store, (created) => commits.push(created), silentLogger);
 });
 
 test("submissions made in one turn share one transaction, answered per record in order", async () => {

@@ -1,7 +1,6 @@
 // Group commit: records submitted during one turn of the event loop are written in a single
 // transaction, and nobody is answered before that transaction has committed. With one writer
 // this keeps per-request cost near the batched insert rate without weakening durability.
-import type { Database } from "bun:sqlite";
 import type { Logger } from "../log";
 import type { Envelope, StoredRecord } from "../records/types";
 import { type PreparedRecord, RecordError } from "../records/envelope";
@@ -44,28 +43,14 @@ function wrapRefusal(authorize: Authorize): Authorize {
 export class IngestQueue {
   private queue: Pending[] = [];
   private scheduled = false;
-  private begin;
-  private commit;
-  private rollback;
-  private savepoint;
-  private rollbackToSavepoint;
-  private releaseSavepoint;
 
   constructor(
-    db: Database,
     private readonly store: RecordStore,
     private readonly onCommitted: CommitHook,
     private readonly log: Logger,
     /** A transaction failed (disk full, I/O error); every submitter in it is rejected. */
     private readonly onFailed: (err: Error) => void = () => {},
-  ) {
-    this.begin = db.prepare("BEGIN IMMEDIATE");
-    this.commit = db.prepare("COMMIT");
-    this.rollback = db.prepare("ROLLBACK");
-    this.savepoint = db.prepare("SAVEPOINT submission");
-    this.rollbackToSavepoint = db.prepare("ROLLBACK TO submission");
-    this.releaseSavepoint = db.prepare("RELEASE submission");
-  }
+  ) {}
 
   /** Writes the records (one submission = same transaction) and answers per record. */
   submit(items: PreparedRecord[], authorize?: Authorize): Promise<ItemResult[]> {
@@ -90,15 +75,16 @@ export class IngestQueue {
     const now = Math.floor(Date.now() / 1000);
     const results: (ItemResult[] | Refused)[] = [];
     const created: StoredRecord[] = [];
+    const { tx } = this.store;
     try {
-      this.begin.run();
+      tx.begin();
       for (const p of batch) {
         const out: ItemResult[] = [];
         const mine: StoredRecord[] = [];
         const check = p.authorize && wrapRefusal(p.authorize);
         // A refusal comes before its record's insert, so only a submission of several can need undoing.
         const undoable = check && p.items.length > 1;
-        if (undoable) this.savepoint.run();
+        if (undoable) tx.savepoint();
         try {
           for (const item of p.items) {
             try {
@@ -113,21 +99,21 @@ export class IngestQueue {
         } catch (err) {
           if (!(err instanceof Refused)) throw err;
           if (undoable) {
-            this.rollbackToSavepoint.run();
-            this.releaseSavepoint.run();
+            tx.rollbackToSavepoint();
+            tx.releaseSavepoint();
           }
           if (mine.length) this.store.resync();
           results.push(err);
           continue;
         }
-        if (undoable) this.releaseSavepoint.run();
+        if (undoable) tx.releaseSavepoint();
         created.push(...mine);
         results.push(out);
       }
-      this.commit.run();
+      tx.commit();
     } catch (err) {
       try {
-        this.rollback.run();
+        tx.rollback();
       } catch {}
       this.store.resync();
       this.onFailed(err as Error);

@@ -62,7 +62,7 @@ export function createDaemonState(o: {
     log: o.log,
     db: o.store.db,
     store: o.store,
-    ingest: new IngestQueue(o.store.db, o.store, (created) => {
+    ingest: new IngestQueue(o.store, (created) => {
       engineHook(created);
       for (const s of state.services) s.afterCommit?.(created);
     }, o.log, (err) => storage.failed("write", err)),

@@ -5,6 +5,7 @@
 import type { Database } from "bun:sqlite";
 import { statSync } from "node:fs";
 import type { Logger } from "../log";
+import { checkpointPassive } from "../store/open";
 
 export interface StorageStatus {
   wal_bytes: number;
@@ -46,15 +47,14 @@ export class StorageHealth {
 
   /** PASSIVE checkpoint: copies what no reader still needs, never waits for anyone. */
   checkpoint(): void {
-    let row: { busy: number; log: number; checkpointed: number } | null;
+    let ok: boolean;
     try {
-      row = this.db.query("PRAGMA wal_checkpoint(PASSIVE)").get() as typeof row;
+      ok = checkpointPassive(this.db);
     } catch (err) {
       this.checkpointOk = false;
       this.failed("checkpoint", err);
       return;
     }
-    const ok = !!row && row.busy === 0 && row.checkpointed >= row.log;
     if (ok) {
       if (this.unfinished >= WARN_AFTER) this.log.info("WAL checkpoints finish again", { wal_bytes: this.walBytes() });
       this.unfinished = 0;

@@ -30,7 +30,7 @@ function open(paths: ReturnType<typeof home>, extra: Array<() => Fold> = []) {
   const store = new RecordStore(db);
   const log = createFileLogger(paths.log, { level: "info" });
   const engine = new Engine(store, log, { extraFolds: extra });
-  const ingest = new IngestQueue(db, store, (created) => engine.applyCommitted(created), log);
+  const ingest = new IngestQueue(store, (created) => engine.applyCommitted(created), log);
   const write = async (rec: Record<string, unknown>) => {
     const r = (await ingest.submit([prepareRecord(rec)]))[0]!;
     if (r.status === "error") throw r.error;
@@ -148,7 +148,7 @@ describe("commit hook", () => {
     const { db } = openStore(paths.store);
     const store = new RecordStore(db);
     const log = createFileLogger(paths.log, { level: "info" });
-    const ingest = new IngestQueue(db, store, () => {
+    const ingest = new IngestQueue(store, () => {
       throw new Error("hook exploded");
     }, log);
     const results = await Promise.all([1, 2, 3].map((n) => ingest.submit([prepareRecord({ thread: "th_h", actor: "did:sync:user:x", act: "DO", body: { n } })])));

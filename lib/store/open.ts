@@ -74,6 +74,15 @@ export function openStore(path: string, opts: OpenOptions = {}): OpenedStore {
 }
 
 /** Flush the WAL into the main file and shrink it to zero (graceful shutdown, snapshots). */
+/**
+ * Copies what no reader still needs from the WAL into the main file, never waiting for anyone.
+ * Answers whether the whole WAL was copied (false: a reader holds an old snapshot, or busy).
+ */
+export function checkpointPassive(db: Database): boolean {
+  const row = db.query("PRAGMA wal_checkpoint(PASSIVE)").get() as { busy: number; log: number; checkpointed: number } | null;
+  return !!row && row.busy === 0 && row.checkpointed >= row.log;
+}
+
 export function checkpoint(db: Database): void {
   db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
 }

@@ -95,6 +95,25 @@ export class RecordStore extends StoreReader {
     return { records: this.records, threads: this.threadTotal };
   }
 
+  /**
+   * Explicit transaction control for the ingest queue's group commit, where one transaction spans
+   * many submissions and each submission of several records is a savepoint it can undo alone.
+   */
+  readonly tx = (() => {
+    const run = (sql: string) => {
+      const stmt = this.db.prepare(sql);
+      return () => void stmt.run();
+    };
+    return {
+      begin: run("BEGIN IMMEDIATE"),
+      commit: run("COMMIT"),
+      rollback: run("ROLLBACK"),
+      savepoint: run("SAVEPOINT submission"),
+      rollbackToSavepoint: run("ROLLBACK TO submission"),
+      releaseSavepoint: run("RELEASE submission"),
+    };
+  })();
+
   /** Runs `fn` in one write transaction (BEGIN IMMEDIATE): all of it commits, or none. */
   transaction<T>(fn: () => T): T {
     return this.db.transaction(fn).immediate();
