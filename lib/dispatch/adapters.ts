@@ -10,7 +10,7 @@ export interface DispatchJob {
 
 export type Outcome =
   | { ok: true; summary: string }
-  | { ok: false; verdict: "reject" | "timeout"; reason: string; summary?: string };
+  | { ok: false; verdict: "reject" | "timeout" | "failed"; reason: string; summary?: string };
 
 export interface Adapter {
   readonly kind: string;
