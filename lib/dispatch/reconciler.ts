@@ -110,15 +110,16 @@ export class Reconciler<R extends RoutingRuleLike = RoutingRuleLike> {
       return;
     }
     const adapter = this.deps.adapterFor(target);
-    if (typeof adapter === "string") {
+    const broken = typeof adapter === "string";
+    if (broken) this.deps.log.error("routing decision", { ...fields, outcome: "no_adapter", error: adapter });
+    else this.deps.log.info("routing decision", { ...fields, outcome: "dispatch", adapter: adapter.kind });
+    // Committed before the adapter runs: the record that makes a restart skip this INTEND.
+    await this.deps.write([{ thread: rec.thread, act: "DO", body: { dispatch_handled: true, intend: rec.id, target, rule, domain: domainOf(rec) }, parents: [rec.id] }]);
+    if (broken) {
       this.counts.failed++;
-      this.deps.log.error("routing decision", { ...fields, outcome: "no_adapter", error: adapter });
       await this.deps.write(completion(rec.thread, rec.id, target, rule, domainOf(rec), { ok: false, verdict: "failed", reason: adapter }, 0, "config"));
       return;
     }
-    this.deps.log.info("routing decision", { ...fields, outcome: "dispatch", adapter: adapter.kind });
-    // Committed before the adapter runs: the record that makes a restart skip this INTEND.
-    await this.deps.write([{ thread: rec.thread, act: "DO", body: { dispatch_handled: true, intend: rec.id, target, rule, domain: domainOf(rec) }, parents: [rec.id] }]);
     this.counts.dispatched++;
     const run = this.semaphore.run(() => this.dispatch(rec, target, rule, adapter));
     this.inflight.add(run);
