@@ -1,0 +1,116 @@
+// Adapters hand a routed INTEND to whoever does the work and report how it went. They never
+// write records themselves: the dispatcher turns an Outcome into the fulfilling KNOW.
+import type { StoredRecord } from "../records/types";
+
+export interface DispatchJob {
+  record: StoredRecord;
+  target: string;
+  goal: string;
+}
+
+export type Outcome =
+  | { ok: true; summary: string }
+  | { ok: false; verdict: "reject" | "timeout" | "failed"; reason: string; summary?: string };
+
+export interface Adapter {
+  readonly kind: string;
+  run(job: DispatchJob): Promise<Outcome>;
+}
+
+/** How much of a command's stdout becomes the KNOW's summary: its tail, where results usually are. */
+export const SUMMARY_BYTES = 4096;
+
+export function tail(text: string, bytes = SUMMARY_BYTES): string {
+  const buf = Buffer.from(text, "utf8");
+  if (buf.length <= bytes) return text;
+  // Cut on a character boundary: skip UTF-8 continuation bytes at the start of the slice.
+  let start = buf.length - bytes;
+  while (start < buf.length && (buf[start]! & 0xc0) === 0x80) start++;
+  return buf.subarray(start).toString("utf8");
+}
+
+/** Accepts every job after a delay: the default target, and the stand-in worker for local fleets. */
+export class EchoAdapter implements Adapter {
+  readonly kind = "echo";
+  constructor(private readonly delayMs = 0) {}
+  async run(job: DispatchJob): Promise<Outcome> {
+    if (this.delayMs > 0) await Bun.sleep(this.delayMs);
+    return { ok: true, summary: `echo: ${job.goal}` };
+  }
+}
+
+export interface ExecSpec {
+  command: string[];
+  timeoutSecs: number;
+  cwd?: string;
+}
+
+/** Runs a command (argv, never a shell) with the goal in env and the record as JSON on stdin. */
+export class ExecAdapter implements Adapter {
+  readonly kind = "exec";
+  constructor(private readonly spec: ExecSpec) {}
+
+  async run(job: DispatchJob): Promise<Outcome> {
+    const { command, timeoutSecs, cwd } = this.spec;
+    let proc;
+    try {
+      proc = Bun.spawn(command, {
+        cwd,
+        stdin: "pipe",
+        stdout: "pipe",
+        stderr: "pipe",
+        env: { ...process.env, SPL_GOAL: job.goal, SPL_RECORD_ID: job.record.id, SPL_THREAD: job.record.thread, SPL_TARGET: job.target },
+      });
+    } catch (err) {
+      return { ok: false, verdict: "reject", reason: `cannot run ${command[0]}: ${(err as Error).message}` };
+    }
+    try {
+      proc.stdin.write(JSON.stringify(job.record));
+      proc.stdin.end();
+    } catch {} // a command that does not read stdin may close it first
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      proc.kill("SIGKILL");
+    }, timeoutSecs * 1000);
+    const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    clearTimeout(timer);
+    const summary = tail(stdout);
+    if (timedOut) return { ok: false, verdict: "timeout", reason: `${command[0]} ran past its ${timeoutSecs} s timeout and was killed`, summary };
+    if (code !== 0) {
+      const why = tail(stderr, 512).trim().split("\n").pop() || `exit status ${code}`;
+      return { ok: false, verdict: "reject", reason: `${command[0]} exited ${code}: ${why}`, summary };
+    }
+    return { ok: true, summary };
+  }
+}
+
+/** Caps concurrent dispatches; excess jobs wait their turn, never fail. */
+export class Semaphore {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+  /** The most that ever ran at once (tests and /metrics read it). */
+  peak = 0;
+
+  constructor(private readonly limit: number) {}
+
+  get running(): number {
+    return this.active;
+  }
+
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
+    this.active++;
+    this.peak = Math.max(this.peak, this.active);
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}
