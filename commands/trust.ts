@@ -1,4 +1,4 @@
-// spl trust [-o json]: trust per (actor, domain), folded from verdict KNOWs (SPEC 9).
+// spl trust [-o json]: trust per (actor, domain), folded from verdict KNOWs.
 import { defineCommand } from "citty";
 import { call, resolveTarget, urlArg } from "../lib/client";
 import { out, outputArgs, printJson, table, wantsJson } from "../lib/cli/output";

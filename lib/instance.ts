@@ -1,4 +1,4 @@
-// Instance identity (SPEC 8): a genesis LEARN on th_instance; the DID is content-addressed from
+// Instance identity: a genesis LEARN on th_instance; the DID is content-addressed from
 // that record's id, so it travels with hub.db and a restored copy keeps its identity.
 import { randomBytes } from "node:crypto";
 import type { Database } from "bun:sqlite";

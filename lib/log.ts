@@ -1,4 +1,4 @@
-// The daemon's JSON-lines log (SPEC 2): one object per line with ts, level, target, msg and any
+// The daemon's JSON-lines log: one object per line with ts, level, target, msg and any
 // structured fields (actor, thread, record...). Writes are buffered and flushed every 50 ms (at
 // once for WARN/ERROR) so per-record lines stay cheap; the file rotates at 10 MiB keeping 7.
 import { createConsola, type ConsolaInstance, type LogObject } from "consola";

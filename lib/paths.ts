@@ -1,4 +1,4 @@
-// Every file location spl uses (SPEC 2), derived from the environment at call time so tests
+// Every file location spl uses, derived from the environment at call time so tests
 // and fleets can point SYNCROPEL_HOME anywhere.
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";

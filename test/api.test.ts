@@ -1,4 +1,4 @@
-// HTTP API (SPEC 6) on TCP and the Unix socket, record rules (SPEC 3), and bad input (issue 2.7).
+// HTTP API on TCP and the Unix socket, record rules, and bad input (issue 2.7).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Instance } from "./harness";
 
@@ -19,7 +19,7 @@ afterAll(async () => {
 });
 
 describe("records", () => {
-  test("the SPEC test vector is stored under its id", async () => {
+  test("the specification's test vector is stored under its id", async () => {
     const r = await inst.http("POST", "/v1/records", {
       act: "LEARN",
       actor: "did:sync:user:alice",
@@ -30,7 +30,7 @@ describe("records", () => {
       thread: "th_vector",
     });
     expect(r.status).toBe(201);
-    // Same fields except thread; recompute with the SPEC thread through the socket below.
+    // Same fields except thread; recompute with the specification's thread through the socket below.
     const v = await inst.socket("POST", "/v1/records", {
       act: "LEARN",
       actor: "did:sync:user:alice",

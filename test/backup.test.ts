@@ -1,4 +1,4 @@
-// Startup backups (SPEC 8, issue 3 items 1-3): identity, instance-key rules, VACUUM INTO snapshot
+// Startup backups (issue 3 items 1-3): identity, instance-key rules, VACUUM INTO snapshot
 // checked then renamed, rotation with [backup] keep, hub.db.bak.max, the runbook's trap, and a
 // failed backup that leaves every existing backup alone while the daemon keeps running.
 import { describe, expect, test } from "bun:test";

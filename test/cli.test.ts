@@ -1,4 +1,4 @@
-// The CLI (SPEC 7): verbs, -o json, exit codes 0/1/2, one-line errors, closed pipes, transports.
+// The CLI: verbs, -o json, exit codes 0/1/2, one-line errors, closed pipes, transports.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import pkg from "../package.json";

@@ -1,4 +1,4 @@
-// `spl doctor [--json]` (SPEC 8, issue 3 item 8): rows ✓/!/✗, exit = worst (0/1/2), read-only.
+// `spl doctor [--json]` (issue 3 item 8): rows ✓/!/✗, exit = worst (0/1/2), read-only.
 import { describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { Instance, isAlive } from "./harness";

@@ -1,4 +1,4 @@
-// Daemon lifecycle (SPEC 5) on the compiled binary: start, status, stop, stale files, port
+// Daemon lifecycle on the compiled binary: start, status, stop, stale files, port
 // conflicts, graceful shutdown, crash durability, logs.
 import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync, rmSync } from "node:fs";

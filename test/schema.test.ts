@@ -1,4 +1,4 @@
-// Schema versions end to end (SPEC 4, issue 3 item 7): an older store is upgraded additively at
+// Schema versions end to end (issue 3 item 7): an older store is upgraded additively at
 // startup (its startup backup keeps the store as found); a newer one is refused, untouched.
 import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";

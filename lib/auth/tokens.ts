@@ -1,4 +1,4 @@
-// API tokens (SPEC 2, 6): bearer strings `spl_<env>_<id>_<secret>`. The record log keeps only
+// API tokens: bearer strings `spl_<env>_<id>_<secret>`. The record log keeps only
 // the SHA-256 of the secret, the actor DID the token acts as, and its scopes, as LEARNs on
 // th_auth; revocation is another LEARN. The plaintext exists once: in the answer that minted it.
 import { randomBytes, timingSafeEqual } from "node:crypto";

@@ -1,4 +1,4 @@
-// Where an instance's backups live (SPEC 8): <backups>/<instance-key>/hub.db.bak, keyed by
+// Where an instance's backups live: <backups>/<instance-key>/hub.db.bak, keyed by
 //   1. instance-<16 hex>  when the store carries an instance DID,
 //   2. home-<12 hex>      (sha256 of the home's realpath) when SYNCROPEL_HOME is set,
 //   3. the flat <backups>/hub.db.bak for the default home of a store without a DID.

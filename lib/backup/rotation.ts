@@ -1,4 +1,4 @@
-// Installing a verified startup snapshot without ever losing the best one (SPEC 8, the runbook's
+// Installing a verified startup snapshot without ever losing the best one (the runbook's
 // trap): hub.db.bak.max first (it only ever moves to a snapshot with at least as many records),
 // then hub.db.bak → hub.db.bak.1 … hub.db.bak.N, then the new snapshot becomes hub.db.bak.
 // At every instant each good snapshot is reachable under some real name, and hub.db.bak is

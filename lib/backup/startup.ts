@@ -1,4 +1,4 @@
-// The startup backup (SPEC 5 and 8): taken by `spl serve` right after the store opened and
+// The startup backup: taken by `spl serve` right after the store opened and
 // passed its integrity checks, before any migration, identity bootstrap or bind.
 //
 // Failure policy: a failed startup backup does NOT stop the daemon. The store itself passed

@@ -1,4 +1,4 @@
-// The engine's part of daemon startup (SPEC 5: bind → rebuild_from_store() → ready):
+// The engine's part of daemon startup (bind → rebuild_from_store() → ready):
 // fold the log (records committed meanwhile are applied after it, see Engine.applyCommitted),
 // refuse an unauthenticated non-loopback bind, and mint the operator / bootstrap tokens if they are missing.
 import { ENGINE_ACTOR } from "../instance";

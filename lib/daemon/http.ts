@@ -97,7 +97,7 @@ export function parseJson(bytes: Uint8Array): unknown {
   return value;
 }
 
-/** Parses limit/after query parameters (SPEC 6: limit default 100, max 1000; after = cursor). */
+/** Parses limit/after query parameters (limit default 100, max 1000; after = cursor). */
 export function pageParams(query: Record<string, string | undefined>): { limit: number; after: number } {
   const limit = query.limit === undefined ? 100 : decimalParam(query.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {

@@ -1,4 +1,4 @@
-// The daemon process: SPEC 5's startup order, the two listeners, and graceful shutdown.
+// The daemon process: the startup order, the two listeners, and graceful shutdown.
 //   store lock (spl.lock) and pid file → open store + integrity → startup backup → instance identity →
 //   bind TCP and the Unix socket → rebuild_from_store() → ready
 import type { Server } from "bun";

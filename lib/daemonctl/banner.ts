@@ -1,4 +1,4 @@
-// The startup banner (SPEC 5), rendered from the daemon's /v1/status answer so the foreground
+// The startup banner, rendered from the daemon's /v1/status answer so the foreground
 // daemon and the `--daemon` parent print the same thing.
 export interface BannerFacts {
   store: string;

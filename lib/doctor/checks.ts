@@ -1,4 +1,4 @@
-// The rows of `spl doctor` (SPEC 8). Each check reads; none starts a daemon or writes a file.
+// The rows of `spl doctor`. Each check reads; none starts a daemon or writes a file.
 import { existsSync, lstatSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { bestBackup, newestBackup } from "../backup/catalog";

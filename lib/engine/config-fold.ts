@@ -1,4 +1,4 @@
-// Engine config = fold of LEARN records on th_engine_config, dispatched on body.topic (SPEC 9).
+// Engine config = fold of LEARN records on th_engine_config, dispatched on body.topic.
 //
 // Latest record per (topic, name) in store order wins; `enabled:false` removes a rule.
 // A malformed rule, or one whose expression does not type-check to bool, is REFUSED:

@@ -1,4 +1,4 @@
-// CEL permission decisions (SPEC 9): descending priority, first match decides, no match denies.
+// CEL permission decisions: descending priority, first match decides, no match denies.
 // An evaluation error never opens a door: an allow rule that errors does not match,
 // a deny rule that errors matches.
 

@@ -1,4 +1,4 @@
-// Trust table folded from verdict KNOW records (SPEC 9).
+// Trust table folded from verdict KNOW records.
 //
 // Score per (actor, domain) = Wilson lower bound over decayed evidence plus a fixed prior.
 // Decay is applied at read time: each verdict's weight is 2^(-age / half_life), age measured

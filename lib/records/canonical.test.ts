@@ -3,7 +3,7 @@ import { canonicalJson } from "./canonical";
 import { recordId } from "./id";
 import { prepareRecord, RecordError, sealRecord } from "./envelope";
 
-test("SPEC test vector", () => {
+test("the specification's test vector", () => {
   const env = {
     act: "LEARN" as const,
     actor: "did:sync:user:alice",

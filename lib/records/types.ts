@@ -1,4 +1,4 @@
-// The record envelope (SPEC 3) and its stored form.
+// The record envelope and its stored form.
 
 export const ACTS = ["INTEND", "DO", "KNOW", "LEARN", "GET", "PUT", "CALL", "MAP"] as const;
 export const DATA_TYPES = ["SCALAR", "FORMULA", "DISTRIBUTION", "REFERENCE", "MORPHISM", "VOID"] as const;

@@ -1,4 +1,4 @@
-// Startup integrity checks (SPEC 4). They run before SQLite opens the store read-write, because
+// Startup integrity checks. They run before SQLite opens the store read-write, because
 // SQLite silently ignores a WAL with a bad header and may reset it on the next write: the
 // evidence of damage must survive until an operator has looked at it.
 import { constants, Database } from "bun:sqlite";

@@ -1,4 +1,4 @@
-// Derived-state reads (SPEC 9): trust, engine config and rules, the pre-flight for
+// Derived-state reads: trust, engine config and rules, the pre-flight for
 // permissions-enable, health checks, the expression cache, and CEL evaluation against live state.
 import {
   CelCostError,
