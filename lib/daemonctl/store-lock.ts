@@ -10,6 +10,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { UserError } from "../errors";
 import { isAlive } from "./proc";
+import { uriPath } from "../store/reader";
 
 export interface LockHolder {
   pid: number;
@@ -51,8 +52,7 @@ export function readLockHolder(storePath: string): LockHolder | null {
   const file = lockFileFor(storePath);
   if (!existsSync(file)) return null;
   try {
-    const uri = "file:" + file.split("/").map(encodeURIComponent).join("/") + "?immutable=1";
-    const db = new Database(uri, constants.SQLITE_OPEN_READONLY | constants.SQLITE_OPEN_URI);
+    const db = new Database(`${uriPath(file)}?immutable=1`, constants.SQLITE_OPEN_READONLY | constants.SQLITE_OPEN_URI);
     try {
       return (db.query("SELECT pid, command, host, port, since FROM holder LIMIT 1").get() as LockHolder | null) ?? null;
     } finally {

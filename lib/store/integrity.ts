@@ -1,9 +1,10 @@
 // Startup integrity checks. They run before SQLite opens the store read-write, because
 // SQLite silently ignores a WAL with a bad header and may reset it on the next write: the
 // evidence of damage must survive until an operator has looked at it.
-import { constants, Database } from "bun:sqlite";
+import type { Database } from "bun:sqlite";
 import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
 import { UserError } from "../errors";
+import { StoreReader } from "./reader";
 
 const SQLITE_MAGIC = "SQLite format 3\0";
 
@@ -112,13 +113,11 @@ function oneLine(text: string): string {
 function sqliteVerdict(path: string): string {
   try {
     // immutable: no locks and no -wal/-shm created beside a damaged file.
-    const uri = "file:" + path.split("/").map(encodeURIComponent).join("/") + "?immutable=1";
-    const db = new Database(uri, constants.SQLITE_OPEN_READONLY | constants.SQLITE_OPEN_URI);
+    const reader = StoreReader.open(path, "immutable");
     try {
-      const rows = db.query("PRAGMA quick_check").all() as { quick_check: string }[];
-      return oneLine(rows.map((r) => r.quick_check).join("; ")) || "ok";
+      return oneLine(reader.quickCheck()) || "ok";
     } finally {
-      db.close();
+      reader.close();
     }
   } catch (err) {
     return oneLine((err as Error).message);
