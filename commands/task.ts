@@ -4,7 +4,7 @@
 // tree here, in the operator's process, before anything is written.
 import { defineCommand } from "citty";
 import { randomBytes } from "node:crypto";
-import { call, resolveTarget, type Target } from "../lib/client";
+import { call, resolveTarget, urlArg, type Target } from "../lib/client";
 import { out, outputArgs, printJson, table, wantsJson } from "../lib/cli/output";
 import { loadConfig } from "../lib/config";
 import { UsageError } from "../lib/errors";
@@ -13,7 +13,6 @@ import { sha256Hex } from "../lib/records/id";
 import type { Task } from "../lib/tasks/fold";
 import { PRIORITIES, REASON_REQUIRED, type TaskVerb } from "../lib/tasks/lifecycle";
 
-const urlArg = { url: { type: "string", description: "Daemon URL (default: the local socket; or SPL_SERVE_URL)" } } as const;
 const actorArg = { actor: { type: "string", description: "Actor DID (default: [identity] actor in config.toml)" } } as const;
 const refArg = { ref: { type: "positional", required: true, description: "Task alias (TSK-0001) or thread id" } } as const;
 
@@ -152,8 +151,10 @@ interface VerbSpec {
   verb: TaskVerb;
   description: string;
   args?: Record<string, any>;
-  /** Extra body fields from the flags; may throw UsageError. */
-  body?: (args: any, task: Task) => Record<string, unknown> | Promise<Record<string, unknown>>;
+  /** Body fields from the flags alone, worked out before the daemon is asked anything; may throw. */
+  fromFlags?: (args: any) => Record<string, unknown> | Promise<Record<string, unknown>>;
+  /** Body fields that depend on the task as it stands (a verdict names who ran done). */
+  fromTask?: (args: any, task: Task) => Record<string, unknown>;
 }
 
 const reasonArg = { reason: { type: "string", description: "Why (kept in the task's history)" } } as const;
@@ -167,10 +168,11 @@ function verbCommand(spec: VerbSpec) {
     async run({ args }) {
       const json = wantsJson(args);
       if (needsReason && !args.reason) throw new UsageError(`'task ${spec.verb}' needs a reason`, `pass --reason "..."`);
+      const flagged = await spec.fromFlags?.(args);
       const target = resolveTarget(args.url);
       const actor = actorOf(args.actor);
       const task = await getTask(String(args.ref), target);
-      const body: Record<string, unknown> = { task_event: spec.verb, ...(args.reason ? { reason: args.reason } : {}), ...(await spec.body?.(args, task)) };
+      const body: Record<string, unknown> = { task_event: spec.verb, ...(args.reason ? { reason: args.reason } : {}), ...flagged, ...spec.fromTask?.(args, task) };
       const verdict = spec.verb === "approve" || spec.verb === "reject";
       const done = verdict ? [...task.history].reverse().find((h) => h.event === "done") : undefined;
       const record = {
@@ -183,7 +185,8 @@ function verbCommand(spec: VerbSpec) {
       await call("POST", "/v1/records", record, target);
       const after = await getTask(task.thread, target);
       if (json) return printJson(after);
-      out(`${after.alias}: ${task.status} → ${after.status}`);
+      const gate = spec.verb === "done" ? (after.forced ? "  (--force: completion gate skipped)" : after.commit ? `  (commit ${after.commit.slice(0, 12)})` : "") : "";
+      out(`${after.alias}: ${task.status} → ${after.status}${gate}`);
     },
   });
 }
@@ -236,20 +239,20 @@ const VERBS: VerbSpec[] = [
       force: { type: "boolean", description: "Skip the uncommitted-changes check (recorded on the task)" },
       repo: { type: "string", description: "Git work tree to check (default: the current directory)" },
     },
-    body: async (a) => ({ ...(a.summary ? { summary: a.summary } : {}), ...(a.domain ? { domain: a.domain } : {}), ...(await completionGate(a)) }),
+    fromFlags: async (a) => ({ ...(a.summary ? { summary: a.summary } : {}), ...(a.domain ? { domain: a.domain } : {}), ...(await completionGate(a)) }),
   },
   { verb: "fail", description: "Mark a task failed (needs --reason)" },
   {
     verb: "approve",
     description: "Accept a task in review (another actor than the one who ran done)",
     args: { domain: { type: "string", description: "Trust domain (default: the task's)" }, notes: { type: "string", description: "Review notes" } },
-    body: (a, t) => ({ verdict: "accept", domain: a.domain ?? t.domain, ...(t.done_by ? { subject: t.done_by } : {}), ...(a.notes ? { notes: a.notes } : {}) }),
+    fromTask: (a, t) => ({ verdict: "accept", domain: a.domain ?? t.domain, ...(t.done_by ? { subject: t.done_by } : {}), ...(a.notes ? { notes: a.notes } : {}) }),
   },
   {
     verb: "reject",
     description: "Reject a task in review (needs --reason)",
     args: { domain: { type: "string", description: "Trust domain (default: the task's)" } },
-    body: (a, t) => ({ verdict: "reject", domain: a.domain ?? t.domain, ...(t.done_by ? { subject: t.done_by } : {}) }),
+    fromTask: (a, t) => ({ verdict: "reject", domain: a.domain ?? t.domain, ...(t.done_by ? { subject: t.done_by } : {}) }),
   },
   { verb: "block", description: "Block a task (needs --reason)" },
   { verb: "defer", description: "Defer a task (needs --reason)" },
@@ -259,13 +262,13 @@ const VERBS: VerbSpec[] = [
     verb: "comment",
     description: "Add a comment to a task's history",
     args: { text: { type: "positional", required: true, description: "The comment" } },
-    body: (a) => ({ text: a.text }),
+    fromFlags: (a) => ({ text: a.text }),
   },
   {
     verb: "edit",
     description: "Change a task's fields: --set key=value (goal, priority, labels, assignee, domain, criteria)",
     args: { set: { type: "string", description: "key=value (repeat)", required: true } },
-    body: (a) => ({ set: parseSet(listFlagRaw(a.set)) }),
+    fromFlags: (a) => ({ set: parseSet(listFlagRaw(a.set)) }),
   },
 ];
 

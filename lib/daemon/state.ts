@@ -65,7 +65,10 @@ export function createDaemonState(o: {
     ingest: new IngestQueue(o.store, (created) => {
       engineHook(created);
       for (const s of state.services) s.afterCommit?.(created);
-    }, o.log, (err) => storage.failed("write", err)),
+    }, o.log, (err) => {
+      storage.failed("write", err);
+      state.engine.tasks.settle(); // the task records staged in that transaction were not written
+    }),
     storage,
     instanceDid: o.instanceDid,
     startedAt: Date.now(),
@@ -73,7 +76,7 @@ export function createDaemonState(o: {
     backup: o.backup ?? null,
     ready: false,
     viaSocket: new WeakSet(),
-    engine: new Engine(o.store, o.log),
+    engine: new Engine(o.store, o.log, { taskAliasPrefix: o.config.tasks.aliasPrefix }),
     auth: { insecureLocalhost: o.insecureLocalhost === true },
     services: [],
   };
