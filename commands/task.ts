@@ -21,11 +21,21 @@ const dash = (v: string | null | undefined) => (v ? v : "—");
 const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 3)}...` : s);
 const when = (secs: number) => new Date(secs * 1000).toISOString().replace(".000Z", "Z");
 
-/** A flag that may be repeated or comma-separated: --label a --label b,c → [a, b, c]. */
-function listFlag(v: unknown): string[] {
-  const items = Array.isArray(v) ? v : v === undefined ? [] : [v];
-  return items.flatMap((x) => String(x).split(",")).map((s) => s.trim()).filter(Boolean);
+/** Every value of a repeatable option, in order (citty keeps only the last one). */
+function repeated(rawArgs: string[], name: string): string[] {
+  const values: string[] = [];
+  for (let i = 0; i < rawArgs.length; i++) {
+    const a = rawArgs[i]!;
+    if (a === "--") break;
+    if (a === `--${name}` && i + 1 < rawArgs.length) values.push(rawArgs[++i]!);
+    else if (a.startsWith(`--${name}=`)) values.push(a.slice(name.length + 3));
+  }
+  return values;
 }
+
+/** A list option that may be repeated or comma-separated: --label a --label b,c → [a, b, c]. */
+const listFlag = (rawArgs: string[], name: string): string[] =>
+  repeated(rawArgs, name).flatMap((x) => x.split(",")).map((s) => s.trim()).filter(Boolean);
 
 async function getTask(ref: string, target: Target): Promise<Task> {
   return call("GET", `/v1/tasks/${encodeURIComponent(ref)}`, undefined, target);
@@ -47,7 +57,7 @@ const add = defineCommand({
     ...urlArg,
     ...outputArgs,
   },
-  async run({ args }) {
+  async run({ args, rawArgs }) {
     const json = wantsJson(args);
     if (args.priority !== undefined && !(PRIORITIES as readonly string[]).includes(args.priority)) {
       throw new UsageError(`invalid priority '${args.priority}'`, `use one of ${PRIORITIES.join(", ")}`);
@@ -60,9 +70,9 @@ const add = defineCommand({
     if (args.domain) body.domain = args.domain;
     if (args.namespace) body.namespace = args.namespace;
     if (args.criteria) body.criteria = args.criteria;
-    const labels = listFlag(args.label);
+    const labels = listFlag(rawArgs, "label");
     if (labels.length) body.labels = labels;
-    const deps = listFlag(args["depends-on"]);
+    const deps = listFlag(rawArgs, "depends-on");
     if (deps.length) body.depends_on = deps;
     const thread = `th_${sha256Hex(`${actor}\n${args.goal}\n${randomBytes(16).toString("hex")}`)}`;
     const target = resolveTarget(args.url);
@@ -152,7 +162,7 @@ interface VerbSpec {
   description: string;
   args?: Record<string, any>;
   /** Body fields from the flags alone, worked out before the daemon is asked anything; may throw. */
-  fromFlags?: (args: any) => Record<string, unknown> | Promise<Record<string, unknown>>;
+  fromFlags?: (args: any, rawArgs: string[]) => Record<string, unknown> | Promise<Record<string, unknown>>;
   /** Body fields that depend on the task as it stands (a verdict names who ran done). */
   fromTask?: (args: any, task: Task) => Record<string, unknown>;
 }
@@ -165,10 +175,10 @@ function verbCommand(spec: VerbSpec) {
   return defineCommand({
     meta: { name: spec.verb, description: spec.description },
     args: { ...refArg, ...(needsReason ? reasonArg : {}), ...(spec.args ?? {}), ...actorArg, ...urlArg, ...outputArgs },
-    async run({ args }) {
+    async run({ args, rawArgs }) {
       const json = wantsJson(args);
       if (needsReason && !args.reason) throw new UsageError(`'task ${spec.verb}' needs a reason`, `pass --reason "..."`);
-      const flagged = await spec.fromFlags?.(args);
+      const flagged = await spec.fromFlags?.(args, rawArgs);
       const target = resolveTarget(args.url);
       const actor = actorOf(args.actor);
       const task = await getTask(String(args.ref), target);
@@ -268,14 +278,9 @@ const VERBS: VerbSpec[] = [
     verb: "edit",
     description: "Change a task's fields: --set key=value (goal, priority, labels, assignee, domain, criteria)",
     args: { set: { type: "string", description: "key=value (repeat)", required: true } },
-    fromFlags: (a) => ({ set: parseSet(listFlagRaw(a.set)) }),
+    fromFlags: (_, rawArgs) => ({ set: parseSet(repeated(rawArgs, "set")) }),
   },
 ];
-
-/** --set values keep their commas (labels=a,b is one pair). */
-function listFlagRaw(v: unknown): string[] {
-  return (Array.isArray(v) ? v : v === undefined ? [] : [v]).map(String);
-}
 
 export default defineCommand({
   meta: { name: "task", description: "Tasks: threads with a status, a completion gate and a reviewer" },
