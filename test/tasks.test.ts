@@ -241,7 +241,16 @@ describe("the evaluation gate", () => {
     expect([raw.status, raw.json.code]).toEqual([403, "SELF_APPROVAL"]);
     expect(await recordCount()).toBe(before);
 
+    // CEL task(): in-process rules (a health check) and ad-hoc evaluation both see the fold.
+    await ok(["config", "add-health", "--name", "eval-1-approved", "--severity", "warn", "--description", "EVAL-1 reviewed", "--expression", 'task("eval-1").status == "approved" && tasks.exists(t, t.status == "approved")']);
+    expect((await inst.spl(["health", "check"])).code).toBe(1);
+
     expect(await ok(["task", "approve", "EVAL-1", "--actor", REVIEWER, "--notes", "clean"])).toBe("EVAL-1: review → approved\n");
+    expect((await inst.spl(["health", "check"])).code).toBe(0);
+    const facts = JSON.parse(await ok(["expr", "eval", 'task("EVAL-1")', "--context", "routing"]));
+    expect(facts).toMatchObject({ status: "approved", priority: "medium", assigned_to: "", exists: true });
+    expect(Number.isInteger(facts.age_secs)).toBe(true);
+    expect((await ok(["expr", "eval", '!task("NOPE-1").exists && task("NOPE-1").status == "" && task("EVAL-1").age_secs >= 0', "--context", "permission"])).trim()).toBe("true");
     const verdict = (await threadRecords(t.thread)).at(-1);
     expect(verdict).toMatchObject({ act: "KNOW", actor: REVIEWER, body: { task_event: "approve", verdict: "accept", domain: "code", subject: WORKER, notes: "clean" } });
     const done = t.history.find((h: any) => h.event === "done");

@@ -14,7 +14,7 @@ import { EngineConfig } from "./config-fold";
 import { PermissionEnforcer } from "./enforce";
 import { ENGINE_FOLDS, type EngineState, type Fold, type FoldContext } from "./folds";
 import { TrustTable } from "./trust";
-import { TaskTable } from "../tasks/fold";
+import { TaskTable, taskFacts, type TaskFacts } from "../tasks/fold";
 
 export interface RebuildStats {
   /** Records the store holds. */
@@ -139,7 +139,11 @@ export class Engine implements EngineState {
 
   /** The CEL caller scope for one request or evaluation. */
   scope(actor: string, nowSecs = Math.floor(Date.now() / 1000)): CelScope {
-    return this.trust.scopeFor(actor, nowSecs);
+    const task = (ref: string) => {
+      const t = this.tasks.get(ref);
+      return t && taskFacts(t, nowSecs);
+    };
+    return { ...this.trust.scopeFor(actor, nowSecs), task };
   }
 
   /** The caller scope as plain data, for an evaluation in a worker thread (expr-eval.ts). */
@@ -149,6 +153,10 @@ export class Engine implements EngineState {
       nowSecs,
       trust: this.trust.rows(nowSecs).map((r) => [r.actor, r.domain, r.trust, r.total]),
       prior: this.trust.score("", "", nowSecs), // no evidence is ever recorded for an empty actor
+      tasks: this.tasks.list(true).flatMap((t) => {
+        const facts = taskFacts(t, nowSecs);
+        return [[t.alias.toUpperCase(), facts], [t.thread, facts]] as [string, TaskFacts][];
+      }),
     };
   }
 

@@ -55,6 +55,20 @@ export interface Task {
   history: TaskEvent[];
 }
 
+/** What CEL's task(alias) answers (engine reference 3.0); cost_usd stays 0 until dispatch costs exist. */
+export interface TaskFacts {
+  status: TaskStatus;
+  priority: TaskPriority;
+  assigned_to: string;
+  age_secs: number;
+  cost_usd: number;
+  exists: true;
+}
+
+export function taskFacts(task: Task, nowSecs: number): TaskFacts {
+  return { status: task.status, priority: task.priority, assigned_to: task.assignee ?? "", age_secs: Math.max(0, nowSecs - task.created_at), cost_usd: 0, exists: true };
+}
+
 /** Why a record may not be written, as the HTTP answer will carry it. */
 export interface TaskRefusal {
   status: number;
