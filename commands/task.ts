@@ -4,7 +4,7 @@
 // tree here, in the operator's process, before anything is written.
 import { defineCommand } from "citty";
 import { randomBytes } from "node:crypto";
-import { call, resolveTarget, urlArg, type Target } from "../lib/client";
+import { call, DaemonError, resolveTarget, urlArg, type Target } from "../lib/client";
 import { out, outputArgs, printJson, table, wantsJson } from "../lib/cli/output";
 import { loadConfig } from "../lib/config";
 import { UsageError } from "../lib/errors";
@@ -135,7 +135,9 @@ const tree = defineCommand({
       let t: Task;
       try {
         t = await getTask(ref, target);
-      } catch {
+      } catch (err) {
+        // A dependency that names no task is shown as such; the root, or a daemon error, is an error.
+        if (depth === 0 || !(err instanceof DaemonError) || err.code !== "TASK_NOT_FOUND") throw err;
         return { alias: ref, missing: true, depends_on: [] };
       }
       if (seen.has(t.thread)) return { alias: t.alias, status: t.status, goal: t.goal, cycle: true, depends_on: [] };

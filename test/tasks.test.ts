@@ -146,6 +146,17 @@ describe("spl task: aliases, status machine, errors", () => {
     expect(row.split(/\s{2,}/)).toEqual(["TSK-0001", "active", "critical", "Add input validation", WORKER]);
   });
 
+  test("tree shows a task with the tasks it depends on", async () => {
+    await ok(["task", "add", "Release", "--alias", "REL-1", "--depends-on", "TSK-0001,NOPE-0042"]);
+    expect(await ok(["task", "tree", "rel-1"])).toBe("REL-1  inbox  Release\n├─ TSK-0001  active  Add input validation\n└─ NOPE-0042  (no such task)\n");
+    const tree = await json(["task", "tree", "REL-1"]);
+    expect(tree.depends_on.map((d: any) => [d.alias, d.status ?? null, d.missing ?? false])).toEqual([
+      ["TSK-0001", "active", false],
+      ["NOPE-0042", null, true],
+    ]);
+    expect(await refused(["task", "tree", "NOPE-0042"])).toContain("[TASK_NOT_FOUND]");
+  });
+
   test("bad input is a one-line error with the fix, nothing is written, and the daemon keeps serving", async () => {
     const before = await recordCount();
     expect(await refused(["task", "show", "NOPE-0009"])).toMatch(/no task "NOPE-0009" — 'spl task list --all'.*\[TASK_NOT_FOUND\]$/);
