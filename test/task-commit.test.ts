@@ -5,6 +5,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Gate, type Caller } from "../lib/daemon/access";
 import { ApiError } from "../lib/daemon/http";
+import { TASK_FOLDS } from "../lib/engine/folds";
+import { matchesFilter } from "../lib/records/filter";
 import { prepareRecord } from "../lib/records/envelope";
 import { inProcessDaemon, type InProcessDaemon } from "./app-harness";
 
@@ -63,5 +65,32 @@ describe("task checks within one transaction", () => {
     const settled = await Promise.allSettled([open("th_alias_a", "SAME-1"), open("th_alias_b", "same-1"), open("th_alias_a", "OTHER-1")]);
     expect(settled.map(outcome)).toEqual(["ok", "ALIAS_TAKEN", "TASK_EXISTS"]);
     expect(d.state.engine.tasks.get("SAME-1")!.thread).toBe("th_alias_a");
+  });
+});
+
+describe("task folds", () => {
+  test("each task filter selects the same records as SQL (rebuild) and as a predicate (commit)", async () => {
+    const from = d.state.store.counts.records;
+    const recs = [
+      { act: "INTEND", thread: "th_f_1", body: { task: true, goal: "g" } },
+      { act: "INTEND", thread: "th_f_2", body: { task: "true", goal: "g" } },
+      { act: "INTEND", thread: "th_f_3", body: { goal: "g", text: '"task"' } },
+      { act: "DO", thread: "th_f_1", body: { task_event: "start" } },
+      { act: "KNOW", thread: "th_f_4", body: { nested: { task_event: "x" } } },
+      { act: "LEARN", thread: "th_f_5", body: { task_event: null } },
+    ];
+    for (const r of recs) expect((await d.request("POST", "/v1/records", { actor: OP, ...r }, { socket: true })).status).toBe(201);
+    const stored = d.state.store.list({ limit: 100, after: from }).data;
+    expect(stored.length).toBe(recs.length);
+    const folds = d.state.engine.folds.filter((f) => TASK_FOLDS.some((make) => make(d.state.engine).name === f.name));
+    expect(folds.map((f) => f.name)).toEqual(["tasks", "task_events"]);
+    for (const fold of folds) {
+      const bySql = [...d.state.store.scanMatching([fold.consumes])].filter((r) => r.sequence > from).map((r) => r.id);
+      expect(bySql).toEqual(stored.filter((r) => matchesFilter(r, fold.consumes)).map((r) => r.id));
+    }
+    // Only the INTEND with task === true opened a task, and only the DO moved it.
+    expect(d.state.engine.tasks.get("th_f_1")!.status).toBe("active");
+    expect(d.state.engine.tasks.get("th_f_2")).toBeUndefined();
+    expect(d.state.engine.tasks.get("th_f_3")).toBeUndefined();
   });
 });

@@ -76,7 +76,10 @@ const taskEventFold = (engine: EngineState): Fold => ({
 });
 
 /** The built-in folds, in the order each record visits them. */
-export const ENGINE_FOLDS: ReadonlyArray<(engine: EngineState) => Fold> = [configFold, tokenFold, trustFold, taskFold, taskEventFold];
+export const ENGINE_FOLDS: ReadonlyArray<(engine: EngineState) => Fold> = [configFold, tokenFold, trustFold];
+
+/** The task folds; the daemon adds them after the built-in ones (createDaemonState, extraFolds). */
+export const TASK_FOLDS: ReadonlyArray<(engine: EngineState) => Fold> = [taskFold, taskEventFold];
 
 function syncTrustParams(engine: EngineState): void {
   const want = engine.config.trustParams;
