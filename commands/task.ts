@@ -1,4 +1,4 @@
-// spl task add|list|show|tree|start|done|fail|approve|reject|block|defer|cancel|reopen|comment|edit
+// spl task add|list|show|tree|start|done|fail|approve|reject|block|defer|cancel|reopen|comment|handoff|edit
 // Every write is an ordinary record on the task's thread (so permissions apply); the daemon's
 // task fold refuses transitions the status machine does not allow. `done` checks the git work
 // tree here, in the operator's process, before anything is written.
@@ -275,6 +275,12 @@ const VERBS: VerbSpec[] = [
     description: "Add a comment to a task's history",
     args: { text: { type: "positional", required: true, description: "The comment" } },
     fromFlags: (a) => ({ text: a.text }),
+  },
+  {
+    verb: "handoff",
+    description: "Hand a task to another actor (it becomes the assignee)",
+    args: { to: { type: "string", required: true, description: "The new assignee's DID (a leading @ is dropped)" } },
+    fromFlags: (a) => ({ to: String(a.to).replace(/^@/, "") }),
   },
   {
     verb: "edit",

@@ -144,6 +144,8 @@ describe("spl task: aliases, status machine, errors", () => {
     ]);
     const row = (await ok(["task", "list"])).split("\n").find((l) => l.startsWith("TSK-0001"))!;
     expect(row.split(/\s{2,}/)).toEqual(["TSK-0001", "active", "critical", "Add input validation", WORKER]);
+    await ok(["task", "handoff", "TSK-0002", "--to", "@" + REVIEWER]);
+    expect(await show("TSK-0002")).toMatchObject({ status: "review", assignee: REVIEWER });
   });
 
   test("tree shows a task with the tasks it depends on", async () => {
