@@ -270,9 +270,9 @@ describe("the evaluation gate", () => {
     expect(verdict.judged_by).toBe(done.record);
 
     // A second task, rejected by the reviewer: the worker now has 1 success in 2 trials in code.
-    await ok(["task", "add", "Ship the lexer", "--alias", "EVAL-2", "--domain", "code"]);
+    await ok(["task", "add", "Ship the lexer", "--alias", "EVAL-2"]);
     await ok(["task", "start", "EVAL-2", "--actor", WORKER]);
-    await ok(["task", "done", "EVAL-2", "--force", "--actor", WORKER]);
+    await ok(["task", "done", "EVAL-2", "--force", "--actor", WORKER, "--domain", "code"]); // the work's domain, given at done
     await ok(["task", "reject", "EVAL-2", "--actor", REVIEWER, "--reason", "no tests"]);
     expect((await show("EVAL-2")).status).toBe("rejected");
     const rows = await json(["trust"]);

@@ -143,6 +143,8 @@ class TaskSet {
       task.commit = str(rec.body.commit) ?? null;
       task.repo = str(rec.body.repo) ?? null;
       task.forced = rec.body.forced === true;
+      // `done --domain D` says where the work belongs; the verdict on it is evidence in D.
+      if (str(rec.body.domain)) task.domain = str(rec.body.domain)!;
     }
     task.history.push({ record: rec.id, sequence: rec.sequence, at: rec.created_at, actor: rec.actor, event: verb, from: task.status, to, note: noteOf(rec.body) });
     task.status = to;
