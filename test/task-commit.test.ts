@@ -59,6 +59,27 @@ describe("task checks within one transaction", () => {
     ]);
   });
 
+  test("a transaction that fails (the store is full) discards what it staged", async () => {
+    const thread = await newTask();
+    const { db } = d.state.store;
+    const pages = (db.query("PRAGMA page_count").get() as { page_count: number }).page_count;
+    db.run(`PRAGMA max_page_count = ${pages}`);
+    let full: unknown;
+    try {
+      // Checked and staged, then its insert needs pages the store may not grow to: SQLITE_FULL.
+      await submit(ev(thread, "start", { pad: "x".repeat(256 * 1024) }));
+    } catch (err) {
+      full = err;
+    } finally {
+      db.run("PRAGMA max_page_count = 4294967294");
+    }
+    expect(String(full)).toMatch(/full/i);
+    expect(d.state.engine.tasks.get(thread)!.status).toBe("inbox");
+    const [done] = await Promise.allSettled([submit(ev(thread, "done", { forced: true }))]);
+    expect(outcome(done!)).toBe("INVALID_TRANSITION");
+    expect((await Promise.allSettled([submit(ev(thread, "start"))])).map(outcome)).toEqual(["ok"]);
+  });
+
   test("alias uniqueness counts INTENDs staged in the same transaction", async () => {
     const open = (thread: string, alias: string) =>
       d.state.ingest.submit([prepareRecord({ act: "INTEND", actor: OP, thread, body: { task: true, goal: thread, alias } })], gate.writeAuthorizer(caller, route));
