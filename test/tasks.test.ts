@@ -186,6 +186,8 @@ describe("spl task: aliases, status machine, errors", () => {
     expect([http.status, http.json.code]).toEqual([404, "TASK_NOT_FOUND"]);
     expect(http.json.message).toContain("spl task list");
     expect((await inst.http("GET", "/v1/tasks?all=maybe")).status).toBe(400);
+    const undecodable = await inst.http("GET", "/v1/tasks/%ZZ");
+    expect([undecodable.status, undecodable.json.code]).toEqual([400, "INVALID_TASK_REF"]);
     expect(await recordCount()).toBe(before);
     expect((await inst.http("GET", "/health")).status).toBe(200);
     expect(isAlive(pid)).toBe(true);

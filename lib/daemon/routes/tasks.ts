@@ -12,7 +12,9 @@ export function taskRoutes(state: DaemonState) {
       return json(200, { object: "list", data: state.engine.tasks.list(all === "true") });
     }),
     route({ method: "GET", path: "/v1/tasks/:ref", cls: "thread_read" }, ({ params }) => {
-      const ref = params.ref!;
+      const ref = params.ref;
+      // The router gives null for a path segment that is not valid percent-encoding.
+      if (typeof ref !== "string") throw new ApiError(400, "INVALID_TASK_REF", "the task reference is not valid percent-encoding — give an alias such as TSK-0001 or a thread id");
       const task = state.engine.tasks.get(ref);
       if (!task) throw new ApiError(404, "TASK_NOT_FOUND", `no task ${JSON.stringify(ref.slice(0, 100))} — 'spl task list --all' shows the aliases`);
       return json(200, task);
