@@ -1,10 +1,10 @@
-// spl task add|list|show|tree|start|done|fail|approve|reject|block|defer|cancel|reopen|comment|edit
+// spl task add|list|show|tree|start|done|fail|approve|reject|block|defer|cancel|reopen|comment|handoff|edit
 // Every write is an ordinary record on the task's thread (so permissions apply); the daemon's
 // task fold refuses transitions the status machine does not allow. `done` checks the git work
 // tree here, in the operator's process, before anything is written.
 import { defineCommand } from "citty";
 import { randomBytes } from "node:crypto";
-import { call, resolveTarget, type Target } from "../lib/client";
+import { call, DaemonError, resolveTarget, urlArg, type Target } from "../lib/client";
 import { out, outputArgs, printJson, table, wantsJson } from "../lib/cli/output";
 import { loadConfig } from "../lib/config";
 import { UsageError } from "../lib/errors";
@@ -13,7 +13,6 @@ import { sha256Hex } from "../lib/records/id";
 import type { Task } from "../lib/tasks/fold";
 import { PRIORITIES, REASON_REQUIRED, type TaskVerb } from "../lib/tasks/lifecycle";
 
-const urlArg = { url: { type: "string", description: "Daemon URL (default: the local socket; or SPL_SERVE_URL)" } } as const;
 const actorArg = { actor: { type: "string", description: "Actor DID (default: [identity] actor in config.toml)" } } as const;
 const refArg = { ref: { type: "positional", required: true, description: "Task alias (TSK-0001) or thread id" } } as const;
 
@@ -22,11 +21,21 @@ const dash = (v: string | null | undefined) => (v ? v : "—");
 const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 3)}...` : s);
 const when = (secs: number) => new Date(secs * 1000).toISOString().replace(".000Z", "Z");
 
-/** A flag that may be repeated or comma-separated: --label a --label b,c → [a, b, c]. */
-function listFlag(v: unknown): string[] {
-  const items = Array.isArray(v) ? v : v === undefined ? [] : [v];
-  return items.flatMap((x) => String(x).split(",")).map((s) => s.trim()).filter(Boolean);
+/** Every value of a repeatable option, in order (citty keeps only the last one). */
+function repeated(rawArgs: string[], name: string): string[] {
+  const values: string[] = [];
+  for (let i = 0; i < rawArgs.length; i++) {
+    const a = rawArgs[i]!;
+    if (a === "--") break;
+    if (a === `--${name}` && i + 1 < rawArgs.length) values.push(rawArgs[++i]!);
+    else if (a.startsWith(`--${name}=`)) values.push(a.slice(name.length + 3));
+  }
+  return values;
 }
+
+/** A list option that may be repeated or comma-separated: --label a --label b,c → [a, b, c]. */
+const listFlag = (rawArgs: string[], name: string): string[] =>
+  repeated(rawArgs, name).flatMap((x) => x.split(",")).map((s) => s.trim()).filter(Boolean);
 
 async function getTask(ref: string, target: Target): Promise<Task> {
   return call("GET", `/v1/tasks/${encodeURIComponent(ref)}`, undefined, target);
@@ -48,7 +57,7 @@ const add = defineCommand({
     ...urlArg,
     ...outputArgs,
   },
-  async run({ args }) {
+  async run({ args, rawArgs }) {
     const json = wantsJson(args);
     if (args.priority !== undefined && !(PRIORITIES as readonly string[]).includes(args.priority)) {
       throw new UsageError(`invalid priority '${args.priority}'`, `use one of ${PRIORITIES.join(", ")}`);
@@ -61,9 +70,9 @@ const add = defineCommand({
     if (args.domain) body.domain = args.domain;
     if (args.namespace) body.namespace = args.namespace;
     if (args.criteria) body.criteria = args.criteria;
-    const labels = listFlag(args.label);
+    const labels = listFlag(rawArgs, "label");
     if (labels.length) body.labels = labels;
-    const deps = listFlag(args["depends-on"]);
+    const deps = listFlag(rawArgs, "depends-on");
     if (deps.length) body.depends_on = deps;
     const thread = `th_${sha256Hex(`${actor}\n${args.goal}\n${randomBytes(16).toString("hex")}`)}`;
     const target = resolveTarget(args.url);
@@ -126,7 +135,9 @@ const tree = defineCommand({
       let t: Task;
       try {
         t = await getTask(ref, target);
-      } catch {
+      } catch (err) {
+        // A dependency that names no task is shown as such; the root, or a daemon error, is an error.
+        if (depth === 0 || !(err instanceof DaemonError) || err.code !== "TASK_NOT_FOUND") throw err;
         return { alias: ref, missing: true, depends_on: [] };
       }
       if (seen.has(t.thread)) return { alias: t.alias, status: t.status, goal: t.goal, cycle: true, depends_on: [] };
@@ -152,8 +163,10 @@ interface VerbSpec {
   verb: TaskVerb;
   description: string;
   args?: Record<string, any>;
-  /** Extra body fields from the flags; may throw UsageError. */
-  body?: (args: any, task: Task) => Record<string, unknown> | Promise<Record<string, unknown>>;
+  /** Body fields from the flags alone, worked out before the daemon is asked anything; may throw. */
+  fromFlags?: (args: any, rawArgs: string[]) => Record<string, unknown> | Promise<Record<string, unknown>>;
+  /** Body fields that depend on the task as it stands (a verdict names who ran done). */
+  fromTask?: (args: any, task: Task) => Record<string, unknown>;
 }
 
 const reasonArg = { reason: { type: "string", description: "Why (kept in the task's history)" } } as const;
@@ -164,13 +177,14 @@ function verbCommand(spec: VerbSpec) {
   return defineCommand({
     meta: { name: spec.verb, description: spec.description },
     args: { ...refArg, ...(needsReason ? reasonArg : {}), ...(spec.args ?? {}), ...actorArg, ...urlArg, ...outputArgs },
-    async run({ args }) {
+    async run({ args, rawArgs }) {
       const json = wantsJson(args);
       if (needsReason && !args.reason) throw new UsageError(`'task ${spec.verb}' needs a reason`, `pass --reason "..."`);
+      const flagged = await spec.fromFlags?.(args, rawArgs);
       const target = resolveTarget(args.url);
       const actor = actorOf(args.actor);
       const task = await getTask(String(args.ref), target);
-      const body: Record<string, unknown> = { task_event: spec.verb, ...(args.reason ? { reason: args.reason } : {}), ...(await spec.body?.(args, task)) };
+      const body: Record<string, unknown> = { task_event: spec.verb, ...(args.reason ? { reason: args.reason } : {}), ...flagged, ...spec.fromTask?.(args, task) };
       const verdict = spec.verb === "approve" || spec.verb === "reject";
       const done = verdict ? [...task.history].reverse().find((h) => h.event === "done") : undefined;
       const record = {
@@ -183,7 +197,8 @@ function verbCommand(spec: VerbSpec) {
       await call("POST", "/v1/records", record, target);
       const after = await getTask(task.thread, target);
       if (json) return printJson(after);
-      out(`${after.alias}: ${task.status} → ${after.status}`);
+      const gate = spec.verb === "done" ? (after.forced ? "  (--force: completion gate skipped)" : after.commit ? `  (commit ${after.commit.slice(0, 12)})` : "") : "";
+      out(`${after.alias}: ${task.status} → ${after.status}${gate}`);
     },
   });
 }
@@ -236,20 +251,20 @@ const VERBS: VerbSpec[] = [
       force: { type: "boolean", description: "Skip the uncommitted-changes check (recorded on the task)" },
       repo: { type: "string", description: "Git work tree to check (default: the current directory)" },
     },
-    body: async (a) => ({ ...(a.summary ? { summary: a.summary } : {}), ...(a.domain ? { domain: a.domain } : {}), ...(await completionGate(a)) }),
+    fromFlags: async (a) => ({ ...(a.summary ? { summary: a.summary } : {}), ...(a.domain ? { domain: a.domain } : {}), ...(await completionGate(a)) }),
   },
   { verb: "fail", description: "Mark a task failed (needs --reason)" },
   {
     verb: "approve",
     description: "Accept a task in review (another actor than the one who ran done)",
     args: { domain: { type: "string", description: "Trust domain (default: the task's)" }, notes: { type: "string", description: "Review notes" } },
-    body: (a, t) => ({ verdict: "accept", domain: a.domain ?? t.domain, ...(t.done_by ? { subject: t.done_by } : {}), ...(a.notes ? { notes: a.notes } : {}) }),
+    fromTask: (a, t) => ({ verdict: "accept", domain: a.domain ?? t.domain, ...(t.done_by ? { subject: t.done_by } : {}), ...(a.notes ? { notes: a.notes } : {}) }),
   },
   {
     verb: "reject",
     description: "Reject a task in review (needs --reason)",
     args: { domain: { type: "string", description: "Trust domain (default: the task's)" } },
-    body: (a, t) => ({ verdict: "reject", domain: a.domain ?? t.domain, ...(t.done_by ? { subject: t.done_by } : {}) }),
+    fromTask: (a, t) => ({ verdict: "reject", domain: a.domain ?? t.domain, ...(t.done_by ? { subject: t.done_by } : {}) }),
   },
   { verb: "block", description: "Block a task (needs --reason)" },
   { verb: "defer", description: "Defer a task (needs --reason)" },
@@ -259,20 +274,21 @@ const VERBS: VerbSpec[] = [
     verb: "comment",
     description: "Add a comment to a task's history",
     args: { text: { type: "positional", required: true, description: "The comment" } },
-    body: (a) => ({ text: a.text }),
+    fromFlags: (a) => ({ text: a.text }),
+  },
+  {
+    verb: "handoff",
+    description: "Hand a task to another actor (it becomes the assignee)",
+    args: { to: { type: "string", required: true, description: "The new assignee's DID (a leading @ is dropped)" } },
+    fromFlags: (a) => ({ to: String(a.to).replace(/^@/, "") }),
   },
   {
     verb: "edit",
     description: "Change a task's fields: --set key=value (goal, priority, labels, assignee, domain, criteria)",
     args: { set: { type: "string", description: "key=value (repeat)", required: true } },
-    body: (a) => ({ set: parseSet(listFlagRaw(a.set)) }),
+    fromFlags: (_, rawArgs) => ({ set: parseSet(repeated(rawArgs, "set")) }),
   },
 ];
-
-/** --set values keep their commas (labels=a,b is one pair). */
-function listFlagRaw(v: unknown): string[] {
-  return (Array.isArray(v) ? v : v === undefined ? [] : [v]).map(String);
-}
 
 export default defineCommand({
   meta: { name: "task", description: "Tasks: threads with a status, a completion gate and a reviewer" },

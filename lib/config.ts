@@ -11,6 +11,8 @@ export interface SplConfig {
   server: { host: string; port: number; allowedHosts: string[] };
   store: { durability: "normal" | "full" };
   backup: { keep: number };
+  /** aliasPrefix: minted task aliases are <prefix>-0001, <prefix>-0002... */
+  tasks: { aliasPrefix: string };
 }
 
 export const DEFAULT_PORT = 9100;
@@ -30,6 +32,7 @@ export function defaultConfig(): SplConfig {
     server: { host: DEFAULT_HOST, port: DEFAULT_PORT, allowedHosts: [] },
     store: { durability: "normal" },
     backup: { keep: 5 },
+    tasks: { aliasPrefix: "TSK" },
   };
 }
 
@@ -54,6 +57,10 @@ durability = ${JSON.stringify(c.store.durability)}
 [backup]
 # Startup backups kept besides hub.db.bak (hub.db.bak.1 .. hub.db.bak.N).
 keep = ${c.backup.keep}
+
+[tasks]
+# Tasks added without --alias get <alias_prefix>-0001, <alias_prefix>-0002...
+alias_prefix = ${JSON.stringify(c.tasks.aliasPrefix)}
 `;
 }
 
@@ -97,6 +104,11 @@ export function loadConfig(path: string): SplConfig {
     const k = Number(raw.backup.keep);
     if (!Number.isInteger(k) || k < 0 || k > 1000) bad("[backup] keep", "an integer from 0 to 1000");
     c.backup.keep = k;
+  }
+  if (raw.tasks?.alias_prefix !== undefined) {
+    const p = raw.tasks.alias_prefix;
+    if (typeof p !== "string" || !/^[A-Za-z][A-Za-z0-9_]{0,15}$/.test(p)) bad("[tasks] alias_prefix", 'letters, digits and _ starting with a letter, e.g. "TSK"');
+    c.tasks.aliasPrefix = p;
   }
   return c;
 }

@@ -1,7 +1,8 @@
 // Who is calling, and may they? Runs inside every matched route but GET /health (app.ts), on TCP
 // and the socket: bearer token (TCP needs one unless auth is off) → the actor it acts as →
 // token scopes → CEL permission rules. Record writes are authorized once more per record, inside
-// the write transaction (writeAuthorizer), where the clock a rule sees is the one stored.
+// the write transaction (writeAuthorizer), where the clock a rule sees is the one stored; the
+// task status machine is checked there too, so a refused transition is never written.
 // The socket is trusted by its file mode and acts as the config's [identity] actor; a bearer sent
 // over the socket is still honoured, so a token's actor can be exercised locally too.
 import type { Envelope } from "../records/types";
@@ -93,7 +94,10 @@ export class Gate {
    * `record` bound to the record as it will be stored. Throws ApiError; nothing is written then.
    */
   writeAuthorizer(caller: Caller, route: Guarded): (rec: Envelope) => void {
-    return (rec) => {
+    const { tasks } = this.state.engine;
+    // Task records this submission staged; a refusal rolls the whole submission back, so unstage them.
+    const staged: Envelope[] = [];
+    const authorize = (rec: Envelope) => {
       if (rec.thread === AUTH_THREAD) {
         throw new ApiError(403, "RESERVED_THREAD", `${AUTH_THREAD} holds API tokens and is written only by the daemon — use 'spl token create|revoke'`);
       }
@@ -101,9 +105,22 @@ export class Gate {
         throw new ApiError(403, "SCOPE_FORBIDDEN", `writing ${ENGINE_CONFIG_THREAD} needs scope config:write; token ${caller.token?.id} has ${caller.scopes.join(",")}`);
       }
       if (rec.actor !== caller.actor && !caller.actsForOthers) throw claimDenied(caller, rec.actor);
-      if (!this.state.engine.config.permissionsEnabled) return;
-      const err = this.checkRules(caller, route, rec);
-      if (err) throw err;
+      if (this.state.engine.config.permissionsEnabled) {
+        const err = this.checkRules(caller, route, rec);
+        if (err) throw err;
+      }
+      // The task status machine, against the table plus records accepted earlier in this transaction.
+      const refusal = tasks.check(rec);
+      if (refusal) throw new ApiError(refusal.status, refusal.code, refusal.message);
+      if (tasks.stage(rec)) staged.push(rec);
+    };
+    return (rec) => {
+      try {
+        authorize(rec);
+      } catch (err) {
+        tasks.unstage(staged.splice(0));
+        throw err;
+      }
     };
   }
 

@@ -7,6 +7,7 @@ import type { RecordStore } from "../store/records";
 import type { StoredRecord } from "../records/types";
 import { IngestQueue } from "./ingest";
 import { Engine } from "../engine/runtime";
+import { TASK_FOLDS } from "../engine/folds";
 import { engineCommitHook } from "./engine-boot";
 import { daemonServices, type Service } from "./services";
 import type { BackupInfo } from "../backup/startup";
@@ -65,7 +66,10 @@ export function createDaemonState(o: {
     ingest: new IngestQueue(o.store, (created) => {
       engineHook(created);
       for (const s of state.services) s.afterCommit?.(created);
-    }, o.log, (err) => storage.failed("write", err)),
+    }, o.log, (err) => {
+      storage.failed("write", err);
+      state.engine.tasks.settle(); // the task records staged in that transaction were not written
+    }),
     storage,
     instanceDid: o.instanceDid,
     startedAt: Date.now(),
@@ -73,7 +77,7 @@ export function createDaemonState(o: {
     backup: o.backup ?? null,
     ready: false,
     viaSocket: new WeakSet(),
-    engine: new Engine(o.store, o.log),
+    engine: new Engine(o.store, o.log, { extraFolds: TASK_FOLDS, taskAliasPrefix: o.config.tasks.aliasPrefix }),
     auth: { insecureLocalhost: o.insecureLocalhost === true },
     services: [],
   };

@@ -2,6 +2,7 @@
 // daemon keeps answering while it runs, and a wall-clock limit ends what the step budget cannot
 // see (one regular expression that backtracks for minutes). Rules stay in-process (cel.ts).
 import { CelCostError, CelEvaluationError, toCelVars, type CelContextName, type RawCelVars } from "./cel";
+import type { TaskFacts } from "../tasks/fold";
 
 /** What the worker needs of the caller: who it is, when, and the trust table as it stands. */
 export interface AdHocScope {
@@ -11,6 +12,8 @@ export interface AdHocScope {
   trust: Array<[string, string, number, number]>;
   /** trust() of a pair without evidence. */
   prior: number;
+  /** task() facts by upper-cased alias and by thread id. */
+  tasks?: Array<[string, TaskFacts]>;
 }
 
 export interface AdHocRequest {

@@ -9,11 +9,13 @@ declare const self: Worker;
 self.onmessage = (event: MessageEvent<AdHocRequest>) => {
   const { context, expression, vars, scope } = event.data;
   const rows = new Map(scope.trust.map(([actor, domain, score, count]) => [`${actor}\u0000${domain}`, { score, count }]));
+  const tasks = new Map(scope.tasks ?? []);
   const celScope = {
     actor: scope.actor,
     nowSecs: scope.nowSecs,
     trust: (actor: string, domain: string) => rows.get(`${actor}\u0000${domain}`)?.score ?? scope.prior,
     trustCount: (actor: string, domain: string) => rows.get(`${actor}\u0000${domain}`)?.count ?? 0,
+    task: (ref: string) => tasks.get(ref.toUpperCase()) ?? tasks.get(ref),
   };
   let reply: AdHocReply;
   try {

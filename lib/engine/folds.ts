@@ -8,6 +8,7 @@ import type { TokenRegistry } from "../auth/tokens";
 import { AUTH_THREAD, ENGINE_CONFIG_THREAD } from "../records/reserved-threads";
 import type { EngineConfig } from "./config-fold";
 import type { TrustTable } from "./trust";
+import type { TaskTable } from "../tasks/fold";
 
 export interface FoldContext {
   /** true while rebuild_from_store() replays the log; false for records just committed. */
@@ -29,6 +30,7 @@ export interface EngineState {
   readonly config: EngineConfig;
   readonly trust: TrustTable;
   readonly tokens: TokenRegistry;
+  readonly tasks: TaskTable;
 }
 
 const configFold = (engine: EngineState): Fold => ({
@@ -59,8 +61,25 @@ const trustFold = (engine: EngineState): Fold => ({
   apply: (rec, { actorOf }) => engine.trust.apply(rec, actorOf),
 });
 
+// Tasks (lib/tasks/fold.ts): the INTEND that opens a task, and the DO/KNOW events on it. The
+// table ignores an INTEND whose body.task is not exactly true, and any event check() refuses.
+const taskFold = (engine: EngineState): Fold => ({
+  name: "tasks",
+  consumes: { act: "INTEND", bodyField: "task" },
+  apply: (rec) => engine.tasks.apply(rec),
+});
+
+const taskEventFold = (engine: EngineState): Fold => ({
+  name: "task_events",
+  consumes: { bodyField: "task_event" },
+  apply: (rec) => rec.act !== "INTEND" && engine.tasks.apply(rec),
+});
+
 /** The built-in folds, in the order each record visits them. */
 export const ENGINE_FOLDS: ReadonlyArray<(engine: EngineState) => Fold> = [configFold, tokenFold, trustFold];
+
+/** The task folds; the daemon adds them after the built-in ones (createDaemonState, extraFolds). */
+export const TASK_FOLDS: ReadonlyArray<(engine: EngineState) => Fold> = [taskFold, taskEventFold];
 
 function syncTrustParams(engine: EngineState): void {
   const want = engine.config.trustParams;

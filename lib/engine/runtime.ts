@@ -14,6 +14,7 @@ import { EngineConfig } from "./config-fold";
 import { PermissionEnforcer } from "./enforce";
 import { ENGINE_FOLDS, type EngineState, type Fold, type FoldContext } from "./folds";
 import { TrustTable } from "./trust";
+import { TaskTable, taskFacts, type TaskFacts } from "../tasks/fold";
 
 export interface RebuildStats {
   /** Records the store holds. */
@@ -34,12 +35,15 @@ const PAGE = 5000;
 export interface EngineOptions {
   /** Folds beyond the built-in ones (ENGINE_FOLDS), applied after them. */
   extraFolds?: ReadonlyArray<(engine: EngineState) => Fold>;
+  /** Prefix of minted task aliases (config.toml [tasks] alias_prefix). */
+  taskAliasPrefix?: string;
 }
 
 export class Engine implements EngineState {
   readonly config = new EngineConfig();
   readonly trust = new TrustTable();
   readonly tokens = new TokenRegistry();
+  readonly tasks: TaskTable;
   readonly permissions = new PermissionEnforcer(this);
   readonly folds: readonly Fold[];
   lastRebuild: RebuildStats | null = null;
@@ -54,6 +58,7 @@ export class Engine implements EngineState {
     opts: EngineOptions = {},
   ) {
     this.log = log.child("spl::engine");
+    this.tasks = new TaskTable(opts.taskAliasPrefix);
     this.folds = [...ENGINE_FOLDS, ...(opts.extraFolds ?? [])].map((make) => make(this));
     this.live = { rebuilding: false, log: this.log, actorOf: (id) => store.actorOf(id) };
   }
@@ -104,6 +109,8 @@ export class Engine implements EngineState {
 
   /** Applies records the ingest queue just committed (hot reload); the commit hook calls this. */
   applyCommitted(records: StoredRecord[]): void {
+    // Task records staged for write-time checks are committed now (or were never written).
+    this.tasks.settle();
     if (this.heldBack) {
       this.heldBack.push(...records);
       return;
@@ -132,7 +139,11 @@ export class Engine implements EngineState {
 
   /** The CEL caller scope for one request or evaluation. */
   scope(actor: string, nowSecs = Math.floor(Date.now() / 1000)): CelScope {
-    return this.trust.scopeFor(actor, nowSecs);
+    const task = (ref: string) => {
+      const t = this.tasks.get(ref);
+      return t && taskFacts(t, nowSecs);
+    };
+    return { ...this.trust.scopeFor(actor, nowSecs), task };
   }
 
   /** The caller scope as plain data, for an evaluation in a worker thread (expr-eval.ts). */
@@ -142,6 +153,10 @@ export class Engine implements EngineState {
       nowSecs,
       trust: this.trust.rows(nowSecs).map((r) => [r.actor, r.domain, r.trust, r.total]),
       prior: this.trust.score("", "", nowSecs), // no evidence is ever recorded for an empty actor
+      tasks: this.tasks.list(true).flatMap((t) => {
+        const facts = taskFacts(t, nowSecs);
+        return [[t.alias.toUpperCase(), facts], [t.thread, facts]] as [string, TaskFacts][];
+      }),
     };
   }
 

@@ -10,6 +10,8 @@ export interface CelScope {
   nowSecs: number;
   trust(actor: string, domain: string): number;
   trustCount(actor: string, domain: string): number;
+  /** task(ref): the task by alias or thread id, if any; a scope without it sees no tasks. */
+  task?(ref: string): object | undefined;
 }
 
 export const RECORD_TYPE = "Record";
@@ -105,4 +107,6 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
   { signature: "now(): int", call: (s) => BigInt(Math.floor(s.nowSecs)) },
   { signature: "trust(string, string): double", call: (s, actor: string, domain: string) => Number(s.trust(actor, domain)) },
   { signature: "trust_count(string, string): int", call: (s, actor: string, domain: string) => BigInt(Math.trunc(s.trustCount(actor, domain))) },
+  // A missing task reads as {exists: false, status: ""...}, so `task("X").status == "approved"` is just false.
+  { signature: "task(string): map", call: (s, ref: string) => toCelValue(s.task?.(ref) ?? EMPTY_TASK) },
 ];

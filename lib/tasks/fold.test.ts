@@ -88,4 +88,21 @@ describe("task fold", () => {
     expect(b.list(true)).toEqual(a.list(true));
     expect(a.get("TSK-0001")).toMatchObject({ goal: "new", priority: "low", labels: ["a"], assignee: BOB, status: "cancelled" });
   });
+
+  test("staged records count in checks until settled, and never in reads", () => {
+    const t = new TaskTable();
+    const open = rec("th_s", "INTEND", { task: true, goal: "g" });
+    write(t, open);
+    const start = ev("th_s", "start");
+    expect(t.check(start)).toBeNull();
+    expect(t.stage(start)).toBe(true);
+    expect(t.check(ev("th_s", "start"))!.code).toBe("INVALID_TRANSITION");
+    expect(t.check(ev("th_s", "done"))).toBeNull();
+    expect(t.get("TSK-0001")!.status).toBe("inbox");
+    t.unstage([start]);
+    expect(t.check(ev("th_s", "start"))).toBeNull();
+    t.stage(start);
+    t.settle(); // the transaction failed: nothing of it was written
+    expect(t.check(ev("th_s", "done"))!.code).toBe("INVALID_TRANSITION");
+  });
 });

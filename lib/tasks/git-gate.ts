@@ -66,6 +66,13 @@ export function inspectTree(dir: string): TreeState {
   const top = git(abs, ["rev-parse", "--show-toplevel"]);
   if (top.code !== 0) {
     if (/not a git repository/i.test(top.stderr)) return { inRepo: false };
+    const dubious = /dubious ownership in repository at '([^']+)'/i.exec(top.stderr);
+    if (dubious) {
+      throw new UserError(
+        `git refuses to read ${dubious[1]}: it is owned by another user (git's "dubious ownership" check)`,
+        `run the command as that user, or mark it safe: git config --global --add safe.directory ${dubious[1]}`,
+      );
+    }
     throw new UserError(`git could not read ${abs}: ${top.stderr.split("\n")[0]}`, "fix the repository (see 'git status' there), or pass --force");
   }
   const repo = top.stdout.trim();

@@ -21,6 +21,7 @@ import type { DaemonState } from "../state";
 import { ApiError, json, parseJson } from "../http";
 import { tcpAuthRequired } from "../access";
 import { route } from "../route";
+import { taskFacts } from "../../tasks/fold";
 
 const round = (x: number, places: number) => Math.round(x * 10 ** places) / 10 ** places;
 const nowSecs = () => Math.floor(Date.now() / 1000);
@@ -39,8 +40,10 @@ export interface HealthResult {
 
 /** Runs every health check; an expression that cannot be evaluated counts as failing. */
 export function runHealthChecks(state: DaemonState): { status: "ok" | "warn" | "critical"; checks: HealthResult[] } {
-  const vars = toCelVars({ system: state.engine.system(state.startedAt), tasks: [] });
-  const scope = state.engine.scope(state.config.identity.actor);
+  const now = Math.floor(Date.now() / 1000);
+  const tasks = state.engine.tasks.list(true).map((t) => ({ ...taskFacts(t, now) }));
+  const vars = toCelVars({ system: state.engine.system(state.startedAt), tasks });
+  const scope = state.engine.scope(state.config.identity.actor, now);
   const checks: HealthResult[] = [];
   let status: "ok" | "warn" | "critical" = "ok";
   for (const h of state.engine.config.healthChecks) {
