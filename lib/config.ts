@@ -57,17 +57,23 @@ keep = ${c.backup.keep}
 `;
 }
 
+/** config.toml as parsed TOML; a syntax error is a one-line UserError naming the line and column. */
+export function readConfigToml(path: string): Record<string, any> {
+  try {
+    return parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    const e = err as Error & { line?: number; column?: number };
+    const what = String(e.message).split("\n")[0]!.replace(/^Invalid TOML document: /, "");
+    const where = e.line ? ` at line ${e.line}, column ${e.column}` : "";
+    throw new UserError(`cannot parse ${path}${where}: ${what}`, "fix the TOML syntax, or run 'spl init --force' to rewrite it");
+  }
+}
+
 /** Reads config.toml, filling defaults for anything missing. A broken file is a UserError. */
 export function loadConfig(path: string): SplConfig {
   const c = defaultConfig();
   if (!existsSync(path)) return c;
-  let raw: any;
-  try {
-    raw = parse(readFileSync(path, "utf8"));
-  } catch (err) {
-    const msg = String((err as Error).message).split("\n")[0];
-    throw new UserError(`cannot parse ${path}: ${msg}`, "fix the TOML syntax, or run 'spl init --force' to rewrite it");
-  }
+  const raw = readConfigToml(path);
   const bad = (key: string, want: string): never => {
     throw new UserError(`${path}: ${key} must be ${want}`, "edit the file and try again");
   };

@@ -1,7 +1,7 @@
 // What a new operator trips over (issue 14): finding the daemon, config.toml mistakes, the
 // default identity, the detached start's output file. Each drives the compiled binary.
 import { describe, expect, test } from "bun:test";
-import { rmSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Instance, isAlive } from "./harness";
 
 describe("one way of finding the daemon", () => {
@@ -29,5 +29,51 @@ describe("one way of finding the daemon", () => {
     const after = await inst.spl(["status"]);
     expect(after.code).toBe(1);
     expect(after.stdout).toMatch(/not running/);
+  });
+});
+
+describe("config.toml mistakes are named", () => {
+  test("an unknown section or key is a WARN at start, on the terminal and in spl.log", async () => {
+    const inst = new Instance();
+    mkdirSync(inst.splHome, { recursive: true });
+    writeFileSync(inst.path("config.toml"), `[server]\nprot = 9\n\n[fleet]\ncoordinator_url = "http://127.0.0.1:1"\n`, { mode: 0o600 });
+    const r = await inst.spl(["serve", "--daemon", "--port", String(inst.port)]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`warn: ${inst.path("config.toml")}: unknown section [fleet] is ignored`);
+    expect(r.stderr).toContain("unknown key 'prot' in [server] is ignored — known keys there: host, port, allowed_hosts");
+    const log = readFileSync(inst.path("logs", "spl.log"), "utf8");
+    expect(log).toContain("unknown section [fleet]");
+    expect(log).toMatch(/"level":"WARN"[^\n]*unknown key 'prot'/);
+    expect((await inst.stop()).code).toBe(0);
+  });
+
+  test("a config.toml that does not parse: one line naming the line and column", async () => {
+    const inst = new Instance();
+    mkdirSync(inst.splHome, { recursive: true });
+    writeFileSync(inst.path("config.toml"), `[server]\nport = 91 00\n`, { mode: 0o600 });
+    for (const args of [["serve", "--port", String(inst.port)], ["serve", "--daemon", "--port", String(inst.port)]]) {
+      const r = await inst.spl(args);
+      expect(r.code).toBe(1);
+      const lines = r.stderr.split("\n").filter(Boolean);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toStartWith(`error: cannot parse ${inst.path("config.toml")} at line 2, column 11: `);
+      expect(lines[0]).toContain("fix the TOML syntax");
+    }
+  });
+});
+
+describe("the detached daemon's output file", () => {
+  test("a start that fails names logs/daemon.out", async () => {
+    const squatter = Bun.serve({ port: 0, hostname: "127.0.0.1", reusePort: false, fetch: () => new Response("not spl") });
+    try {
+      const inst = new Instance({ port: squatter.port });
+      const r = await inst.spl(["serve", "--daemon", "--port", String(squatter.port)]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toStartWith(`error: address already in use: 127.0.0.1:${squatter.port}`);
+      expect(r.stderr).toContain(`the daemon's output is in ${inst.path("logs", "daemon.out")}`);
+      expect(readFileSync(inst.path("logs", "daemon.out"), "utf8")).toContain("address already in use");
+    } finally {
+      squatter.stop(true);
+    }
   });
 });

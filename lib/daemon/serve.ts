@@ -4,6 +4,7 @@
 import type { Server } from "bun";
 import { rmSync } from "node:fs";
 import { loadConfig, type SplConfig } from "../config";
+import { unknownConfigKeys } from "../config-keys";
 import { UserError } from "../errors";
 import { ensureHome } from "../home";
 import { ensureInstanceDid } from "../instance";
@@ -87,6 +88,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   const log = createFileLogger(paths.log, { mirrorToStderr: true });
   const bind = resolveBind(opts, config);
   log.info("starting spl serve", { version: VERSION, pid: process.pid, home: paths.home });
+  for (const warning of unknownConfigKeys(paths.config)) log.warn(warning);
   process.stdout.write("Starting Syncropel instance...\n");
 
   // The store lock is the real single-instance guard (it survives a deleted run/); the pid file
