@@ -17,11 +17,25 @@ export const DEFAULT_PORT = 9100;
 export const DEFAULT_HOST = "127.0.0.1";
 
 export function defaultActor(): string {
-  let name = process.env.USER || process.env.LOGNAME || "";
-  try {
-    name ||= userInfo().username;
-  } catch {}
+  const name = process.env.USER || process.env.LOGNAME || osUserName();
   return `did:sync:user:${(name || "operator").replace(/[^A-Za-z0-9._-]/g, "_")}`;
+}
+
+/** The user this process runs as, from its uid (systemd and Docker set no USER). */
+function osUserName(): string {
+  const uid = process.getuid?.();
+  if (uid === undefined) return "";
+  try {
+    for (const line of readFileSync("/etc/passwd", "utf8").split("\n")) {
+      const [name, , id] = line.split(":");
+      if (name && Number(id) === uid && id !== "") return name;
+    }
+  } catch {}
+  try {
+    const name = userInfo().username;
+    if (name && name !== "unknown") return name;
+  } catch {}
+  return `uid${uid}`;
 }
 
 export function defaultConfig(): SplConfig {

@@ -77,3 +77,17 @@ describe("the detached daemon's output file", () => {
     }
   });
 });
+
+describe("default identity", () => {
+  test("with USER and LOGNAME unset (systemd, Docker) the actor is the OS user of the uid, and init prints it", async () => {
+    const inst = new Instance();
+    delete inst.env.USER;
+    delete inst.env.LOGNAME;
+    const osUser = Bun.spawnSync(["id", "-un"]).stdout.toString().trim();
+    expect(osUser).not.toBe("");
+    const r = await inst.spl(["init"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`  actor:    did:sync:user:${osUser} `);
+    expect(readFileSync(inst.path("config.toml"), "utf8")).toContain(`actor = "did:sync:user:${osUser}"`);
+  });
+});
