@@ -91,3 +91,23 @@ describe("default identity", () => {
     expect(readFileSync(inst.path("config.toml"), "utf8")).toContain(`actor = "did:sync:user:${osUser}"`);
   });
 });
+
+describe("a recreated store", () => {
+  test("the first start on an empty store while a backup holds records warns on the terminal, naming the backup and spl restore", async () => {
+    const inst = new Instance();
+    await inst.start();
+    for (let i = 0; i < 3; i++) expect((await inst.spl(["intend", `kept ${i}`, "--thread", "th_keep"])).code).toBe(0);
+    expect((await inst.spl(["serve", "--restart"])).code).toBe(0); // writes the startup backup
+    expect((await inst.stop()).code).toBe(0);
+    for (const f of ["hub.db", "hub.db-wal", "hub.db-shm"]) rmSync(inst.path(f), { force: true });
+
+    const r = await inst.spl(["serve", "--daemon", "--port", String(inst.port)]);
+    expect(r.code).toBe(0);
+    const warning = r.stderr.split("\n").find((l) => l.startsWith("warn: starting with a new, empty store"));
+    expect(warning).toBeDefined();
+    expect(warning).toMatch(/backups hold 5 records/);
+    expect(warning).toMatch(/'spl restore \/.*hub\.db\.bak(\.max)?'/);
+    expect(readFileSync(inst.path("logs", "spl.log"), "utf8")).toContain("starting with a new, empty store");
+    expect((await inst.stop()).code).toBe(0);
+  });
+});
