@@ -111,3 +111,66 @@ describe("a recreated store", () => {
     expect((await inst.stop()).code).toBe(0);
   });
 });
+
+describe("small things an operator reads", () => {
+  test("one version string: --help, --version, version and status all say the same 'spl X.Y.Z'", async () => {
+    const inst = new Instance();
+    const version = (await inst.spl(["version"])).stdout.trim();
+    expect(version).toMatch(/^spl \d+\.\d+\.\d+$/);
+    expect((await inst.spl(["--version"])).stdout.trim()).toBe(version);
+    const help = (await inst.spl(["--help"])).stdout.split("\n")[0]!;
+    expect(help).toStartWith(`${version} — `);
+    expect(help).not.toMatch(/\bv\d+\.\d+/);
+    await inst.start();
+    const status = await inst.spl(["status"]);
+    expect(status.stdout.split("\n")[0]).toEndWith(` ${version.slice(4)}`);
+    expect(JSON.parse((await inst.spl(["status", "-o", "json"])).stdout).version).toBe(version.slice(4));
+    await inst.stop();
+  });
+
+  test("an unknown command or option suggests the closest one", async () => {
+    const inst = new Instance();
+    const cmd = await inst.spl(["stauts"]);
+    expect(cmd.code).toBe(2);
+    expect(cmd.stderr).toBe("error: unknown command 'stauts' for 'spl' — did you mean 'status'? (see 'spl --help')\n");
+    const sub = await inst.spl(["config", "add-rul"]);
+    expect(sub.code).toBe(2);
+    expect(sub.stderr).toContain("did you mean 'add-rule'?");
+    const flag = await inst.spl(["serve", "--deamon"]);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toBe("error: unknown option '--deamon' for 'spl serve' — did you mean '--daemon'? (see 'spl serve --help')\n");
+    const far = await inst.spl(["xyzzy"]);
+    expect(far.code).toBe(2);
+    expect(far.stderr).toBe("error: unknown command 'xyzzy' for 'spl' — see 'spl --help'\n");
+  });
+
+  test("thread records: config records whole, other bodies cut unless --full", async () => {
+    const inst = new Instance();
+    await inst.start();
+    const expression = `current_actor() == "did:sync:user:tester" && (resource == "thread_read" || resource == "config_read" || resource == "record_read")`;
+    expect((await inst.spl(["config", "add-permission-rule", "--name", "long", "--action", "allow", "--priority", "5", "--expression", expression])).code).toBe(0);
+    const config = await inst.spl(["thread", "records", "th_engine_config"]);
+    expect(config.stdout).toContain(JSON.stringify(expression));
+    const text = "a long note ".repeat(12).trim();
+    expect((await inst.spl(["intend", text, "--thread", "th_notes"])).code).toBe(0);
+    const cut = (await inst.spl(["thread", "records", "th_notes"])).stdout;
+    expect(cut).not.toContain(text);
+    expect(cut).toContain("...");
+    expect((await inst.spl(["thread", "records", "th_notes", "--full"])).stdout).toContain(text);
+    await inst.stop();
+  });
+
+  test("backup list: newest first, the .max copy marked", async () => {
+    const inst = new Instance();
+    await inst.start();
+    expect((await inst.spl(["serve", "--restart"])).code).toBe(0);
+    expect((await inst.spl(["intend", "one more"])).code).toBe(0);
+    expect((await inst.spl(["serve", "--restart"])).code).toBe(0);
+    const rows = JSON.parse((await inst.spl(["backup", "list", "-o", "json"])).stdout);
+    const times = rows.map((r: any) => r.mtime_ms);
+    expect(times).toEqual([...times].sort((a: number, b: number) => b - a));
+    const human = (await inst.spl(["backup", "list"])).stdout;
+    expect(human).toMatch(/largest ever \(\.max[^\n]*hub\.db\.bak\.max/);
+    await inst.stop();
+  });
+});
