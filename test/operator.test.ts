@@ -174,3 +174,58 @@ describe("small things an operator reads", () => {
     await inst.stop();
   });
 });
+
+describe("startup order", () => {
+  /** name → size:mtime of every file in this home's backup directories. */
+  function backupFiles(inst: Instance): Record<string, string> {
+    const { readdirSync, statSync } = require("node:fs");
+    const root = `${inst.home}/.local/share/syncropel/backups`;
+    const files: Record<string, string> = {};
+    for (const dir of readdirSync(root)) {
+      for (const f of readdirSync(`${root}/${dir}`)) {
+        const st = statSync(`${root}/${dir}/${f}`);
+        files[`${dir}/${f}`] = `${st.size}:${st.mtimeMs}`;
+      }
+    }
+    return files;
+  }
+
+  test("a port in use refuses the start before any backup is written or rotated, and spl.log says why", async () => {
+    const inst = new Instance();
+    await inst.start();
+    expect((await inst.spl(["intend", "keep me"])).code).toBe(0);
+    expect((await inst.spl(["serve", "--restart"])).code).toBe(0);
+    expect((await inst.stop()).code).toBe(0);
+    const before = backupFiles(inst);
+    expect(Object.keys(before).some((f) => f.endsWith("/hub.db.bak"))).toBe(true);
+
+    const squatter = Bun.serve({ port: 0, hostname: "127.0.0.1", reusePort: false, fetch: () => new Response("not spl") });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const r = await inst.spl(["serve", "--daemon", "--port", String(squatter.port)]);
+        expect(r.code).toBe(1);
+        expect(r.stderr).toContain(`address already in use: 127.0.0.1:${squatter.port}`);
+      }
+    } finally {
+      squatter.stop(true);
+    }
+    expect(backupFiles(inst)).toEqual(before);
+    const log = readFileSync(inst.path("logs", "spl.log"), "utf8").trim().split("\n");
+    const refusal = log.findLastIndex((l) => l.includes("address already in use"));
+    expect(refusal).toBeGreaterThan(-1);
+    expect(JSON.parse(log[refusal]!).level).toBe("ERROR");
+    expect(log.slice(log.findLastIndex((l) => l.includes('"stopped"'))).some((l) => l.includes("startup backup written"))).toBe(false);
+  });
+
+  test("an already running daemon is refused without 'Starting Syncropel instance...' first", async () => {
+    const inst = new Instance();
+    const pid = await inst.start();
+    for (const args of [["serve", "--daemon", "--port", String(inst.port)], ["serve", "--port", String(inst.port)]]) {
+      const r = await inst.spl(args);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`spl serve is already running (pid ${pid})`);
+      expect(r.stdout).not.toContain("Starting Syncropel instance");
+    }
+    expect((await inst.stop()).code).toBe(0);
+  });
+});

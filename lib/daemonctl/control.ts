@@ -137,6 +137,7 @@ export async function startDetached(flags: StartFlags): Promise<string> {
   ensureHome(p);
   const running = await findDaemon(p);
   if (running) throw new UserError(`spl serve is already running (pid ${running.pid})`, "stop it with 'spl serve --stop', or check it with 'spl status'");
+  process.stdout.write("Starting Syncropel instance...\n"); // only once nothing refuses the start
 
   const args = ["serve"];
   if (flags.port !== undefined) args.push("--port", flags.port);
