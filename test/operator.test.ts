@@ -229,3 +229,41 @@ describe("startup order", () => {
     expect((await inst.stop()).code).toBe(0);
   });
 });
+
+describe("one backup folder per home", () => {
+  test("after a recreated store the runbook's off-host cp line still names one file, and .max keeps the good copy", async () => {
+    const inst = new Instance();
+    await inst.start();
+    for (let i = 0; i < 4; i++) expect((await inst.spl(["intend", `precious ${i}`, "--thread", "th_keep"])).code).toBe(0);
+    const good = JSON.parse((await inst.spl(["status", "-o", "json"])).stdout).records;
+    expect((await inst.spl(["serve", "--restart"])).code).toBe(0);
+    expect((await inst.stop()).code).toBe(0);
+    for (const f of ["hub.db", "hub.db-wal", "hub.db-shm"]) rmSync(inst.path(f), { force: true });
+    await inst.start(); // a new store, a new instance DID
+    expect((await inst.spl(["serve", "--restart"])).code).toBe(0); // its first startup backup
+    expect((await inst.stop()).code).toBe(0);
+
+    const root = `${inst.home}/.local/share/syncropel/backups`;
+    const folders = require("node:fs").readdirSync(root);
+    expect(folders).toHaveLength(1);
+    const runbook = `DEST=$HOME/backups/syncropel
+mkdir -p "$DEST"
+cp ~/.local/share/syncropel/backups/*/hub.db.bak \\
+   "$DEST/hub.db.$(date +%Y%m%d-%H%M%S).bak"`;
+    const sh = Bun.spawnSync(["sh", "-c", runbook], { env: inst.env });
+    expect(sh.stderr.toString()).toBe("");
+    expect(sh.exitCode).toBe(0);
+    const { Database } = require("bun:sqlite");
+    const count = (file: string) => {
+      const db = new Database(file, { readonly: true });
+      try {
+        return (db.query("SELECT count(*) AS n FROM records").get() as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    };
+    expect(count(`${root}/${folders[0]}/hub.db.bak.max`)).toBe(good);
+    const list = (await inst.spl(["backup", "list"])).stdout;
+    expect(list).toContain(`${root}/${folders[0]}/hub.db.bak.max`);
+  });
+});
