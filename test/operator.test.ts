@@ -267,3 +267,18 @@ cp ~/.local/share/syncropel/backups/*/hub.db.bak \\
     expect(list).toContain(`${root}/${folders[0]}/hub.db.bak.max`);
   });
 });
+
+test("multi-instance host: the README's copy loop takes one file per instance, named for the runbook's retention find", async () => {
+  const a = new Instance();
+  const b = new Instance({ env: { HOME: a.home, SYNCROPEL_HOME: `${a.home}/.syncro-b` } });
+  for (const inst of [a, b]) {
+    await inst.start();
+    expect((await inst.spl(["serve", "--restart"])).code).toBe(0);
+    expect((await inst.stop()).code).toBe(0);
+  }
+  const readme = readFileSync(`${import.meta.dir}/../README.md`, "utf8");
+  const loop = /```sh\n(DEST=[^`]*for f in [^`]*)```/.exec(readme)![1]!;
+  const sh = Bun.spawnSync(["sh", "-c", `${loop}\nfind "$DEST" -name 'hub.db.*.bak' | wc -l`], { env: a.env });
+  expect(sh.stderr.toString()).toBe("");
+  expect(sh.stdout.toString().trim()).toBe("2");
+});
