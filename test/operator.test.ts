@@ -44,6 +44,10 @@ describe("config.toml mistakes are named", () => {
     const log = readFileSync(inst.path("logs", "spl.log"), "utf8");
     expect(log).toContain("unknown section [fleet]");
     expect(log).toMatch(/"level":"WARN"[^\n]*unknown key 'prot'/);
+    const doctor = JSON.parse((await inst.spl(["doctor", "--json"])).stdout);
+    const row = doctor.checks.find((c: any) => c.name === "config");
+    expect(row.status).toBe("warn");
+    expect(row.detail).toContain("unknown section [fleet]");
     expect((await inst.stop()).code).toBe(0);
   });
 

@@ -10,6 +10,7 @@ import { cmdline, isAlive, isSplServe } from "../daemonctl/proc";
 import { socketAnswers } from "../daemonctl/socket";
 import { lockFileFor, readLockHolder } from "../daemonctl/store-lock";
 import { readInstanceDid } from "../instance";
+import { unknownConfigKeys } from "../config-keys";
 import { checkStoreFiles, quickCheck, StoreDamagedError } from "../store/integrity";
 import { StoreReader } from "../store/reader";
 import { SCHEMA_VERSION } from "../store/schema";
@@ -264,7 +265,11 @@ export const storageHealth: Check = (ctx) => {
   return pass(name, `WAL ${kib(st.wal_bytes)}, ${st.last_checkpoint_at ? `last checkpoint ${ago(Date.parse(st.last_checkpoint_at))} ago` : "no checkpoint needed yet"}`);
 };
 
-export const configFile: Check = (ctx) => (ctx.configError ? fail("config", ctx.configError) : null);
+export const configFile: Check = (ctx) => {
+  if (ctx.configError) return fail("config", ctx.configError);
+  const unknown = unknownConfigKeys(ctx.paths.config);
+  return unknown.length ? warn("config", unknown.join("; ")) : null;
+};
 
 /**
  * The rows, in order, each under a literal name: the name labels a check that throws (a
