@@ -20,7 +20,8 @@ const { runCli } = await import("./lib/cli/run");
 const def = (m: { default: any }) => m.default;
 
 const main = defineCommand({
-  meta: { name: "spl", version: VERSION, description: `Syncropel instance daemon and CLI (${VERSION}, ${COMMIT}, built ${BUILD_TIME})` },
+  // No meta.version: citty would add a second spelling ("spl v0.1.0") beside this one.
+  meta: { name: "spl", description: `spl ${VERSION} — Syncropel instance daemon and CLI (commit ${COMMIT}, built ${BUILD_TIME})` },
   subCommands: {
     init: () => import("./commands/init").then(def),
     serve: () => import("./commands/serve").then(def),

@@ -28,7 +28,7 @@ const list = defineCommand({
       return;
     }
     const label = (f: (typeof files)[number]) =>
-      f.kind === "latest" ? "startup (latest)" : f.kind === "max" ? "largest ever" : f.kind === "manual" ? "spl backup" : `startup -${f.name.split(".").pop()}`;
+      f.kind === "latest" ? "startup (latest)" : f.kind === "max" ? "largest ever (.max, never rotated out)" : f.kind === "manual" ? "spl backup" : `startup -${f.name.split(".").pop()}`;
     out(`Backups of ${home}`);
     out(
       table(

@@ -107,14 +107,14 @@ const permissionsEnable = defineCommand({
     if (!pf.ok) {
       process.stderr.write(
         `error: refusing to enable permission enforcement: the rules would not allow ${actor} ${pf.missing.join(", ")}, ` +
-          "so 'spl config permissions-disable' could never turn it off again — add this rule first, then retry:\n" +
+          "so 'spl status' and 'spl config permissions-disable' would refuse once it is on — add this rule first, then retry:\n" +
           `  ${pf.fix_command}\n`,
       );
       process.exitCode = 1;
       return;
     }
     const rec = await writeConfig({ topic: "permissions_enabled", enabled: true }, args.url).catch(lockoutHint);
-    out(`Permission enforcement is on (record ${rec.id}). ${actor} keeps record_write, thread_read and config_read.`);
+    out(`Permission enforcement is on (record ${rec.id}). ${actor} keeps ${pf.required.join(", ")}.`);
   },
 });
 

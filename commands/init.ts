@@ -23,7 +23,8 @@ export default defineCommand({
       const { did } = ensureInstanceDid(store);
       const { ensureOperatorTokenInStore } = await import("../lib/auth/operator-token");
       const { loadConfig } = await import("../lib/config");
-      const token = await ensureOperatorTokenInStore(store, p.token, loadConfig(p.config).identity.actor);
+      const actor = loadConfig(p.config).identity.actor;
+      const token = await ensureOperatorTokenInStore(store, p.token, actor);
       const nothingNew = !setup.createdHome && !setup.wroteConfig && hadStore && token === "kept";
       out(
         [
@@ -31,6 +32,7 @@ export default defineCommand({
           `  config:   ${p.config}${setup.wroteConfig && !setup.createdHome && args.force ? " (rewritten)" : ""}`,
           `  store:    ${p.store} (${store.counts.records} records)`,
           `  instance: ${did}`,
+          `  actor:    ${actor} (your records carry it; [identity] actor in config.toml)`,
           `  token:    ${p.token} (${token === "minted" ? "new admin token, mode 0600" : "kept"})`,
           "Next: spl serve --daemon",
         ].join("\n"),

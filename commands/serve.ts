@@ -21,7 +21,6 @@ export function parsePort(value: string | undefined): number | undefined {
 export async function startCommand(args: { port?: string; host?: string; insecureLocalhost?: boolean; extra?: string[] }) {
   parsePort(args.port);
   const { startDetached } = await import("../lib/daemonctl/control");
-  out("Starting Syncropel instance...");
   const extra = args.extra ?? (args.insecureLocalhost ? ["--insecure-localhost"] : []);
   out(await startDetached({ port: args.port, host: args.host, extra }));
 }

@@ -1,9 +1,8 @@
 // spl status [-o json]: is the daemon up, and what does it hold. Exit 1 when not running.
 import { defineCommand } from "citty";
-import { NotRunningError, request, urlArg } from "../lib/client";
+import { DaemonError, NotRunningError, request, urlArg } from "../lib/client";
 import { formatDuration, out, outputArgs, printJson, wantsJson } from "../lib/cli/output";
 import { VERSION } from "../lib/version";
-import { UserError } from "../lib/errors";
 
 export default defineCommand({
   meta: { name: "status", description: "Show whether the daemon is running and what it holds" },
@@ -38,7 +37,7 @@ export default defineCommand({
         process.exitCode = 1;
         return;
       }
-      throw new UserError(s?.message ?? `daemon answered HTTP ${reply.status}`);
+      throw DaemonError.fromReply(reply); // what — fix [CODE], like every other verb
     }
     if (json) return printJson(s);
     out(

@@ -2,6 +2,7 @@
 import { defineCommand } from "citty";
 import { call, resolveTarget, urlArg } from "../lib/client";
 import { out, outputArgs, printJson, table, wantsJson } from "../lib/cli/output";
+import { ENGINE_CONFIG_THREAD } from "../lib/records/reserved-threads";
 
 const when = (secs: number) => new Date(secs * 1000).toISOString().replace(".000Z", "Z");
 
@@ -18,9 +19,10 @@ async function eachPage(path: string, url: string | undefined, onPage: (data: an
   }
 }
 
-function summarize(body: Record<string, unknown>): string {
+/** A record's body on one line; cut at 80 characters unless `full` (a rule cut short hides its expression). */
+function summarize(body: Record<string, unknown>, full: boolean): string {
   const text = typeof body.text === "string" ? body.text : JSON.stringify(body);
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+  return !full && text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
 const list = defineCommand({
@@ -38,9 +40,15 @@ const list = defineCommand({
 
 const records = defineCommand({
   meta: { name: "records", description: "Print a thread's records in store order" },
-  args: { id: { type: "positional", description: "Thread id" }, ...outputArgs, ...urlArg },
+  args: {
+    id: { type: "positional", description: "Thread id" },
+    full: { type: "boolean", description: "Whole bodies (th_engine_config always shows them whole)" },
+    ...outputArgs,
+    ...urlArg,
+  },
   async run({ args }) {
     const json = wantsJson(args);
+    const full = args.full === true || args.id === ENGINE_CONFIG_THREAD;
     const path = `/v1/threads/${encodeURIComponent(String(args.id))}/records`;
     if (json) {
       const all: any[] = [];
@@ -48,7 +56,7 @@ const records = defineCommand({
       return printJson(all);
     }
     await eachPage(path, args.url, (data) => {
-      if (data.length) out(data.map((r) => `${when(r.created_at)}  ${r.act.padEnd(6)} ${r.id.slice(0, 12)}  ${r.actor}  ${summarize(r.body)}`).join("\n"));
+      if (data.length) out(data.map((r) => `${when(r.created_at)}  ${r.act.padEnd(6)} ${r.id.slice(0, 12)}  ${r.actor}  ${summarize(r.body, full)}`).join("\n"));
     });
   },
 });

@@ -19,11 +19,25 @@ export const DEFAULT_PORT = 9100;
 export const DEFAULT_HOST = "127.0.0.1";
 
 export function defaultActor(): string {
-  let name = process.env.USER || process.env.LOGNAME || "";
-  try {
-    name ||= userInfo().username;
-  } catch {}
+  const name = process.env.USER || process.env.LOGNAME || osUserName();
   return `did:sync:user:${(name || "operator").replace(/[^A-Za-z0-9._-]/g, "_")}`;
+}
+
+/** The user this process runs as, from its uid (systemd and Docker set no USER). */
+function osUserName(): string {
+  const uid = process.getuid?.();
+  if (uid === undefined) return "";
+  try {
+    for (const line of readFileSync("/etc/passwd", "utf8").split("\n")) {
+      const [name, , id] = line.split(":");
+      if (name && Number(id) === uid && id !== "") return name;
+    }
+  } catch {}
+  try {
+    const name = userInfo().username;
+    if (name && name !== "unknown") return name;
+  } catch {}
+  return `uid${uid}`;
 }
 
 export function defaultConfig(): SplConfig {
@@ -64,17 +78,23 @@ alias_prefix = ${JSON.stringify(c.tasks.aliasPrefix)}
 `;
 }
 
+/** config.toml as parsed TOML; a syntax error is a one-line UserError naming the line and column. */
+export function readConfigToml(path: string): Record<string, any> {
+  try {
+    return parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    const e = err as Error & { line?: number; column?: number };
+    const what = String(e.message).split("\n")[0]!.replace(/^Invalid TOML document: /, "");
+    const where = e.line ? ` at line ${e.line}, column ${e.column}` : "";
+    throw new UserError(`cannot parse ${path}${where}: ${what}`, "fix the TOML syntax, or run 'spl init --force' to rewrite it");
+  }
+}
+
 /** Reads config.toml, filling defaults for anything missing. A broken file is a UserError. */
 export function loadConfig(path: string): SplConfig {
   const c = defaultConfig();
   if (!existsSync(path)) return c;
-  let raw: any;
-  try {
-    raw = parse(readFileSync(path, "utf8"));
-  } catch (err) {
-    const msg = String((err as Error).message).split("\n")[0];
-    throw new UserError(`cannot parse ${path}: ${msg}`, "fix the TOML syntax, or run 'spl init --force' to rewrite it");
-  }
+  const raw = readConfigToml(path);
   const bad = (key: string, want: string): never => {
     throw new UserError(`${path}: ${key} must be ${want}`, "edit the file and try again");
   };

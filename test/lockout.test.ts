@@ -43,10 +43,10 @@ describe("permission lockout and recovery", () => {
     // 1. Pre-flight: the operator could not switch enforcement off again, so enable refuses with the fix.
     const refused = await inst.spl(["config", "permissions-enable"]);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/^error: refusing to enable permission enforcement: the rules would not allow did:sync:user:tester record_write, config_read/);
+    expect(refused.stderr).toMatch(/^error: refusing to enable permission enforcement: the rules would not allow did:sync:user:tester record_write, config_read, status_read/);
     const fix = refused.stderr.split("\n").find((l) => l.trim().startsWith("spl config add-permission-rule"))!.trim();
     expect(fix).toBe(
-      `spl config add-permission-rule --name admin-self --action allow --priority 10000 --expression 'current_actor() == "${OP}" && (resource == "record_write" || resource == "thread_read" || resource == "config_read")'`,
+      `spl config add-permission-rule --name admin-self --action allow --priority 10000 --expression 'current_actor() == "${OP}" && (resource == "record_write" || resource == "thread_read" || resource == "config_read" || resource == "status_read")'`,
     );
     expect((await inst.socket("GET", "/v1/status")).json.permissions_enabled).toBe(false);
 
@@ -56,9 +56,17 @@ describe("permission lockout and recovery", () => {
     const sh = Bun.spawnSync(["sh", "-c", fix], { env: { ...inst.env, PATH: `${bin}:${inst.env.PATH}` } });
     expect(sh.exitCode).toBe(0);
     expect(await ok(["config", "permissions-enable"])).toContain("Permission enforcement is on");
+    // The runbook's verification commands work with exactly the suggested rule (issue 14 item 1).
+    expect(await ok(["status"])).toMatch(/Status:\s+ok/);
+    expect(JSON.parse(await ok(["status", "-o", "json"])).permissions_enabled).toBe(true);
+    expect(await ok(["trust"])).toBeDefined();
+    expect(await ok(["config", "list-rules"])).toContain("code");
+    expect(await ok(["thread", "records", "th_engine_config"])).toContain("permissions_enabled");
+    expect(await ok(["thread", "records", "th_user"])).toContain("user record 0");
+    expect(await ok(["intend", "written under enforcement", "--thread", "th_user"])).toBeDefined();
     expect((await inst.socket("GET", "/v1/threads/th_engine_config/state")).status).toBe(200);
-    const status = await inst.socket("GET", "/v1/status");
-    expect(status.status).toBe(403); // status_read was never allowed: enforcement is real
+    // Enforcement is real: nothing the rule does not name is allowed.
+    expect((await inst.socket("GET", "/v1/tokens")).status).toBe(403);
 
     // 2. Self-harm the pre-flight cannot catch: remove the admin rule while enforcement is on.
     const recordsBefore = (await inst.socket("GET", "/v1/records?limit=1000")).json.data.map((r: any) => r.id);
@@ -102,18 +110,18 @@ describe("permission lockout and recovery", () => {
     expect(ids).toContain(last.id);
     for (const id of recordsBefore) expect(ids).toContain(id);
     expect(ids.length).toBe(recordsBefore.length + 2); // + the remove-rule LEARN + the unlock LEARN
-    expect(JSON.parse(await ok(["thread", "records", "th_user", "-o", "json"]))).toHaveLength(5);
+    expect(JSON.parse(await ok(["thread", "records", "th_user", "-o", "json"]))).toHaveLength(6);
     expect(JSON.parse(await ok(["config", "list-rules", "-o", "json"])).map((r: any) => r.name).sort()).toEqual(["code", "users-read-only"]);
   });
 
   test("permissions-unlock --force writes while the daemon runs; it takes effect at the next restart", async () => {
-    await ok(["config", "add-permission-rule", "--name", "admin-self", "--action", "allow", "--priority", "10000", "--expression", `current_actor() == "${OP}" && (resource == "record_write" || resource == "thread_read" || resource == "config_read")`]);
+    await ok(["config", "add-permission-rule", "--name", "admin-self", "--action", "allow", "--priority", "10000", "--expression", `current_actor() == "${OP}" && (resource == "record_write" || resource == "thread_read" || resource == "config_read" || resource == "status_read")`]);
     await ok(["config", "permissions-enable"]);
     const forced = await inst.spl(["config", "permissions-unlock", "--force"]);
     expect(forced.code).toBe(0);
     expect(forced.stdout).toContain("restart it");
     // Still enforced: the daemon has not re-read the store.
-    expect((await inst.socket("GET", "/v1/status")).status).toBe(403);
+    expect((await inst.socket("GET", "/v1/tokens")).status).toBe(403);
     await ok(["serve", "--restart"]);
     expect((await inst.socket("GET", "/v1/status")).json.permissions_enabled).toBe(false);
   });

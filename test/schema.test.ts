@@ -113,7 +113,8 @@ describe("schema versions", () => {
     const line = r.stderr.trim().split("\n").pop()!;
     expect(line).toBe(
       `error: ${inst.path("hub.db")} has schema version 99, but this spl understands only up to version 2 — ` +
-        "install the newer spl that wrote it, or restore the snapshot you took before upgrading",
+        "install the newer spl that wrote it, or restore the snapshot you took before upgrading; " +
+        `the daemon's output is in ${inst.path("logs", "daemon.out")}`,
     );
     expect(logLines(inst).some((l) => l.level === "ERROR" && /schema version 99/.test(l.error ?? ""))).toBe(true);
     expect(sha256File(inst.path("hub.db"))).toBe(store);

@@ -1,5 +1,6 @@
 // Where an instance's backups live: <backups>/<instance-key>/hub.db.bak, keyed by
-//   1. instance-<16 hex>  when the store carries an instance DID,
+//   1. instance-<16 hex>  when the store carries an instance DID (a recreated store keeps using
+//                         the folder of the DID its home had before),
 //   2. home-<12 hex>      (sha256 of the home's realpath) when SYNCROPEL_HOME is set,
 //   3. the flat <backups>/hub.db.bak for the default home of a store without a DID.
 // Each directory carries owner.json naming the home it belongs to, so a home finds all of its
@@ -46,6 +47,10 @@ export function backupLocation(opts: { instanceDid: string | null; home: string;
   if (opts.instanceDid) {
     key = `instance-${didTail(opts.instanceDid)}`;
     rule = "instance";
+    // A recreated store has a new DID: its snapshots join the folder this home already has
+    // (they rotate in, .max keeps the good copy), so a host keeps one folder per home and the
+    // runbook's `backups/*/hub.db.bak` names one file.
+    if (!existsSync(join(root, key))) key = ownedInstanceKey(opts.home, root) ?? key;
   } else if (fromEnv) {
     key = homeKey(opts.home);
     rule = "home";
@@ -87,6 +92,22 @@ export function readOwner(dir: string): Owner | null {
   } catch {
     return null;
   }
+}
+
+/** The instance-* folder `home` last wrote to, if it has one. */
+function ownedInstanceKey(home: string, root: string): string | null {
+  const me = realHome(home);
+  let best: { name: string; at: string } | null = null;
+  let names: string[] = [];
+  try {
+    names = readdirSync(root);
+  } catch {}
+  for (const name of names) {
+    if (!name.startsWith("instance-")) continue;
+    const owner = readOwner(join(root, name));
+    if (owner?.home === me && (!best || owner.updated_at > best.at)) best = { name, at: owner.updated_at };
+  }
+  return best?.name ?? null;
 }
 
 /**

@@ -1,5 +1,6 @@
-// The startup backup: taken by `spl serve` right after the store opened and
-// passed its integrity checks, before any migration, identity bootstrap or bind.
+// The startup backup: taken by `spl serve` right after the store opened and passed its
+// integrity checks, before any migration or identity bootstrap. The listeners are bound by then
+// (answering 503), so a start refused for its port never gets here.
 //
 // Failure policy: a failed startup backup does NOT stop the daemon. The store itself passed
 // its checks (a damaged store never gets here: startup already failed), so refusing to serve

@@ -3,6 +3,7 @@
 // stack traces unless SPL_LOG=debug.
 import { type ArgsDef, type CommandDef, runCommand, showUsage } from "citty";
 import { UsageError, UserError } from "../errors";
+import { suggestion } from "./suggest";
 
 type AnyCommand = CommandDef<any>;
 
@@ -70,7 +71,10 @@ function checkLeafArgs(argv: string[], args: ArgsDef, path: string) {
     let name = a.replace(/^-{1,2}/, "").split("=")[0]!;
     if (name.startsWith("no-") && flags.has(name.slice(3)) && !flags.get(name.slice(3))!.takesValue) name = name.slice(3);
     const info = flags.get(name);
-    if (!info) throw new UsageError(`unknown option '${a.split("=")[0]}' for '${path}'`, `see '${path} --help'`);
+    if (!info) {
+      const longNames = Object.entries(args).filter(([, d]) => d.type !== "positional").map(([n]) => `--${kebab(n)}`);
+      throw new UsageError(`unknown option '${a.split("=")[0]}' for '${path}'`, suggestion(`--${name}`, longNames, path));
+    }
     if (info.takesValue && !a.includes("=")) {
       if (i + 1 >= argv.length) throw new UsageError(`option '${a}' needs a value`, `see '${path} --help'`);
       i++;
@@ -107,7 +111,7 @@ export async function runCli(root: AnyCommand, argv: string[]): Promise<void> {
       const sub = await findSub(cmd, first.value);
       if (!sub) {
         if (cmd.run) break;
-        throw new UsageError(`unknown command '${first.value}' for '${path}'`, `see '${path} --help'`);
+        throw new UsageError(`unknown command '${first.value}' for '${path}'`, suggestion(first.value, Object.keys(subs), path));
       }
       cmd = sub;
       path = `${path} ${first.value}`;

@@ -8,7 +8,7 @@ import { ApiError, errorResponse, readBody } from "./http";
 import { Gate, type Caller } from "./access";
 import { refuseForeign } from "./origin";
 import { repeatedQueryParam } from "./query";
-import { assertDeclared, assertOnlyDeclared, largestBody, routeLabel, type Route } from "./route";
+import { assertDeclared, assertOnlyDeclared, assertWithinCap, largestBody, routeLabel, type Route } from "./route";
 import { healthRoutes } from "./routes/health";
 import { recordRoutes } from "./routes/records";
 import { threadRoutes } from "./routes/threads";
@@ -110,6 +110,7 @@ export function buildApp(state: DaemonState) {
     );
   }
   assertOnlyDeclared(app.routes, routes);
+  assertWithinCap(routes);
   return { app, maxBody: largestBody(routes) };
 }
 

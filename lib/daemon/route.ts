@@ -72,9 +72,18 @@ export function assertOnlyDeclared(known: readonly { method: string; path: strin
 }
 
 /**
- * The server-wide cap on a request body: the largest any route accepts, plus a little so the
- * route's own 413 (with the error envelope) answers before Bun cuts the connection.
+ * The server-wide cap on a request body, fixed when the listeners bind (before the routes exist):
+ * above the largest body any route accepts, so the route's own 413 (with the error envelope)
+ * answers before Bun cuts the connection. assertWithinCap keeps it so.
  */
+export const REQUEST_BODY_CAP = 65 * 1024 * 1024;
+
 export function largestBody(routes: readonly Route[]): number {
   return Math.max(0, ...routes.map((r) => r.spec.maxBody ?? 0)) + 1024 * 1024;
+}
+
+/** A route accepting a body the listeners would cut off stops the daemon at startup. */
+export function assertWithinCap(routes: readonly Route[]): void {
+  const need = largestBody(routes);
+  if (need > REQUEST_BODY_CAP) throw new Error(`a route accepts bodies up to ${need - 1024 * 1024} bytes, above REQUEST_BODY_CAP (${REQUEST_BODY_CAP}): raise it in route.ts`);
 }

@@ -1,9 +1,12 @@
 // The daemon process: the startup order, the two listeners, and graceful shutdown.
-//   store lock (spl.lock) and pid file → open store + integrity → startup backup → instance identity →
-//   bind TCP and the Unix socket → rebuild_from_store() → ready
+//   store lock (spl.lock) and pid file → bind TCP and the Unix socket (503 "starting") →
+//   open store + integrity → startup backup → instance identity → rebuild_from_store() → ready
+// Binding comes before the backup so a port in use refuses the start before any backup rotates,
+// and probes see "starting" (not a refused connection) during a long start.
 import type { Server } from "bun";
 import { rmSync } from "node:fs";
 import { loadConfig, type SplConfig } from "../config";
+import { unknownConfigKeys } from "../config-keys";
 import { UserError } from "../errors";
 import { ensureHome } from "../home";
 import { ensureInstanceDid } from "../instance";
@@ -13,6 +16,8 @@ import { checkpoint, openStore } from "../store/open";
 import { RecordStore } from "../store/records";
 import { VERSION } from "../version";
 import { buildApp } from "./app";
+import { errorResponse, json } from "./http";
+import { REQUEST_BODY_CAP } from "./route";
 import { renderBanner } from "../daemonctl/banner";
 import { startServices, stopServices } from "./services";
 import { acquirePidFile, releasePidFile } from "../daemonctl/pidfile";
@@ -37,18 +42,33 @@ function resolveBind(opts: ServeOptions, config: SplConfig) {
   return { host: opts.host ?? config.server.host, port: opts.port ?? config.server.port };
 }
 
-// Bun's own cap on a request body is just above the largest any route accepts (route.ts
-// largestBody); each route enforces its own limit while the body streams in (http.ts readBody).
-function listenTcp(state: DaemonState, { app, maxBody }: ReturnType<typeof buildApp>): Server<unknown> {
-  const { host, port } = state.bind;
+/** Where the listeners send requests: a 503 "starting" answer until the app exists. */
+interface Handlers {
+  tcp: (req: Request) => Response | Promise<Response>;
+  unix: (req: Request) => Response | Promise<Response>;
+}
+
+function startingHandlers(paths: HomePaths): Handlers {
+  const starting = (req: Request) =>
+    new URL(req.url).pathname === "/health"
+      ? json(503, { status: "starting", pid: process.pid, home: paths.home })
+      : errorResponse(503, "STARTING", "the daemon is starting (checking and backing up the store) — retry in a moment");
+  return { tcp: starting, unix: starting };
+}
+
+// Bun's own cap on a request body is fixed at bind time, before the routes exist: REQUEST_BODY_CAP,
+// which buildApp checks covers every route; each route enforces its own limit while the body
+// streams in (http.ts readBody).
+function listenTcp(bind: { host: string; port: number }, handlers: Handlers): Server<unknown> {
+  const { host, port } = bind;
   try {
     return Bun.serve({
       hostname: host,
       port,
       // Elysia/Bun would otherwise let a second daemon bind the same port silently.
       reusePort: false,
-      maxRequestBodySize: maxBody,
-      fetch: (req) => app.handle(req),
+      maxRequestBodySize: REQUEST_BODY_CAP,
+      fetch: (req) => handlers.tcp(req),
     });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
@@ -65,16 +85,13 @@ function listenTcp(state: DaemonState, { app, maxBody }: ReturnType<typeof build
   }
 }
 
-function listenUnix(state: DaemonState, { app, maxBody }: ReturnType<typeof buildApp>): Server<unknown> {
+function listenUnix(paths: HomePaths, handlers: Handlers): Server<unknown> {
   const server = Bun.serve({
-    unix: state.paths.socket,
-    maxRequestBodySize: maxBody,
-    fetch: (req) => {
-      state.viaSocket.add(req);
-      return app.handle(req);
-    },
+    unix: paths.socket,
+    maxRequestBodySize: REQUEST_BODY_CAP,
+    fetch: (req) => handlers.unix(req),
   });
-  restrictSocket(state.paths.socket);
+  restrictSocket(paths.socket);
   return server;
 }
 
@@ -87,7 +104,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   const log = createFileLogger(paths.log, { mirrorToStderr: true });
   const bind = resolveBind(opts, config);
   log.info("starting spl serve", { version: VERSION, pid: process.pid, home: paths.home });
-  process.stdout.write("Starting Syncropel instance...\n");
+  for (const warning of unknownConfigKeys(paths.config)) log.warn(warning);
 
   // The store lock is the real single-instance guard (it survives a deleted run/); the pid file
   // stays for the runbook and for `spl serve --stop`.
@@ -98,12 +115,23 @@ export async function serve(opts: ServeOptions): Promise<void> {
     lock.release();
     throw err;
   }
+  process.stdout.write("Starting Syncropel instance...\n");
   let opened: ReturnType<typeof openStore> | null = null;
   let backup: DaemonState["backup"] = null;
   const servers: Server<unknown>[] = [];
+  const handlers = startingHandlers(paths);
   try {
     try {
-      // Startup backup (lib/backup/startup.ts): after integrity checks, before migration/identity/bind.
+      servers.push(listenTcp(bind, handlers));
+      await clearStaleSocket(paths.socket).then((removed) => removed && log.warn("removed stale socket file", { path: paths.socket }));
+      servers.push(listenUnix(paths, handlers));
+    } catch (err) {
+      log.error("cannot listen; refusing to start (the store and its backups were not touched)", { bind: `${bind.host}:${bind.port}`, error: (err as Error).message });
+      throw err;
+    }
+    log.info("listening (answering 503 starting until ready)", { bind: `${bind.host}:${bind.port}`, socket: paths.socket });
+    try {
+      // Startup backup (lib/backup/startup.ts): after bind and integrity checks, before migration/identity.
       opened = openStore(paths.store, {
         durability: config.store.durability,
         beforeMigrate: (db, created) => (backup = startupBackup({ db, created, paths, config, log })),
@@ -120,11 +148,12 @@ export async function serve(opts: ServeOptions): Promise<void> {
     if (created) log.info("instance identity bootstrapped", { instance_did: did });
 
     const state = createDaemonState({ paths, config, log, store, instanceDid: did, bind, backup, insecureLocalhost: opts.insecureLocalhost });
-    const app = buildApp(state);
-    servers.push(listenTcp(state, app));
-    await clearStaleSocket(paths.socket).then((removed) => removed && log.warn("removed stale socket file", { path: paths.socket }));
-    servers.push(listenUnix(state, app));
-    log.info("listening", { bind: `${bind.host}:${bind.port}`, socket: paths.socket });
+    const { app } = buildApp(state);
+    handlers.tcp = (req) => app.handle(req);
+    handlers.unix = (req) => {
+      state.viaSocket.add(req);
+      return app.handle(req);
+    };
 
     // Signals are handled from here on, so a SIGTERM during a long rebuild still shuts down
     // gracefully (it waits for the rebuild to reach a safe point: its end).

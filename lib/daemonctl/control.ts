@@ -137,6 +137,7 @@ export async function startDetached(flags: StartFlags): Promise<string> {
   ensureHome(p);
   const running = await findDaemon(p);
   if (running) throw new UserError(`spl serve is already running (pid ${running.pid})`, "stop it with 'spl serve --stop', or check it with 'spl status'");
+  process.stdout.write("Starting Syncropel instance...\n"); // only once nothing refuses the start
 
   const args = ["serve"];
   if (flags.port !== undefined) args.push("--port", flags.port);
@@ -159,11 +160,18 @@ export async function startDetached(flags: StartFlags): Promise<string> {
         .split("\n")
         .filter((l) => l.startsWith("error:"))
         .pop();
-      if (last) throw new UserError(last.replace(/^error: /, ""));
-      throw new UserError(`spl serve exited with code ${exited} during startup`, `see ${p.log} and ${p.daemonOut}`);
+      const output = `the daemon's output is in ${p.daemonOut}`;
+      if (last) {
+        const [what, ...fix] = last.replace(/^error: /, "").split(" — ");
+        throw new UserError(what!, [...fix, output].join("; "));
+      }
+      throw new UserError(`spl serve exited with code ${exited} during startup`, `see ${p.log}; ${output}`);
     }
     const h = await socketHealth(p);
     if (h?.status === 200 && h.body?.pid === child.pid) {
+      // The detached child's warnings (unknown config keys, a store that looks lost) went to its
+      // output file; show them here, where the operator is looking.
+      for (const line of readFrom(p.daemonOut, offset).split("\n")) if (line.startsWith("warn: ")) process.stderr.write(`${line}\n`);
       const status = await request("GET", "/v1/status", undefined, resolveTarget());
       if (status.status !== 200) {
         // e.g. permission rules that do not allow the operator status_read: the daemon is up all the same.

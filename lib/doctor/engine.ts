@@ -31,10 +31,17 @@ async function fromStore(ctx: DoctorContext): Promise<Summary | null> {
   if (!existsSync(path)) return null;
   const { EngineConfig, ENGINE_CONFIG_THREAD } = await import("../engine/config-fold");
   const config = new EngineConfig();
-  const reader = StoreReader.open(path, quietMode(path));
+  let reader: StoreReader;
+  try {
+    reader = StoreReader.open(path, quietMode(path));
+  } catch {
+    return null; // an unreadable store is the "store integrity" row's to report
+  }
   try {
     if (!reader.hasRecords()) return null;
     for (const rec of reader.learnsOn(ENGINE_CONFIG_THREAD)) config.apply(rec);
+  } catch {
+    return null;
   } finally {
     reader.close();
   }

@@ -49,15 +49,15 @@ export async function doctorContext(): Promise<DoctorContext> {
 
 export const EXIT: Record<CheckStatus, number> = { pass: 0, warn: 1, fail: 2 };
 
-export async function runDoctor(checks: Check[] = CHECKS): Promise<{ checks: CheckResult[]; exitCode: number }> {
+export async function runDoctor(checks: Record<string, Check> = CHECKS): Promise<{ checks: CheckResult[]; exitCode: number }> {
   const ctx = await doctorContext();
   const rows: CheckResult[] = [];
-  for (const check of checks) {
+  for (const [name, check] of Object.entries(checks)) {
     try {
       const r = await check(ctx);
       if (r) rows.push(...(Array.isArray(r) ? r : [r]));
     } catch (err) {
-      rows.push(fail(check.name || "check", `the check itself failed: ${(err as Error).message}`));
+      rows.push(fail(name, `the check itself failed: ${(err as Error).message}`));
     }
   }
   return { checks: rows, exitCode: Math.max(0, ...rows.map((r) => EXIT[r.status])) };

@@ -85,9 +85,9 @@ describe("decide", () => {
 });
 
 describe("preflight", () => {
-  test("passes when the actor can read the thread, write the disabling LEARN, and read config", () => {
+  test("passes when the actor can read the thread, write the disabling LEARN, read config and status", () => {
     const rules = [
-      rule("admin-self", "allow", 10000, `current_actor() == "${ADMIN}" && (resource == "record_write" || resource == "thread_read" || resource == "config_read")`),
+      rule("admin-self", "allow", 10000, `current_actor() == "${ADMIN}" && (resource == "record_write" || resource == "thread_read" || resource == "config_read" || resource == "status_read")`),
     ];
     expect(preflight(rules, ADMIN, scope)).toEqual({ ok: true, missing: [], fixCommand: "" });
   });
@@ -95,7 +95,7 @@ describe("preflight", () => {
   test("the record_write check uses the disabling LEARN on th_engine_config", () => {
     const rules = [
       rule("disable-only", "allow", 5, `resource == "record_write" && record.act == "LEARN" && record.thread == "th_engine_config" && record.body.topic == "permissions_enabled"`),
-      rule("reads", "allow", 4, `resource == "thread_read" && record.thread == "th_engine_config" || resource == "config_read"`),
+      rule("reads", "allow", 4, `resource == "thread_read" && record.thread == "th_engine_config" || resource == "config_read" || resource == "status_read"`),
     ];
     expect(preflight(rules, ADMIN, scope).ok).toBe(true);
   });
@@ -108,10 +108,10 @@ describe("preflight", () => {
     ];
     const p = preflight(rules, ADMIN, scope);
     expect(p.ok).toBe(false);
-    expect(p.missing).toEqual(["record_write", "config_read"]);
+    expect(p.missing).toEqual(["record_write", "config_read", "status_read"]);
     // priority above every rule (20000 + 1), name not taken
     expect(p.fixCommand).toBe(
-      `spl config add-permission-rule --name admin-self-2 --action allow --priority 20001 --expression 'current_actor() == "${ADMIN}" && (resource == "record_write" || resource == "thread_read" || resource == "config_read")'`,
+      `spl config add-permission-rule --name admin-self-2 --action allow --priority 20001 --expression 'current_actor() == "${ADMIN}" && (resource == "record_write" || resource == "thread_read" || resource == "config_read" || resource == "status_read")'`,
     );
 
     // applying the suggested rule fixes it

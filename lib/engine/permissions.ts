@@ -10,8 +10,11 @@ import { compareRules, ENGINE_CONFIG_THREAD, type PermissionRule } from "./confi
 export const ROUTE_CLASSES = ["record_write", "record_read", "thread_read", "config_read", "config_write", "status_read", "admin"] as const;
 export type RouteClass = (typeof ROUTE_CLASSES)[number];
 
-/** What `spl config permissions-disable` needs: read the thread state, write the LEARN, list rules. */
-export const PREFLIGHT_RESOURCES: readonly RouteClass[] = ["record_write", "thread_read", "config_read"];
+/**
+ * What the operator must keep once enforcement is on: the disable path (read the thread state,
+ * write the LEARN, list rules) plus what the runbook verifies with (`spl status`, `spl trust`).
+ */
+export const PREFLIGHT_RESOURCES: readonly RouteClass[] = ["record_write", "thread_read", "config_read", "status_read"];
 
 export interface PermissionRequest {
   actor: string;
@@ -94,8 +97,8 @@ export function decide(rules: readonly PermissionRule[], req: PermissionRequest,
 }
 
 /**
- * Would `actor` still be able to switch enforcement off once it is on?
- * Evaluates the disable path (thread_read, record_write of the disabling LEARN, config_read).
+ * Would `actor` still be able to verify the daemon and switch enforcement off once it is on?
+ * Evaluates every PREFLIGHT_RESOURCES class (record_write with the disabling LEARN).
  */
 export function preflight(rules: readonly PermissionRule[], actor: string, scope: CelScope): Preflight {
   const missing = PREFLIGHT_RESOURCES.filter((resource) => !decide(rules, preflightRequest(actor, resource), scope).allowed);
@@ -121,7 +124,7 @@ function preflightRequest(actor: string, resource: RouteClass): PermissionReques
 }
 
 /**
- * An allow rule for all three disable-path resources, placed above every existing rule
+ * An allow rule for every PREFLIGHT_RESOURCES class, placed above every existing rule
  * (so no deny rule can shadow it) under a name no existing rule uses.
  */
 export function fixCommand(rules: readonly PermissionRule[], actor: string): string {

@@ -16,7 +16,7 @@ import { ENGINE_CONFIG_THREAD, isRuleTopic, RULE_TOPICS } from "../../engine/con
 import { configBodyProblem } from "../../engine/config-validate";
 import { prepareRecord } from "../../records/envelope";
 import { toWire } from "../../records/wire";
-import { preflight } from "../../engine/permissions";
+import { PREFLIGHT_RESOURCES, preflight } from "../../engine/permissions";
 import type { DaemonState } from "../state";
 import { ApiError, json, parseJson } from "../http";
 import { tcpAuthRequired } from "../access";
@@ -111,7 +111,7 @@ export function engineRoutes(state: DaemonState) {
     route({ method: "GET", path: "/v1/config/permissions/preflight", cls: "config_read" }, ({ query }) => {
       const actor = query.actor || state.config.identity.actor;
       const r = preflight(engine.config.permissionRules, actor, engine.scope(actor));
-      return json(200, { object: "preflight", actor, ok: r.ok, missing: r.missing, fix_command: r.fixCommand });
+      return json(200, { object: "preflight", actor, ok: r.ok, required: PREFLIGHT_RESOURCES, missing: r.missing, fix_command: r.fixCommand });
     }),
     route({ method: "GET", path: "/v1/engine/expression_cache/stats", cls: "status_read" }, () => json(200, expressionCacheStats())),
     route({ method: "GET", path: "/v1/engine/health", cls: "status_read" }, () => json(200, { object: "health_checks", ...runHealthChecks(state) })),
