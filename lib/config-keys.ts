@@ -10,7 +10,7 @@ const KNOWN: Record<string, readonly string[] | "any"> = {
   store: ["durability"],
   backup: ["keep"],
   dispatch: "any",
-  tasks: "any",
+  tasks: ["alias_prefix"],
 };
 
 /** One sentence per unknown section or key of the file at `path` (none when it is absent). */
