@@ -42,6 +42,7 @@ const main = defineCommand({
     expr: () => import("./commands/expr").then(def),
     health: () => import("./commands/health").then(def),
     token: () => import("./commands/token").then(def),
+    dispatch: () => import("./commands/dispatch").then(def),
   },
 });
 

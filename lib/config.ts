@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { parse } from "smol-toml";
 import { UserError } from "./errors";
+import { defaultDispatchConfig, type DispatchConfig, parseDispatchConfig } from "./dispatch/config";
 
 export interface SplConfig {
   identity: { actor: string };
@@ -11,6 +12,8 @@ export interface SplConfig {
   server: { host: string; port: number; allowedHosts: string[] };
   store: { durability: "normal" | "full" };
   backup: { keep: number };
+  /** [dispatch]: the concurrency cap and per-target adapters (lib/dispatch/config.ts). */
+  dispatch: DispatchConfig;
 }
 
 export const DEFAULT_PORT = 9100;
@@ -30,6 +33,7 @@ export function defaultConfig(): SplConfig {
     server: { host: DEFAULT_HOST, port: DEFAULT_PORT, allowedHosts: [] },
     store: { durability: "normal" },
     backup: { keep: 5 },
+    dispatch: defaultDispatchConfig(),
   };
 }
 
@@ -54,6 +58,15 @@ durability = ${JSON.stringify(c.store.durability)}
 [backup]
 # Startup backups kept besides hub.db.bak (hub.db.bak.1 .. hub.db.bak.N).
 keep = ${c.backup.keep}
+
+# Dispatch: routed INTENDs go to the target's adapter (README "Dispatch"). Targets not listed
+# get the echo adapter. Example:
+# [dispatch]
+# concurrency = 4
+# [dispatch.targets."did:sync:agent:builder"]
+# adapter = "exec"
+# command = ["/usr/local/bin/build-task"]
+# timeout_secs = 600
 `;
 }
 
@@ -98,5 +111,6 @@ export function loadConfig(path: string): SplConfig {
     if (!Number.isInteger(k) || k < 0 || k > 1000) bad("[backup] keep", "an integer from 0 to 1000");
     c.backup.keep = k;
   }
+  c.dispatch = parseDispatchConfig(raw.dispatch, path);
   return c;
 }

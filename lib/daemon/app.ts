@@ -14,6 +14,7 @@ import { recordRoutes } from "./routes/records";
 import { threadRoutes } from "./routes/threads";
 import { engineRoutes } from "./routes/engine";
 import { tokenRoutes } from "./routes/tokens";
+import { dispatchRoutes } from "./routes/dispatch";
 
 /** Names the route that handled (or refused) a request; "none" when no route matched. */
 export const ROUTE_HEADER = "x-spl-route";
@@ -113,7 +114,7 @@ export function buildApp(state: DaemonState) {
 }
 
 function allRoutes(state: DaemonState): Route[] {
-  return [...healthRoutes(state), ...recordRoutes(state), ...threadRoutes(state), ...engineRoutes(state), ...tokenRoutes(state)];
+  return [...healthRoutes(state), ...recordRoutes(state), ...threadRoutes(state), ...engineRoutes(state), ...tokenRoutes(state), ...dispatchRoutes(state)];
 }
 
 export type App = ReturnType<typeof buildApp>["app"];

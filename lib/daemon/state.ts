@@ -11,6 +11,7 @@ import { engineCommitHook } from "./engine-boot";
 import { daemonServices, type Service } from "./services";
 import type { BackupInfo } from "../backup/startup";
 import { StorageHealth } from "./storage-health";
+import { reconcilerService, type ReconcilerService } from "../dispatch/service";
 
 export type { BackupInfo };
 
@@ -37,6 +38,8 @@ export interface DaemonState {
   auth: { insecureLocalhost: boolean };
   /** Background services (idle checkpoint, ...): started once ready, stopped in reverse on SIGTERM. */
   services: Service[];
+  /** Routes committed INTENDs and dispatches them (one of the services; GET /v1/dispatches reads it). */
+  reconciler: ReconcilerService;
 }
 
 /**
@@ -56,6 +59,9 @@ export function createDaemonState(o: {
   // Every commit feeds the engine's folds, then each service; both exist once the state does.
   let engineHook = (_: StoredRecord[]) => {};
   const storage = new StorageHealth(o.store.db, o.paths.store, o.log.child("spl::store"));
+  const engine = new Engine(o.store, o.log);
+  const startedAt = Date.now();
+  const reconciler = reconcilerService({ engine, config: o.config, log: o.log, startedAt, submit: (records) => state.ingest.submit(records) });
   const state: DaemonState = {
     paths: o.paths,
     config: o.config,
@@ -68,14 +74,15 @@ export function createDaemonState(o: {
     }, o.log, (err) => storage.failed("write", err)),
     storage,
     instanceDid: o.instanceDid,
-    startedAt: Date.now(),
+    startedAt,
     bind: o.bind,
     backup: o.backup ?? null,
     ready: false,
     viaSocket: new WeakSet(),
-    engine: new Engine(o.store, o.log),
+    engine,
     auth: { insecureLocalhost: o.insecureLocalhost === true },
     services: [],
+    reconciler,
   };
   engineHook = engineCommitHook(state);
   state.services = daemonServices(state);

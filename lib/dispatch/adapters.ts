@@ -6,6 +6,8 @@ export interface DispatchJob {
   record: StoredRecord;
   target: string;
   goal: string;
+  /** Aborted when the daemon stops: the adapter gives up and its work is ended. */
+  signal?: AbortSignal;
 }
 
 export type Outcome =
@@ -73,9 +75,13 @@ export class ExecAdapter implements Adapter {
       timedOut = true;
       proc.kill("SIGKILL");
     }, timeoutSecs * 1000);
+    const stop = () => proc.kill("SIGTERM");
+    job.signal?.addEventListener("abort", stop, { once: true });
     const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
     clearTimeout(timer);
+    job.signal?.removeEventListener("abort", stop);
     const summary = tail(stdout);
+    if (job.signal?.aborted) return { ok: false, verdict: "failed", reason: "the daemon stopped while it ran", summary };
     if (timedOut) return { ok: false, verdict: "timeout", reason: `${command[0]} ran past its ${timeoutSecs} s timeout and was killed`, summary };
     if (code !== 0) {
       const why = tail(stderr, 512).trim().split("\n").pop() || `exit status ${code}`;
