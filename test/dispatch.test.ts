@@ -60,10 +60,10 @@ describe("reconciler routing", () => {
       const nobody = (await intend(inst, { goal: "ponder", domain: "philosophy" })).json;
       await waitFor(async () => (await dispatches(inst)).data.filter((d: any) => d.finished_at !== null).length === 3);
 
-      const decisions = await waitFor(() => {
+      const decisions = (await waitFor(() => {
         const l = logLines(inst, "syncropel_engine::reconciler").filter((x) => x.msg === "routing decision");
         return l.length === 4 && l;
-      });
+      })) as any[];
       // The line's own `target` is the module; the decision's target DID is under fields.
       const byRecord = Object.fromEntries(decisions.map((l: any) => [l.record, l]));
       for (const l of decisions) {
@@ -280,10 +280,10 @@ describe("dispatch config mistakes", () => {
       const listed = (await inst.spl(["dispatch", "list"])).stdout;
       expect(listed).toContain("command /nonexistent/spl-worker not found — install it");
       expect(listed).toContain("has no adapter — add adapter");
-      const errors = await waitFor(() => {
+      const errors = (await waitFor(() => {
         const e = logLines(inst, "syncropel_engine::dispatch").filter((l) => l.level === "ERROR");
         return e.length === 2 && e;
-      });
+      })) as any[];
       expect(errors.map((e: any) => e.record).sort()).toEqual([ghost.id, half.id].sort());
       for (const e of errors) expect(e.reason).not.toContain("\n");
       expect((await inst.http("GET", "/health")).status).toBe(200);
