@@ -12,6 +12,7 @@ import { daemonServices, type Service } from "./services";
 import type { BackupInfo } from "../backup/startup";
 import { StorageHealth } from "./storage-health";
 import { reconcilerService, type ReconcilerService } from "../dispatch/service";
+import { DispatchTable, dispatchFold } from "../dispatch/fold";
 
 export type { BackupInfo };
 
@@ -59,9 +60,10 @@ export function createDaemonState(o: {
   // Every commit feeds the engine's folds, then each service; both exist once the state does.
   let engineHook = (_: StoredRecord[]) => {};
   const storage = new StorageHealth(o.store.db, o.paths.store, o.log.child("spl::store"));
-  const engine = new Engine(o.store, o.log);
+  const dispatches = new DispatchTable();
+  const engine = new Engine(o.store, o.log, { extraFolds: [dispatchFold(dispatches)] });
   const startedAt = Date.now();
-  const reconciler = reconcilerService({ engine, config: o.config, log: o.log, startedAt, submit: (records) => state.ingest.submit(records) });
+  const reconciler = reconcilerService({ engine, dispatches, config: o.config, log: o.log, startedAt, submit: (records) => state.ingest.submit(records) });
   const state: DaemonState = {
     paths: o.paths,
     config: o.config,

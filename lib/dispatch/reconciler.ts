@@ -49,7 +49,7 @@ interface Decision {
 
 export class Reconciler<R extends RoutingRuleLike = RoutingRuleLike> {
   private queue: StoredRecord[] = [];
-  private draining = false;
+  private draining: Promise<void> | null = null;
   private stopped = true;
   private abort = new AbortController();
   private readonly semaphore: Semaphore;
@@ -75,8 +75,7 @@ export class Reconciler<R extends RoutingRuleLike = RoutingRuleLike> {
 
   private scheduleDrain(): void {
     if (!this.queue.length || this.draining || this.stopped) return;
-    this.draining = true;
-    setImmediate(() => void this.drain());
+    this.draining = new Promise((r) => setImmediate(r)).then(() => this.drain());
   }
 
   /** Closes dispatches a previous run left unfinished, then takes records. */
@@ -99,31 +98,40 @@ export class Reconciler<R extends RoutingRuleLike = RoutingRuleLike> {
     }
   }
 
-  /** Stops taking records, ends running adapters and waits for them. What they leave unfinished is closed at the next start. */
+  /**
+   * Stops taking records and ends running adapters. INTENDs already queued are still decided, so
+   * none is lost unseen: the ones it would dispatch are marked handled and, like the interrupted
+   * ones, closed as failed ("restarted") at the next start.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.queue = [];
     this.abort.abort();
+    await this.draining;
+    while (this.queue.length) await this.decideBatch();
     await Promise.allSettled([...this.inflight]);
   }
 
   private async drain(): Promise<void> {
     try {
       while (this.queue.length && !this.stopped) {
-        const batch = this.queue.splice(0, BATCH);
-        const inputs = this.deps.route();
-        const decisions: Decision[] = [];
-        for (const rec of batch) {
-          const d = this.decide(rec, inputs);
-          if (d) decisions.push(d);
-        }
-        if (decisions.length) await this.handle(decisions);
+        await this.decideBatch();
         await new Promise((r) => setImmediate(r)); // let requests in between batches
       }
     } finally {
-      this.draining = false;
+      this.draining = null;
       this.scheduleDrain();
     }
+  }
+
+  private async decideBatch(): Promise<void> {
+    const batch = this.queue.splice(0, BATCH);
+    const inputs = this.deps.route();
+    const decisions: Decision[] = [];
+    for (const rec of batch) {
+      const d = this.decide(rec, inputs);
+      if (d) decisions.push(d);
+    }
+    if (decisions.length) await this.handle(decisions);
   }
 
   /** Routes one INTEND and logs the decision; returns what to dispatch, or null. */
@@ -162,15 +170,14 @@ export class Reconciler<R extends RoutingRuleLike = RoutingRuleLike> {
       this.deps.log.error("could not record dispatch decisions; these INTENDs are not dispatched", { records: decisions.length, error: (err as Error).message });
       return;
     }
-    if (this.stopped) return; // handled but not started: closed as "restarted" at the next start
     const broken: Draft[] = [];
     for (const d of decisions) {
       if (typeof d.adapter === "string") {
         this.deps.dispatchLog.error("dispatch failed", { record: d.rec.id, thread: d.rec.thread, target: d.target, outcome: "failed", reason: d.adapter });
         broken.push(...completion(d.rec.id, d.rec.thread, d.target, d.rule, d.domain, { ok: false, verdict: "failed", reason: d.adapter }, 0, "config"));
-      } else {
+      } else if (!this.stopped) {
         this.run(d, d.adapter);
-      }
+      } // stopping: handled but never started, so the next start closes it as "restarted"
     }
     if (broken.length) await this.finish(broken);
   }

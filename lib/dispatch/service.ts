@@ -6,12 +6,15 @@ import type { DaemonState } from "../daemon/state";
 import { ENGINE_ACTOR } from "../instance";
 import { prepareRecord } from "../records/envelope";
 import { adapterFor } from "./config";
+import type { DispatchTable } from "./fold";
 import { type Draft, Reconciler } from "./reconciler";
 import { RoutingRules } from "./rules";
 
-export type ReconcilerService = Service & { readonly reconciler: Reconciler };
+export type ReconcilerService = Service & { readonly reconciler: Reconciler; readonly dispatches: DispatchTable };
 
 export interface ReconcilerWiring extends Pick<DaemonState, "engine" | "config" | "log" | "startedAt"> {
+  /** Dispatches folded from the log (the engine applies dispatchFold to it). */
+  dispatches: DispatchTable;
   /** The ingest queue's submit (records are written without a caller's authorizer: the engine's own). */
   submit: DaemonState["ingest"]["submit"];
 }
@@ -28,7 +31,7 @@ export function reconcilerService(state: ReconcilerWiring): ReconcilerService {
     route: () => rules.inputs(),
     adapterFor: (target) => adapterFor(state.config.dispatch, target),
     isSystemActor: (did) => did.startsWith("did:sync:system:"),
-    dispatches: state.engine.dispatches,
+    dispatches: state.dispatches,
     concurrency: state.config.dispatch.concurrency,
     log,
     dispatchLog: state.log.child("syncropel_engine::dispatch"),
@@ -36,6 +39,7 @@ export function reconcilerService(state: ReconcilerWiring): ReconcilerService {
   return {
     name: "reconciler",
     reconciler,
+    dispatches: state.dispatches,
     start: () => reconciler.start(),
     stop: () => reconciler.stop(),
     afterCommit: (created) => reconciler.enqueue(created),

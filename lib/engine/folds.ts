@@ -8,7 +8,6 @@ import type { TokenRegistry } from "../auth/tokens";
 import { AUTH_THREAD, ENGINE_CONFIG_THREAD } from "../records/reserved-threads";
 import type { EngineConfig } from "./config-fold";
 import type { TrustTable } from "./trust";
-import { DISPATCH_RECORDS, type DispatchTable } from "../dispatch/fold";
 
 export interface FoldContext {
   /** true while rebuild_from_store() replays the log; false for records just committed. */
@@ -30,7 +29,6 @@ export interface EngineState {
   readonly config: EngineConfig;
   readonly trust: TrustTable;
   readonly tokens: TokenRegistry;
-  readonly dispatches: DispatchTable;
 }
 
 const configFold = (engine: EngineState): Fold => ({
@@ -61,15 +59,8 @@ const trustFold = (engine: EngineState): Fold => ({
   apply: (rec, { actorOf }) => engine.trust.apply(rec, actorOf),
 });
 
-/** Dispatches the reconciler started and finished: what a restart must not dispatch again. */
-const dispatchFold = (engine: EngineState): Fold => ({
-  name: "dispatches",
-  consumes: DISPATCH_RECORDS,
-  apply: (rec) => engine.dispatches.apply(rec),
-});
-
 /** The built-in folds, in the order each record visits them. */
-export const ENGINE_FOLDS: ReadonlyArray<(engine: EngineState) => Fold> = [configFold, tokenFold, trustFold, dispatchFold];
+export const ENGINE_FOLDS: ReadonlyArray<(engine: EngineState) => Fold> = [configFold, tokenFold, trustFold];
 
 function syncTrustParams(engine: EngineState): void {
   const want = engine.config.trustParams;

@@ -14,7 +14,6 @@ import { EngineConfig } from "./config-fold";
 import { PermissionEnforcer } from "./enforce";
 import { ENGINE_FOLDS, type EngineState, type Fold, type FoldContext } from "./folds";
 import { TrustTable } from "./trust";
-import { DispatchTable } from "../dispatch/fold";
 
 export interface RebuildStats {
   /** Records the store holds. */
@@ -41,7 +40,6 @@ export class Engine implements EngineState {
   readonly config = new EngineConfig();
   readonly trust = new TrustTable();
   readonly tokens = new TokenRegistry();
-  readonly dispatches = new DispatchTable();
   readonly permissions = new PermissionEnforcer(this);
   readonly folds: readonly Fold[];
   lastRebuild: RebuildStats | null = null;

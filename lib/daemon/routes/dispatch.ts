@@ -15,7 +15,7 @@ export function dispatchRoutes(state: DaemonState) {
       if (active !== undefined && active !== "true" && active !== "false") throw new ApiError(400, "INVALID_QUERY", "'active' must be true or false");
       const limit = query.limit === undefined ? DEFAULT_LIMIT : decimalParam(query.limit);
       if (!Number.isInteger(limit) || limit > MAX_LIMIT) throw new ApiError(400, "INVALID_QUERY", `'limit' must be an integer from 0 to ${MAX_LIMIT}`);
-      const table = state.engine.dispatches;
+      const table = state.reconciler.dispatches;
       return json(200, {
         object: "list",
         data: table.list(active === "true", limit),
