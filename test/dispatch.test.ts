@@ -15,10 +15,11 @@ const WORKER = "did:sync:agent:worker";
 function gatedTarget(inst: Instance, did = WORKER) {
   const events = join(inst.root, "events");
   const release = join(inst.root, "release");
-  const script = 'echo "start $SPL_RECORD_ID" >> "$1"; while [ ! -e "$2" ]; do sleep 0.05; done; echo "end $SPL_RECORD_ID" >> "$1"; echo "done $SPL_GOAL"';
+  const script = 'echo "start $SPL_RECORD_ID $$" >> "$1"; while [ ! -e "$2" ]; do sleep 0.05; done; echo "end $SPL_RECORD_ID" >> "$1"; echo "done $SPL_GOAL"';
   const toml = `[dispatch.targets.${JSON.stringify(did)}]\nadapter = "exec"\ncommand = ${JSON.stringify(["sh", "-c", script, "sh", events, release])}\ntimeout_secs = 120\n`;
   const lines = () => (existsSync(events) ? readFileSync(events, "utf8").trim().split("\n").filter(Boolean) : []);
-  return { toml, release: () => writeFileSync(release, ""), lines, starts: () => lines().filter((l) => l.startsWith("start ")).map((l) => l.slice(6)) };
+  const started = () => lines().filter((l) => l.startsWith("start ")).map((l) => l.split(" "));
+  return { toml, release: () => writeFileSync(release, ""), lines, starts: () => started().map((f) => f[1]!), pids: () => started().map((f) => Number(f[2])) };
 }
 
 async function initWith(inst: Instance, toml: string) {
@@ -58,6 +59,7 @@ describe("reconciler routing", () => {
       const ruled = (await intend(inst, { goal: "fix the build", domain: "code" })).json;
       const trusted = (await intend(inst, { goal: "rotate logs", domain: "ops" })).json;
       const nobody = (await intend(inst, { goal: "ponder", domain: "philosophy" })).json;
+      const answer = (await intend(inst, { goal: "an answer", fulfills: explicit.id, to: "did:sync:agent:picked" })).json; // skipped
       await waitFor(async () => (await dispatches(inst)).data.filter((d: any) => d.finished_at !== null).length === 3);
 
       const decisions = (await waitFor(() => {
@@ -75,6 +77,7 @@ describe("reconciler routing", () => {
       expect(byRecord[ruled.id]).toMatchObject({ thread: ruled.thread, rule: "code-to-coder", fields: { target: "did:sync:agent:coder" }, outcome: "dispatched" });
       expect(byRecord[trusted.id]).toMatchObject({ rule: "trust_fallback", fields: { target: "did:sync:agent:ops" }, outcome: "dispatched" });
       expect(byRecord[nobody.id]).toMatchObject({ rule: "default", fields: { target: null }, outcome: "default" });
+      expect(byRecord[answer.id]).toBeUndefined();
       // The erroring rule was reported once, not once per record.
       expect(logLines(inst, "syncropel_engine::reconciler").filter((l) => l.msg.startsWith("routing rule could not be evaluated") && l.rule === "team-rule")).toHaveLength(1);
 
@@ -142,12 +145,16 @@ describe("dispatch under load", () => {
       expect(gate.lines().filter((l) => l.startsWith("end "))).toHaveLength(0);
       const health = await inst.http("GET", "/health");
       expect(health.status).toBe(200);
+
+      // A graceful stop ends the running commands (they never saw the release file); the waiting ones never start.
+      expect((await inst.stop()).code).toBe(0);
+      expect(isAlive(pid)).toBe(false);
+      expect(gate.pids()).toHaveLength(2);
+      for (const child of gate.pids()) expect(isAlive(child)).toBe(false);
     } finally {
-      // A graceful stop ends the running commands; the waiting ones never start.
-      await inst.stop();
       gate.release();
+      if (isAlive(pid)) await inst.stop();
     }
-    expect(isAlive(pid)).toBe(false);
     expect(gate.starts()).toHaveLength(2);
   });
 
