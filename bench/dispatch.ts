@@ -94,8 +94,7 @@ export async function benchDispatch(): Promise<Record<string, string | number>> 
   try {
     h.env.USER = "bench";
     h.start();
-    const url = `http://127.0.0.1:${h.port}`;
-    const headers = { "content-type": "application/json", authorization: `Bearer ${h.token}` };
+    const { url, headers } = h;
     const get = async (path: string) => (await fetch(`${url}${path}`, { headers })).json() as Promise<any>;
     for (const body of benchRules()) {
       const r = await fetch(`${url}/v1/records`, { method: "POST", headers, body: JSON.stringify({ thread: ENGINE_CONFIG_THREAD, actor: OP, act: "LEARN", body }) });

@@ -27,6 +27,14 @@ async function initWith(inst: Instance, toml: string) {
   appendFileSync(inst.path("config.toml"), `\n${toml}`);
 }
 
+/** An initialised instance with concurrency 2 and the gated exec target at WORKER. */
+async function gatedInstance() {
+  const inst = new Instance();
+  const gate = gatedTarget(inst);
+  await initWith(inst, `[dispatch]\nconcurrency = 2\n${gate.toml}`);
+  return { inst, gate };
+}
+
 const intend = (inst: Instance, body: Record<string, unknown>, thread = `th_d_${crypto.randomUUID()}`) =>
   inst.socket("POST", "/v1/records", { thread, actor: "did:sync:user:tester", act: "INTEND", body });
 
@@ -111,9 +119,7 @@ describe("reconciler routing", () => {
 
 describe("dispatch under load", () => {
   test("1,000 INTENDs to a slow exec target are all acknowledged while the dispatches are still running", async () => {
-    const inst = new Instance();
-    const gate = gatedTarget(inst);
-    await initWith(inst, `[dispatch]\nconcurrency = 2\n${gate.toml}`);
+    const { inst, gate } = await gatedInstance();
     const pid = await inst.start();
     try {
       const first = await intend(inst, { goal: "first", to: WORKER });
@@ -159,9 +165,7 @@ describe("dispatch under load", () => {
   });
 
   test("with concurrency 2, six slow dispatches never run more than 2 at once, and all finish", async () => {
-    const inst = new Instance();
-    const gate = gatedTarget(inst);
-    await initWith(inst, `[dispatch]\nconcurrency = 2\n${gate.toml}`);
+    const { inst, gate } = await gatedInstance();
     await inst.start();
     try {
       for (let i = 0; i < 6; i++) expect((await intend(inst, { goal: `slow ${i}`, to: WORKER })).status).toBe(201);
@@ -201,9 +205,7 @@ describe("dispatch under load", () => {
 
 describe("exactly once across restarts", () => {
   test("kill -9 while dispatches run, then a graceful restart: no INTEND runs twice; the interrupted ones are failed with reason restarted", async () => {
-    const inst = new Instance();
-    const gate = gatedTarget(inst);
-    await initWith(inst, `[dispatch]\nconcurrency = 2\n${gate.toml}`);
+    const { inst, gate } = await gatedInstance();
     const pid = await inst.start();
     const first: string[] = [];
     for (let i = 0; i < 4; i++) first.push((await intend(inst, { goal: `before crash ${i}`, to: WORKER })).json.id);
