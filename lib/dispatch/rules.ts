@@ -14,6 +14,8 @@ export class RoutingRules {
   private compiled = new Map<RoutingRule, BoolEvaluator | null>();
   private needsSystem = false;
   private warned = new Set<string>();
+  /** The trust fallback's table (it walks every trust row): recomputed after new verdicts, and each minute for decay. */
+  private best: { at: number; byDomain: Map<string, string> } | null = null;
 
   constructor(
     private readonly engine: Engine,
@@ -50,12 +52,22 @@ export class RoutingRules {
     this.log.warn("routing rule could not be evaluated; it does not match", { rule: rule.name, error: (err as Error)?.message ?? String(err) });
   }
 
+  private bestByDomain(nowSecs: number): Map<string, string> {
+    const now = Date.now();
+    if (!this.best || now - this.best.at >= 60_000) this.best = { at: now, byDomain: highestTrust(this.engine, nowSecs) };
+    return this.best.byDomain;
+  }
+
+  /** Called when verdicts were committed: the next trust fallback reads the trust table again. */
+  trustChanged(): void {
+    this.best = null;
+  }
+
   /** The inputs for one batch of decisions: rules and trust as they are now. */
   inputs(): RouteInputs<RoutingRule> {
     this.refresh();
     const nowSecs = Math.floor(Date.now() / 1000);
     const system = this.needsSystem ? { system: this.engine.system(this.startedAt) } : {};
-    let best: Map<string, string> | null = null;
     let lastRecord: StoredRecord | null = null;
     let vars: CelVars = {};
     let scope: CelScope | null = null;
@@ -76,13 +88,13 @@ export class RoutingRules {
           return false;
         }
       },
-      trusted: (domain) => (best ??= bestByDomain(this.engine, nowSecs)).get(domain),
+      trusted: (domain) => this.bestByDomain(nowSecs).get(domain),
     };
   }
 }
 
 /** The highest-trust actor with evidence in each domain (ties: the one with more verdicts, then by name). */
-function bestByDomain(engine: Engine, nowSecs: number): Map<string, string> {
+function highestTrust(engine: Engine, nowSecs: number): Map<string, string> {
   const best = new Map<string, { actor: string; trust: number; total: number }>();
   for (const r of engine.trust.rows(nowSecs)) {
     if (r.total === 0) continue;

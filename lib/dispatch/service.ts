@@ -42,6 +42,9 @@ export function reconcilerService(state: ReconcilerWiring): ReconcilerService {
     dispatches: state.dispatches,
     start: () => reconciler.start(),
     stop: () => reconciler.stop(),
-    afterCommit: (created) => reconciler.enqueue(created),
+    afterCommit: (created) => {
+      if (created.some((r) => r.act === "KNOW" && r.body.verdict != null)) rules.trustChanged();
+      reconciler.enqueue(created);
+    },
   };
 }
