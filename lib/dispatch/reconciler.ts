@@ -114,7 +114,11 @@ export class Reconciler<R extends RoutingRuleLike = RoutingRuleLike> {
   private async drain(): Promise<void> {
     try {
       while (this.queue.length && !this.stopped) {
-        await this.decideBatch();
+        try {
+          await this.decideBatch();
+        } catch (err) {
+          this.deps.log.error("reconciler failed on a batch of INTENDs; they are not dispatched", { error: (err as Error)?.stack ?? String(err) });
+        }
         await new Promise((r) => setImmediate(r)); // let requests in between batches
       }
     } finally {

@@ -76,12 +76,12 @@ export class RoutingRules {
       matches: (rule, rec) => {
         const fn = this.evaluator(rule);
         if (!fn) return false;
-        if (rec !== lastRecord) {
-          lastRecord = rec;
-          vars = bindContextDefaults("routing", toCelVars({ record: rec, ...system }));
-          scope = this.engine.scope(rec.actor, nowSecs);
-        }
         try {
+          if (rec !== lastRecord) {
+            vars = bindContextDefaults("routing", toCelVars({ record: rec, ...system }));
+            scope = this.engine.scope(rec.actor, nowSecs);
+            lastRecord = rec;
+          }
           return fn(vars, scope!);
         } catch (err) {
           this.warnOnce(rule, err);
