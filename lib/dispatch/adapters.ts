@@ -47,6 +47,12 @@ export interface ExecSpec {
   cwd?: string;
 }
 
+/** The daemon's environment without its own credentials: a dispatched command is not the operator. */
+function commandEnv(): Record<string, string | undefined> {
+  const { SPL_TOKEN: _token, SPL_BOOTSTRAP_TOKEN: _bootstrap, ...env } = process.env;
+  return env;
+}
+
 /** Runs a command (argv, never a shell) with the goal in env and the record as JSON on stdin. */
 export class ExecAdapter implements Adapter {
   readonly kind = "exec";
@@ -61,7 +67,7 @@ export class ExecAdapter implements Adapter {
         stdin: "pipe",
         stdout: "pipe",
         stderr: "pipe",
-        env: { ...process.env, SPL_GOAL: job.goal, SPL_RECORD_ID: job.record.id, SPL_THREAD: job.record.thread, SPL_TARGET: job.target },
+        env: { ...commandEnv(), SPL_GOAL: job.goal, SPL_RECORD_ID: job.record.id, SPL_THREAD: job.record.thread, SPL_TARGET: job.target },
       });
     } catch (err) {
       return { ok: false, verdict: "reject", reason: `cannot run ${command[0]}: ${(err as Error).message}` };
