@@ -30,6 +30,8 @@ const str = (v: unknown, dflt = "") => (typeof v === "string" ? v : dflt);
 
 export class DispatchTable {
   private readonly byIntend = new Map<string, Dispatch>();
+  /** The same dispatches in the order they were opened (list() walks it from the end). */
+  private readonly opened: Dispatch[] = [];
   private running = 0;
 
   handled(intend: string): boolean {
@@ -52,7 +54,7 @@ export class DispatchTable {
     const intend = str(b.intend);
     if (rec.act === "DO" && b.dispatch_handled === true) {
       if (this.byIntend.has(intend)) return false;
-      this.byIntend.set(intend, {
+      const d: Dispatch = {
         intend,
         thread: rec.thread,
         target: str(b.target),
@@ -64,7 +66,9 @@ export class DispatchTable {
         latency_ms: null,
         completion_codepath: null,
         failure_reason: null,
-      });
+      };
+      this.byIntend.set(intend, d);
+      this.opened.push(d);
       this.running++;
       return true;
     }
@@ -82,15 +86,15 @@ export class DispatchTable {
 
   /** Handled but not closed, oldest first. */
   unfinished(): Dispatch[] {
-    return [...this.byIntend.values()].filter((d) => d.finished_at === null);
+    return this.opened.filter((d) => d.finished_at === null);
   }
 
   /** Most recent first, at most `limit`. */
   list(activeOnly = false, limit = Infinity): Dispatch[] {
     const out: Dispatch[] = [];
-    const all = [...this.byIntend.values()];
-    for (let i = all.length - 1; i >= 0 && out.length < limit; i--) {
-      if (!activeOnly || all[i]!.finished_at === null) out.push(all[i]!);
+    for (let i = this.opened.length - 1; i >= 0 && out.length < limit; i--) {
+      const d = this.opened[i]!;
+      if (!activeOnly || d.finished_at === null) out.push(d);
     }
     return out;
   }
