@@ -44,6 +44,7 @@ const main = defineCommand({
     health: () => import("./commands/health").then(def),
     token: () => import("./commands/token").then(def),
     task: () => import("./commands/task").then(def),
+    dispatch: () => import("./commands/dispatch").then(def),
   },
 });
 

@@ -53,6 +53,15 @@ export class BenchHome {
     return join(this.home, "run", "spl.sock");
   }
 
+  get url() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** JSON request headers with the operator's token. */
+  get headers(): Record<string, string> {
+    return { "content-type": "application/json", ...(this.token ? { authorization: `Bearer ${this.token}` } : {}) };
+  }
+
   cleanup() {
     try {
       this.stop();

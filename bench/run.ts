@@ -15,6 +15,7 @@ const SUITES: Record<string, { file: string; fn: string }> = {
   backup: { file: "backup.ts", fn: "benchBackup" },
   engine: { file: "engine.ts", fn: "benchEngine" },
   json: { file: "json.ts", fn: "benchJson" },
+  dispatch: { file: "dispatch.ts", fn: "benchDispatch" },
 };
 
 if (import.meta.main) {

@@ -9,7 +9,7 @@ const KNOWN: Record<string, readonly string[] | "any"> = {
   server: ["host", "port", "allowed_hosts"],
   store: ["durability"],
   backup: ["keep"],
-  dispatch: "any",
+  dispatch: ["concurrency", "targets"],
   tasks: ["alias_prefix"],
 };
 

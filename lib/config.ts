@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { parse } from "smol-toml";
 import { UserError } from "./errors";
+import { defaultDispatchConfig, type DispatchConfig, parseDispatchConfig } from "./dispatch/config";
 
 export interface SplConfig {
   identity: { actor: string };
@@ -13,6 +14,8 @@ export interface SplConfig {
   backup: { keep: number };
   /** aliasPrefix: minted task aliases are <prefix>-0001, <prefix>-0002... */
   tasks: { aliasPrefix: string };
+  /** [dispatch]: the concurrency cap and per-target adapters (lib/dispatch/config.ts). */
+  dispatch: DispatchConfig;
 }
 
 export const DEFAULT_PORT = 9100;
@@ -47,6 +50,7 @@ export function defaultConfig(): SplConfig {
     store: { durability: "normal" },
     backup: { keep: 5 },
     tasks: { aliasPrefix: "TSK" },
+    dispatch: defaultDispatchConfig(),
   };
 }
 
@@ -75,6 +79,15 @@ keep = ${c.backup.keep}
 [tasks]
 # Tasks added without --alias get <alias_prefix>-0001, <alias_prefix>-0002...
 alias_prefix = ${JSON.stringify(c.tasks.aliasPrefix)}
+
+# Dispatch: routed INTENDs go to the target's adapter (README "Dispatch"). Targets not listed
+# get the echo adapter. Example:
+# [dispatch]
+# concurrency = 4
+# [dispatch.targets."did:sync:agent:builder"]
+# adapter = "exec"
+# command = ["/usr/local/bin/build-task"]
+# timeout_secs = 600
 `;
 }
 
@@ -130,5 +143,6 @@ export function loadConfig(path: string): SplConfig {
     if (typeof p !== "string" || !/^[A-Za-z][A-Za-z0-9_]{0,15}$/.test(p)) bad("[tasks] alias_prefix", 'letters, digits and _ starting with a letter, e.g. "TSK"');
     c.tasks.aliasPrefix = p;
   }
+  c.dispatch = parseDispatchConfig(raw.dispatch, path);
   return c;
 }

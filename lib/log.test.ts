@@ -42,3 +42,18 @@ test("levels filter and WARN flushes at once", () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a field named like a line key goes under fields, so every key has one value", () => {
+  const dir = mkdtempSync(join(tmpdir(), "spl-log-"));
+  try {
+    const path = join(dir, "spl.log");
+    const log = createFileLogger(path, { level: "info" }).child("syncropel_engine::reconciler");
+    log.info("routing decision", { record: "r1", target: "did:sync:agent:a", outcome: "dispatched" });
+    log.flush();
+    const text = readFileSync(path, "utf8");
+    expect(text.match(/"target":/g)).toHaveLength(2);
+    expect(JSON.parse(text)).toMatchObject({ target: "syncropel_engine::reconciler", record: "r1", outcome: "dispatched", fields: { target: "did:sync:agent:a" } });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -91,15 +91,20 @@ class RotatingFile {
   }
 }
 
+/** Keys every line has; a field of the same name (a dispatch's `target` DID) goes under "fields". */
+const LINE_KEYS = new Set(["ts", "level", "target", "msg", "fields"]);
+
 function serializeFields(fields: Fields | undefined): string {
   if (!fields) return "";
   let out = "";
+  let nested: Fields | null = null;
   for (const [k, v] of Object.entries(fields)) {
     if (v === undefined) continue;
     const value = v instanceof Error ? v.message : v;
-    out += `,${JSON.stringify(k)}:${JSON.stringify(value)}`;
+    if (LINE_KEYS.has(k)) (nested ??= {})[k] = value;
+    else out += `,${JSON.stringify(k)}:${JSON.stringify(value)}`;
   }
-  return out;
+  return nested ? `${out},"fields":${JSON.stringify(nested)}` : out;
 }
 
 export interface FileLoggerOptions {

@@ -20,8 +20,10 @@ test("SIGTERM stops the background services before the store is closed", async (
   expect(msgs).toEqual([
     "service started storage-health",
     "service started idle-checkpoint",
+    "service started reconciler",
     "ready",
     "shutting down",
+    "service stopped reconciler",
     "service stopped idle-checkpoint",
     "service stopped storage-health",
     "stopped",

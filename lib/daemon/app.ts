@@ -15,6 +15,7 @@ import { threadRoutes } from "./routes/threads";
 import { engineRoutes } from "./routes/engine";
 import { tokenRoutes } from "./routes/tokens";
 import { taskRoutes } from "./routes/tasks";
+import { dispatchRoutes } from "./routes/dispatch";
 
 /** Names the route that handled (or refused) a request; "none" when no route matched. */
 export const ROUTE_HEADER = "x-spl-route";
@@ -115,7 +116,7 @@ export function buildApp(state: DaemonState) {
 }
 
 function allRoutes(state: DaemonState): Route[] {
-  return [...healthRoutes(state), ...recordRoutes(state), ...threadRoutes(state), ...engineRoutes(state), ...tokenRoutes(state), ...taskRoutes(state)];
+  return [...healthRoutes(state), ...recordRoutes(state), ...threadRoutes(state), ...engineRoutes(state), ...tokenRoutes(state), ...taskRoutes(state), ...dispatchRoutes(state)];
 }
 
 export type App = ReturnType<typeof buildApp>["app"];

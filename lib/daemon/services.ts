@@ -16,7 +16,7 @@ export interface Service {
 }
 
 export function daemonServices(state: DaemonState): Service[] {
-  return [state.storage, idleCheckpoint(() => state.storage.checkpoint())];
+  return [state.storage, idleCheckpoint(() => state.storage.checkpoint()), state.reconciler];
 }
 
 const IDLE_CHECKPOINT_MS = 1000;

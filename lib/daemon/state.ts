@@ -12,6 +12,8 @@ import { engineCommitHook } from "./engine-boot";
 import { daemonServices, type Service } from "./services";
 import type { BackupInfo } from "../backup/startup";
 import { StorageHealth } from "./storage-health";
+import { reconcilerService, type ReconcilerService } from "../dispatch/service";
+import { DispatchTable, dispatchFold } from "../dispatch/fold";
 
 export type { BackupInfo };
 
@@ -38,6 +40,8 @@ export interface DaemonState {
   auth: { insecureLocalhost: boolean };
   /** Background services (idle checkpoint, ...): started once ready, stopped in reverse on SIGTERM. */
   services: Service[];
+  /** Routes committed INTENDs and dispatches them (one of the services; GET /v1/dispatches reads it). */
+  reconciler: ReconcilerService;
 }
 
 /**
@@ -57,6 +61,10 @@ export function createDaemonState(o: {
   // Every commit feeds the engine's folds, then each service; both exist once the state does.
   let engineHook = (_: StoredRecord[]) => {};
   const storage = new StorageHealth(o.store.db, o.paths.store, o.log.child("spl::store"));
+  const dispatches = new DispatchTable();
+  const engine = new Engine(o.store, o.log, { extraFolds: [...TASK_FOLDS, dispatchFold(dispatches)], taskAliasPrefix: o.config.tasks.aliasPrefix });
+  const startedAt = Date.now();
+  const reconciler = reconcilerService({ engine, dispatches, config: o.config, log: o.log, startedAt, submit: (records) => state.ingest.submit(records) });
   const state: DaemonState = {
     paths: o.paths,
     config: o.config,
@@ -72,14 +80,15 @@ export function createDaemonState(o: {
     }),
     storage,
     instanceDid: o.instanceDid,
-    startedAt: Date.now(),
+    startedAt,
     bind: o.bind,
     backup: o.backup ?? null,
     ready: false,
     viaSocket: new WeakSet(),
-    engine: new Engine(o.store, o.log, { extraFolds: TASK_FOLDS, taskAliasPrefix: o.config.tasks.aliasPrefix }),
+    engine,
     auth: { insecureLocalhost: o.insecureLocalhost === true },
     services: [],
+    reconciler,
   };
   engineHook = engineCommitHook(state);
   state.services = daemonServices(state);

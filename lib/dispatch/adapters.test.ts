@@ -30,6 +30,20 @@ describe("dispatch adapters", () => {
     expect(missing).toMatchObject({ ok: false, verdict: "reject" });
     expect(!missing.ok && missing.reason).toContain("/nonexistent/spl-adapter");
   });
+  test("exec does not hand the daemon's own tokens to the command", async () => {
+    const saved = { a: process.env.SPL_TOKEN, b: process.env.SPL_BOOTSTRAP_TOKEN };
+    process.env.SPL_TOKEN = "spl_secret_a";
+    process.env.SPL_BOOTSTRAP_TOKEN = "spl_secret_b";
+    try {
+      const out = await new ExecAdapter({ command: ["sh", "-c", 'echo "[$SPL_TOKEN][$SPL_BOOTSTRAP_TOKEN][$SPL_RECORD_ID]"'], timeoutSecs: 10 }).run(job);
+      expect(out).toEqual({ ok: true, summary: "[][][rec1]\n" });
+    } finally {
+      for (const [k, v] of [["SPL_TOKEN", saved.a], ["SPL_BOOTSTRAP_TOKEN", saved.b]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  });
   test("echo accepts", async () => {
     expect(await new EchoAdapter(1).run(job)).toEqual({ ok: true, summary: "echo: do it" });
   });

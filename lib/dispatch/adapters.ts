@@ -6,6 +6,8 @@ export interface DispatchJob {
   record: StoredRecord;
   target: string;
   goal: string;
+  /** Aborted when the daemon stops: the adapter gives up and its work is ended. */
+  signal?: AbortSignal;
 }
 
 export type Outcome =
@@ -45,6 +47,12 @@ export interface ExecSpec {
   cwd?: string;
 }
 
+/** The daemon's environment without its own credentials: a dispatched command is not the operator. */
+function commandEnv(): Record<string, string | undefined> {
+  const { SPL_TOKEN: _token, SPL_BOOTSTRAP_TOKEN: _bootstrap, ...env } = process.env;
+  return env;
+}
+
 /** Runs a command (argv, never a shell) with the goal in env and the record as JSON on stdin. */
 export class ExecAdapter implements Adapter {
   readonly kind = "exec";
@@ -59,7 +67,7 @@ export class ExecAdapter implements Adapter {
         stdin: "pipe",
         stdout: "pipe",
         stderr: "pipe",
-        env: { ...process.env, SPL_GOAL: job.goal, SPL_RECORD_ID: job.record.id, SPL_THREAD: job.record.thread, SPL_TARGET: job.target },
+        env: { ...commandEnv(), SPL_GOAL: job.goal, SPL_RECORD_ID: job.record.id, SPL_THREAD: job.record.thread, SPL_TARGET: job.target },
       });
     } catch (err) {
       return { ok: false, verdict: "reject", reason: `cannot run ${command[0]}: ${(err as Error).message}` };
@@ -73,9 +81,13 @@ export class ExecAdapter implements Adapter {
       timedOut = true;
       proc.kill("SIGKILL");
     }, timeoutSecs * 1000);
+    const stop = () => proc.kill("SIGTERM");
+    job.signal?.addEventListener("abort", stop, { once: true });
     const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
     clearTimeout(timer);
+    job.signal?.removeEventListener("abort", stop);
     const summary = tail(stdout);
+    if (job.signal?.aborted) return { ok: false, verdict: "failed", reason: "the daemon stopped while it ran", summary };
     if (timedOut) return { ok: false, verdict: "timeout", reason: `${command[0]} ran past its ${timeoutSecs} s timeout and was killed`, summary };
     if (code !== 0) {
       const why = tail(stderr, 512).trim().split("\n").pop() || `exit status ${code}`;

@@ -6,31 +6,89 @@
 //   command = ["./build.sh"]    # argv, never a shell
 //   timeout_secs = 600
 //   cwd = "/srv/work"
-// A broken target entry does not stop the daemon: dispatches to it fail with the fix in the
-// reason and an ERROR log line, and every other target keeps working.
+// A value of the wrong shape is a startup error naming the key. What can change while the daemon
+// runs (a command installed later, a cwd created later) and a target table that names no adapter
+// are checked per dispatch instead: that dispatch fails with the fix in its reason and the log,
+// and every other target keeps working.
 import { existsSync, statSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
+import { UserError } from "../errors";
 import { type Adapter, EchoAdapter, ExecAdapter } from "./adapters";
 
 export const DEFAULT_CONCURRENCY = 4;
 export const DEFAULT_TIMEOUT_SECS = 600;
 
+export interface TargetConfig {
+  adapter?: "echo" | "exec";
+  command?: string[];
+  timeoutSecs: number;
+  cwd?: string;
+  delayMs: number;
+}
+
 export interface DispatchConfig {
   concurrency: number;
-  /** Raw target tables, checked when a dispatch needs them. */
-  targets: Record<string, unknown>;
+  targets: Record<string, TargetConfig>;
 }
 
-/** Reads [dispatch] from parsed TOML; returns an error message for a bad concurrency. */
-export function readDispatchConfig(raw: unknown): DispatchConfig | string {
-  const d = (raw && typeof raw === "object" ? raw : {}) as Record<string, unknown>;
-  const c = d.concurrency === undefined ? DEFAULT_CONCURRENCY : Number(d.concurrency);
-  if (!Number.isInteger(c) || c < 1 || c > 256) return "[dispatch] concurrency must be an integer from 1 to 256";
-  const targets = d.targets && typeof d.targets === "object" && !Array.isArray(d.targets) ? (d.targets as Record<string, unknown>) : {};
-  return { concurrency: c, targets };
+export const defaultDispatchConfig = (): DispatchConfig => ({ concurrency: DEFAULT_CONCURRENCY, targets: {} });
+
+const TARGET_KEYS = ["adapter", "command", "timeout_secs", "cwd", "delay_ms"];
+const isTable = (v: unknown): v is Record<string, unknown> => !!v && typeof v === "object" && !Array.isArray(v);
+
+/** Reads the [dispatch] table of a parsed config.toml; a malformed value is a UserError naming its key. */
+export function parseDispatchConfig(raw: unknown, path: string): DispatchConfig {
+  const bad = (key: string, want: string, fix = "edit the file and try again"): never => {
+    throw new UserError(`${path}: ${key} must be ${want}`, fix);
+  };
+  const config = defaultDispatchConfig();
+  if (raw === undefined) return config;
+  if (!isTable(raw)) bad("[dispatch]", "a table");
+  const d = raw as Record<string, unknown>;
+  for (const key of Object.keys(d)) {
+    if (key !== "concurrency" && key !== "targets") bad(`[dispatch] ${key}`, "one of concurrency, targets (unknown key)", `remove it, or use [dispatch.targets."<did>"] for a target`);
+  }
+  if (d.concurrency !== undefined) {
+    if (!Number.isInteger(d.concurrency) || (d.concurrency as number) < 1 || (d.concurrency as number) > 256) bad("[dispatch] concurrency", "an integer from 1 to 256", "e.g. concurrency = 4");
+    config.concurrency = d.concurrency as number;
+  }
+  if (d.targets === undefined) return config;
+  if (!isTable(d.targets)) bad("[dispatch] targets", 'a table of targets', 'write each as [dispatch.targets."did:sync:agent:name"]');
+  for (const [did, entry] of Object.entries(d.targets as Record<string, unknown>)) {
+    const where = `[dispatch.targets."${did}"]`;
+    if (!did.startsWith("did:")) bad(`${where}`, "named by an actor DID", `e.g. [dispatch.targets."did:sync:agent:builder"]`);
+    if (!isTable(entry)) bad(where, "a table", `give it adapter = "echo" or adapter = "exec"`);
+    const e = entry as Record<string, unknown>;
+    for (const key of Object.keys(e)) if (!TARGET_KEYS.includes(key)) bad(`${where} ${key}`, `one of ${TARGET_KEYS.join(", ")} (unknown key)`, "remove it or fix its spelling");
+    const t: TargetConfig = { timeoutSecs: DEFAULT_TIMEOUT_SECS, delayMs: 0 };
+    if (e.adapter !== undefined) {
+      if (e.adapter !== "echo" && e.adapter !== "exec") bad(`${where} adapter`, '"echo" or "exec"', `e.g. adapter = "exec"`);
+      t.adapter = e.adapter as "echo" | "exec";
+    }
+    if (e.command !== undefined) {
+      const c = e.command;
+      if (!Array.isArray(c) || c.length === 0 || !c.every((x) => typeof x === "string" && x !== "")) bad(`${where} command`, "a non-empty list of strings (argv, no shell)", `e.g. command = ["./run.sh", "--fast"]`);
+      t.command = c as string[];
+    }
+    if (t.adapter === "exec" && !t.command) bad(`${where} command`, 'given for adapter = "exec"', `add command = ["/path/to/program", "arg"]`);
+    if (e.timeout_secs !== undefined) {
+      if (typeof e.timeout_secs !== "number" || !(e.timeout_secs > 0)) bad(`${where} timeout_secs`, "a number of seconds > 0", "e.g. timeout_secs = 600");
+      t.timeoutSecs = e.timeout_secs as number;
+    }
+    if (e.delay_ms !== undefined) {
+      if (typeof e.delay_ms !== "number" || !(e.delay_ms >= 0)) bad(`${where} delay_ms`, "a number of milliseconds >= 0", "e.g. delay_ms = 100");
+      t.delayMs = e.delay_ms as number;
+    }
+    if (e.cwd !== undefined) {
+      if (typeof e.cwd !== "string" || e.cwd === "") bad(`${where} cwd`, "a directory path", `e.g. cwd = "/srv/work"`);
+      t.cwd = e.cwd as string;
+    }
+    config.targets[did] = t;
+  }
+  return config;
 }
 
-/** Whether argv[0] names something we can execute (a path, or a name on PATH). */
+/** Whether argv[0] names a file we could execute (a path, or a name on PATH). */
 function findCommand(cmd: string, cwd?: string): boolean {
   if (cmd.includes("/")) {
     const p = isAbsolute(cmd) ? cmd : join(cwd ?? process.cwd(), cmd);
@@ -39,28 +97,15 @@ function findCommand(cmd: string, cwd?: string): boolean {
   return Bun.which(cmd) !== null;
 }
 
-/** The adapter for `target`, or a one-line error naming the fix. Unlisted targets get echo. */
+/** The adapter for `target`, or a one-line error naming the fix. Targets not listed get echo. */
 export function adapterFor(config: DispatchConfig, target: string): Adapter | string {
-  const entry = config.targets[target];
-  if (entry === undefined) return new EchoAdapter(0);
+  const t = config.targets[target];
+  if (!t) return new EchoAdapter(0);
   const where = `[dispatch.targets."${target}"] in config.toml`;
-  if (!entry || typeof entry !== "object") return `${where} must be a table — give it adapter = "echo" or "exec"`;
-  const e = entry as Record<string, unknown>;
-  if (e.adapter === undefined) return `${where} has no adapter — add adapter = "echo" or adapter = "exec" with command = [...]`;
-  if (e.adapter === "echo") {
-    const delay = e.delay_ms === undefined ? 0 : Number(e.delay_ms);
-    if (!Number.isFinite(delay) || delay < 0) return `${where}: delay_ms must be a number >= 0`;
-    return new EchoAdapter(delay);
-  }
-  if (e.adapter !== "exec") return `${where}: unknown adapter ${JSON.stringify(e.adapter)} — use "echo" or "exec"`;
-  const command = e.command;
-  if (!Array.isArray(command) || command.length === 0 || !command.every((x) => typeof x === "string" && x !== "")) {
-    return `${where}: command must be a non-empty list of strings (argv), e.g. command = ["./run.sh", "--fast"]`;
-  }
-  const timeout = e.timeout_secs === undefined ? DEFAULT_TIMEOUT_SECS : Number(e.timeout_secs);
-  if (!Number.isFinite(timeout) || timeout <= 0) return `${where}: timeout_secs must be a number > 0`;
-  const cwd = e.cwd === undefined ? undefined : String(e.cwd);
-  if (cwd !== undefined && !(existsSync(cwd) && statSync(cwd).isDirectory())) return `${where}: cwd ${cwd} is not a directory — create it or fix cwd`;
-  if (!findCommand(command[0] as string, cwd)) return `${where}: command ${command[0]} not found — give its full path, or install it`;
-  return new ExecAdapter({ command: command as string[], timeoutSecs: timeout, cwd });
+  if (!t.adapter) return `${where} has no adapter — add adapter = "echo", or adapter = "exec" with command = [...], and restart`;
+  if (t.adapter === "echo") return new EchoAdapter(t.delayMs);
+  const command = t.command!;
+  if (t.cwd !== undefined && !(existsSync(t.cwd) && statSync(t.cwd).isDirectory())) return `${where}: cwd ${t.cwd} is not a directory — create it, or fix cwd and restart`;
+  if (!findCommand(command[0]!, t.cwd)) return `${where}: command ${command[0]} not found — install it, or give its full path in command and restart`;
+  return new ExecAdapter({ command, timeoutSecs: t.timeoutSecs, cwd: t.cwd });
 }

@@ -1,10 +1,16 @@
-// Dispatches as a fold: a DO {dispatch_handled} opens one, the completion KNOW on the
+// Dispatches as a fold: the engine's DO {dispatch_handled} opens one, its completion KNOW on the
 // `<thread>/dispatch` sub-thread closes it. `spl dispatch list` and exactly-once dispatch across
 // restarts both read this table, so neither needs state outside the log.
-import type { Envelope, StoredRecord } from "../records/types";
+import type { Fold } from "../engine/folds";
+import { ENGINE_ACTOR } from "../instance";
+import type { RecordFilter } from "../records/filter";
+import type { StoredRecord } from "../records/types";
 
 export const DISPATCH_COMPLETE_TOPIC = "syncropel.dispatch.complete.v1";
 export const dispatchThread = (thread: string) => `${thread}/dispatch`;
+
+/** Both records name the INTEND in body.intend; apply() keeps only the engine's own. */
+export const DISPATCH_RECORDS: RecordFilter = { bodyField: "intend" };
 
 export interface Dispatch {
   intend: string;
@@ -20,60 +26,83 @@ export interface Dispatch {
   failure_reason: string | null;
 }
 
-/** Records this fold reads, as SQL (rebuild) and as a predicate (commit). */
-export const DISPATCH_RECORDS_SQL = `((act = 'DO' AND instr(body, '"dispatch_handled":true') > 0) OR (act = 'KNOW' AND instr(body, '"${DISPATCH_COMPLETE_TOPIC}"') > 0))`;
-
-export function isDispatchRecord(rec: Envelope): boolean {
-  return (rec.act === "DO" && rec.body.dispatch_handled === true) || (rec.act === "KNOW" && rec.body.topic === DISPATCH_COMPLETE_TOPIC);
-}
-
-const s = (v: unknown, dflt = "") => (typeof v === "string" ? v : dflt);
+const str = (v: unknown, dflt = "") => (typeof v === "string" ? v : dflt);
 
 export class DispatchTable {
   private readonly byIntend = new Map<string, Dispatch>();
+  /** The same dispatches in the order they were opened (list() walks it from the end). */
+  private readonly opened: Dispatch[] = [];
+  private running = 0;
 
   handled(intend: string): boolean {
     return this.byIntend.has(intend);
   }
 
-  apply(rec: StoredRecord): void {
+  get size(): number {
+    return this.byIntend.size;
+  }
+
+  /** Handled and not yet closed: running, waiting for a slot, or interrupted by a stop. */
+  get active(): number {
+    return this.running;
+  }
+
+  /** Folds one record; only the engine's dispatch records count (anyone may write a body.intend). */
+  apply(rec: StoredRecord): boolean {
+    if (rec.actor !== ENGINE_ACTOR) return false;
     const b = rec.body;
-    const intend = s(b.intend);
-    if (!intend) return;
-    if (rec.act === "DO") {
-      if (this.byIntend.has(intend)) return;
-      this.byIntend.set(intend, {
+    const intend = str(b.intend);
+    if (rec.act === "DO" && b.dispatch_handled === true) {
+      if (this.byIntend.has(intend)) return false;
+      const d: Dispatch = {
         intend,
         thread: rec.thread,
-        target: s(b.target),
-        rule: s(b.rule),
-        domain: s(b.domain, "general"),
+        target: str(b.target),
+        rule: str(b.rule),
+        domain: str(b.domain, "general"),
         started_at: rec.created_at,
         finished_at: null,
         success: null,
         latency_ms: null,
         completion_codepath: null,
         failure_reason: null,
-      });
-      return;
+      };
+      this.byIntend.set(intend, d);
+      this.opened.push(d);
+      this.running++;
+      return true;
     }
+    if (rec.act !== "KNOW" || b.topic !== DISPATCH_COMPLETE_TOPIC) return false;
     const d = this.byIntend.get(intend);
-    if (!d || d.finished_at !== null) return;
+    if (!d || d.finished_at !== null) return false;
     d.finished_at = rec.created_at;
     d.success = b.success === true;
     d.latency_ms = typeof b.latency_ms === "number" ? b.latency_ms : null;
-    d.completion_codepath = s(b.completion_codepath) || null;
-    d.failure_reason = s(b.failure_reason) || null;
+    d.completion_codepath = str(b.completion_codepath) || null;
+    d.failure_reason = str(b.failure_reason) || null;
+    this.running--;
+    return true;
   }
 
-  /** Handled but not finished: running now, or interrupted by a stop. */
+  /** Handled but not closed, oldest first. */
   unfinished(): Dispatch[] {
-    return [...this.byIntend.values()].filter((d) => d.finished_at === null);
+    return this.opened.filter((d) => d.finished_at === null);
   }
 
-  /** Most recent first. */
-  list(activeOnly = false): Dispatch[] {
-    const all = [...this.byIntend.values()].reverse();
-    return activeOnly ? all.filter((d) => d.finished_at === null) : all;
+  /** Most recent first, at most `limit`. */
+  list(activeOnly = false, limit = Infinity): Dispatch[] {
+    const out: Dispatch[] = [];
+    for (let i = this.opened.length - 1; i >= 0 && out.length < limit; i--) {
+      const d = this.opened[i]!;
+      if (!activeOnly || d.finished_at === null) out.push(d);
+    }
+    return out;
   }
 }
+
+/** The engine fold that keeps `table` current, at rebuild and at every commit. */
+export const dispatchFold = (table: DispatchTable) => (): Fold => ({
+  name: "dispatches",
+  consumes: DISPATCH_RECORDS,
+  apply: (rec) => table.apply(rec),
+});

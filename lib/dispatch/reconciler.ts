@@ -4,11 +4,11 @@
 //
 // Exactly once: before an adapter runs, a DO {dispatch_handled} is committed for the INTEND.
 // The dispatch fold knows which INTENDs are handled, so a restart never dispatches one twice;
-// handled-but-unfinished ones are closed as failed with reason "restarted" at startup.
+// handled-but-unfinished ones are closed as failed with reason "restarted" at the next start.
 import type { Logger } from "../log";
 import type { JsonObject, StoredRecord } from "../records/types";
 import { type Adapter, type Outcome, Semaphore } from "./adapters";
-import type { DispatchTable } from "./fold";
+import type { Dispatch, DispatchTable } from "./fold";
 import { DISPATCH_COMPLETE_TOPIC, dispatchThread } from "./fold";
 import { decideRoute, type RouteInputs, type RoutingRuleLike, skipReason } from "./routing";
 
@@ -21,126 +21,203 @@ export interface Draft {
 }
 
 export interface ReconcilerDeps<R extends RoutingRuleLike> {
-  /** Writes records through the ingest queue; resolves once they are committed. */
+  /** Writes records in one submission; resolves once committed, throws if any was refused. */
   write(drafts: Draft[]): Promise<void>;
-  route: () => RouteInputs<R>;
+  /** Routing rules and trust as they are now (called once per batch). */
+  route(): RouteInputs<R>;
   /** The adapter for a target, or an error message naming the config fix. */
   adapterFor(target: string): Adapter | string;
   isSystemActor(did: string): boolean;
   dispatches: DispatchTable;
   concurrency: number;
+  /** Routing decisions (target syncropel_engine::reconciler). */
   log: Logger;
+  /** Dispatch outcomes (target syncropel_engine::dispatch). */
+  dispatchLog: Logger;
+}
+
+/** INTENDs decided per turn of the event loop before requests get their turn again. */
+const BATCH = 256;
+
+interface Decision {
+  rec: StoredRecord;
+  target: string;
+  rule: string;
+  domain: string;
+  adapter: Adapter | string;
 }
 
 export class Reconciler<R extends RoutingRuleLike = RoutingRuleLike> {
   private queue: StoredRecord[] = [];
-  private draining = false;
+  private draining: Promise<void> | null = null;
   private stopped = true;
+  private abort = new AbortController();
   private readonly semaphore: Semaphore;
   private readonly inflight = new Set<Promise<void>>();
-  /** Decisions made since start, by outcome (bench and status read these). */
-  readonly counts = { routed: 0, dispatched: 0, defaulted: 0, skipped: 0, failed: 0 };
+  /** Since start: INTENDs decided, by outcome, and dispatches finished. */
+  readonly counts = { decided: 0, dispatched: 0, defaulted: 0, failed: 0, finished: 0 };
 
   constructor(private readonly deps: ReconcilerDeps<R>) {
     this.semaphore = new Semaphore(deps.concurrency);
   }
 
-  get peakConcurrency(): number {
-    return this.semaphore.peak;
-  }
-
-  get backlog(): number {
-    return this.queue.length;
+  /** Queue depth, adapters running and waiting for a slot, the most ever running at once. */
+  get stats() {
+    return { queued: this.queue.length, running: this.semaphore.running, waiting: this.semaphore.queued, peak: this.semaphore.peak, concurrency: this.deps.concurrency, ...this.counts };
   }
 
   /** Called from the commit hook with the records one transaction created. Never blocks. */
   enqueue(records: readonly StoredRecord[]): void {
     if (this.stopped) return;
     for (const r of records) if (r.act === "INTEND") this.queue.push(r);
-    if (this.queue.length && !this.draining) {
-      this.draining = true;
-      setImmediate(() => void this.drain());
-    }
+    this.scheduleDrain();
   }
 
-  /** Closes dispatches a previous run left unfinished, then starts taking records. */
-  async start(): Promise<void> {
-    const orphans = this.deps.dispatches.unfinished();
-    for (const d of orphans) {
-      this.deps.log.warn("dispatch did not finish before the daemon stopped; closing it as failed", { record: d.intend, thread: d.thread, target: d.target, reason: "restarted" });
-      await this.deps.write(completion(d.thread, d.intend, d.target, d.rule, d.domain, { ok: false, verdict: "failed", reason: "restarted" }, 0, "restart"));
-    }
+  private scheduleDrain(): void {
+    if (!this.queue.length || this.draining || this.stopped) return;
+    this.draining = new Promise((r) => setImmediate(r)).then(() => this.drain());
+  }
+
+  /** Closes dispatches a previous run left unfinished, then takes records. */
+  start(): void {
     this.stopped = false;
+    this.abort = new AbortController();
+    const orphans = this.deps.dispatches.unfinished();
+    if (orphans.length) void this.closeOrphans(orphans);
   }
 
-  /** Stops taking records and waits (bounded by the caller) for running dispatches. */
+  private async closeOrphans(orphans: Dispatch[]): Promise<void> {
+    for (const d of orphans) {
+      this.deps.dispatchLog.warn("dispatch did not finish before the daemon stopped; closing it as failed", { record: d.intend, thread: d.thread, target: d.target, outcome: "failed", reason: "restarted" });
+    }
+    const failed: Outcome = { ok: false, verdict: "failed", reason: "restarted" };
+    try {
+      await this.deps.write(orphans.flatMap((d) => completion(d.intend, d.thread, d.target, d.rule, d.domain, failed, 0, "restart")));
+    } catch (err) {
+      this.deps.dispatchLog.error("could not close unfinished dispatches; they are closed at the next start", { count: orphans.length, error: (err as Error).message });
+    }
+  }
+
+  /**
+   * Stops taking records and ends running adapters. INTENDs already queued are still decided, so
+   * none is lost unseen: the ones it would dispatch are marked handled and, like the interrupted
+   * ones, closed as failed ("restarted") at the next start.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.queue = [];
+    this.abort.abort();
+    await this.draining;
+    while (this.queue.length) await this.decideBatch();
     await Promise.allSettled([...this.inflight]);
   }
 
   private async drain(): Promise<void> {
     try {
       while (this.queue.length && !this.stopped) {
-        const batch = this.queue;
-        this.queue = [];
-        const inputs = this.deps.route();
-        for (const rec of batch) await this.decide(rec, inputs);
+        try {
+          await this.decideBatch();
+        } catch (err) {
+          this.deps.log.error("reconciler failed on a batch of INTENDs; they are not dispatched", { error: (err as Error)?.stack ?? String(err) });
+        }
         await new Promise((r) => setImmediate(r)); // let requests in between batches
       }
     } finally {
-      this.draining = false;
-      if (this.queue.length && !this.stopped) this.enqueue([]);
+      this.draining = null;
+      this.scheduleDrain();
     }
   }
 
-  private async decide(rec: StoredRecord, inputs: RouteInputs<R>): Promise<void> {
-    const skip = skipReason(rec, this.deps.isSystemActor);
-    if (skip || this.deps.dispatches.handled(rec.id)) {
-      this.counts.skipped++;
-      return;
+  private async decideBatch(): Promise<void> {
+    const batch = this.queue.splice(0, BATCH);
+    const inputs = this.deps.route();
+    const decisions: Decision[] = [];
+    for (const rec of batch) {
+      const d = this.decide(rec, inputs);
+      if (d) decisions.push(d);
     }
+    if (decisions.length) await this.handle(decisions);
+  }
+
+  /** Routes one INTEND and logs the decision; returns what to dispatch, or null. */
+  private decide(rec: StoredRecord, inputs: RouteInputs<R>): Decision | null {
+    if (skipReason(rec, this.deps.isSystemActor) || this.deps.dispatches.handled(rec.id)) return null;
     const { rule, target } = decideRoute(rec, inputs);
-    this.counts.routed++;
+    this.counts.decided++;
     const fields = { record: rec.id, thread: rec.thread, rule, target };
     if (target === null) {
       this.counts.defaulted++;
       this.deps.log.info("routing decision", { ...fields, outcome: "default" });
-      return;
+      return null;
     }
     const adapter = this.deps.adapterFor(target);
-    const broken = typeof adapter === "string";
-    if (broken) this.deps.log.error("routing decision", { ...fields, outcome: "no_adapter", error: adapter });
-    else this.deps.log.info("routing decision", { ...fields, outcome: "dispatch", adapter: adapter.kind });
-    // Committed before the adapter runs: the record that makes a restart skip this INTEND.
-    await this.deps.write([{ thread: rec.thread, act: "DO", body: { dispatch_handled: true, intend: rec.id, target, rule, domain: domainOf(rec) }, parents: [rec.id] }]);
-    if (broken) {
+    if (typeof adapter === "string") {
       this.counts.failed++;
-      await this.deps.write(completion(rec.thread, rec.id, target, rule, domainOf(rec), { ok: false, verdict: "failed", reason: adapter }, 0, "config"));
-      return;
+      this.deps.log.info("routing decision", { ...fields, outcome: "failed", error: adapter });
+    } else {
+      this.counts.dispatched++;
+      this.deps.log.info("routing decision", { ...fields, outcome: "dispatched", adapter: adapter.kind });
     }
-    this.counts.dispatched++;
-    const run = this.semaphore.run(() => this.dispatch(rec, target, rule, adapter));
-    this.inflight.add(run);
-    void run.finally(() => this.inflight.delete(run));
+    return { rec, target, rule, domain: domainOf(rec), adapter };
   }
 
-  private async dispatch(rec: StoredRecord, target: string, rule: string, adapter: Adapter): Promise<void> {
-    const t0 = performance.now();
-    let outcome: Outcome;
+  /** Commits the batch's DO {dispatch_handled} records, then starts the dispatches. */
+  private async handle(decisions: Decision[]): Promise<void> {
+    const handled: Draft[] = decisions.map(({ rec, target, rule, domain }) => ({
+      thread: rec.thread,
+      act: "DO",
+      body: { dispatch_handled: true, intend: rec.id, target, rule, domain },
+      parents: [rec.id],
+    }));
     try {
-      outcome = await adapter.run({ record: rec, target, goal: goalOf(rec) });
+      await this.deps.write(handled);
     } catch (err) {
-      outcome = { ok: false, verdict: "reject", reason: `adapter ${adapter.kind} failed: ${(err as Error).message}` };
+      this.deps.log.error("could not record dispatch decisions; these INTENDs are not dispatched", { records: decisions.length, error: (err as Error).message });
+      return;
     }
-    const latency = Math.round(performance.now() - t0);
-    if (!outcome.ok) this.counts.failed++;
-    this.deps.log.info("dispatch finished", { record: rec.id, thread: rec.thread, target, success: outcome.ok, latency_ms: latency, ...(outcome.ok ? {} : { reason: outcome.reason }) });
+    const broken: Draft[] = [];
+    for (const d of decisions) {
+      if (typeof d.adapter === "string") {
+        this.deps.dispatchLog.error("dispatch failed", { record: d.rec.id, thread: d.rec.thread, target: d.target, outcome: "failed", reason: d.adapter });
+        broken.push(...completion(d.rec.id, d.rec.thread, d.target, d.rule, d.domain, { ok: false, verdict: "failed", reason: d.adapter }, 0, "config"));
+      } else if (!this.stopped) {
+        this.run(d, d.adapter);
+      } // stopping: handled but never started, so the next start closes it as "restarted"
+    }
+    if (broken.length) await this.finish(broken);
+  }
+
+  private run(d: Decision, adapter: Adapter): void {
+    const job = this.semaphore
+      .run(async () => {
+        if (this.stopped) return null;
+        const t0 = performance.now();
+        let outcome: Outcome;
+        try {
+          outcome = await adapter.run({ record: d.rec, target: d.target, goal: goalOf(d.rec), signal: this.abort.signal });
+        } catch (err) {
+          outcome = { ok: false, verdict: "failed", reason: `adapter ${adapter.kind} failed: ${(err as Error).message}` };
+        }
+        return { outcome, latency: Math.round(performance.now() - t0) };
+      })
+      // The slot is free once the work is done; recording the result does not hold it.
+      .then(async (done) => {
+        if (!done || this.abort.signal.aborted) return;
+        const { outcome, latency } = done;
+        const fields = { record: d.rec.id, thread: d.rec.thread, target: d.target, outcome: outcome.ok ? "accept" : outcome.verdict, latency_ms: latency };
+        if (outcome.ok) this.deps.dispatchLog.info("dispatch finished", fields);
+        else this.deps.dispatchLog.warn("dispatch finished", { ...fields, reason: outcome.reason });
+        await this.finish(completion(d.rec.id, d.rec.thread, d.target, d.rule, d.domain, outcome, latency, adapter.kind));
+      });
+    this.inflight.add(job);
+    void job.finally(() => this.inflight.delete(job));
+  }
+
+  private async finish(drafts: Draft[]): Promise<void> {
     try {
-      await this.deps.write(completion(rec.thread, rec.id, target, rule, domainOf(rec), outcome, latency, adapter.kind));
+      await this.deps.write(drafts);
+      this.counts.finished += drafts.length / 2;
     } catch (err) {
-      this.deps.log.error("could not record a dispatch result", { record: rec.id, error: (err as Error).message });
+      this.deps.dispatchLog.error("could not record a dispatch result; it is closed as failed at the next start", { records: drafts.length, error: (err as Error).message });
     }
   }
 }
@@ -156,11 +233,11 @@ function domainOf(rec: StoredRecord): string {
 
 /**
  * The two records that close a dispatch: the KNOW fulfilling the INTEND (a verdict about the
- * target, so dispatch results are trust evidence) and the summary on the private sub-thread.
+ * target, so accepted and rejected work is trust evidence) and the summary on the sub-thread.
  */
-function completion(thread: string, intend: string, target: string, rule: string, domain: string, outcome: Outcome, latencyMs: number, codepath: string): Draft[] {
-  const verdict = outcome.ok ? "accept" : outcome.verdict;
-  const fulfil: JsonObject = { fulfills: intend, verdict, subject: target, domain, ...(outcome.summary !== undefined ? { summary: outcome.summary } : {}) };
+function completion(intend: string, thread: string, target: string, rule: string, domain: string, outcome: Outcome, latencyMs: number, codepath: string): Draft[] {
+  const fulfil: JsonObject = { fulfills: intend, verdict: outcome.ok ? "accept" : outcome.verdict, subject: target, domain };
+  if (outcome.summary !== undefined) fulfil.summary = outcome.summary;
   if (!outcome.ok) fulfil.reason = outcome.reason;
   return [
     { thread, act: "KNOW", body: fulfil, parents: [intend] },
