@@ -304,7 +304,7 @@ describe("dispatch config mistakes", () => {
 
   test("a malformed [dispatch] section stops the start with the key and the fix", async () => {
     const cases: Array<[string, RegExp]> = [
-      [`[dispatch]\nconcurrency = "lots"\n`, /\[dispatch\] concurrency must be an integer from 1 to 256 — e.g. concurrency = 4$/],
+      [`[dispatch]\nconcurrency = "lots"\n`, /\[dispatch\] concurrency must be an integer from 1 to 256 — e.g. concurrency = 4(;|$)/],
       [`[dispatch]\nconcurency = 2\n`, /\[dispatch\] concurency must be one of concurrency, targets \(unknown key\) — /],
       [`[dispatch.targets."did:sync:agent:w"]\nadapter = "exec"\ncommand = "make all"\n`, /\[dispatch.targets."did:sync:agent:w"\] command must be a non-empty list of strings \(argv, no shell\) — e.g. command = /],
       [`[dispatch.targets."did:sync:agent:w"]\nadapter = "shell"\n`, /\[dispatch.targets."did:sync:agent:w"\] adapter must be "echo" or "exec" — /],
