@@ -42,6 +42,9 @@ const ROUTES: { method: string; path: string; label: string; body?: () => string
   { method: "GET", path: "/v1/engine/health", label: "GET /v1/engine/health" },
   { method: "POST", path: "/v1/engine/expr/eval", label: "POST /v1/engine/expr/eval", body: () => '{"expression":"1","context":"routing"}' },
   { method: "GET", path: "/v1/tokens", label: "GET /v1/tokens" },
+  { method: "GET", path: "/v1/tasks", label: "GET /v1/tasks" },
+  { method: "GET", path: "/v1/tasks/TSK-0001", label: "GET /v1/tasks/:ref" },
+  { method: "GET", path: "/v1/dispatches", label: "GET /v1/dispatches" },
   // Invalid scopes: a token-holder's request reaches the handler and is refused there, minting nothing.
   { method: "POST", path: "/v1/tokens", label: "POST /v1/tokens", body: () => '{"scopes":"bad"}' },
   { method: "POST", path: "/v1/tokens/ffffffffffffffff/revoke", label: "POST /v1/tokens/:id/revoke" },
@@ -72,6 +75,9 @@ const SHAPES: Record<string, (j: any) => boolean> = {
   "POST /v1/engine/expr/eval": (j) => j?.object === "expr_result",
   "GET /v1/tokens": (j) => isList(j, (t) => Array.isArray(t.scopes)),
   "POST /v1/config/rules": isRecord,
+  "GET /v1/tasks": (j) => isList(j, (t) => typeof t.alias === "string"),
+  "GET /v1/tasks/:ref": (j) => typeof j?.alias === "string" && Array.isArray(j.history),
+  "GET /v1/dispatches": (j) => isList(j, (d) => typeof d.intend === "string") && "reconciler" in j,
   "POST /v1/tokens": (j) => j?.object === "token",
   "POST /v1/tokens/:id/revoke": (j) => j?.object === "token",
   "DELETE /v1/tokens/:id": (j) => j?.object === "token",
@@ -141,6 +147,8 @@ beforeAll(async () => {
   token = inst.token!;
   const marked = await inst.socket("POST", "/v1/records", { thread: "th_secret", actor: "did:sync:user:tester", act: "KNOW", body: { text: MARKER } });
   markerId = marked.json.id;
+  // A task holding the marker too, so the task routes have something to leak.
+  await inst.socket("POST", "/v1/records", { thread: "th_secret_task", actor: "did:sync:user:tester", act: "INTEND", body: { task: true, goal: MARKER } });
   for (const r of ROUTES) r.path = r.path.replace("MARKER_ID", markerId);
 });
 afterAll(async () => {
