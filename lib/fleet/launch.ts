@@ -153,7 +153,8 @@ export interface StartOptions {
 export async function startFleet(o: StartOptions): Promise<void> {
   const home = homePaths().home;
   const coordinatorUrl = `http://127.0.0.1:${o.port}`;
-  o.write(`Starting local fleet: 1 coordinator + ${o.workers} worker${o.workers === 1 ? "" : "s"}\n`);
+  o.write(`Starting local fleet: 1 coordinator + ${o.workers} worker${o.workers === 1 ? "" : "s"}`);
+  o.write("");
 
   // The coordinator: [fleet] without coordinator_url (it is its own), then running as such.
   ensureHome(homePaths(home));
