@@ -10,7 +10,7 @@ import { Instance, freePort, isAlive, track, waitFor } from "./harness";
 function consecutivePorts(n: number): number {
   for (;;) {
     const base = 20000 + Math.floor(Math.random() * 30000);
-    const held: ReturnType<typeof Bun.listen>[] = [];
+    const held: { stop(force?: boolean): void }[] = [];
     try {
       for (let i = 0; i < n; i++) held.push(Bun.listen({ hostname: "127.0.0.1", port: base + i, socket: { data() {} } }));
       return base;
@@ -150,7 +150,11 @@ describe("observing the fleet", () => {
     const tok = readFileSync(join(homeOf("worker-a"), "token"), "utf8").trim();
     const res = await fetch(`http://127.0.0.1:${workerPort}/v1/fleet/status`, { headers: { authorization: `Bearer ${tok}` } });
     expect(res.status).toBe(200);
-    expect((await res.json()).counts.live).toBe(3);
+    expect(((await res.json()) as any).counts.live).toBe(3);
+    const doctor = await coord.spl(["doctor"], { env: asMember("worker-a") });
+    expect(doctor.stdout).toContain(`✓ fleet role              worker 'worker-a' (${dids["worker-a"]}) of http://127.0.0.1:${coord.port}`);
+    expect(doctor.stdout).toContain(`✓ fleet coordinator       http://127.0.0.1:${coord.port} answers /health`);
+    expect(doctor.stdout).toMatch(/✓ fleet heartbeat +last beat acknowledged \d+s ago \(every 1s\)/);
   });
 
   test("status --live piped: a plain snapshot per interval; SIGINT exits 0", async () => {
@@ -294,6 +298,11 @@ describe("faults", () => {
     const warns = logOf("worker-a").slice(before).split("\n").filter((l) => l.includes('"WARN"') && l.includes("heartbeat to"));
     expect(warns).toHaveLength(1);
     expect(warns[0]).toContain("keeps serving locally");
+    // spl doctor on the worker names the URL that failed and how to check it.
+    const doctor = await coord.spl(["doctor"], { env: asMember("worker-a") });
+    expect(doctor.code).toBe(2);
+    expect(doctor.stdout).toContain(`✗ fleet coordinator       http://127.0.0.1:${coord.port} did not answer (cannot connect) — check [fleet] coordinator_url in`);
+    expect(doctor.stdout).toMatch(/✗ fleet heartbeat .*cannot connect/);
     await coord.start();
     await waitFor(async () => (await statusOf(dids["worker-a"]!)) === "live", 15_000, 100);
     expect(logOf("worker-a").slice(before)).toContain("heartbeat acknowledged again");
