@@ -136,6 +136,7 @@ const join = defineCommand({
   args: {
     coordinator: { type: "positional", description: "The coordinator's URL, e.g. http://coordinator.example.com:9100", required: true },
     "token-file": { type: "string", description: "A file holding the coordinator's fleet token ('spl fleet token' there)", required: true },
+    advertise: { type: "string", description: "The URL the coordinator reaches this member by (default http://<host>:<port>)" },
   },
   async run({ args }) {
     const { readFileSync } = await import("node:fs");
@@ -156,7 +157,8 @@ const join = defineCommand({
     if (parseBearer(tok)?.env !== "fleet") throw new UserError(`${args["token-file"]} does not hold a fleet token (spl_fleet_<id>_<secret>)`, "copy the output of 'spl fleet token' on the coordinator");
     const p = homePaths();
     ensureHome(p);
-    setFleetKeys(p.config, { coordinator_url: url });
+    const advertised = args.advertise === undefined ? {} : { advertised_endpoint: normaliseUrl(args.advertise, "--advertise", "e.g. --advertise http://worker-a.example.com:9100") };
+    setFleetKeys(p.config, { coordinator_url: url, ...advertised });
     writeTokenFile(T.fleetTokenPath(p.home), tok);
     out(`Joined the fleet of ${url}: [fleet] coordinator_url in ${p.config}, the fleet token in ${T.fleetTokenPath(p.home)} (0600)\nRestart to apply: spl restart (or spl serve --daemon)`);
   },
