@@ -157,7 +157,7 @@ const join = defineCommand({
     if (parseBearer(tok)?.env !== "fleet") throw new UserError(`${args["token-file"]} does not hold a fleet token (spl_fleet_<id>_<secret>)`, "copy the output of 'spl fleet token' on the coordinator");
     const p = homePaths();
     ensureHome(p);
-    const advertised = args.advertise === undefined ? {} : { advertised_endpoint: normaliseUrl(args.advertise, "--advertise", "e.g. --advertise http://worker-a.example.com:9100") };
+    const advertised: Record<string, string> = args.advertise === undefined ? {} : { advertised_endpoint: normaliseUrl(args.advertise, "--advertise", "e.g. --advertise http://worker-a.example.com:9100") };
     setFleetKeys(p.config, { coordinator_url: url, ...advertised });
     writeTokenFile(T.fleetTokenPath(p.home), tok);
     out(`Joined the fleet of ${url}: [fleet] coordinator_url in ${p.config}, the fleet token in ${T.fleetTokenPath(p.home)} (0600)\nRestart to apply: spl restart (or spl serve --daemon)`);
