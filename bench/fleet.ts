@@ -60,7 +60,7 @@ async function heartbeatLoad(): Promise<Record<string, string>> {
     const cpu = cpuSecs(h.pid) - cpu0;
     stop = true;
     await reader;
-    const status = await (await fetch(`${h.url}/v1/fleet/status`, { headers: h.headers })).json();
+    const status = (await (await fetch(`${h.url}/v1/fleet/status`, { headers: h.headers })).json()) as { counts: { live: number } };
     lat.sort((a, b) => a - b);
     return {
       "members × interval": `${MEMBERS} × 1 s for ${SECONDS} s`,

@@ -305,7 +305,7 @@ describe("faults", () => {
     expect(doctor.stdout).toMatch(/✗ fleet heartbeat .*cannot connect/);
     await coord.start();
     await waitFor(async () => (await statusOf(dids["worker-a"]!)) === "live", 15_000, 100);
-    expect(logOf("worker-a").slice(before)).toContain("heartbeat acknowledged again");
+    await waitFor(() => logOf("worker-a").slice(before).includes("heartbeat acknowledged again"), 10_000, 100);
   }, 40_000);
 
   test("convergence timeout: exit 1 naming the member that did not register and the runbook's next step", async () => {
