@@ -157,6 +157,23 @@ describe("observing the fleet", () => {
     expect(doctor.stdout).toMatch(/✓ fleet heartbeat +last beat acknowledged \d+s ago \(every 1s\)/);
   });
 
+  test("spl status and spl doctor --port N inspect the local instance on that port (its own home)", async () => {
+    const st = await ok(["status", "--port", String(workerPort + 1)]);
+    expect(st).toContain(`Instance: ${dids["worker-b"]}`);
+    const doc = await coord.spl(["doctor", "--port", String(workerPort + 1)]);
+    expect(doc.stdout.split("\n")[0]).toBe(`spl doctor — ${homeOf("worker-b")}`);
+    expect(doc.stdout).toContain("✓ fleet role              worker 'worker-b'");
+    const bad = await coord.spl(["status", "--port", "nope"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^error: --port must be a port number, got 'nope' — e\.g\. --port 9201\n$/);
+  });
+
+  test("fleet start on a worker's home is refused: it names the coordinator it belongs to", async () => {
+    const r = await coord.spl(["fleet", "start", "--workers", "1"], { env: asMember("worker-a") });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^error: ~\/\.syncro-worker-a is a worker of http:\/\/127\.0\.0\.1:\d+ .*— run 'spl fleet start' on the coordinator's home/);
+  });
+
   test("status --live piped: a plain snapshot per interval; SIGINT exits 0", async () => {
     const proc = Bun.spawn([require("./harness").SPL, "fleet", "status", "--live"], { env: coord.env, stdout: "pipe", stderr: "pipe" });
     track(proc.pid);

@@ -160,6 +160,12 @@ export async function startFleet(o: StartOptions): Promise<void> {
   ensureHome(homePaths(home));
   const cfg = homePaths(home).config;
   const current = existsSync(cfg) ? readConfigToml(cfg).fleet : undefined;
+  if (current?.coordinator_url !== undefined && String(current.coordinator_url).replace(/\/+$/, "") !== coordinatorUrl) {
+    throw new UserError(
+      `${tilde(home)} is a worker of ${current.coordinator_url} ([fleet] coordinator_url in ${tilde(cfg)})`,
+      "run 'spl fleet start' on the coordinator's home, or remove that line to make this home the coordinator",
+    );
+  }
   const heartbeat = o.heartbeatSecs ?? current?.heartbeat_interval_secs ?? LOCAL_HEARTBEAT_SECS;
   const changed = setFleetKeys(cfg, { coordinator_url: null, heartbeat_interval_secs: heartbeat });
   const expected: { name: string; did: string; endpoint: string; home: string }[] = [];
