@@ -192,6 +192,30 @@ describe("observing the fleet", () => {
   });
 });
 
+// A terminal for --live: util-linux `script` gives the command a pty; without it the test is skipped.
+const SCRIPT = Bun.which("script");
+if (!SCRIPT) console.log("skipping the fleet status --live terminal test: no 'script' (util-linux) on PATH");
+test.skipIf(!SCRIPT)("status --live on a terminal redraws in place (cursor home, lines cleared, never the screen); Ctrl-C exits 0", async () => {
+  const proc = Bun.spawn([SCRIPT!, "-qfec", `exec ${require("./harness").SPL} fleet status --live`, "/dev/null"], { env: coord.env, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+  track(proc.pid);
+  let text = "";
+  const reader = proc.stdout.getReader();
+  const dec = new TextDecoder();
+  while ((text.match(/Fleet status/g) ?? []).length < 3) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += dec.decode(value);
+  }
+  proc.stdin.write("\x03");
+  proc.stdin.end();
+  expect(await proc.exited).toBe(0);
+  const frames = text.split("\x1b[H").slice(1);
+  expect(frames.length).toBeGreaterThanOrEqual(3);
+  expect(text.split("\x1b[2J")).toHaveLength(2); // the screen is cleared once, before the first frame
+  expect(frames[1]).toContain("Fleet status\x1b[K");
+  expect(frames[1]).toContain("  Emergency stop:   inactive\x1b[K");
+}, 30_000);
+
 describe("heartbeats", () => {
   test("a kill -9'd worker goes stale, then archived; restarted it is live again", async () => {
     const did = dids["worker-b"]!;
