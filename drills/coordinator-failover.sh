@@ -6,24 +6,11 @@
 # `spl fleet list` against the new coordinator shows both live. Exits 0 only if every step held.
 set -euo pipefail
 
-SPL="${SPL:-./dist/spl}"
-PORT="${PORT:-9500}"
-WPORT="${WPORT:-$((PORT + 1))}"
-case "$SPL" in /*) ;; *) SPL="$(cd "$(dirname "$SPL")" && pwd)/$(basename "$SPL")" ;; esac
-[ -x "$SPL" ] || { echo "✗ no spl binary at $SPL (set SPL=path/to/spl)" >&2; exit 1; }
-
-ROOT="$(mktemp -d "${TMPDIR:-/tmp}/spl-failover-drill.XXXXXX")"
-export HOME="$ROOT/home"
-export SYNCROPEL_HOME="$HOME/.syncro"
-unset SPL_SERVE_URL SPL_TOKEN SPL_BACKUP_DIR XDG_DATA_HOME SPL_FLEET_COORDINATOR_URL
-mkdir -p "$HOME"
-LOG="$HOME/.syncro-worker-a/logs/spl.log"
-# shellcheck source=drills/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+DRILL=failover
+DEFAULT_PORT=9500
+LOG_HOME=.syncro-worker-a
 # shellcheck source=drills/fleet-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/fleet-lib.sh"
-
-spl() { "$SPL" "$@"; }
 
 echo "coordinator failover drill: $("$SPL" version) · home $SYNCROPEL_HOME · ports $PORT, $WPORT, $((WPORT + 1))"
 fleet_start

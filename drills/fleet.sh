@@ -7,24 +7,11 @@
 # step held. Stops the daemons it started, by pid.
 set -euo pipefail
 
-SPL="${SPL:-./dist/spl}"
-PORT="${PORT:-9400}"
-WPORT="${WPORT:-$((PORT + 1))}"
-case "$SPL" in /*) ;; *) SPL="$(cd "$(dirname "$SPL")" && pwd)/$(basename "$SPL")" ;; esac
-[ -x "$SPL" ] || { echo "✗ no spl binary at $SPL (set SPL=path/to/spl)" >&2; exit 1; }
-
-ROOT="$(mktemp -d "${TMPDIR:-/tmp}/spl-fleet-drill.XXXXXX")"
-export HOME="$ROOT/home"
-export SYNCROPEL_HOME="$HOME/.syncro"
-unset SPL_SERVE_URL SPL_TOKEN SPL_BACKUP_DIR XDG_DATA_HOME SPL_FLEET_COORDINATOR_URL
-mkdir -p "$HOME"
-LOG="$SYNCROPEL_HOME/logs/spl.log"
-# shellcheck source=drills/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+DRILL=fleet
+DEFAULT_PORT=9400
+LOG_HOME=.syncro
 # shellcheck source=drills/fleet-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/fleet-lib.sh"
-
-spl() { "$SPL" "$@"; }
 
 echo "fleet drill: $("$SPL" version) · home $SYNCROPEL_HOME · ports $PORT, $WPORT, $((WPORT + 1))"
 

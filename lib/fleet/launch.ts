@@ -2,7 +2,7 @@
 // the CLI's home (~/.syncro, :9100) and workers on <home>-worker-{a,b,...} (:9201, :9202...).
 // Each member is started and stopped by running this same binary (`spl serve --daemon|--stop`)
 // with its SYNCROPEL_HOME, exactly as an operator would by hand.
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { request, type Target } from "../client";
 import { readConfigToml } from "../config";
@@ -12,6 +12,8 @@ import { ensureHome } from "../home";
 import { homePaths, userHome } from "../paths";
 import { FLEET_CONTROL_THREAD, ENGINE_CONFIG_THREAD } from "../records/reserved-threads";
 import { fleetTokenPath, readFleetToken } from "./token";
+import { setFleetKeys } from "./config-file";
+
 import { writeTokenFile } from "../auth/operator-token";
 
 export const DEFAULT_WORKER_PORT = 9201;
@@ -52,34 +54,6 @@ export async function memberInfo(home: string): Promise<MemberInfo | null> {
   } catch {
     return null;
   }
-}
-
-/**
- * Sets keys of [fleet] in a home's config.toml, keeping the rest of the file as it is.
- * Returns whether the file changed.
- */
-export function setFleetKeys(configPath: string, keys: Record<string, string | number | null>): boolean {
-  const text = existsSync(configPath) ? readFileSync(configPath, "utf8") : "";
-  const current: Record<string, unknown> = existsSync(configPath) ? (readConfigToml(configPath).fleet ?? {}) : {};
-  const merged: Record<string, unknown> = { ...current };
-  for (const [k, v] of Object.entries(keys)) {
-    if (v === null) delete merged[k];
-    else merged[k] = v;
-  }
-  const hadSection = /^\s*\[fleet\]\s*$/m.test(text);
-  if (hadSection && JSON.stringify(merged) === JSON.stringify(current)) return false;
-  // Drop the old [fleet] table (up to the next table header), then append the new one.
-  const lines = text.split("\n");
-  const kept: string[] = [];
-  let inFleet = false;
-  for (const line of lines) {
-    if (/^\s*\[/.test(line)) inFleet = /^\s*\[fleet\]\s*$/.test(line);
-    if (!inFleet) kept.push(line);
-  }
-  const body = Object.entries(merged).map(([k, v]) => `${k} = ${JSON.stringify(v)}`);
-  const out = `${kept.join("\n").replace(/\n*$/, "\n")}\n[fleet]\n${body.join("\n")}${body.length ? "\n" : ""}`;
-  writeFileSync(configPath, out, { mode: 0o600 });
-  return true;
 }
 
 /** Starts one member detached; returns its pid. A start that fails is a UserError naming the member. */
