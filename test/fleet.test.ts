@@ -225,7 +225,7 @@ describe("heartbeats", () => {
       const s = await statusOf(did);
       if (s && seen.at(-1) !== s) seen.push(s);
       return s === "archived";
-    }, 20_000, 100);
+    }, 20_000, 25);
     expect(seen).toEqual(["live", "stale", "archived"].slice(seen[0] === "live" ? 0 : 1));
     expect(seen).toContain("stale");
     const r = await coord.spl(["serve", "--daemon", "--port", String(workerPort + 1)], { env: asMember("worker-b") });
