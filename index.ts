@@ -45,6 +45,7 @@ const main = defineCommand({
     token: () => import("./commands/token").then(def),
     task: () => import("./commands/task").then(def),
     dispatch: () => import("./commands/dispatch").then(def),
+    fleet: () => import("./commands/fleet").then(def),
   },
 });
 

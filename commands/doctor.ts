@@ -1,14 +1,16 @@
 // spl doctor [--json]: read-only health audit of this instance; exit 0 all ok, 1 warnings, 2 failures.
 import { defineCommand } from "citty";
 import { out, outputArgs, printJson, wantsJson } from "../lib/cli/output";
+import { portArg, useInstanceOnPort } from "../lib/daemonctl/home-by-port";
 
 const MARK = { pass: "✓", warn: "!", fail: "✗" } as const;
 
 export default defineCommand({
   meta: { name: "doctor", description: "Check this instance: daemon, pid file, socket, store, schema, backups, file modes" },
-  args: { ...outputArgs },
+  args: { ...outputArgs, ...portArg },
   async run({ args }) {
     const json = wantsJson(args);
+    useInstanceOnPort(args.port);
     const { runDoctor } = await import("../lib/doctor/run");
     const { homePaths } = await import("../lib/paths");
     const report = await runDoctor();

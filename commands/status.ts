@@ -3,12 +3,14 @@ import { defineCommand } from "citty";
 import { DaemonError, NotRunningError, request, urlArg } from "../lib/client";
 import { formatDuration, out, outputArgs, printJson, wantsJson } from "../lib/cli/output";
 import { VERSION } from "../lib/version";
+import { portArg, useInstanceOnPort } from "../lib/daemonctl/home-by-port";
 
 export default defineCommand({
   meta: { name: "status", description: "Show whether the daemon is running and what it holds" },
-  args: { ...outputArgs, ...urlArg },
+  args: { ...outputArgs, ...urlArg, ...portArg },
   async run({ args }) {
     const json = wantsJson(args);
+    useInstanceOnPort(args.port);
     const { resolveTarget } = await import("../lib/client");
     let reply;
     try {

@@ -2,6 +2,7 @@
 // (a typo, or a section from a newer spl) rather than silently ignored.
 import { existsSync } from "node:fs";
 import { readConfigToml } from "./config";
+import { FLEET_KEYS } from "./fleet/config";
 
 /** Keys per section; "any" for sections whose own module checks their keys. */
 const KNOWN: Record<string, readonly string[] | "any"> = {
@@ -11,6 +12,7 @@ const KNOWN: Record<string, readonly string[] | "any"> = {
   backup: ["keep"],
   dispatch: ["concurrency", "targets"],
   tasks: ["alias_prefix"],
+  fleet: FLEET_KEYS,
 };
 
 /** One sentence per unknown section or key of the file at `path` (none when it is absent). */

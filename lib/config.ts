@@ -5,6 +5,7 @@ import { userInfo } from "node:os";
 import { parse } from "smol-toml";
 import { UserError } from "./errors";
 import { defaultDispatchConfig, type DispatchConfig, parseDispatchConfig } from "./dispatch/config";
+import { defaultFleetConfig, type FleetConfig, parseFleetConfig } from "./fleet/config";
 
 export interface SplConfig {
   identity: { actor: string };
@@ -16,6 +17,8 @@ export interface SplConfig {
   tasks: { aliasPrefix: string };
   /** [dispatch]: the concurrency cap and per-target adapters (lib/dispatch/config.ts). */
   dispatch: DispatchConfig;
+  /** [fleet]: coordinator, heartbeat interval, name (lib/fleet/config.ts). */
+  fleet: FleetConfig;
 }
 
 export const DEFAULT_PORT = 9100;
@@ -51,6 +54,7 @@ export function defaultConfig(): SplConfig {
     backup: { keep: 5 },
     tasks: { aliasPrefix: "TSK" },
     dispatch: defaultDispatchConfig(),
+    fleet: defaultFleetConfig(),
   };
 }
 
@@ -144,5 +148,6 @@ export function loadConfig(path: string): SplConfig {
     c.tasks.aliasPrefix = p;
   }
   c.dispatch = parseDispatchConfig(raw.dispatch, path);
+  c.fleet = parseFleetConfig(raw.fleet, path);
   return c;
 }

@@ -36,18 +36,18 @@ describe("config.toml mistakes are named", () => {
   test("an unknown section or key is a WARN at start, on the terminal and in spl.log", async () => {
     const inst = new Instance();
     mkdirSync(inst.splHome, { recursive: true });
-    writeFileSync(inst.path("config.toml"), `[server]\nprot = 9\n\n[fleet]\ncoordinator_url = "http://127.0.0.1:1"\n`, { mode: 0o600 });
+    writeFileSync(inst.path("config.toml"), `[server]\nprot = 9\n\n[fleeet]\ncoordinator_url = "http://127.0.0.1:1"\n`, { mode: 0o600 });
     const r = await inst.spl(["serve", "--daemon", "--port", String(inst.port)]);
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain(`warn: ${inst.path("config.toml")}: unknown section [fleet] is ignored`);
+    expect(r.stderr).toContain(`warn: ${inst.path("config.toml")}: unknown section [fleeet] is ignored`);
     expect(r.stderr).toContain("unknown key 'prot' in [server] is ignored — known keys there: host, port, allowed_hosts");
     const log = readFileSync(inst.path("logs", "spl.log"), "utf8");
-    expect(log).toContain("unknown section [fleet]");
+    expect(log).toContain("unknown section [fleeet]");
     expect(log).toMatch(/"level":"WARN"[^\n]*unknown key 'prot'/);
     const doctor = JSON.parse((await inst.spl(["doctor", "--json"])).stdout);
     const row = doctor.checks.find((c: any) => c.name === "config");
     expect(row.status).toBe("warn");
-    expect(row.detail).toContain("unknown section [fleet]");
+    expect(row.detail).toContain("unknown section [fleeet]");
     expect((await inst.stop()).code).toBe(0);
   });
 

@@ -11,7 +11,7 @@ const OP = "did:sync:user:tester";
 const ADMIN = "did:sync:agent:admin";
 const PROBE = "did:sync:agent:probe";
 const TOKEN_RE = /spl_[a-z0-9]+_[a-z0-9]+_[A-Za-z0-9]+/;
-const CLASSES = ["record_write", "record_read", "thread_read", "config_read", "config_write", "status_read", "admin"] as const;
+const CLASSES = ["record_write", "record_read", "thread_read", "config_read", "config_write", "status_read", "fleet_read", "admin"] as const;
 
 const inst = new Instance();
 let adminToken = "";
@@ -63,6 +63,8 @@ const ROUTES: Route[] = [
   { cls: "config_read", method: "GET", path: "/v1/config/permission-rules" },
   { cls: "config_read", method: "GET", path: "/v1/config/health-checks" },
   { cls: "config_write", method: "POST", path: "/v1/config/rules", body: () => ({ topic: "routing_rule", name: `probe-${n++}`, target: PROBE, expression: "false" }) },
+  { cls: "fleet_read", method: "GET", path: "/v1/fleet/status" },
+  { cls: "fleet_read", method: "GET", path: "/v1/fleet/member" },
   { cls: "admin", method: "GET", path: "/v1/tokens" },
   { cls: "admin", method: "POST", path: "/v1/tokens/ffffffffffffffff/revoke", body: () => ({}) },
   { cls: "admin", method: "GET", path: "/v1/no-such-route" },

@@ -11,7 +11,7 @@ export const TOKEN_TOPIC = "api_token";
 export const REVOKE_TOPIC = "api_token_revoked";
 
 /** The closed set of scopes; `admin` implies every other. */
-export const SCOPES = ["records:read", "records:write", "threads:write", "federation:manage", "config:read", "config:write", "admin"] as const;
+export const SCOPES = ["records:read", "records:write", "threads:write", "federation:manage", "config:read", "config:write", "fleet:control", "admin"] as const;
 export type Scope = (typeof SCOPES)[number];
 export const DEFAULT_SCOPES: readonly Scope[] = ["records:read", "records:write", "config:read"];
 
@@ -229,6 +229,7 @@ export function scopeForClass(routeClass: string): Scope {
     case "record_read":
     case "thread_read":
     case "status_read":
+    case "fleet_read":
       return "records:read";
     case "config_read":
       return "config:read";

@@ -8,6 +8,7 @@
 import type { Envelope } from "../records/types";
 import { AUTH_THREAD, hasScope, scopeForClass, type TokenInfo } from "../auth/tokens";
 import { ENGINE_CONFIG_THREAD } from "../engine/config-fold";
+import { FLEET_CONTROL_THREAD, INSTANCE_REGISTRY_THREAD } from "../records/reserved-threads";
 import { syntheticRecord, type Decision, type RouteClass } from "../engine/permissions";
 import { ApiError, errorResponse } from "./http";
 import type { DaemonState } from "./state";
@@ -104,6 +105,9 @@ export class Gate {
       if (rec.thread === ENGINE_CONFIG_THREAD && caller.scopes && !hasScope(caller.scopes, "config:write")) {
         throw new ApiError(403, "SCOPE_FORBIDDEN", `writing ${ENGINE_CONFIG_THREAD} needs scope config:write; token ${caller.token?.id} has ${caller.scopes.join(",")}`);
       }
+      if ((rec.thread === INSTANCE_REGISTRY_THREAD || rec.thread === FLEET_CONTROL_THREAD) && caller.scopes && !hasScope(caller.scopes, "fleet:control")) {
+        throw new ApiError(403, "RESERVED_THREAD", `${rec.thread} is written only by fleet members (scope fleet:control); token ${caller.token?.id} has ${caller.scopes.join(",")} — use the fleet token (spl fleet token, spl fleet join)`);
+      }
       if (rec.actor !== caller.actor && !caller.actsForOthers) throw claimDenied(caller, rec.actor);
       if (this.state.engine.config.permissionsEnabled) {
         const err = this.checkRules(caller, route, rec);
@@ -134,7 +138,9 @@ export class Gate {
       if (!m) return unauthorized("the Authorization header must be 'Bearer <token>' — use the token in <home>/token or one from 'spl token create'");
       const v = state.engine.tokens.verify(m[1]!);
       if (!v.ok) return unauthorized(`${v.why} — use a valid token (see 'spl token list'; create one with 'spl token create')`);
-      caller = { actor: v.token.actor, via, token: v.token, scopes: v.token.scopes, actsForOthers: hasScope(v.token.scopes, "admin") };
+      // A fleet token relays records written by others (heartbeats name their instance, SPEC 14).
+      const actsForOthers = hasScope(v.token.scopes, "admin") || v.token.scopes.includes("fleet:control");
+      caller = { actor: v.token.actor, via, token: v.token, scopes: v.token.scopes, actsForOthers };
     } else if (via === "tcp" && tcpAuthRequired(state)) {
       return unauthorized(
         "this endpoint needs 'Authorization: Bearer spl_<env>_<id>_<secret>' — use the token in <home>/token (SPL_TOKEN for the CLI) or create one with 'spl token create'",

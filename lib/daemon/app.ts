@@ -16,6 +16,7 @@ import { engineRoutes } from "./routes/engine";
 import { tokenRoutes } from "./routes/tokens";
 import { taskRoutes } from "./routes/tasks";
 import { dispatchRoutes } from "./routes/dispatch";
+import { fleetRoutes } from "./routes/fleet";
 
 /** Names the route that handled (or refused) a request; "none" when no route matched. */
 export const ROUTE_HEADER = "x-spl-route";
@@ -116,7 +117,7 @@ export function buildApp(state: DaemonState) {
 }
 
 function allRoutes(state: DaemonState): Route[] {
-  return [...healthRoutes(state), ...recordRoutes(state), ...threadRoutes(state), ...engineRoutes(state), ...tokenRoutes(state), ...taskRoutes(state), ...dispatchRoutes(state)];
+  return [...healthRoutes(state), ...recordRoutes(state), ...threadRoutes(state), ...engineRoutes(state), ...tokenRoutes(state), ...taskRoutes(state), ...dispatchRoutes(state), ...fleetRoutes(state)];
 }
 
 export type App = ReturnType<typeof buildApp>["app"];

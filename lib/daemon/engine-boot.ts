@@ -7,6 +7,7 @@ import { UserError } from "../errors";
 import { AUTH_THREAD } from "../auth/tokens";
 import { ensureBootstrapToken, ensureOperatorToken, type TokenBody } from "../auth/operator-token";
 import { isLoopback } from "./access";
+import { ensureFleetToken } from "../fleet/token";
 import type { CommitHook } from "./ingest";
 import type { DaemonState } from "./state";
 
@@ -59,5 +60,9 @@ export async function startEngine(state: DaemonState): Promise<void> {
     const r = await ensureBootstrapToken(boot, engine.tokens, operator, (b) => writeAuthRecord(state, b));
     if (r === "minted") log.info("registered SPL_BOOTSTRAP_TOKEN as an admin token", { actor: operator });
   }
+  const { member } = state.fleet;
+  const fleet = await ensureFleetToken({ home: state.paths.home, role: member.role, registry: engine.tokens, write: (b) => writeAuthRecord(state, b) });
+  if (fleet === "minted" || fleet === "registered") log.info(`fleet token ${fleet}`, { path: "<home>/secrets/fleet_token" });
+  if (member.role !== "plain") log.info("fleet member", { role: member.role, name: member.name, endpoint: member.endpoint, coordinator_url: member.coordinatorUrl, heartbeat_interval_secs: member.heartbeatSecs });
   if (state.auth.insecureLocalhost) log.warn("TCP auth is off (--insecure-localhost); listening on loopback only", { bind: `${host}:${port}` });
 }

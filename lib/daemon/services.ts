@@ -16,7 +16,8 @@ export interface Service {
 }
 
 export function daemonServices(state: DaemonState): Service[] {
-  return [state.storage, idleCheckpoint(() => state.storage.checkpoint()), state.reconciler];
+  // The heartbeat is last, so it stops first: its draining beat goes out while the rest still runs.
+  return [state.storage, idleCheckpoint(() => state.storage.checkpoint()), state.reconciler, state.fleet.heartbeat];
 }
 
 const IDLE_CHECKPOINT_MS = 1000;

@@ -14,6 +14,11 @@ import type { BackupInfo } from "../backup/startup";
 import { StorageHealth } from "./storage-health";
 import { reconcilerService, type ReconcilerService } from "../dispatch/service";
 import { DispatchTable, dispatchFold } from "../dispatch/fold";
+import { fleetMember, type FleetMember } from "../fleet/config";
+import { FleetRegistry, registryFold } from "../fleet/registry";
+import { heartbeatService, type HeartbeatService } from "../fleet/heartbeat";
+import { readFleetToken } from "../fleet/token";
+import { VERSION } from "../version";
 
 export type { BackupInfo };
 
@@ -42,6 +47,8 @@ export interface DaemonState {
   services: Service[];
   /** Routes committed INTENDs and dispatches them (one of the services; GET /v1/dispatches reads it). */
   reconciler: ReconcilerService;
+  /** This daemon's place in the fleet, the registry it folds, and its heartbeat loop (lib/fleet). */
+  fleet: { member: FleetMember; registry: FleetRegistry; heartbeat: HeartbeatService };
 }
 
 /**
@@ -62,7 +69,8 @@ export function createDaemonState(o: {
   let engineHook = (_: StoredRecord[]) => {};
   const storage = new StorageHealth(o.store.db, o.paths.store, o.log.child("spl::store"));
   const dispatches = new DispatchTable();
-  const engine = new Engine(o.store, o.log, { extraFolds: [...TASK_FOLDS, dispatchFold(dispatches)], taskAliasPrefix: o.config.tasks.aliasPrefix });
+  const registry = new FleetRegistry();
+  const engine = new Engine(o.store, o.log, { extraFolds: [...TASK_FOLDS, dispatchFold(dispatches), registryFold(registry)], taskAliasPrefix: o.config.tasks.aliasPrefix });
   const startedAt = Date.now();
   const reconciler = reconcilerService({ engine, dispatches, config: o.config, log: o.log, startedAt, submit: (records) => state.ingest.submit(records) });
   const state: DaemonState = {
@@ -89,7 +97,22 @@ export function createDaemonState(o: {
     auth: { insecureLocalhost: o.insecureLocalhost === true },
     services: [],
     reconciler,
+    fleet: { member: fleetMember(o.config.fleet, o.bind, o.paths.home), registry, heartbeat: null as unknown as HeartbeatService },
   };
+  state.fleet.heartbeat = heartbeatService({
+    member: state.fleet.member,
+    instanceDid: o.instanceDid,
+    version: VERSION,
+    startedAt,
+    storeRecords: () => o.store.counts.records,
+    activeDispatches: () => dispatches.active,
+    submitLocal: async (rec) => {
+      const [r] = await state.ingest.submit([rec]);
+      if (r!.status === "error") throw r!.error;
+    },
+    fleetToken: () => readFleetToken(o.paths.home),
+    log: o.log,
+  });
   engineHook = engineCommitHook(state);
   state.services = daemonServices(state);
   return state;

@@ -16,6 +16,7 @@ import { StoreReader } from "../store/reader";
 import { SCHEMA_VERSION } from "../store/schema";
 import { type Check, type CheckResult, type DoctorContext, fail, pass, warn } from "./types";
 import { permissionEnforcement } from "./engine";
+import { fleetRows } from "./fleet";
 
 /** A startup backup older than this gets a warning: schedule `spl backup` (and copy it off-host). */
 export const BACKUP_MAX_AGE_SECS = 48 * 3600;
@@ -288,4 +289,5 @@ export const CHECKS: Record<string, Check> = {
   backup: latestBackup,
   "file modes": fileModes,
   "permission enforcement": permissionEnforcement,
+  fleet: fleetRows,
 };

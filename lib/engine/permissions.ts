@@ -7,7 +7,7 @@ import { bindContextDefaults, evaluateBool, toCelVars, type CelScope, type CelVa
 import { compareRules, ENGINE_CONFIG_THREAD, type PermissionRule } from "./config-fold";
 
 /** Every HTTP route declares one of these beside its definition (lib/daemon/route.ts). */
-export const ROUTE_CLASSES = ["record_write", "record_read", "thread_read", "config_read", "config_write", "status_read", "admin"] as const;
+export const ROUTE_CLASSES = ["record_write", "record_read", "thread_read", "config_read", "config_write", "status_read", "fleet_read", "admin"] as const;
 export type RouteClass = (typeof ROUTE_CLASSES)[number];
 
 /**

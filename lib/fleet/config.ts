@@ -1,0 +1,99 @@
+// [fleet] in config.toml (SPEC 14): whether this daemon is in a fleet, and as what.
+//   no [fleet] section (and no SPL_FLEET_COORDINATOR_URL) → a plain instance: no heartbeats
+//   coordinator_url absent, or equal to this daemon's advertised endpoint → the coordinator
+//   otherwise → a worker that beats to coordinator_url
+import { basename } from "node:path";
+import { UserError } from "../errors";
+
+export const DEFAULT_HEARTBEAT_SECS = 15;
+
+export interface FleetConfig {
+  /** A [fleet] section exists (or the env names a coordinator). */
+  enabled: boolean;
+  coordinatorUrl: string | null;
+  advertisedEndpoint: string | null;
+  heartbeatSecs: number;
+  name: string | null;
+}
+
+export type FleetRole = "plain" | "coordinator" | "worker";
+
+export interface FleetMember {
+  role: FleetRole;
+  endpoint: string;
+  name: string;
+  /** Where heartbeats go: null for a plain instance, this daemon's own endpoint for the coordinator. */
+  coordinatorUrl: string | null;
+  heartbeatSecs: number;
+}
+
+export const FLEET_KEYS = ["coordinator_url", "advertised_endpoint", "heartbeat_interval_secs", "name"] as const;
+
+export const defaultFleetConfig = (): FleetConfig => ({ enabled: false, coordinatorUrl: null, advertisedEndpoint: null, heartbeatSecs: DEFAULT_HEARTBEAT_SECS, name: null });
+
+const isTable = (v: unknown): v is Record<string, unknown> => !!v && typeof v === "object" && !Array.isArray(v);
+
+/** An http(s) URL without a trailing slash, or a UserError naming `what`. */
+export function normaliseUrl(value: string, what: string, fix: string): string {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw new UserError(`${what} is not a URL: '${value}'`, fix);
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") throw new UserError(`${what} must be an http:// or https:// URL, got '${value}'`, fix);
+  return `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, "")}`;
+}
+
+/** Reads [fleet] of a parsed config.toml, then SPL_FLEET_COORDINATOR_URL; a malformed value is a UserError naming its key. */
+export function parseFleetConfig(raw: unknown, path: string, env = process.env): FleetConfig {
+  const c = defaultFleetConfig();
+  const fix = 'e.g. coordinator_url = "http://127.0.0.1:9100"';
+  if (raw !== undefined) {
+    if (!isTable(raw)) throw new UserError(`${path}: [fleet] must be a table`, "edit the file and try again");
+    c.enabled = true;
+    if (raw.coordinator_url !== undefined) {
+      if (typeof raw.coordinator_url !== "string") throw new UserError(`${path}: [fleet] coordinator_url must be a string`, fix);
+      c.coordinatorUrl = normaliseUrl(raw.coordinator_url, `${path}: [fleet] coordinator_url`, fix);
+    }
+    if (raw.advertised_endpoint !== undefined) {
+      const efix = 'e.g. advertised_endpoint = "http://worker-a.example.com:9100"';
+      if (typeof raw.advertised_endpoint !== "string") throw new UserError(`${path}: [fleet] advertised_endpoint must be a string`, efix);
+      c.advertisedEndpoint = normaliseUrl(raw.advertised_endpoint, `${path}: [fleet] advertised_endpoint`, efix);
+    }
+    if (raw.heartbeat_interval_secs !== undefined) {
+      const n = raw.heartbeat_interval_secs;
+      if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > 3600) {
+        throw new UserError(`${path}: [fleet] heartbeat_interval_secs must be an integer from 1 to 3600`, "e.g. heartbeat_interval_secs = 15");
+      }
+      c.heartbeatSecs = n;
+    }
+    if (raw.name !== undefined) {
+      if (typeof raw.name !== "string" || !/^[A-Za-z0-9._-]{1,64}$/.test(raw.name)) {
+        throw new UserError(`${path}: [fleet] name must be 1-64 letters, digits, '.', '_' or '-'`, 'e.g. name = "worker-a"');
+      }
+      c.name = raw.name;
+    }
+  }
+  const fromEnv = env.SPL_FLEET_COORDINATOR_URL;
+  if (fromEnv) {
+    c.enabled = true;
+    c.coordinatorUrl = normaliseUrl(fromEnv, "SPL_FLEET_COORDINATOR_URL", "set it to the coordinator's URL, e.g. http://127.0.0.1:9100");
+  }
+  return c;
+}
+
+/** A wildcard or name bind is advertised on loopback, the address local members reach it by. */
+function advertisedHost(host: string): string {
+  if (!host || host === "0.0.0.0" || host === "::" || host === "localhost") return "127.0.0.1";
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+/** This daemon's place in the fleet, from [fleet], its bind and its home. */
+export function fleetMember(c: FleetConfig, bind: { host: string; port: number }, home: string): FleetMember {
+  const endpoint = c.advertisedEndpoint ?? `http://${advertisedHost(bind.host)}:${bind.port}`;
+  const role: FleetRole = !c.enabled ? "plain" : !c.coordinatorUrl || c.coordinatorUrl === endpoint ? "coordinator" : "worker";
+  const suffix = /\.syncro-(.+)$/.exec(basename(home))?.[1];
+  const name = c.name ?? (role === "coordinator" ? "coordinator" : (suffix ?? basename(home).replace(/^\./, "")));
+  return { role, endpoint, name, coordinatorUrl: role === "plain" ? null : role === "coordinator" ? endpoint : c.coordinatorUrl, heartbeatSecs: c.heartbeatSecs };
+}

@@ -1,0 +1,241 @@
+// `spl fleet start|stop`: a local fleet of ordinary daemons, one home each — the coordinator on
+// the CLI's home (~/.syncro, :9100) and workers on <home>-worker-{a,b,...} (:9201, :9202...).
+// Each member is started and stopped by running this same binary (`spl serve --daemon|--stop`)
+// with its SYNCROPEL_HOME, exactly as an operator would by hand.
+import { existsSync, readdirSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { request, type Target } from "../client";
+import { readConfigToml } from "../config";
+import { selfCommand } from "../daemonctl/control";
+import { UserError } from "../errors";
+import { ensureHome } from "../home";
+import { homePaths, userHome } from "../paths";
+import { FLEET_CONTROL_THREAD, ENGINE_CONFIG_THREAD } from "../records/reserved-threads";
+import { fleetTokenPath, readFleetToken } from "./token";
+import { setFleetKeys } from "./config-file";
+
+import { writeTokenFile } from "../auth/operator-token";
+
+export const DEFAULT_WORKER_PORT = 9201;
+export const LOCAL_HEARTBEAT_SECS = 5;
+export const CONVERGENCE_SECS = 30;
+
+export const workerName = (i: number) => `worker-${String.fromCharCode(97 + i)}`;
+export const memberHome = (coordinatorHome: string, name: string) => (name === "coordinator" ? coordinatorHome : `${coordinatorHome}-${name}`);
+/** ~/.syncro-worker-a rather than /home/you/.syncro-worker-a, as the runbook prints it. */
+export const tilde = (path: string) => (path.startsWith(`${userHome()}/`) ? `~${path.slice(userHome().length)}` : path);
+
+const socketOf = (home: string): Target => ({ socket: homePaths(home).socket, url: "http://localhost", describe: homePaths(home).socket });
+
+/** Runs this spl with another home; resolves with its exit code and output. */
+async function spl(home: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env: Record<string, string | undefined> = { ...process.env, SYNCROPEL_HOME: home };
+  delete env.SPL_SERVE_URL; // each member is reached on its own socket
+  delete env.SPL_FLEET_COORDINATOR_URL; // roles come from each home's config.toml
+  const proc = Bun.spawn([...selfCommand(), ...args], { env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+
+const lastError = (r: { stderr: string; stdout: string }) => (r.stderr.split("\n").find((l) => l.startsWith("error:")) ?? r.stderr.trim() ?? r.stdout.trim()).replace(/^error: /, "");
+
+export interface MemberInfo {
+  did: string;
+  role: string;
+  endpoint: string;
+}
+
+/** The running daemon of a home, as it describes itself (null: not running). */
+export async function memberInfo(home: string): Promise<MemberInfo | null> {
+  if (!existsSync(homePaths(home).socket)) return null;
+  try {
+    const r = await request("GET", "/v1/fleet/member", undefined, socketOf(home), 3000);
+    return r.status === 200 ? r.body : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Starts one member detached; returns its pid. A start that fails is a UserError naming the member. */
+async function startMember(name: string, home: string, port: number): Promise<number> {
+  const r = await spl(home, ["serve", "--daemon", "--port", String(port)]);
+  const pid = Number(/PID:\s+(\d+)/.exec(r.stdout)?.[1]);
+  if (r.code !== 0 || !pid) {
+    throw new UserError(`[${name}] did not start on :${port}: ${lastError(r)}`, `see ${tilde(homePaths(home).daemonOut)}; fix it and run 'spl fleet start' again (running members are kept)`);
+  }
+  return pid;
+}
+
+async function stopMember(home: string): Promise<{ pid: number | null; error?: string }> {
+  const r = await spl(home, ["serve", "--stop"]);
+  if (r.code !== 0) return { pid: null, error: lastError(r) };
+  const pid = /pid (\d+)/i.exec(r.stdout)?.[1];
+  return { pid: pid ? Number(pid) : null };
+}
+
+/** th_engine_config and th_fleet_control of the running coordinator, in store order. */
+async function sharedRecords(coordinatorHome: string): Promise<any[]> {
+  const out: any[] = [];
+  for (const thread of [ENGINE_CONFIG_THREAD, FLEET_CONTROL_THREAD]) {
+    for (let after = ""; ; ) {
+      const r = await request("GET", `/v1/records?thread=${thread}&limit=1000${after ? `&after=${after}` : ""}`, undefined, socketOf(coordinatorHome));
+      if (r.status !== 200) throw new UserError(`cannot read ${thread} from the coordinator (HTTP ${r.status})`, "check 'spl status' and the coordinator's log");
+      out.push(...r.body.data);
+      if (!r.body.has_more) break;
+      after = String(r.body.next_cursor);
+    }
+  }
+  return out;
+}
+
+/** Writes the coordinator's shared records into a stopped worker's store (same ids: idempotent). */
+async function copyShared(records: any[], workerHome: string): Promise<number> {
+  const { openStore } = await import("../store/open");
+  const { RecordStore } = await import("../store/records");
+  const { prepareRecord } = await import("../records/envelope");
+  const { lockUnlessServing } = await import("../daemonctl/store-lock");
+  const p = homePaths(workerHome);
+  const lock = lockUnlessServing(p.store, "fleet start");
+  const { db } = openStore(p.store, { check: false });
+  let created = 0;
+  try {
+    const store = new RecordStore(db);
+    db.transaction(() => {
+      for (const r of records) {
+        const { thread, actor, act, body, clock, parents, data_type, judged_by } = r;
+        const res = store.insert(prepareRecord({ thread, actor, act, body, clock, parents, data_type, judged_by }), r.created_at);
+        if (res.status === "created") created++;
+      }
+    }).immediate();
+  } finally {
+    db.close();
+    lock?.release();
+  }
+  return created;
+}
+
+export interface StartOptions {
+  workers: number;
+  port: number;
+  workerPort: number;
+  heartbeatSecs: number | null;
+  waitSecs: number;
+  write: (line: string) => void;
+}
+
+/** `spl fleet start`: prints the runbook's lines as it goes; throws UserError when it cannot converge. */
+export async function startFleet(o: StartOptions): Promise<void> {
+  const home = homePaths().home;
+  const coordinatorUrl = `http://127.0.0.1:${o.port}`;
+  o.write(`Starting local fleet: 1 coordinator + ${o.workers} worker${o.workers === 1 ? "" : "s"}`);
+  o.write("");
+
+  // The coordinator: [fleet] without coordinator_url (it is its own), then running as such.
+  ensureHome(homePaths(home));
+  const cfg = homePaths(home).config;
+  const current = existsSync(cfg) ? readConfigToml(cfg).fleet : undefined;
+  if (current?.coordinator_url !== undefined && String(current.coordinator_url).replace(/\/+$/, "") !== coordinatorUrl) {
+    throw new UserError(
+      `${tilde(home)} is a worker of ${current.coordinator_url} ([fleet] coordinator_url in ${tilde(cfg)})`,
+      "run 'spl fleet start' on the coordinator's home, or remove that line to make this home the coordinator",
+    );
+  }
+  const heartbeat = o.heartbeatSecs ?? current?.heartbeat_interval_secs ?? LOCAL_HEARTBEAT_SECS;
+  const changed = setFleetKeys(cfg, { coordinator_url: null, heartbeat_interval_secs: heartbeat });
+  const expected: { name: string; did: string; endpoint: string; home: string }[] = [];
+  let coord = await memberInfo(home);
+  if (coord && (changed || coord.role !== "coordinator")) {
+    await stopMember(home); // it must re-read config.toml to take the coordinator's role
+    coord = null;
+  }
+  if (coord) o.write(`  [coordinator] running ${coord.endpoint} (home=${tilde(home)})`);
+  else {
+    const pid = await startMember("coordinator", home, o.port);
+    o.write(`  [coordinator] spawned PID ${pid} on :${o.port} (home=${tilde(home)})`);
+    coord = await memberInfo(home);
+  }
+  if (!coord) throw new UserError("the coordinator started but does not answer on its socket", `see ${tilde(homePaths(home).log)}`);
+  expected.push({ name: "coordinator", did: coord.did, endpoint: coord.endpoint, home });
+  const token = readFleetToken(home);
+  if (!token) throw new UserError(`the coordinator has no fleet token at ${tilde(fleetTokenPath(home))}`, `see ${tilde(homePaths(home).log)}`);
+  const shared = await sharedRecords(home);
+
+  for (let i = 0; i < o.workers; i++) {
+    const name = workerName(i);
+    const wHome = memberHome(home, name);
+    const port = o.workerPort + i;
+    const fresh = !existsSync(homePaths(wHome).store);
+    if (fresh) {
+      const r = await spl(wHome, ["init"]);
+      if (r.code !== 0) throw new UserError(`[${name}] cannot create ${tilde(wHome)}: ${lastError(r)}`, "fix it and run 'spl fleet start' again");
+    }
+    let running = await memberInfo(wHome);
+    const wChanged = setFleetKeys(homePaths(wHome).config, { coordinator_url: coordinatorUrl, heartbeat_interval_secs: heartbeat });
+    const hadToken = readFleetToken(wHome) === token;
+    if (!hadToken) writeTokenFile(fleetTokenPath(wHome), token);
+    if (running && (wChanged || !hadToken)) {
+      await stopMember(wHome);
+      running = null;
+    }
+    if (!running) {
+      if (fresh) await copyShared(shared, wHome);
+      const pid = await startMember(name, wHome, port);
+      o.write(`  [${name}]  spawned PID ${pid} on :${port} (home=${tilde(wHome)})`);
+      running = await memberInfo(wHome);
+    } else o.write(`  [${name}]  running ${running.endpoint} (home=${tilde(wHome)})`);
+    if (!running) throw new UserError(`[${name}] started but does not answer on its socket`, `see ${tilde(homePaths(wHome).log)}`);
+    expected.push({ name, did: running.did, endpoint: running.endpoint, home: wHome });
+  }
+
+  o.write(`\nWaiting for fleet convergence (${expected.length} live)...`);
+  const deadline = Date.now() + o.waitSecs * 1000;
+  let missing = expected;
+  for (;;) {
+    try {
+      const r = await request("GET", "/v1/fleet/status", undefined, socketOf(home), 3000);
+      const live = new Set<string>((r.body?.instances ?? []).filter((m: any) => m.status === "live").map((m: any) => m.did));
+      missing = expected.filter((m) => !live.has(m.did));
+    } catch {}
+    if (!missing.length) break;
+    if (Date.now() > deadline) {
+      const who = missing.map((m) => `${m.name} (${m.did}, ${m.endpoint})`).join(", ");
+      const first = missing[0]!;
+      throw new UserError(
+        `fleet did not converge within ${o.waitSecs} s: ${who} did not register`,
+        `see the runbook's "Worker not registering": SYNCROPEL_HOME=${tilde(first.home)} spl doctor`,
+      );
+    }
+    await Bun.sleep(250);
+  }
+  o.write("  ✓ fleet converged\n\nFleet ready. Inspect with:\n  spl fleet list\n  spl fleet status");
+}
+
+/** Names of the local worker homes beside the coordinator's (<home>-worker-*), sorted. */
+export function localWorkers(coordinatorHome: string): string[] {
+  const prefix = `${basename(coordinatorHome)}-`;
+  let names: string[] = [];
+  try {
+    names = readdirSync(dirname(coordinatorHome)).filter((n) => n.startsWith(`${prefix}worker-`) && existsSync(join(dirname(coordinatorHome), n, "config.toml")));
+  } catch {}
+  return names.map((n) => n.slice(prefix.length)).sort();
+}
+
+/** `spl fleet stop`: which members, then stops each (SIGTERM through `spl serve --stop`). */
+export async function stopFleet(names: string[], write: (line: string) => void): Promise<boolean> {
+  const home = homePaths().home;
+  let ok = true;
+  for (const name of names) {
+    const h = memberHome(home, name);
+    const tag = name === "coordinator" ? `[${name}]` : `[${name}] `;
+    if (!(await memberInfo(h)) && !existsSync(homePaths(h).pidFile)) {
+      write(`  ${tag} not running (home=${tilde(h)})`);
+      continue;
+    }
+    const r = await stopMember(h);
+    if (r.error) {
+      ok = false;
+      write(`  ${tag} could not stop: ${r.error}`);
+    } else write(`  ${tag} stopped${r.pid ? ` PID ${r.pid}` : ""} (home=${tilde(h)})`);
+  }
+  return ok;
+}

@@ -1,0 +1,125 @@
+// What the fleet verbs read and print: where the coordinator is (SPEC 14: [fleet] coordinator_url,
+// else the local daemon), picking one member by DID, tail or name, and the runbook's layouts.
+import { existsSync, readFileSync } from "node:fs";
+import { call, resolveTarget, type Target } from "../client";
+import { loadConfig } from "../config";
+import { UserError } from "../errors";
+import { homePaths } from "../paths";
+import { formatDuration } from "../cli/output";
+import { fleetMember } from "./config";
+import type { MemberView } from "./registry";
+import { readFleetToken } from "./token";
+
+export interface FleetStatus {
+  coordinator_url: string;
+  heartbeat_interval_secs: number;
+  counts: { live: number; stale: number; archived: number };
+  instances: MemberView[];
+  freezes: { namespace: string; level: string }[];
+  emergency: { active: boolean; reason: string | null };
+}
+
+/** A token for another member: SPL_TOKEN, else the fleet token, else the home's own. */
+function memberToken(home: string): string | undefined {
+  if (process.env.SPL_TOKEN) return process.env.SPL_TOKEN;
+  const fleet = readFleetToken(home);
+  if (fleet) return fleet;
+  const p = homePaths(home);
+  return existsSync(p.token) ? readFileSync(p.token, "utf8").trim() || undefined : undefined;
+}
+
+export function coordinatorTarget(urlOverride?: string): Target {
+  const p = homePaths();
+  const url = urlOverride || process.env.SPL_SERVE_URL;
+  if (url) return { url: url.replace(/\/+$/, ""), token: memberToken(p.home), describe: url };
+  const config = loadConfig(p.config);
+  const me = fleetMember(config.fleet, config.server, p.home);
+  if (me.role === "worker" && me.coordinatorUrl) return { url: me.coordinatorUrl, token: memberToken(p.home), describe: me.coordinatorUrl };
+  return resolveTarget();
+}
+
+export const fetchStatus = (target: Target) => call<FleetStatus>("GET", "/v1/fleet/status", undefined, target);
+
+const label = (m: MemberView) => `${m.name || "?"} (${m.did})`;
+
+/** One member by full DID, its 16-hex tail, or its name; otherwise a one-line error listing them. */
+export function pickMember(status: FleetStatus, key: string): MemberView {
+  const all = status.instances;
+  const hits = all.filter((m) => m.did === key || m.did.endsWith(`:${key}`)).concat(all.filter((m) => m.name === key));
+  const unique = [...new Set(hits)];
+  if (unique.length === 1) return unique[0]!;
+  if (unique.length > 1) throw new UserError(`'${key}' names ${unique.length} members: ${unique.map(label).join(", ")}`, "give the full DID");
+  const known = all.length ? all.map(label).join(", ") : "(none registered yet)";
+  throw new UserError(`no fleet member '${key}' — members: ${known}`);
+}
+
+const cell = (s: string, width: number) => (s.length < width ? s.padEnd(width) : `${s} `);
+
+export const countsLine = (c: FleetStatus["counts"]) => `${c.live} live · ${c.stale} stale · ${c.archived} archived`;
+
+export function renderList(s: FleetStatus): string {
+  const row = (c: string[]) => `  ${cell(c[0]!, 41)}${cell(c[1]!, 26)}${cell(c[2]!, 9)}${cell(c[3]!, 9)}${cell(c[4]!, 11)}${c[5]}`;
+  const lines = [row(["DID", "ENDPOINT", "STATUS", "VERSION", "UPTIME", "HEALTH"])];
+  for (const m of s.instances) lines.push(row([m.did, m.endpoint, m.status, m.version, formatDuration(m.uptime_secs), m.health]));
+  lines.push("", `  ${countsLine(s.counts)}`);
+  const byName = new Map<string, MemberView[]>();
+  for (const m of s.instances) if (m.name_clash) byName.set(m.name, [...(byName.get(m.name) ?? []), m]);
+  for (const [name, ms] of byName) {
+    lines.push(`  ! name '${name}' is claimed by ${ms.length} instances: ${ms.map((m) => m.did).join(", ")} — give each home its own [fleet] name (or stop the copy)`);
+  }
+  return lines.join("\n");
+}
+
+export function renderStatus(s: FleetStatus): string {
+  const freezes = s.freezes.length ? s.freezes.map((f) => `${f.namespace} (${f.level})`).join(", ") : "(none)";
+  return [
+    "Fleet status",
+    `  Coordinator URL:  ${s.coordinator_url}`,
+    `  Heartbeat:        every ${s.heartbeat_interval_secs}s`,
+    `  Instances:        ${countsLine(s.counts)}`,
+    "",
+    `  Active freezes:   ${freezes}`,
+    "",
+    `  Emergency stop:   ${s.emergency.active ? `ACTIVE (${s.emergency.reason ?? "no reason given"})` : "inactive"}`,
+  ].join("\n");
+}
+
+export function renderShow(m: MemberView): string {
+  return [
+    `Instance: ${m.did}`,
+    `  Endpoint:         ${m.endpoint}`,
+    `  Status:           ${m.status}`,
+    `  Version:          ${m.version}`,
+    `  Uptime:           ${formatDuration(m.uptime_secs)}`,
+    `  Health:           ${m.health}`,
+    `  Active dispatches: ${m.active_dispatches}`,
+    `  Store records:    ${m.store_records}`,
+    `  Last heartbeat:   ${m.last_heartbeat} (unix)`,
+  ].join("\n");
+}
+
+export interface Ping {
+  did: string;
+  endpoint: string;
+  reachable: boolean;
+  status: number | null;
+  latency_ms: number | null;
+  error: string | null;
+}
+
+export async function ping(m: MemberView): Promise<Ping> {
+  const t0 = performance.now();
+  try {
+    const res = await fetch(`${m.endpoint}/health`, { signal: AbortSignal.timeout(5000) });
+    await res.text();
+    return { did: m.did, endpoint: m.endpoint, reachable: res.status === 200, status: res.status, latency_ms: Math.round(performance.now() - t0), error: null };
+  } catch (err) {
+    const why = (err as Error).name === "TimeoutError" ? "no answer within 5 s" : "cannot connect";
+    return { did: m.did, endpoint: m.endpoint, reachable: false, status: null, latency_ms: null, error: why };
+  }
+}
+
+export function renderPing(p: Ping): string {
+  if (p.reachable) return `  ✓ ${p.did} reachable in ${p.latency_ms}ms (${p.status} OK)`;
+  return `  ✗ ${p.did} unreachable at ${p.endpoint}: ${p.error ?? `/health answered ${p.status}`}`;
+}
