@@ -16,7 +16,7 @@ export interface Service {
 }
 
 export function daemonServices(state: DaemonState): Service[] {
-  return [state.storage, idleCheckpoint(() => state.storage.checkpoint()), state.reconciler];
+  return [state.storage, idleCheckpoint(() => state.storage.checkpoint()), state.reconciler, ...(state.offsite ? [state.offsite] : [])];
 }
 
 const IDLE_CHECKPOINT_MS = 1000;

@@ -14,6 +14,7 @@ import type { BackupInfo } from "../backup/startup";
 import { StorageHealth } from "./storage-health";
 import { reconcilerService, type ReconcilerService } from "../dispatch/service";
 import { DispatchTable, dispatchFold } from "../dispatch/fold";
+import { offsiteService, type OffsiteService } from "../backup/offsite/service";
 
 export type { BackupInfo };
 
@@ -42,6 +43,8 @@ export interface DaemonState {
   services: Service[];
   /** Routes committed INTENDs and dispatches them (one of the services; GET /v1/dispatches reads it). */
   reconciler: ReconcilerService;
+  /** Pushes off-host backups on schedule ([backup.offsite]); null when not configured. */
+  offsite: OffsiteService | null;
 }
 
 /**
@@ -89,6 +92,7 @@ export function createDaemonState(o: {
     auth: { insecureLocalhost: o.insecureLocalhost === true },
     services: [],
     reconciler,
+    offsite: o.config.backup.offsite ? offsiteService({ paths: o.paths, config: o.config.backup.offsite, log: o.log }) : null,
   };
   engineHook = engineCommitHook(state);
   state.services = daemonServices(state);

@@ -16,6 +16,7 @@ import { StoreReader } from "../store/reader";
 import { SCHEMA_VERSION } from "../store/schema";
 import { type Check, type CheckResult, type DoctorContext, fail, pass, warn } from "./types";
 import { permissionEnforcement } from "./engine";
+import { offsiteBackup } from "./offsite";
 
 /** A startup backup older than this gets a warning: schedule `spl backup` (and copy it off-host). */
 export const BACKUP_MAX_AGE_SECS = 48 * 3600;
@@ -192,7 +193,7 @@ export const latestBackup: Check = (ctx) => {
   if (Date.now() - latest.mtime_ms > BACKUP_MAX_AGE_SECS * 1000) {
     return warn(name, `latest is ${what} — take a fresh one with 'spl backup' and copy it off this machine`);
   }
-  return pass(name, `${what} — on this machine only: keep an off-host copy too (runbook: Backup discipline)`);
+  return pass(name, `${what} — on this machine only: keep an off-host copy too ([backup.offsite], README "Backups")`);
 };
 
 function fileModeRow(name: string, path: string, want: number, missing: string): CheckResult {
@@ -286,6 +287,7 @@ export const CHECKS: Record<string, Check> = {
   "store has records": storeRecords,
   "schema version": schemaVersion,
   backup: latestBackup,
+  "off-host backup": offsiteBackup,
   "file modes": fileModes,
   "permission enforcement": permissionEnforcement,
 };

@@ -138,6 +138,8 @@ export function s3Credentials(paths: HomePaths): S3Credentials {
   return { accessKeyId: raw.access_key_id, secretAccessKey: raw.secret_access_key, source: file };
 }
 
+const PART_BYTES = 8 << 20;
+
 export class S3Remote implements Remote {
   private client: InstanceType<typeof Bun.S3Client>;
   constructor(
@@ -165,7 +167,13 @@ export class S3Remote implements Remote {
   }
 
   async put(key: string, data: Uint8Array) {
-    await this.call(() => this.client.write(this.full(key), data), key);
+    // Large copies go up as a multipart upload: the object exists only once every part is in
+    // and the upload is completed; a failed part (after retries) aborts it, leaving no object.
+    await this.call(async () => {
+      const w = this.client.file(this.full(key)).writer({ partSize: PART_BYTES, queueSize: 4, retry: 3 });
+      for (let off = 0; off < data.length; off += PART_BYTES) w.write(data.subarray(off, off + PART_BYTES));
+      await w.end();
+    }, key);
   }
 
   async get(key: string) {
