@@ -41,8 +41,12 @@ export function cuttingRelay(port: number, cutAfter: number): { port: number; st
           hostname: "127.0.0.1",
           port,
           socket: {
-            data: (_up, d) => client.write(d),
-            close: () => client.end(),
+            data: (_up, d) => {
+              client.write(d);
+            },
+            close: () => {
+              client.end();
+            },
           },
         }).then((up) => {
           if (client.data.cut) return up.end();

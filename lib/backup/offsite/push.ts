@@ -3,9 +3,10 @@
 // SHA-256 beside it, uploaded as <instance-key>/hub.db.<UTC stamp>.bak.zst (+ .sha256), then
 // retention. The result of the last attempt is kept in <home>/offsite.json for doctor and status.
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../../config";
+import { isAlive } from "../../daemonctl/proc";
 import { UserError } from "../../errors";
 import { homePaths, type HomePaths } from "../../paths";
 import { writeFileAtomic } from "../fsutil";
@@ -77,9 +78,47 @@ function progress(bytes: number): (msg: string) => void {
   return (msg) => process.stderr.write(`\r\x1b[K${msg}`);
 }
 
+const PUSH_WAIT_MS = 30 * 60_000;
+
+/**
+ * One push at a time per home (the daemon's schedule and `spl backup push` may meet): an O_EXCL
+ * file naming our pid; a holder that died leaves a file that is simply taken over.
+ */
+async function pushLock(paths: HomePaths): Promise<() => void> {
+  mkdirSync(paths.runDir, { recursive: true, mode: 0o700 });
+  const file = join(paths.runDir, "offsite-push.lock");
+  const deadline = Date.now() + PUSH_WAIT_MS;
+  for (;;) {
+    try {
+      const fd = openSync(file, "wx", 0o600);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => rmSync(file, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    let holder = 0;
+    try {
+      holder = Number(readFileSync(file, "utf8"));
+    } catch {}
+    if (!holder || !isAlive(holder)) rmSync(file, { force: true });
+    else if (Date.now() > deadline) throw new UserError(`another off-host push (pid ${holder}) is still running`, "wait for it, then try again");
+    else await Bun.sleep(200);
+  }
+}
+
+/** Working directories of pushes that were killed (named by pid), so they do not pile up. */
+function removeStaleWorkDirs(home: string) {
+  for (const name of readdirSync(home)) {
+    const m = /^\.offsite-(\d+)-/.exec(name);
+    if (m && Number(m[1]) !== process.pid && !isAlive(Number(m[1]))) rmSync(join(home, name), { recursive: true, force: true });
+  }
+}
+
 export async function pushOffsite(opts: { now?: Date } = {}): Promise<PushResult> {
   const paths = homePaths();
   const cfg = offsiteConfig(paths);
+  const release = await pushLock(paths);
   const at = new Date();
   try {
     const r = await push(paths, cfg, opts.now ?? at);
@@ -89,12 +128,15 @@ export async function pushOffsite(opts: { now?: Date } = {}): Promise<PushResult
     const msg = err instanceof UserError ? err.oneLine : (err as Error).message;
     writeLastPush(paths, { at: at.toISOString(), ok: false, error: msg });
     throw err;
+  } finally {
+    release();
   }
 }
 
 async function push(paths: HomePaths, cfg: OffsiteConfig, now: Date): Promise<PushResult> {
   const remote = remoteFor(cfg.url, paths, cfg);
-  const tmpDir = mkdtempSync(join(paths.home, ".offsite-"));
+  removeStaleWorkDirs(paths.home);
+  const tmpDir = mkdtempSync(join(paths.home, `.offsite-${process.pid}-`));
   try {
     let t = performance.now();
     const lap = () => {
@@ -112,7 +154,10 @@ async function push(paths: HomePaths, cfg: OffsiteConfig, now: Date): Promise<Pu
     ms.compress = lap();
 
     const folder = keyFolder(snap.instance_did, paths);
-    const name = `hub.db.${timestamp(now)}.bak.zst`;
+    // A second push within the same second gets hub.db.<stamp>-2.bak.zst, never the same name.
+    const taken = new Set((await remote.list(`${folder}/`)).map((o) => o.key));
+    let name = `hub.db.${timestamp(now)}.bak.zst`;
+    for (let i = 2; taken.has(`${folder}/${name}`); i++) name = `hub.db.${timestamp(now)}-${i}.bak.zst`;
     const key = `${folder}/${name}`;
     say(`off-host push: uploading ${data.length} bytes to ${remote.urlOf(key)}…`);
     // The data first, the checksum after it: a copy counts only once both exist.
@@ -164,7 +209,7 @@ export async function listCopies(remote: Remote, folder = ""): Promise<RemoteCop
     const name = o.key.slice(o.key.lastIndexOf("/") + 1);
     const m = COPY.exec(name);
     if (!m) continue;
-    const time = stampTime(m[1]!);
+    const time = stampTime(m[1]!) + Number(m[2]?.slice(1) ?? 1) - 1; // -2, -3: later within that second
     copies.push({
       url: remote.urlOf(o.key),
       key: o.key,
@@ -176,7 +221,7 @@ export async function listCopies(remote: Remote, folder = ""): Promise<RemoteCop
       checksum: keys.has(o.key + SUM),
     });
   }
-  return copies.sort((a, b) => b.time_ms - a.time_ms || b.name.localeCompare(a.name));
+  return copies.sort((a, b) => b.time_ms - a.time_ms);
 }
 
 /**
