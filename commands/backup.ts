@@ -44,7 +44,7 @@ const list = defineCommand({
         ]),
       ),
     );
-    out("These copies live on this machine: copy one off-host too (runbook: Backup discipline).");
+    out("These copies live on this machine: push one off-host with 'spl backup push' ([backup.offsite], README \"Backups and recovery\").");
   },
 });
 

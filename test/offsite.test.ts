@@ -74,7 +74,17 @@ describe("off-host backups to a file:/// directory", () => {
     await inst.start();
     const ids = await emit(inst, 300, "th_offsite_restore");
     const p = await pushJson(inst);
+    const live = await inst.spl(["restore", p.url]);
+    expect(live.code).toBe(1);
+    expect(live.stderr).toStartWith("error: spl serve is running");
     await stopOk(inst);
+    // A copy lacking records the store holds is refused (named by its URL), like any backup.
+    await inst.start();
+    await emit(inst, 5, "th_offsite_restore_later");
+    await stopOk(inst);
+    const behind = await inst.spl(["restore", p.url]);
+    expect(behind.code).toBe(1);
+    expect(behind.stderr).toContain(`restoring it would set aside 5 records that ${p.url} lacks`);
 
     // Damage one byte of the copy: refused, the current store untouched.
     const obj = p.url.slice("file://".length);

@@ -193,7 +193,7 @@ export const latestBackup: Check = (ctx) => {
   if (Date.now() - latest.mtime_ms > BACKUP_MAX_AGE_SECS * 1000) {
     return warn(name, `latest is ${what} — take a fresh one with 'spl backup' and copy it off this machine`);
   }
-  return pass(name, `${what} — on this machine only: keep an off-host copy too ([backup.offsite], README "Backups")`);
+  return pass(name, `${what} — on this machine only: keep an off-host copy too ([backup.offsite], README "Backups and recovery")`);
 };
 
 function fileModeRow(name: string, path: string, want: number, missing: string): CheckResult {

@@ -20,6 +20,10 @@ export async function restoreOffsite(source: string, opts: { force?: boolean } =
   try {
     const r = await restoreStore(tmp, opts);
     return { ...r, restored_from: source };
+  } catch (err) {
+    // The safe restore names the file it checked: name the copy the operator asked for instead.
+    if (err instanceof UserError) throw new UserError(err.message.replaceAll(tmp, source), err.fix?.replaceAll(tmp, source), err.exitCode);
+    throw err;
   } finally {
     rmSync(tmp, { force: true });
   }
