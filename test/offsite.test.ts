@@ -183,7 +183,7 @@ describe("off-host backups to a file:/// directory", () => {
     expect(st.offsite.every_secs).toBe(3600);
     expect(st.offsite.next_push_at).not.toBeNull();
     expect(filesUnder(off).filter((f) => f.endsWith(".zst"))).toHaveLength(1);
-    expect(logLines(inst).some((l) => l.msg === "off-host backup pushed")).toBe(true);
+    await waitFor(() => logLines(inst).some((l) => l.msg === "off-host backup pushed"), 15_000, 50); // the log is flushed in batches
     const d = await inst.spl(["doctor", "-o", "json"]);
     const rows = JSON.parse(d.stdout).checks;
     expect(rows.find((c: any) => c.name === "off-host backup")).toMatchObject({ status: "pass" });
