@@ -22,7 +22,7 @@ function freePort(): number {
 }
 
 /** Writes `n` realistic records (plus the instance genesis) into a new store at `path`. */
-function generateStore(path: string, n: number): void {
+export function generateStore(path: string, n: number): void {
   const { db } = openStore(path, {});
   const store = new RecordStore(db);
   ensureInstanceDid(store);

@@ -17,6 +17,7 @@ const SUITES: Record<string, { file: string; fn: string }> = {
   json: { file: "json.ts", fn: "benchJson" },
   dispatch: { file: "dispatch.ts", fn: "benchDispatch" },
   fleet: { file: "fleet.ts", fn: "benchFleet" },
+  offsite: { file: "offsite.ts", fn: "benchOffsite" },
 };
 
 if (import.meta.main) {

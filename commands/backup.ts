@@ -1,5 +1,6 @@
 // spl backup [--out FILE] [--force] [-o json]: a verified online snapshot of the store.
-// spl backup list [-o json]: this home's backups with time and record count.
+// spl backup list [--remote] [-o json]: this home's backups (or the off-host copies), newest first.
+// spl backup push [-o json]: push a verified, compressed snapshot off-host now ([backup.offsite]).
 import { defineCommand } from "citty";
 import { out, outputArgs, printJson, table, wantsJson } from "../lib/cli/output";
 
@@ -14,9 +15,10 @@ export function formatBytes(n: number): string {
 
 const list = defineCommand({
   meta: { name: "list", description: "List this instance's backups with time and record count" },
-  args: { ...outputArgs },
+  args: { remote: { type: "boolean", description: "List the off-host copies ([backup.offsite]) instead" }, ...outputArgs },
   async run({ args }) {
     const json = wantsJson(args);
+    if (args.remote) return listRemoteCopies(json);
     const { listHomeBackups } = await import("../lib/backup/list");
     const { files, dirs, home } = listHomeBackups();
     if (json) return printJson(files);
@@ -42,7 +44,42 @@ const list = defineCommand({
         ]),
       ),
     );
-    out("These copies live on this machine: copy one off-host too (runbook: Backup discipline).");
+    out("These copies live on this machine: push one off-host with 'spl backup push' ([backup.offsite], README \"Backups and recovery\").");
+  },
+});
+
+async function listRemoteCopies(json: boolean) {
+  const { listRemote } = await import("../lib/backup/offsite/push");
+  const { url, copies } = await listRemote();
+  if (json) return printJson(copies);
+  if (!copies.length) return out(`no off-host copies under ${url} yet — 'spl backup push' pushes one now`);
+  out(`Off-host copies under ${url}`);
+  out(
+    table(
+      ["WRITTEN", "SIZE", "CHECKSUM", "URL"],
+      copies.map((c) => [c.written_at.replace(/\.\d+Z$/, "Z"), formatBytes(c.bytes), c.checksum ? "sha256" : "missing (incomplete)", c.url]),
+    ),
+  );
+  out("Restore one with: spl serve --stop; spl restore <URL>");
+}
+
+const push = defineCommand({
+  meta: { name: "push", description: "Push a verified, compressed snapshot off-host now ([backup.offsite] in config.toml)" },
+  args: { ...outputArgs },
+  async run({ args }) {
+    const json = wantsJson(args);
+    const { pushOffsite } = await import("../lib/backup/offsite/push");
+    const r = await pushOffsite();
+    if (json) return printJson(r);
+    const ratio = r.bytes ? (r.compressed_bytes / r.bytes) * 100 : 0;
+    out(
+      [
+        `Pushed ${r.url}`,
+        `  records:  ${r.records} across ${r.threads} threads (verified: quick_check ok, sha256 ${r.sha256.slice(0, 16)}… beside it)`,
+        `  size:     ${formatBytes(r.compressed_bytes)} compressed (${ratio.toFixed(0)}% of ${formatBytes(r.bytes)})`,
+        ...(r.deleted.length ? [`  retention: deleted ${r.deleted.length} copies older than keep_days`] : []),
+      ].join("\n"),
+    );
   },
 });
 
@@ -53,7 +90,7 @@ export default defineCommand({
     force: { type: "boolean", description: "Replace FILE if it already exists" },
     ...outputArgs,
   },
-  subCommands: { list },
+  subCommands: { list, push },
   async run({ args }) {
     const json = wantsJson(args);
     const { manualBackup } = await import("../lib/backup/manual");

@@ -50,6 +50,7 @@ export default defineCommand({
         `Records:  ${s.records} across ${s.threads} threads`,
         `Store:    ${s.store}`,
         `Instance: ${s.instance_did}`,
+        ...offsiteLine(s.offsite),
         ...storageWarnings(s.storage),
       ].join("\n"),
     );
@@ -63,4 +64,12 @@ function storageWarnings(st: any): string[] {
   if (st.last_error) lines.push(`Storage:  last write error at ${st.last_error.at}: ${st.last_error.message} (see 'spl doctor')`);
   if (st.checkpoint_ok === false) lines.push(`Storage:  the WAL (${st.wal_bytes} bytes) is not being checkpointed (see 'spl doctor')`);
   return lines;
+}
+
+/** The off-host schedule's last result, when [backup.offsite] is configured. */
+function offsiteLine(o: any): string[] {
+  if (!o?.configured) return [];
+  const last = o.last_push;
+  if (!last) return [`Offsite:  ${o.url} (no push yet${o.pushing ? ", pushing now" : ""})`];
+  return [`Offsite:  ${o.url} — last push ${last.ok ? "ok" : `FAILED (${last.error})`} at ${last.at}`];
 }

@@ -4,7 +4,8 @@
 # On an isolated HOME/SYNCROPEL_HOME: emit a baseline, restart to force a startup backup, copy
 # it off-host, corrupt hub.db with dd, show that startup fails, restore from the off-host copy,
 # show that count and last id match the baseline, then show that the runbook's trap is closed
-# (delete hub.db, start, restart: the good backup survives and the log names it).
+# (delete hub.db, start, restart: the good backup survives and the log names it), then the
+# built-in off-host leg ([backup.offsite], spl backup push, wipe everything local, spl restore URL).
 # Prints ✓ per step; exits 0 only if everything held. Stops the daemons it started, by pid.
 set -euo pipefail
 
@@ -101,6 +102,26 @@ spl restore "$BEST" >/dev/null || fail "spl restore $BEST failed"
 start
 [ "$(drill_count)" = "$BASE_COUNT" ] && [ "$(drill_last)" = "$BASE_LAST" ] || fail "the backup named by the WARN does not hold the baseline"
 ok "the good backup survived the trap and restores the baseline"
+stop
+
+# 8. Off-host leg, built in: [backup.offsite] to a directory (an NFS/SFTP mount in production),
+# push, wipe the home AND the local backup dir, restore from the remote copy alone.
+REMOTE="$ROOT/remote"
+printf '\n[backup.offsite]\nurl = "file://%s"\nevery = "24h"\nkeep_days = 14\n' "$REMOTE" >> "$SYNCROPEL_HOME/config.toml"
+start
+PUSH="$(spl backup push)" || fail "spl backup push failed"
+COPY_URL="$(printf '%s\n' "$PUSH" | sed -n 's/^Pushed *//p')"
+[ -n "$COPY_URL" ] || fail "spl backup push named no copy: $PUSH"
+spl backup list --remote | grep -qF "$COPY_URL" || fail "spl backup list --remote does not show $COPY_URL"
+ok "pushed off-host: $COPY_URL"
+stop
+rm -rf "$SYNCROPEL_HOME" "$HOME/.local/share/syncropel/backups"
+[ ! -e "$SYNCROPEL_HOME" ] || fail "the home survived the wipe"
+spl restore "$COPY_URL" >/dev/null || fail "spl restore $COPY_URL failed"
+ok "wiped the home and the local backups; restored from the off-host copy"
+start
+[ "$(drill_count)" = "$BASE_COUNT" ] && [ "$(drill_last)" = "$BASE_LAST" ] || fail "the off-host copy does not restore the baseline"
+ok "every baseline record is back from the off-host copy ($BASE_COUNT records, same last id)"
 stop
 
 echo "recovery drill passed"

@@ -9,7 +9,7 @@ const KNOWN: Record<string, readonly string[] | "any"> = {
   identity: ["actor"],
   server: ["host", "port", "allowed_hosts"],
   store: ["durability"],
-  backup: ["keep"],
+  backup: ["keep", "offsite"],
   dispatch: ["concurrency", "targets"],
   tasks: ["alias_prefix"],
   fleet: FLEET_KEYS,

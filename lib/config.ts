@@ -6,13 +6,15 @@ import { parse } from "smol-toml";
 import { UserError } from "./errors";
 import { defaultDispatchConfig, type DispatchConfig, parseDispatchConfig } from "./dispatch/config";
 import { defaultFleetConfig, type FleetConfig, parseFleetConfig } from "./fleet/config";
+import { type OffsiteConfig, parseOffsiteConfig } from "./backup/offsite/config";
 
 export interface SplConfig {
   identity: { actor: string };
   /** allowedHosts: DNS names besides localhost that TCP clients may use in Host (origin.ts). */
   server: { host: string; port: number; allowedHosts: string[] };
   store: { durability: "normal" | "full" };
-  backup: { keep: number };
+  /** offsite: [backup.offsite], null when off-host backups are not configured. */
+  backup: { keep: number; offsite: OffsiteConfig | null };
   /** aliasPrefix: minted task aliases are <prefix>-0001, <prefix>-0002... */
   tasks: { aliasPrefix: string };
   /** [dispatch]: the concurrency cap and per-target adapters (lib/dispatch/config.ts). */
@@ -51,7 +53,7 @@ export function defaultConfig(): SplConfig {
     identity: { actor: defaultActor() },
     server: { host: DEFAULT_HOST, port: DEFAULT_PORT, allowedHosts: [] },
     store: { durability: "normal" },
-    backup: { keep: 5 },
+    backup: { keep: 5, offsite: null },
     tasks: { aliasPrefix: "TSK" },
     dispatch: defaultDispatchConfig(),
     fleet: defaultFleetConfig(),
@@ -79,6 +81,15 @@ durability = ${JSON.stringify(c.store.durability)}
 [backup]
 # Startup backups kept besides hub.db.bak (hub.db.bak.1 .. hub.db.bak.N).
 keep = ${c.backup.keep}
+
+# Off-host copies, pushed on a schedule (README "Backups"). Credentials for s3:// come from
+# AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or <home>/secrets/s3.toml, never from this file.
+# [backup.offsite]
+# url = "s3://my-bucket/spl"        # or "file:///mnt/offsite/spl"
+# endpoint = "https://s3.example.com"
+# region = "us-east-1"
+# every = "24h"
+# keep_days = 14
 
 [tasks]
 # Tasks added without --alias get <alias_prefix>-0001, <alias_prefix>-0002...
@@ -147,6 +158,7 @@ export function loadConfig(path: string): SplConfig {
     if (typeof p !== "string" || !/^[A-Za-z][A-Za-z0-9_]{0,15}$/.test(p)) bad("[tasks] alias_prefix", 'letters, digits and _ starting with a letter, e.g. "TSK"');
     c.tasks.aliasPrefix = p;
   }
+  c.backup.offsite = parseOffsiteConfig(raw.backup?.offsite, path);
   c.dispatch = parseDispatchConfig(raw.dispatch, path);
   c.fleet = parseFleetConfig(raw.fleet, path);
   return c;

@@ -136,7 +136,7 @@ describe("spl doctor", () => {
     const d = await doctor(inst);
     expect(d.code).toBe(2);
     expect(d.rows["store integrity"]!.status).toBe("fail");
-    const known = ["daemon reachable", "pid file", "socket", "config", "store integrity", "storage", "store lock", "store has records", "schema version", "backup", "config file mode", "token file mode", "secrets dir mode", "secret file modes", "permission enforcement"];
+    const known = ["daemon reachable", "pid file", "socket", "config", "store integrity", "storage", "store lock", "store has records", "schema version", "backup", "off-host backup", "last off-host push", "config file mode", "token file mode", "secrets dir mode", "secret file modes", "permission enforcement"];
     for (const name of Object.keys(d.rows)) expect(known).toContain(name);
     for (const row of Object.values(d.rows)) expect(row.detail).not.toContain("the check itself failed");
   });

@@ -19,6 +19,7 @@ import { FleetRegistry, registryFold } from "../fleet/registry";
 import { heartbeatService, type HeartbeatService } from "../fleet/heartbeat";
 import { readFleetToken } from "../fleet/token";
 import { VERSION } from "../version";
+import { offsiteService, type OffsiteService } from "../backup/offsite/service";
 
 export type { BackupInfo };
 
@@ -49,6 +50,8 @@ export interface DaemonState {
   reconciler: ReconcilerService;
   /** This daemon's place in the fleet, the registry it folds, and its heartbeat loop (lib/fleet). */
   fleet: { member: FleetMember; registry: FleetRegistry; heartbeat: HeartbeatService };
+  /** Pushes off-host backups on schedule ([backup.offsite]); null when not configured. */
+  offsite: OffsiteService | null;
 }
 
 /**
@@ -98,6 +101,7 @@ export function createDaemonState(o: {
     services: [],
     reconciler,
     fleet: { member: fleetMember(o.config.fleet, o.bind, o.paths.home), registry, heartbeat: null as unknown as HeartbeatService },
+    offsite: o.config.backup.offsite ? offsiteService({ paths: o.paths, config: o.config.backup.offsite, log: o.log }) : null,
   };
   state.fleet.heartbeat = heartbeatService({
     member: state.fleet.member,

@@ -17,6 +17,7 @@ import { SCHEMA_VERSION } from "../store/schema";
 import { type Check, type CheckResult, type DoctorContext, fail, pass, warn } from "./types";
 import { permissionEnforcement } from "./engine";
 import { fleetRows } from "./fleet";
+import { offsiteBackup } from "./offsite";
 
 /** A startup backup older than this gets a warning: schedule `spl backup` (and copy it off-host). */
 export const BACKUP_MAX_AGE_SECS = 48 * 3600;
@@ -193,7 +194,7 @@ export const latestBackup: Check = (ctx) => {
   if (Date.now() - latest.mtime_ms > BACKUP_MAX_AGE_SECS * 1000) {
     return warn(name, `latest is ${what} — take a fresh one with 'spl backup' and copy it off this machine`);
   }
-  return pass(name, `${what} — on this machine only: keep an off-host copy too (runbook: Backup discipline)`);
+  return pass(name, `${what} — on this machine only: keep an off-host copy too ([backup.offsite], README "Backups and recovery")`);
 };
 
 function fileModeRow(name: string, path: string, want: number, missing: string): CheckResult {
@@ -287,6 +288,7 @@ export const CHECKS: Record<string, Check> = {
   "store has records": storeRecords,
   "schema version": schemaVersion,
   backup: latestBackup,
+  "off-host backup": offsiteBackup,
   "file modes": fileModes,
   "permission enforcement": permissionEnforcement,
   fleet: fleetRows,

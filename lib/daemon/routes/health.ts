@@ -34,6 +34,7 @@ export function healthRoutes(state: DaemonState) {
         memory: { rss_bytes: mem.rss, heap_used_bytes: mem.heapUsed },
         active_threads: state.store.activeThreads(),
         backup: state.backup,
+        offsite: state.offsite?.status() ?? { configured: false },
         storage: state.storage.status(),
         permissions_enabled: state.engine.config.permissionsEnabled,
         log_path: state.paths.log,

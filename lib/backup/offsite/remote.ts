@@ -1,0 +1,240 @@
+// Where off-host copies live, behind one small interface: a plain directory (file:///, e.g. an
+// NFS or SFTP mount) or an S3-compatible bucket (Bun's built-in S3 client, no SDK).
+// A copy only ever appears under its final name complete: a directory gets a hidden temporary
+// that is renamed; S3 objects appear only when their PUT (or multipart upload) completes.
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { UserError } from "../../errors";
+import type { HomePaths } from "../../paths";
+import { fsyncDir, tempPathFor } from "../fsutil";
+import type { OffsiteConfig } from "./config";
+
+export interface RemoteObject {
+  /** Key relative to the remote's root, "/"-separated. */
+  key: string;
+  bytes: number;
+}
+
+export interface Remote {
+  /** The URL of a key, as `spl restore` takes it. */
+  urlOf(key: string): string;
+  put(key: string, data: Uint8Array): Promise<void>;
+  get(key: string): Promise<Uint8Array>;
+  list(prefix: string): Promise<RemoteObject[]>;
+  delete(key: string): Promise<void>;
+}
+
+/** A URL split into its remote root and the key of one object below it (for `spl restore URL`). */
+export function splitUrl(url: string): { root: string; key: string } {
+  const i = url.lastIndexOf("/");
+  return { root: url.slice(0, i), key: url.slice(i + 1) };
+}
+
+// ---- file:/// ---------------------------------------------------------------------------------
+
+export class DirRemote implements Remote {
+  constructor(readonly dir: string) {}
+
+  urlOf(key: string) {
+    return `file://${join(this.dir, key)}`;
+  }
+
+  async put(key: string, data: Uint8Array) {
+    const path = join(this.dir, key);
+    const parent = path.slice(0, path.lastIndexOf("/"));
+    mkdirSync(parent, { recursive: true, mode: 0o700 });
+    const tmp = tempPathFor(path);
+    try {
+      const fd = openSync(tmp, "w", 0o600);
+      try {
+        for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, Math.min(data.length - off, 8 << 20));
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, path);
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw this.explain(err);
+    }
+    fsyncDir(parent);
+  }
+
+  async get(key: string) {
+    try {
+      return new Uint8Array(readFileSync(join(this.dir, key)));
+    } catch (err) {
+      throw this.explain(err, key);
+    }
+  }
+
+  async list(prefix: string) {
+    const out: RemoteObject[] = [];
+    const walk = (rel: string) => {
+      let names: string[];
+      try {
+        names = readdirSync(join(this.dir, rel));
+      } catch (err) {
+        if (rel === "" && (err as NodeJS.ErrnoException).code !== "ENOENT") throw this.explain(err);
+        return;
+      }
+      for (const name of names) {
+        if (name.startsWith(".")) continue; // temporaries of a push in progress (or cut off)
+        const key = rel ? `${rel}/${name}` : name;
+        const st = statSync(join(this.dir, key));
+        if (st.isDirectory()) walk(key);
+        else if (key.startsWith(prefix)) out.push({ key, bytes: st.size });
+      }
+    };
+    walk("");
+    return out;
+  }
+
+  async delete(key: string) {
+    rmSync(join(this.dir, key), { force: true });
+  }
+
+  private explain(err: unknown, key?: string): Error {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === "ENOENT" && key) return new UserError(`${this.urlOf(key)} does not exist`, "'spl backup list --remote' shows the copies");
+    if (e.code === "EACCES" || e.code === "EROFS") return new UserError(`cannot write to ${this.dir} (${e.code})`, "check the mount and its permissions");
+    return new UserError(`${this.dir}: ${e.message}`, "check that the directory (or its mount) is reachable");
+  }
+}
+
+// ---- s3:// -------------------------------------------------------------------------------------
+
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  /** Where they came from, for error messages (never the values). */
+  source: string;
+}
+
+const CRED_FIX = (secretsDir: string) =>
+  `set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or write them to ${secretsDir}/s3.toml as access_key_id = "..." and secret_access_key = "..." (mode 0600)`;
+
+/** S3 credentials from the environment, else <home>/secrets/s3.toml. */
+export function s3Credentials(paths: HomePaths): S3Credentials {
+  const id = process.env.AWS_ACCESS_KEY_ID;
+  const secret = process.env.AWS_SECRET_ACCESS_KEY;
+  if (id && secret) return { accessKeyId: id, secretAccessKey: secret, source: "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY" };
+  const file = join(paths.secretsDir, "s3.toml");
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    throw new UserError(`no S3 credentials for off-host backups`, CRED_FIX(paths.secretsDir));
+  }
+  let raw: Record<string, unknown>;
+  try {
+    raw = Bun.TOML.parse(text) as Record<string, unknown>;
+  } catch {
+    throw new UserError(`${file} is not valid TOML`, CRED_FIX(paths.secretsDir));
+  }
+  if (typeof raw.access_key_id !== "string" || typeof raw.secret_access_key !== "string") {
+    throw new UserError(`${file} lacks access_key_id or secret_access_key`, CRED_FIX(paths.secretsDir));
+  }
+  return { accessKeyId: raw.access_key_id, secretAccessKey: raw.secret_access_key, source: file };
+}
+
+const PART_BYTES = 8 << 20;
+
+export class S3Remote implements Remote {
+  private client: InstanceType<typeof Bun.S3Client>;
+  constructor(
+    readonly bucket: string,
+    readonly prefix: string,
+    private creds: S3Credentials,
+    opts: { endpoint?: string; region?: string },
+    private secretsDir: string,
+  ) {
+    this.client = new Bun.S3Client({
+      bucket,
+      accessKeyId: creds.accessKeyId,
+      secretAccessKey: creds.secretAccessKey,
+      endpoint: opts.endpoint,
+      region: opts.region ?? "us-east-1",
+    });
+  }
+
+  private full(key: string) {
+    return this.prefix ? `${this.prefix}/${key}` : key;
+  }
+
+  urlOf(key: string) {
+    return `s3://${this.bucket}/${this.full(key)}`;
+  }
+
+  async put(key: string, data: Uint8Array) {
+    // Large copies go up as a multipart upload: the object exists only once every part is in
+    // and the upload is completed; a failed part (after retries) aborts it, leaving no object.
+    await this.call(async () => {
+      const w = this.client.file(this.full(key)).writer({ partSize: PART_BYTES, queueSize: 4, retry: 3 });
+      for (let off = 0; off < data.length; off += PART_BYTES) w.write(data.subarray(off, off + PART_BYTES));
+      await w.end();
+    }, key);
+  }
+
+  async get(key: string) {
+    return this.call(async () => new Uint8Array(await this.client.file(this.full(key)).arrayBuffer()), key);
+  }
+
+  async list(prefix: string) {
+    const out: RemoteObject[] = [];
+    const base = this.prefix ? `${this.prefix}/` : "";
+    let token: string | undefined;
+    do {
+      const page: any = await this.call(() => this.client.list({ prefix: base + prefix, continuationToken: token }));
+      for (const o of page.contents ?? []) out.push({ key: String(o.key).slice(base.length), bytes: Number(o.size ?? 0) });
+      token = page.isTruncated ? page.nextContinuationToken : undefined;
+    } while (token);
+    return out;
+  }
+
+  async delete(key: string) {
+    await this.call(() => this.client.delete(this.full(key)), key);
+  }
+
+  /** Bun's S3 errors, as one line naming the fix (and never a credential). */
+  private async call<T>(fn: () => Promise<T>, key?: string): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      const where = key ? this.urlOf(key) : `s3://${this.bucket}/${this.prefix}`;
+      switch (e.code) {
+        case "InvalidAccessKeyId":
+        case "SignatureDoesNotMatch":
+        case "AccessDenied":
+        case "InvalidSecurity":
+          throw new UserError(`S3 refused the credentials for ${where} (${e.code}; credentials from ${this.creds.source})`, CRED_FIX(this.secretsDir));
+        case "NoSuchBucket":
+          throw new UserError(`bucket '${this.bucket}' does not exist on the S3 endpoint`, "create it, or fix url in [backup.offsite]");
+        case "NoSuchKey":
+          throw new UserError(`${where} does not exist`, "'spl backup list --remote' shows the copies");
+        case "ConnectionRefused":
+        case "ConnectionClosed":
+        case "FailedToOpenSocket":
+        case "ECONNREFUSED":
+        case "ECONNRESET":
+          throw new UserError(`cannot reach the S3 endpoint for ${where} (${e.code})`, "check endpoint in [backup.offsite] and that the server is up");
+      }
+      throw new UserError(`S3 request for ${where} failed: ${e.code ? `${e.code}: ` : ""}${e.message.split("\n")[0]}`, "check [backup.offsite] and the server");
+    }
+  }
+}
+
+/** The remote that `url` (s3://bucket/prefix or file:///dir) names. */
+export function remoteFor(url: string, paths: HomePaths, opts: Partial<Pick<OffsiteConfig, "endpoint" | "region">> = {}): Remote {
+  if (url.startsWith("file://")) {
+    const dir = decodeURIComponent(url.slice("file://".length)) || "/";
+    if (!dir.startsWith("/")) throw new UserError(`${url} is not an absolute file URL`, "write it as file:///absolute/path");
+    return new DirRemote(dir);
+  }
+  const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
+  if (!m) throw new UserError(`${url} is neither an s3:// nor a file:/// URL`, 'e.g. "s3://bucket/prefix" or "file:///mnt/offsite/spl"');
+  const endpoint = opts.endpoint ?? process.env.AWS_ENDPOINT_URL ?? undefined;
+  const region = opts.region ?? process.env.AWS_REGION ?? undefined;
+  return new S3Remote(m[1]!, m[2]!.replace(/\/+$/, ""), s3Credentials(paths), { endpoint, region }, paths.secretsDir);
+}
