@@ -16,6 +16,7 @@ const SUITES: Record<string, { file: string; fn: string }> = {
   engine: { file: "engine.ts", fn: "benchEngine" },
   json: { file: "json.ts", fn: "benchJson" },
   dispatch: { file: "dispatch.ts", fn: "benchDispatch" },
+  metrics: { file: "metrics.ts", fn: "benchMetrics" },
 };
 
 if (import.meta.main) {

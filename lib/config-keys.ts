@@ -11,6 +11,8 @@ const KNOWN: Record<string, readonly string[] | "any"> = {
   backup: ["keep"],
   dispatch: ["concurrency", "targets"],
   tasks: ["alias_prefix"],
+  metrics: ["enabled", "public"],
+  log: ["file"],
 };
 
 /** One sentence per unknown section or key of the file at `path` (none when it is absent). */

@@ -16,6 +16,10 @@ export interface SplConfig {
   tasks: { aliasPrefix: string };
   /** [dispatch]: the concurrency cap and per-target adapters (lib/dispatch/config.ts). */
   dispatch: DispatchConfig;
+  /** [metrics]: GET /metrics on (enabled) and served without a token (public). */
+  metrics: { enabled: boolean; public: boolean };
+  /** [log]: file = false keeps logs on stderr only (containers). */
+  log: { file: boolean };
 }
 
 export const DEFAULT_PORT = 9100;
@@ -51,6 +55,8 @@ export function defaultConfig(): SplConfig {
     backup: { keep: 5 },
     tasks: { aliasPrefix: "TSK" },
     dispatch: defaultDispatchConfig(),
+    metrics: { enabled: true, public: false },
+    log: { file: true },
   };
 }
 
@@ -88,6 +94,16 @@ alias_prefix = ${JSON.stringify(c.tasks.aliasPrefix)}
 # adapter = "exec"
 # command = ["/usr/local/bin/build-task"]
 # timeout_secs = 600
+
+# Prometheus metrics at GET /metrics (a token, like /v1/*, unless public = true).
+# [metrics]
+# enabled = true
+# public = false
+
+# Log lines go to logs/spl.log, and to stderr when spl serve runs in the foreground;
+# file = false keeps them on stderr only (containers).
+# [log]
+# file = true
 `;
 }
 
@@ -142,6 +158,16 @@ export function loadConfig(path: string): SplConfig {
     const p = raw.tasks.alias_prefix;
     if (typeof p !== "string" || !/^[A-Za-z][A-Za-z0-9_]{0,15}$/.test(p)) bad("[tasks] alias_prefix", 'letters, digits and _ starting with a letter, e.g. "TSK"');
     c.tasks.aliasPrefix = p;
+  }
+  for (const key of ["enabled", "public"] as const) {
+    const v = raw.metrics?.[key];
+    if (v === undefined) continue;
+    if (typeof v !== "boolean") bad(`[metrics] ${key}`, "true or false");
+    c.metrics[key] = v;
+  }
+  if (raw.log?.file !== undefined) {
+    if (typeof raw.log.file !== "boolean") bad("[log] file", "true or false");
+    c.log.file = raw.log.file;
   }
   c.dispatch = parseDispatchConfig(raw.dispatch, path);
   return c;

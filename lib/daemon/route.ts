@@ -20,6 +20,20 @@ export interface RouteSpec {
    * with `record` bound to each one (access.ts writeAuthorizer), rather than once up front.
    */
   rulesPerRecord?: boolean;
+  /** Served without a token when this answers true (GET /metrics with [metrics] public = true). */
+  publicIf?: () => boolean;
+  /** For GET /openapi.json: what the route does, its query parameters, body and answer. */
+  doc?: RouteDoc;
+}
+
+export interface RouteDoc {
+  summary: string;
+  /** Query parameter name → description. */
+  query?: Record<string, string>;
+  /** What the JSON request body holds (routes with maxBody). */
+  body?: string;
+  /** The success status and what it holds (default 200, a JSON object). */
+  ok?: { status?: number; description: string; contentType?: string };
 }
 
 export interface RouteCall {

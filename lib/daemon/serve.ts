@@ -101,7 +101,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   const paths = homePaths();
   ensureHome(paths);
   const config = loadConfig(paths.config);
-  const log = createFileLogger(paths.log, { mirrorToStderr: true });
+  const log = daemonLogger(paths, config);
   const bind = resolveBind(opts, config);
   log.info("starting spl serve", { version: VERSION, pid: process.pid, home: paths.home });
   for (const warning of unknownConfigKeys(paths.config)) log.warn(warning);
@@ -186,6 +186,28 @@ export async function serve(opts: ServeOptions): Promise<void> {
   }
 }
 
+/**
+ * Foreground (systemd, Docker): every line to stderr too, JSON unless stderr is a terminal. A
+ * detached daemon's stderr is daemon.out: only WARN/ERROR until ready, unless there is no file.
+ */
+function daemonLogger(paths: HomePaths, config: SplConfig): Logger {
+  const file = config.log.file ? paths.log : null;
+  if (process.env.SPL_DETACHED && file) return createFileLogger(file, { mirrorToStderr: true });
+  return createFileLogger(file, { stderr: process.stderr.isTTY ? "text" : "json" });
+}
+
+/** SIGHUP: a fresh log file (after logrotate) and the config that applies without a restart. */
+function reload(state: DaemonState, log: Logger) {
+  log.reopen();
+  try {
+    const fresh = loadConfig(state.paths.config);
+    state.config.metrics.public = fresh.metrics.public;
+    log.info("reloaded on SIGHUP: log file reopened, [metrics] public re-read", { metrics_public: fresh.metrics.public });
+  } catch (err) {
+    log.warn("SIGHUP: config.toml not reloaded, keeping the running config", { error: (err as Error).message });
+  }
+}
+
 function cleanupRunFiles(paths: HomePaths, ownSocket: boolean) {
   if (ownSocket) rmSync(paths.socket, { force: true });
   releasePidFile(paths.pidFile);
@@ -222,7 +244,9 @@ function installShutdown(state: DaemonState, servers: Server<unknown>[], log: Lo
     log.flush();
     process.exit(0);
   };
-  for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(sig, () => void shutdown(sig));
+  for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => void shutdown(sig));
+  // SIGHUP never stops the daemon (a closed terminal, `systemctl reload`, logrotate's postrotate).
+  process.on("SIGHUP", () => reload(state, log));
   process.on("uncaughtException", (err) => log.error("uncaught exception", { error: err.stack ?? String(err) }));
   process.on("unhandledRejection", (err) => log.error("unhandled rejection", { error: (err as Error)?.stack ?? String(err) }));
   return lifecycle;

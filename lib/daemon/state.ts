@@ -14,6 +14,7 @@ import type { BackupInfo } from "../backup/startup";
 import { StorageHealth } from "./storage-health";
 import { reconcilerService, type ReconcilerService } from "../dispatch/service";
 import { DispatchTable, dispatchFold } from "../dispatch/fold";
+import { Metrics } from "./metrics";
 
 export type { BackupInfo };
 
@@ -42,6 +43,8 @@ export interface DaemonState {
   services: Service[];
   /** Routes committed INTENDs and dispatches them (one of the services; GET /v1/dispatches reads it). */
   reconciler: ReconcilerService;
+  /** Counters and histograms for GET /metrics (no-ops when [metrics] enabled = false). */
+  metrics: Metrics;
 }
 
 /**
@@ -72,6 +75,7 @@ export function createDaemonState(o: {
     db: o.store.db,
     store: o.store,
     ingest: new IngestQueue(o.store, (created) => {
+      state.metrics.committed(created.length);
       engineHook(created);
       for (const s of state.services) s.afterCommit?.(created);
     }, o.log, (err) => {
@@ -89,6 +93,7 @@ export function createDaemonState(o: {
     auth: { insecureLocalhost: o.insecureLocalhost === true },
     services: [],
     reconciler,
+    metrics: new Metrics(o.config.metrics.enabled),
   };
   engineHook = engineCommitHook(state);
   state.services = daemonServices(state);
