@@ -95,7 +95,7 @@ alias_prefix = ${JSON.stringify(c.tasks.aliasPrefix)}
 # command = ["/usr/local/bin/build-task"]
 # timeout_secs = 600
 
-# Prometheus metrics at GET /metrics (a token, like /v1/*, unless public = true).
+# Prometheus metrics at GET /metrics: a token, like /v1/*, unless made public.
 # [metrics]
 # enabled = true
 # public = false
