@@ -26,6 +26,9 @@ export interface RouteSpec {
   doc?: RouteDoc;
 }
 
+/** The query parameters of every paged list (http.ts pageParams). */
+export const PAGE_QUERY = { limit: "page size, 1 to 1000 (default 100)", after: "next_cursor of the previous page" };
+
 export interface RouteDoc {
   summary: string;
   /** Query parameter name → description. */
