@@ -14,7 +14,8 @@ export default defineCommand({
     if (!args.file) throw new UsageError("which backup? 'spl restore <FILE>'", "'spl backup list' shows the backups on this machine");
     const json = wantsJson(args);
     const { restoreStore } = await import("../lib/backup/restore");
-    const r = await restoreStore(args.file, { force: args.force });
+    const { cliPhases } = await import("../lib/progress/phase");
+    const r = await restoreStore(args.file, { force: args.force, phases: cliPhases() });
     if (json) return printJson({ object: "restore", ...r });
     out(
       [
