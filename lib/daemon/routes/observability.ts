@@ -1,15 +1,20 @@
-// What operators point tools at: GET /metrics (Prometheus) and GET /openapi.json (generated from
-// the route declarations, so it lists exactly what the app serves).
+// What operators point tools and browsers at: GET /metrics (Prometheus), GET /openapi.json
+// (generated from the route declarations, so it lists exactly what the app serves), GET / (the
+// status page, lib/daemon/status-page.ts).
 import type { DaemonState } from "../state";
 import { errorResponse, json } from "../http";
 import { route, type Route } from "../route";
 import { openApiDocument } from "../openapi";
+import { STATUS_PAGE, STATUS_PAGE_HEADERS } from "../status-page";
 
 const PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
 
 export function observabilityRoutes(state: DaemonState, allRoutes: () => readonly Route[]) {
   let openapi: unknown = null; // the routes never change while the daemon runs
   return [
+    route({ method: "GET", path: "/", cls: "open", doc: { summary: "Status page (HTML; its data comes from /v1/status with the token it asks for)", ok: { description: "the page", contentType: "text/html" } } }, () =>
+      new Response(STATUS_PAGE, { headers: STATUS_PAGE_HEADERS }),
+    ),
     route(
       {
         method: "GET",
