@@ -38,10 +38,10 @@ describe("daemon startup phases", () => {
     expect(stored).toBeGreaterThanOrEqual(3000);
     const read = () => readFileSync(inst.path("logs", "spl.log"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
     // Log lines reach the file within 50 ms of being written: wait for the second start's "ready".
-    const lines = await waitFor(() => {
+    const lines = (await waitFor(() => {
       const all = read();
-      return all.filter((l) => l.msg === "ready").length >= 2 ? all : null;
-    });
+      return all.filter((l) => l.msg === "ready").length >= 2 ? all : undefined;
+    }))!;
     const lastStart = lines.findLastIndex((l) => l.msg === "starting spl serve");
     const phases = lines.slice(lastStart).filter((l) => l.msg === "phase finished");
     expect(phases.map((p) => p.phase)).toEqual(["integrity check (files)", "integrity check (quick_check)", "startup backup", "rebuild_from_store"]);

@@ -51,18 +51,18 @@ describe("GET / status page", () => {
 
       const shown = () => page.locator("#health-records").textContent({ timeout: 15_000 });
       const before = await records();
-      await page.waitForFunction((n) => document.getElementById("health-records")?.textContent === String(n), before, { timeout: 15_000 });
+      await page.waitForFunction((n) => (globalThis as any).document.getElementById("health-records")?.textContent === String(n), before, { timeout: 15_000 });
       expect(await shown()).toBe(String(before));
       expect(await page.locator("#state").textContent()).toBe("ok");
 
       expect((await inst.socket("POST", "/v1/records", { thread: "th_page", actor: "did:sync:user:tester", act: "KNOW", body: { text: "seen by the page" } })).status).toBe(201);
       const after = await records();
       expect(after).toBe(before + 1);
-      await page.waitForFunction((n) => document.getElementById("health-records")?.textContent === String(n), after, { timeout: 15_000 });
+      await page.waitForFunction((n) => (globalThis as any).document.getElementById("health-records")?.textContent === String(n), after, { timeout: 15_000 });
 
       // The token lives in this tab's sessionStorage only; a reload does not ask again.
       await page.reload();
-      await page.waitForFunction((n) => document.getElementById("health-records")?.textContent === String(n), after, { timeout: 15_000 });
+      await page.waitForFunction((n) => (globalThis as any).document.getElementById("health-records")?.textContent === String(n), after, { timeout: 15_000 });
       expect(await page.locator("#login").isHidden()).toBe(true);
 
       const dir = join(import.meta.dir, "..", "test-output");

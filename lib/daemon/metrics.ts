@@ -6,7 +6,9 @@ import { readdirSync } from "node:fs";
 /** Upper bounds (seconds) of the request latency buckets. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-interface Histogram {
+/** Per route: answers by status, and the latency histogram (buckets stored non-cumulatively). */
+interface RouteSeries {
+  statuses: Map<number, number>;
   counts: number[];
   sum: number;
   count: number;
@@ -24,8 +26,7 @@ export interface MetricsSource {
 }
 
 export class Metrics {
-  private requests = new Map<string, number>();
-  private latency = new Map<string, Histogram>();
+  private routes = new Map<string, RouteSeries>();
   private decisions = { allow: 0, deny: 0 };
   private ingested = 0;
 
@@ -34,11 +35,9 @@ export class Metrics {
   /** One answered request: its route label ("none" when unmatched), status and duration. */
   request(route: string, status: number, seconds: number): void {
     if (!this.enabled) return;
-    const key = `${route}\u0000${status}`;
-    this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
-    let h = this.latency.get(route);
-    if (!h) this.latency.set(route, (h = { counts: new Array(LATENCY_BUCKETS.length).fill(0), sum: 0, count: 0 }));
-    // Buckets are stored non-cumulatively; render() accumulates them.
+    let h = this.routes.get(route);
+    if (!h) this.routes.set(route, (h = { statuses: new Map(), counts: new Array(LATENCY_BUCKETS.length).fill(0), sum: 0, count: 0 }));
+    h.statuses.set(status, (h.statuses.get(status) ?? 0) + 1);
     let i = 0;
     while (i < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[i]!) i++;
     if (i < LATENCY_BUCKETS.length) h.counts[i]!++;
@@ -61,12 +60,11 @@ export class Metrics {
     const family = (name: string, type: string, help: string) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
 
     family("spl_http_requests_total", "counter", "HTTP requests answered, by route and status.");
-    for (const [key, n] of this.requests) {
-      const [route, status] = key.split("\u0000");
-      out.push(`spl_http_requests_total{route="${label(route!)}",status="${status}"} ${n}`);
+    for (const [route, h] of this.routes) {
+      for (const [status, n] of h.statuses) out.push(`spl_http_requests_total{route="${label(route)}",status="${status}"} ${n}`);
     }
     family("spl_http_request_duration_seconds", "histogram", "Time to answer an HTTP request, by route.");
-    for (const [route, h] of this.latency) {
+    for (const [route, h] of this.routes) {
       const r = label(route);
       let acc = 0;
       LATENCY_BUCKETS.forEach((le, i) => {
