@@ -19,7 +19,7 @@ const { runCli } = await import("./lib/cli/run");
 // Each verb is its own chunk, imported only when run. (Literal paths so the bundler sees them.)
 const def = (m: { default: any }) => m.default;
 
-const main = defineCommand({
+const main: ReturnType<typeof defineCommand> = defineCommand({
   // No meta.version: citty would add a second spelling ("spl v0.1.0") beside this one.
   meta: { name: "spl", description: `spl ${VERSION} — Syncropel instance daemon and CLI (commit ${COMMIT}, built ${BUILD_TIME})` },
   subCommands: {
@@ -46,6 +46,7 @@ const main = defineCommand({
     task: () => import("./commands/task").then(def),
     dispatch: () => import("./commands/dispatch").then(def),
     fleet: () => import("./commands/fleet").then(def),
+    completion: () => import("./commands/completion").then((m) => m.completionCommand(main)),
   },
 });
 

@@ -17,7 +17,12 @@ const buildTime = new Date().toISOString();
 
 const result = await Bun.build({
   // The worker runs ad-hoc CEL evaluations off the daemon's event loop (lib/engine/expr-eval.ts).
-  entrypoints: [new URL("../index.ts", import.meta.url).pathname, new URL("../lib/engine/expr-worker.ts", import.meta.url).pathname],
+  // The progress watcher draws the live line while one long SQLite statement blocks (lib/progress).
+  entrypoints: [
+    new URL("../index.ts", import.meta.url).pathname,
+    new URL("../lib/engine/expr-worker.ts", import.meta.url).pathname,
+    new URL("../lib/progress/watch-worker.ts", import.meta.url).pathname,
+  ],
   format: "esm",
   minify: true,
   bytecode: true,

@@ -18,6 +18,7 @@ const SUITES: Record<string, { file: string; fn: string }> = {
   dispatch: { file: "dispatch.ts", fn: "benchDispatch" },
   fleet: { file: "fleet.ts", fn: "benchFleet" },
   offsite: { file: "offsite.ts", fn: "benchOffsite" },
+  metrics: { file: "metrics.ts", fn: "benchMetrics" },
 };
 
 if (import.meta.main) {

@@ -3,15 +3,8 @@
 // spl backup push [-o json]: push a verified, compressed snapshot off-host now ([backup.offsite]).
 import { defineCommand } from "citty";
 import { out, outputArgs, printJson, table, wantsJson } from "../lib/cli/output";
+import { formatBytes } from "../lib/progress/line";
 
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) (v /= 1024), i++;
-  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
-}
 
 const list = defineCommand({
   meta: { name: "list", description: "List this instance's backups with time and record count" },
@@ -94,7 +87,8 @@ export default defineCommand({
   async run({ args }) {
     const json = wantsJson(args);
     const { manualBackup } = await import("../lib/backup/manual");
-    const b = await manualBackup({ out: args.out, force: args.force });
+    const { cliPhases } = await import("../lib/progress/phase");
+    const b = await manualBackup({ out: args.out, force: args.force, phases: cliPhases() });
     if (json) {
       const { daemon, ...rest } = b;
       return printJson({ object: "backup", ...rest, quick_check: "ok", daemon_running: daemon !== null, daemon_pid: daemon?.pid ?? null });

@@ -16,12 +16,15 @@ export default defineCommand({
     if (!args.file) throw new UsageError("which backup? 'spl restore <FILE|URL>'", "'spl backup list' (or 'spl backup list --remote') shows the backups");
     const json = wantsJson(args);
     const { restoreStore } = await import("../lib/backup/restore");
-    let r;
     const { isRemoteUrl, isCompressed } = await import("../lib/backup/offsite/fetch");
+    let r;
     if (isRemoteUrl(args.file) || isCompressed(args.file)) {
       const { restoreOffsite } = await import("../lib/backup/offsite/restore");
       r = await restoreOffsite(args.file, { force: args.force });
-    } else r = await restoreStore(args.file, { force: args.force });
+    } else {
+      const { cliPhases } = await import("../lib/progress/phase");
+      r = await restoreStore(args.file, { force: args.force, phases: cliPhases() });
+    }
     if (json) return printJson({ object: "restore", ...r });
     out(
       [

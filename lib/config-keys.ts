@@ -13,6 +13,8 @@ const KNOWN: Record<string, readonly string[] | "any"> = {
   dispatch: ["concurrency", "targets"],
   tasks: ["alias_prefix"],
   fleet: FLEET_KEYS,
+  metrics: ["enabled", "public"],
+  log: ["file"],
 };
 
 /** One sentence per unknown section or key of the file at `path` (none when it is absent). */

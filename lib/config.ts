@@ -21,6 +21,10 @@ export interface SplConfig {
   dispatch: DispatchConfig;
   /** [fleet]: coordinator, heartbeat interval, name (lib/fleet/config.ts). */
   fleet: FleetConfig;
+  /** [metrics]: GET /metrics on (enabled) and served without a token (public). */
+  metrics: { enabled: boolean; public: boolean };
+  /** [log]: file = false keeps logs on stderr only (containers). */
+  log: { file: boolean };
 }
 
 export const DEFAULT_PORT = 9100;
@@ -57,6 +61,8 @@ export function defaultConfig(): SplConfig {
     tasks: { aliasPrefix: "TSK" },
     dispatch: defaultDispatchConfig(),
     fleet: defaultFleetConfig(),
+    metrics: { enabled: true, public: false },
+    log: { file: true },
   };
 }
 
@@ -103,6 +109,16 @@ alias_prefix = ${JSON.stringify(c.tasks.aliasPrefix)}
 # adapter = "exec"
 # command = ["/usr/local/bin/build-task"]
 # timeout_secs = 600
+
+# Prometheus metrics at GET /metrics: a token, like /v1/*, unless made public.
+# [metrics]
+# enabled = true
+# public = false
+
+# Log lines go to logs/spl.log, and to stderr when spl serve runs in the foreground;
+# file = false keeps them on stderr only (containers).
+# [log]
+# file = true
 `;
 }
 
@@ -159,6 +175,16 @@ export function loadConfig(path: string): SplConfig {
     c.tasks.aliasPrefix = p;
   }
   c.backup.offsite = parseOffsiteConfig(raw.backup?.offsite, path);
+  for (const key of ["enabled", "public"] as const) {
+    const v = raw.metrics?.[key];
+    if (v === undefined) continue;
+    if (typeof v !== "boolean") bad(`[metrics] ${key}`, "true or false");
+    c.metrics[key] = v;
+  }
+  if (raw.log?.file !== undefined) {
+    if (typeof raw.log.file !== "boolean") bad("[log] file", "true or false");
+    c.log.file = raw.log.file;
+  }
   c.dispatch = parseDispatchConfig(raw.dispatch, path);
   c.fleet = parseFleetConfig(raw.fleet, path);
   return c;

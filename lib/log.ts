@@ -1,6 +1,8 @@
 // The daemon's JSON-lines log: one object per line with ts, level, target, msg and any
 // structured fields (actor, thread, record...). Writes are buffered and flushed every 50 ms (at
 // once for WARN/ERROR) so per-record lines stay cheap; the file rotates at 10 MiB keeping 7.
+// A foreground daemon (systemd, Docker) also writes every line to stderr: the same JSON when
+// stderr is not a terminal, a readable line when it is.
 import { createConsola, type ConsolaInstance, type LogObject } from "consola";
 import { appendFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { dirname } from "node:path";
@@ -26,6 +28,8 @@ export interface Logger {
   flush(): void;
   /** Stop copying WARN/ERROR to stderr (a detached daemon, once its parent has gone). */
   stopMirroring(): void;
+  /** Start a fresh file at the log's path after logrotate moved it (SIGHUP). */
+  reopen(): void;
 }
 
 export function levelFromEnv(value = process.env.SPL_LOG): Level {
@@ -81,6 +85,12 @@ class RotatingFile {
     }
   }
 
+  /** The file may have been moved away (logrotate): appends recreate it, sized from scratch. */
+  reopen() {
+    this.flush();
+    this.size = existsSync(this.path) ? statSync(this.path).size : 0;
+  }
+
   private rotate() {
     rmSync(`${this.path}.${this.keep}`, { force: true });
     for (let i = this.keep - 1; i >= 1; i--) {
@@ -89,6 +99,38 @@ class RotatingFile {
     if (existsSync(this.path)) renameSync(this.path, `${this.path}.1`);
     this.size = 0;
   }
+}
+
+/** Lines for stderr, batched like the file's so a line per record stays cheap. */
+class StderrLines {
+  private pending = "";
+  private timer: ReturnType<typeof setTimeout> | null = null;
+
+  write(line: string, urgent: boolean) {
+    this.pending += line;
+    if (urgent || this.pending.length > 64 * 1024) this.flush();
+    else if (!this.timer) {
+      this.timer = setTimeout(() => this.flush(), 50);
+      this.timer.unref?.();
+    }
+  }
+
+  flush() {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (!this.pending) return;
+    process.stderr.write(this.pending);
+    this.pending = "";
+  }
+}
+
+/** `2026-11-27T11:48:40.006Z INFO  spl::http  msg  key=value ...` for a person at a terminal. */
+function readableLine(ts: string, level: string, target: string, msg: string, fields: Fields | undefined): string {
+  let out = `${ts.slice(11, 23)} ${level.padEnd(5)} ${target}  ${msg}`;
+  for (const [k, v] of Object.entries(fields ?? {})) {
+    if (v !== undefined) out += ` ${k}=${typeof v === "string" ? v : v instanceof Error ? v.message : JSON.stringify(v)}`;
+  }
+  return out + "\n";
 }
 
 /** Keys every line has; a field of the same name (a dispatch's `target` DID) goes under "fields". */
@@ -109,22 +151,28 @@ function serializeFields(fields: Fields | undefined): string {
 
 export interface FileLoggerOptions {
   level?: Level;
-  /** Also print WARN and ERROR lines to stderr (foreground `spl serve`). */
+  /** Also print WARN and ERROR lines to stderr as `warn: msg` (a detached daemon until ready). */
   mirrorToStderr?: boolean;
+  /** Every line to stderr too: "json" (journald, docker logs) or "text" (a terminal). */
+  stderr?: "json" | "text";
   maxBytes?: number;
 }
 
-export function createFileLogger(path: string, opts: FileLoggerOptions = {}): Logger {
-  const file = new RotatingFile(path, opts.maxBytes);
+/** A logger writing JSON lines to `path` (null: no file, `[log] file = false`) and as opts say. */
+export function createFileLogger(path: string | null, opts: FileLoggerOptions = {}): Logger {
+  const file = path === null ? null : new RotatingFile(path, opts.maxBytes);
+  const stderr = opts.stderr ? new StderrLines() : null;
   const reporter = {
     log(obj: LogObject) {
       const [msg, fields] = obj.args as [string, Fields | undefined];
       const level = NAME_OF[obj.level] ?? "INFO";
-      const line =
-        `{"ts":${JSON.stringify(obj.date.toISOString())},"level":"${level}","target":${JSON.stringify(obj.tag || "spl")}` +
-        `,"msg":${JSON.stringify(String(msg))}${serializeFields(fields)}}\n`;
-      file.write(line, obj.level <= 1);
-      if (opts.mirrorToStderr && obj.level <= 1) process.stderr.write(`${level.toLowerCase()}: ${msg}\n`);
+      const ts = obj.date.toISOString();
+      const target = obj.tag || "spl";
+      const urgent = obj.level <= 1;
+      const line = `{"ts":${JSON.stringify(ts)},"level":"${level}","target":${JSON.stringify(target)}` + `,"msg":${JSON.stringify(String(msg))}${serializeFields(fields)}}\n`;
+      file?.write(line, urgent);
+      if (stderr) stderr.write(opts.stderr === "json" ? line : readableLine(ts, level, target, String(msg), fields), urgent);
+      else if (opts.mirrorToStderr && urgent) process.stderr.write(`${level.toLowerCase()}: ${msg}\n`);
     },
   };
   const level = opts.level ?? levelFromEnv();
@@ -137,10 +185,14 @@ export function createFileLogger(path: string, opts: FileLoggerOptions = {}): Lo
     trace: (m, f) => c.trace(m, f),
     enabled: (l) => CONSOLA_LEVEL[l] <= CONSOLA_LEVEL[level],
     child: (target) => wrap(root.withTag(target)),
-    flush: () => file.flush(),
+    flush: () => {
+      file?.flush();
+      stderr?.flush();
+    },
     stopMirroring: () => {
       opts.mirrorToStderr = false;
     },
+    reopen: () => file?.reopen(),
   });
   return wrap(root.withTag("spl"));
 }
@@ -156,4 +208,5 @@ export const silentLogger: Logger = {
   child: () => silentLogger,
   flush() {},
   stopMirroring() {},
+  reopen() {},
 };

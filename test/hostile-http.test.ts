@@ -89,8 +89,11 @@ function send(p: Probe, withToken: boolean): Promise<RawReply> {
   return rawRequest(inst.port, `${p.method} ${p.target} HTTP/1.1${host}${auth}`, p.body ?? "");
 }
 
+/** The status page (GET /) is served without a token too: HTML that carries no data. */
+const isStatusPage = (text: string) => text.includes("<title>spl status</title>");
+
 /**
- * One request line, without and with a token. Without: nothing but /health answers, nothing is
+ * One request line, without and with a token. Without: nothing but /health (and the status page) answers, nothing is
  * leaked, and a route that refused says which it was. With: the same route answers, and a 2xx
  * has the shape of that route's handler.
  */
@@ -100,7 +103,9 @@ async function probe(p: Probe): Promise<string | null> {
   const where = `${p.method} ${JSON.stringify(p.target)} Host ${JSON.stringify(p.host)}`;
   const route = anon.headers["x-spl-route"];
   expect({ where, leaked: anon.text.includes(MARKER) || anon.text.includes(markerId) || anon.text.includes(token.split("_")[2]!) }).toEqual({ where, leaked: false });
-  if (anon.status >= 200 && anon.status < 300) {
+  if (anon.status >= 200 && anon.status < 300 && route === "GET /") {
+    expect({ where, page: isStatusPage(anon.text) }).toEqual({ where, page: true });
+  } else if (anon.status >= 200 && anon.status < 300) {
     expect({ where, route, health: SHAPES["GET /health"]!(anon.json) }).toEqual({ where, route: "GET /health", health: true });
   } else if (route !== undefined && route !== "GET /health") {
     expect({ where, route, status: anon.status, code: anon.json?.code }).toEqual({ where, route, status: 401, code: "AUTH_REQUIRED" });
@@ -108,7 +113,9 @@ async function probe(p: Probe): Promise<string | null> {
     expect({ where, status: [400, 401, 403, 404, 413].includes(anon.status) }).toEqual({ where, status: true });
   }
   expect({ where, route: authed.headers["x-spl-route"] }).toEqual({ where, route });
-  if (authed.status >= 200 && authed.status < 300) {
+  if (authed.status >= 200 && authed.status < 300 && route === "GET /") {
+    expect({ where, page: isStatusPage(authed.text) }).toEqual({ where, page: true });
+  } else if (authed.status >= 200 && authed.status < 300) {
     const shape = SHAPES[route ?? ""];
     expect({ where, route, shaped: shape ? shape(authed.json) : `no shape for ${route}` }).toEqual({ where, route, shaped: true });
   }

@@ -6,6 +6,7 @@
 // consistent snapshot as of its start while the daemon keeps committing to the WAL (checkpoints
 // simply cannot pass the reader until it finishes). So the same code path serves a running
 // daemon (read-only connection) and a stopped one (after the startup integrity checks).
+import { quietPhases, type Phases } from "../progress/phase";
 import { Database } from "bun:sqlite";
 import { existsSync, mkdirSync, realpathSync, renameSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
@@ -40,7 +41,7 @@ function real(path: string): string {
   }
 }
 
-export async function manualBackup(opts: { out?: string; force?: boolean } = {}): Promise<ManualBackup> {
+export async function manualBackup(opts: { out?: string; force?: boolean; phases?: Phases } = {}): Promise<ManualBackup> {
   const paths = homePaths();
   if (!existsSync(paths.store)) {
     throw new UserError(`no store at ${paths.store}: nothing to back up`, "check SYNCROPEL_HOME, or start the daemon once with 'spl serve --daemon'");
@@ -89,7 +90,9 @@ export async function manualBackup(opts: { out?: string; force?: boolean } = {})
       mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
     }
     const dest = target;
-    const facts = snapshot(db, dest, (tmp) => (opts.force ? renameSync(tmp, dest) : renameNoClobber(tmp, dest)));
+    const install = (tmp: string) => (opts.force ? renameSync(tmp, dest) : renameNoClobber(tmp, dest));
+    const bytes = statSync(paths.store).size + (existsSync(`${paths.store}-wal`) ? statSync(`${paths.store}-wal`).size : 0);
+    const facts = (opts.phases ?? quietPhases).run("snapshot", bytes, () => snapshot(db, dest, install), 2);
     // In the backup dir it also competes for hub.db.bak.max (so the largest snapshot is always
     // one file away, however many manual backups accumulate).
     if (inBackupDir) {

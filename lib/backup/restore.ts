@@ -5,6 +5,7 @@
 //   copy FILE to a temporary beside hub.db, fsync, re-count → move hub.db-wal, hub.db-shm, hub.db
 //   aside as <name>.replaced.<unix> (never deleted) → rename the copy to hub.db → fsync the dir.
 // The sidecars move first: a stale -wal left beside a restored hub.db would be replayed into it.
+import { quietPhases, type Phases } from "../progress/phase";
 import { constants, Database } from "bun:sqlite";
 import { chmodSync, existsSync, mkdirSync, realpathSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
@@ -65,7 +66,8 @@ function currentStore(store: string, src: string): Current {
   }
 }
 
-export async function restoreStore(file: string, opts: { force?: boolean } = {}): Promise<RestoreResult> {
+export async function restoreStore(file: string, opts: { force?: boolean; phases?: Phases } = {}): Promise<RestoreResult> {
+  const phases = opts.phases ?? quietPhases;
   const paths = homePaths();
   const src = resolve(file);
   const running = await findDaemon(paths);
@@ -77,7 +79,7 @@ export async function restoreStore(file: string, opts: { force?: boolean } = {})
   }
   if (real(src) === real(paths.store)) throw new UserError(`${src} is the store itself`, "restore from a backup file ('spl backup list')");
 
-  const facts = inspectStoreFile(src, { quick: true });
+  const facts = phases.run("check backup", fileSize(src), () => inspectStoreFile(src, { quick: true }));
   const notes: string[] = [];
   if (existsSync(`${src}-wal`) && statSync(`${src}-wal`).size > 0) {
     notes.push(`${src}-wal exists and was not used: records only in that WAL are not restored`);
@@ -88,13 +90,21 @@ export async function restoreStore(file: string, opts: { force?: boolean } = {})
   mkdirSync(paths.home, { recursive: true, mode: 0o700 });
   const lock = acquireStoreLock(paths.store, { command: "restore" }, { fix: "stop it first with 'spl serve --stop', then run 'spl restore' again" });
   try {
-    return finishRestore(src, facts, notes, opts);
+    return finishRestore(src, facts, notes, { ...opts, phases });
   } finally {
     lock.release();
   }
 }
 
-function finishRestore(src: string, facts: StoreFacts, notes: string[], opts: { force?: boolean }): RestoreResult {
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+function finishRestore(src: string, facts: StoreFacts, notes: string[], opts: { force?: boolean; phases: Phases }): RestoreResult {
   const paths = homePaths();
   const current = currentStore(paths.store, src);
   const forceFix = "pass --force to restore anyway (the current files are moved aside, never deleted), or pick a larger backup ('spl backup list')";
@@ -115,7 +125,7 @@ function finishRestore(src: string, facts: StoreFacts, notes: string[], opts: { 
   const replaced = current && "facts" in current ? current.facts : null;
 
   ensureHome(paths);
-  const tmp = copyToTemp(src, paths.store);
+  const tmp = opts.phases.run("copy", facts.bytes, () => copyToTemp(src, paths.store));
   const moved: string[] = [];
   try {
     chmodSync(tmp, 0o600);

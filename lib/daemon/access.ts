@@ -157,6 +157,7 @@ export class Gate {
 
   private checkRules(caller: Caller, route: Guarded, record: Partial<Envelope>): ApiError | null {
     const d = this.state.engine.permissions.check(caller.actor, route.cls, record, this.state.startedAt);
+    this.state.metrics.decision(d.allowed);
     return d.allowed ? null : this.denied(caller, route, d);
   }
 

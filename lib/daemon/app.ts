@@ -17,6 +17,7 @@ import { tokenRoutes } from "./routes/tokens";
 import { taskRoutes } from "./routes/tasks";
 import { dispatchRoutes } from "./routes/dispatch";
 import { fleetRoutes } from "./routes/fleet";
+import { observabilityRoutes } from "./routes/observability";
 
 /** Names the route that handled (or refused) a request; "none" when no route matched. */
 export const ROUTE_HEADER = "x-spl-route";
@@ -44,7 +45,7 @@ export function buildApp(state: DaemonState) {
 
   async function serveRoute({ spec, handler }: Route, ctx: Matched): Promise<Response> {
     const { request } = ctx;
-    if (spec.cls === "open") {
+    if (spec.cls === "open" || spec.publicIf?.()) {
       // GET /health: nobody is identified, and nothing may be written in its name.
       const anyone: Caller = { actor: state.config.identity.actor, via: state.viaSocket.has(request) ? "socket" : "tcp", token: null, scopes: [], actsForOthers: false };
       const body = await readBody(request, spec.maxBody ?? 0, spec.tooLargeCode);
@@ -76,7 +77,11 @@ export function buildApp(state: DaemonState) {
   // starts the path, whatever the Host.
   const app = new Elysia({ handler: { standardHostname: false } })
     .onError(({ code, error, request }) => {
-      if (code === "NOT_FOUND") return tagged(unmatched(request), "none");
+      if (code === "NOT_FOUND") {
+        const res = unmatched(request);
+        state.metrics.request("none", res.status, 0);
+        return tagged(res, "none");
+      }
       if (error instanceof ApiError) return error.response();
       const path = new URL(request.url).pathname;
       log.error("request failed", { method: request.method, path, error: (error as Error)?.stack ?? String(error) });
@@ -101,12 +106,16 @@ export function buildApp(state: DaemonState) {
       r.spec.path,
       // Destructured so Elysia prepares only these (it reads the handler's source to decide).
       async ({ request, params, query }: Matched) => {
+        const t0 = performance.now();
+        let res: Response;
         try {
-          return tagged(await serveRoute(r, { request, params, query }), label);
+          res = await serveRoute(r, { request, params, query });
         } catch (err) {
-          if (err instanceof ApiError) return tagged(err.response(), label);
-          throw err;
+          if (!(err instanceof ApiError)) throw err;
+          res = err.response();
         }
+        state.metrics.request(label, res.status, (performance.now() - t0) / 1000);
+        return tagged(res, label);
       },
       { parse: "none" },
     );
@@ -117,7 +126,9 @@ export function buildApp(state: DaemonState) {
 }
 
 function allRoutes(state: DaemonState): Route[] {
-  return [...healthRoutes(state), ...recordRoutes(state), ...threadRoutes(state), ...engineRoutes(state), ...tokenRoutes(state), ...taskRoutes(state), ...dispatchRoutes(state), ...fleetRoutes(state)];
+  const routes: Route[] = [...healthRoutes(state), ...recordRoutes(state), ...threadRoutes(state), ...engineRoutes(state), ...tokenRoutes(state), ...taskRoutes(state), ...dispatchRoutes(state), ...fleetRoutes(state)];
+  routes.push(...observabilityRoutes(state, () => routes));
+  return routes;
 }
 
 export type App = ReturnType<typeof buildApp>["app"];

@@ -1,6 +1,7 @@
 // The engine's part of daemon startup (bind → rebuild_from_store() → ready):
 // fold the log (records committed meanwhile are applied after it, see Engine.applyCommitted),
 // refuse an unauthenticated non-loopback bind, and mint the operator / bootstrap tokens if they are missing.
+import type { Phases } from "../progress/phase";
 import { ENGINE_ACTOR } from "../instance";
 import { prepareRecord } from "../records/envelope";
 import { UserError } from "../errors";
@@ -40,9 +41,9 @@ export function engineCommitHook(state: DaemonState): CommitHook {
   };
 }
 
-export async function startEngine(state: DaemonState): Promise<void> {
+export async function startEngine(state: DaemonState, phases?: Phases): Promise<void> {
   const { engine, log } = state;
-  await engine.rebuild();
+  await engine.rebuild(phases?.start("rebuild_from_store", state.store.counts.records));
 
   const { host, port } = state.bind;
   if (!state.auth.insecureLocalhost && engine.config.authRequired === false && !isLoopback(host)) {

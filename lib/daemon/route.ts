@@ -9,7 +9,7 @@ import type { Caller } from "./access";
 export interface RouteSpec {
   method: "GET" | "POST" | "DELETE";
   path: string;
-  /** Permission class; "open" only for GET /health, which nobody needs a token for. */
+  /** Permission class; "open" only for GET /health and GET / (the status page, which holds no data). */
   cls: RouteClass | "open";
   /** Largest request body in bytes; absent = the route takes no body. */
   maxBody?: number;
@@ -20,6 +20,23 @@ export interface RouteSpec {
    * with `record` bound to each one (access.ts writeAuthorizer), rather than once up front.
    */
   rulesPerRecord?: boolean;
+  /** Served without a token when this answers true (GET /metrics with [metrics] public = true). */
+  publicIf?: () => boolean;
+  /** For GET /openapi.json: what the route does, its query parameters, body and answer. */
+  doc?: RouteDoc;
+}
+
+/** The query parameters of every paged list (http.ts pageParams). */
+export const PAGE_QUERY = { limit: "page size, 1 to 1000 (default 100)", after: "next_cursor of the previous page" };
+
+export interface RouteDoc {
+  summary: string;
+  /** Query parameter name → description. */
+  query?: Record<string, string>;
+  /** What the JSON request body holds (routes with maxBody). */
+  body?: string;
+  /** The success status and what it holds (default 200, a JSON object). */
+  ok?: { status?: number; description: string; contentType?: string };
 }
 
 export interface RouteCall {
@@ -47,14 +64,17 @@ export function route(spec: RouteSpec, handler: RouteHandler): Route {
 /** The value of the x-spl-route answer header, and the route named in denials. */
 export const routeLabel = (spec: Pick<RouteSpec, "method" | "path">) => `${spec.method} ${spec.path}`;
 
+/** Served without a token: liveness, and the status page (its data comes from gated /v1/* routes). */
+const OPEN_PATHS = ["/health", "/"];
+
 /** A route must say who may call it; one that does not is a programming error caught at startup. */
 export function assertDeclared(spec: Partial<RouteSpec>): asserts spec is RouteSpec {
   const label = `${spec.method ?? "?"} ${spec.path ?? "?"}`;
   if (spec.cls !== "open" && !(ROUTE_CLASSES as readonly string[]).includes(spec.cls as string)) {
     throw new Error(`route ${label} declares no permission class (got ${JSON.stringify(spec.cls)}); give it one of: open, ${ROUTE_CLASSES.join(", ")}`);
   }
-  if (spec.cls === "open" && !(spec.method === "GET" && spec.path === "/health")) {
-    throw new Error(`route ${label} may not be open: only GET /health is served without a token`);
+  if (spec.cls === "open" && !(spec.method === "GET" && OPEN_PATHS.includes(spec.path ?? ""))) {
+    throw new Error(`route ${label} may not be open: only GET ${OPEN_PATHS.join(" and GET ")} are served without a token`);
   }
   if (spec.maxBody !== undefined && !(Number.isInteger(spec.maxBody) && spec.maxBody > 0)) {
     throw new Error(`route ${label} declares an invalid body limit ${spec.maxBody}`);

@@ -4,7 +4,7 @@
 // Binding comes before the backup so a port in use refuses the start before any backup rotates,
 // and probes see "starting" (not a refused connection) during a long start.
 import type { Server } from "bun";
-import { rmSync } from "node:fs";
+import { rmSync, statSync } from "node:fs";
 import { loadConfig, type SplConfig } from "../config";
 import { unknownConfigKeys } from "../config-keys";
 import { UserError } from "../errors";
@@ -27,6 +27,7 @@ import { createDaemonState, type DaemonState } from "./state";
 import { StoreDamagedError } from "../store/integrity";
 import { startupBackup } from "../backup/startup";
 import { insecureBindHost, startEngine } from "./engine-boot";
+import { phases as makePhases, type Phases } from "../progress/phase";
 
 export interface ServeOptions {
   port?: number;
@@ -101,8 +102,9 @@ export async function serve(opts: ServeOptions): Promise<void> {
   const paths = homePaths();
   ensureHome(paths);
   const config = loadConfig(paths.config);
-  const log = createFileLogger(paths.log, { mirrorToStderr: true });
+  const log = daemonLogger(paths, config);
   const bind = resolveBind(opts, config);
+  const phases = daemonPhases(log);
   log.info("starting spl serve", { version: VERSION, pid: process.pid, home: paths.home });
   for (const warning of unknownConfigKeys(paths.config)) log.warn(warning);
 
@@ -134,7 +136,11 @@ export async function serve(opts: ServeOptions): Promise<void> {
       // Startup backup (lib/backup/startup.ts): after bind and integrity checks, before migration/identity.
       opened = openStore(paths.store, {
         durability: config.store.durability,
-        beforeMigrate: (db, created) => (backup = startupBackup({ db, created, paths, config, log })),
+        phases,
+        beforeMigrate: (db, created) => {
+          const take = () => startupBackup({ db, created, paths, config, log });
+          backup = created ? take() : phases.run("startup backup", storeBytes(paths.store), take, 2);
+        },
       });
     } catch (err) {
       if (err instanceof StoreDamagedError) log.error("store is damaged; refusing to start", { store: paths.store, error: err.message });
@@ -158,7 +164,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     // Signals are handled from here on, so a SIGTERM during a long rebuild still shuts down
     // gracefully (it waits for the rebuild to reach a safe point: its end).
     const lifecycle = installShutdown(state, servers, log, lock);
-    lifecycle.startup = startEngine(state); // rebuild_from_store(), then hot-apply; operator/bootstrap tokens
+    lifecycle.startup = startEngine(state, phases); // rebuild_from_store(), then hot-apply; operator/bootstrap tokens
     await lifecycle.startup;
     if (lifecycle.stopping) return;
     state.ready = true;
@@ -183,6 +189,44 @@ export async function serve(opts: ServeOptions): Promise<void> {
     lock.release();
     log.flush();
     throw err;
+  }
+}
+
+/**
+ * Foreground (systemd, Docker): every line to stderr too, JSON unless stderr is a terminal. A
+ * detached daemon's stderr is daemon.out: only WARN/ERROR until ready, unless there is no file.
+ */
+function daemonLogger(paths: HomePaths, config: SplConfig): Logger {
+  const file = config.log.file ? paths.log : null;
+  if (process.env.SPL_DETACHED && file) return createFileLogger(file, { mirrorToStderr: true });
+  return createFileLogger(file, { stderr: process.stderr.isTTY ? "text" : "json" });
+}
+
+/** Long startup work: a live line on a terminal (foreground only), one log line per phase. */
+function daemonPhases(log: Logger): Phases {
+  const live = process.stderr.isTTY === true && !process.env.SPL_DETACHED;
+  return makePhases({ live, report: (r) => log.info("phase finished", { ...r }) });
+}
+
+function storeBytes(store: string): number {
+  let n = 0;
+  for (const f of [store, `${store}-wal`]) {
+    try {
+      n += statSync(f).size;
+    } catch {}
+  }
+  return n;
+}
+
+/** SIGHUP: a fresh log file (after logrotate) and the config that applies without a restart. */
+function reload(state: DaemonState, log: Logger) {
+  log.reopen();
+  try {
+    const fresh = loadConfig(state.paths.config);
+    state.config.metrics.public = fresh.metrics.public;
+    log.info("reloaded on SIGHUP: log file reopened, [metrics] public re-read", { metrics_public: fresh.metrics.public });
+  } catch (err) {
+    log.warn("SIGHUP: config.toml not reloaded, keeping the running config", { error: (err as Error).message });
   }
 }
 
@@ -222,7 +266,9 @@ function installShutdown(state: DaemonState, servers: Server<unknown>[], log: Lo
     log.flush();
     process.exit(0);
   };
-  for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(sig, () => void shutdown(sig));
+  for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => void shutdown(sig));
+  // SIGHUP never stops the daemon (a closed terminal, `systemctl reload`, logrotate's postrotate).
+  process.on("SIGHUP", () => reload(state, log));
   process.on("uncaughtException", (err) => log.error("uncaught exception", { error: err.stack ?? String(err) }));
   process.on("unhandledRejection", (err) => log.error("unhandled rejection", { error: (err as Error)?.stack ?? String(err) }));
   return lifecycle;

@@ -20,6 +20,7 @@ import { heartbeatService, type HeartbeatService } from "../fleet/heartbeat";
 import { readFleetToken } from "../fleet/token";
 import { VERSION } from "../version";
 import { offsiteService, type OffsiteService } from "../backup/offsite/service";
+import { Metrics } from "./metrics";
 
 export type { BackupInfo };
 
@@ -52,6 +53,8 @@ export interface DaemonState {
   fleet: { member: FleetMember; registry: FleetRegistry; heartbeat: HeartbeatService };
   /** Pushes off-host backups on schedule ([backup.offsite]); null when not configured. */
   offsite: OffsiteService | null;
+  /** Counters and histograms for GET /metrics (no-ops when [metrics] enabled = false). */
+  metrics: Metrics;
 }
 
 /**
@@ -83,6 +86,7 @@ export function createDaemonState(o: {
     db: o.store.db,
     store: o.store,
     ingest: new IngestQueue(o.store, (created) => {
+      state.metrics.committed(created.length);
       engineHook(created);
       for (const s of state.services) s.afterCommit?.(created);
     }, o.log, (err) => {
@@ -102,6 +106,7 @@ export function createDaemonState(o: {
     reconciler,
     fleet: { member: fleetMember(o.config.fleet, o.bind, o.paths.home), registry, heartbeat: null as unknown as HeartbeatService },
     offsite: o.config.backup.offsite ? offsiteService({ paths: o.paths, config: o.config.backup.offsite, log: o.log }) : null,
+    metrics: new Metrics(o.config.metrics.enabled),
   };
   state.fleet.heartbeat = heartbeatService({
     member: state.fleet.member,

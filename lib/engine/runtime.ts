@@ -68,7 +68,7 @@ export class Engine implements EngineState {
    * selects them with the folds' filters). Yields every PAGE records so the daemon stays
    * responsive (its /health answers "starting" until this resolves).
    */
-  async rebuild(): Promise<RebuildStats> {
+  async rebuild(progress?: { update(done: number): void; end(records: number): void }): Promise<RebuildStats> {
     const t0 = performance.now();
     this.heldBack ??= [];
     const ctx: FoldContext = { ...this.live, rebuilding: true };
@@ -80,9 +80,13 @@ export class Engine implements EngineState {
         folded++;
         lastSeen = rec.sequence;
         for (const fold of this.applyAll(rec, ctx)) byFold[fold]!++;
-        if (folded % PAGE === 0) await new Promise((r) => setImmediate(r));
+        if (folded % PAGE === 0) {
+          progress?.update(lastSeen);
+          await new Promise((r) => setImmediate(r));
+        }
       }
     } finally {
+      progress?.end(this.store.counts.records);
       const held = this.heldBack;
       this.heldBack = null;
       this.applyCommitted(held.filter((rec) => rec.sequence > lastSeen));

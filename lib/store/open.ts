@@ -5,6 +5,7 @@ import { dirname } from "node:path";
 import { checkStoreFiles, quickCheck, StoreDamagedError } from "./integrity";
 import { assertKnownVersion, migrate } from "./schema";
 import { UserError } from "../errors";
+import { quietPhases, type Phases } from "../progress/phase";
 
 export interface OpenOptions {
   durability?: "normal" | "full";
@@ -17,6 +18,8 @@ export interface OpenOptions {
    * for a store that did not exist before this open.
    */
   beforeMigrate?: (db: Database, created: boolean) => void;
+  /** Shows the integrity check's progress and reports its duration (the daemon's startup). */
+  phases?: Phases;
 }
 
 export interface OpenedStore {
@@ -41,7 +44,10 @@ export function openStore(path: string, opts: OpenOptions = {}): OpenedStore {
       );
     }
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  } else checkStoreFiles(path);
+  }
+  const phases = opts.phases ?? quietPhases;
+  const storeBytes = created ? 0 : fileBytes(path) + fileBytes(`${path}-wal`);
+  if (!created) phases.run("integrity check (files)", storeBytes, () => checkStoreFiles(path));
   let db: Database;
   try {
     db = new Database(path, { create: true, strict: true });
@@ -52,7 +58,7 @@ export function openStore(path: string, opts: OpenOptions = {}): OpenedStore {
     // busy_timeout first so the WAL switch waits for other connections instead of failing.
     db.exec("PRAGMA busy_timeout = 5000");
     // quick_check before the journal-mode switch: a damaged store is never written to.
-    if (opts.check !== false && !created) quickCheck(db, path);
+    if (opts.check !== false && !created) phases.run("integrity check (quick_check)", storeBytes, () => quickCheck(db, path));
     db.exec("PRAGMA journal_mode = WAL");
     db.exec(`PRAGMA synchronous = ${opts.durability === "full" ? "FULL" : "NORMAL"}`);
     // The id index takes random inserts; SQLite's 8 MiB default cache makes large stores
@@ -70,6 +76,14 @@ export function openStore(path: string, opts: OpenOptions = {}): OpenedStore {
       throw new StoreDamagedError(path, "SQLite cannot read it", err.message);
     }
     throw err;
+  }
+}
+
+function fileBytes(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
   }
 }
 

@@ -10,7 +10,7 @@ const MAX_LIMIT = 10_000;
 
 export function dispatchRoutes(state: DaemonState) {
   return [
-    route({ method: "GET", path: "/v1/dispatches", cls: "status_read" }, ({ query }) => {
+    route({ method: "GET", path: "/v1/dispatches", cls: "status_read", doc: { summary: "Dispatches, most recent first, and the reconciler's counts", query: { active: "true: only dispatches not yet closed", limit: "at most this many (default 100)" } } }, ({ query }) => {
       const active = query.active;
       if (active !== undefined && active !== "true" && active !== "false") throw new ApiError(400, "INVALID_QUERY", "'active' must be true or false");
       const limit = query.limit === undefined ? DEFAULT_LIMIT : decimalParam(query.limit);

@@ -65,8 +65,8 @@ export function runHealthChecks(state: DaemonState): { status: "ok" | "warn" | "
 export function engineRoutes(state: DaemonState) {
   const { engine } = state;
   return [
-    route({ method: "GET", path: "/v1/trust", cls: "status_read" }, () => json(200, { object: "list", data: trustRows(state) })),
-    route({ method: "GET", path: "/v1/config", cls: "config_read" }, () =>
+    route({ method: "GET", path: "/v1/trust", cls: "status_read", doc: { summary: "Trust per actor and domain" } }, () => json(200, { object: "list", data: trustRows(state) })),
+    route({ method: "GET", path: "/v1/config", cls: "config_read", doc: { summary: "The folded engine config" } }, () =>
       json(200, {
         object: "engine_config",
         ...engine.config.show(),
@@ -84,18 +84,18 @@ export function engineRoutes(state: DaemonState) {
         },
       }),
     ),
-    route({ method: "GET", path: "/v1/config/rules", cls: "config_read" }, ({ query }) => {
+    route({ method: "GET", path: "/v1/config/rules", cls: "config_read", doc: { summary: "Engine rules", query: { topic: "only rules of this topic (routing_rule, fold_rule...)" } } }, ({ query }) => {
       const topic = query.topic;
       if (topic !== undefined && topic !== "" && !isRuleTopic(topic)) {
         throw new ApiError(400, "INVALID_QUERY", `'topic' must be one of ${RULE_TOPICS.join(", ")}`);
       }
       return json(200, { object: "list", data: engine.config.listRules(topic || undefined) });
     }),
-    route({ method: "GET", path: "/v1/config/permission-rules", cls: "config_read" }, () =>
+    route({ method: "GET", path: "/v1/config/permission-rules", cls: "config_read", doc: { summary: "Permission rules and whether enforcement is on" } }, () =>
       json(200, { object: "list", permissions_enabled: engine.config.permissionsEnabled, data: engine.config.listRules("permission_rule") }),
     ),
     route(
-      { method: "POST", path: "/v1/config/rules", cls: "config_write", maxBody: 256 * 1024, rulesPerRecord: true },
+      { method: "POST", path: "/v1/config/rules", cls: "config_write", maxBody: 256 * 1024, rulesPerRecord: true, doc: { summary: "Write an engine rule (a LEARN on th_engine_config), checked first", body: "a rule: topic, name, and the topic's fields (expression, priority, action, target...)", ok: { status: 201, description: "the LEARN record written" } } },
       async ({ body: bytes, caller, authorize }) => {
         // Validate first (400 with the column), then write the LEARN as the caller.
         const body = parseJson(bytes) as Record<string, unknown>;
@@ -107,16 +107,16 @@ export function engineRoutes(state: DaemonState) {
         return json(r!.status === "created" ? 201 : 200, toWire(r!.record));
       },
     ),
-    route({ method: "GET", path: "/v1/config/health-checks", cls: "config_read" }, () => json(200, { object: "list", data: engine.config.listRules("health_check") })),
-    route({ method: "GET", path: "/v1/config/permissions/preflight", cls: "config_read" }, ({ query }) => {
+    route({ method: "GET", path: "/v1/config/health-checks", cls: "config_read", doc: { summary: "Health check rules" } }, () => json(200, { object: "list", data: engine.config.listRules("health_check") })),
+    route({ method: "GET", path: "/v1/config/permissions/preflight", cls: "config_read", doc: { summary: "Would this actor keep what it needs once enforcement is on?", query: { actor: "the actor to check (default [identity] actor)" } } }, ({ query }) => {
       const actor = query.actor || state.config.identity.actor;
       const r = preflight(engine.config.permissionRules, actor, engine.scope(actor));
       return json(200, { object: "preflight", actor, ok: r.ok, required: PREFLIGHT_RESOURCES, missing: r.missing, fix_command: r.fixCommand });
     }),
-    route({ method: "GET", path: "/v1/engine/expression_cache/stats", cls: "status_read" }, () => json(200, expressionCacheStats())),
-    route({ method: "GET", path: "/v1/engine/health", cls: "status_read" }, () => json(200, { object: "health_checks", ...runHealthChecks(state) })),
+    route({ method: "GET", path: "/v1/engine/expression_cache/stats", cls: "status_read", doc: { summary: "CEL expression cache counters" } }, () => json(200, expressionCacheStats())),
+    route({ method: "GET", path: "/v1/engine/health", cls: "status_read", doc: { summary: "Run the health checks" } }, () => json(200, { object: "health_checks", ...runHealthChecks(state) })),
     // Evaluating an expression against live state changes nothing: a read, like the engine GETs.
-    route({ method: "POST", path: "/v1/engine/expr/eval", cls: "status_read", maxBody: 1024 * 1024 }, async ({ body, caller }) => {
+    route({ method: "POST", path: "/v1/engine/expr/eval", cls: "status_read", maxBody: 1024 * 1024, doc: { summary: "Evaluate a CEL expression against live state", body: '{"expression": "...", "context": "permission|routing|fold_rule|health_check|aitl"} plus values for the variables of that context' } }, async ({ body, caller }) => {
       const input = parseJson(body) as Record<string, unknown>;
       if (!input || typeof input !== "object" || Array.isArray(input)) throw new ApiError(400, "INVALID_REQUEST", 'send {"expression": "...", "context": "..."}');
       const { expression, context } = input;

@@ -22,10 +22,10 @@ export function healthBody(state: DaemonState) {
 
 export function healthRoutes(state: DaemonState) {
   return [
-    route({ method: "GET", path: "/health", cls: "open" }, () =>
+    route({ method: "GET", path: "/health", cls: "open", doc: { summary: "Liveness: status, version, records and threads (503 while starting)" } }, () =>
       state.ready ? json(200, healthBody(state)) : json(503, { status: "starting", pid: process.pid, home: state.paths.home }),
     ),
-    route({ method: "GET", path: "/v1/status", cls: "status_read" }, () => {
+    route({ method: "GET", path: "/v1/status", cls: "status_read", doc: { summary: "Health plus memory, active threads, backup, storage, bind and log path" } }, () => {
       const mem = process.memoryUsage();
       return json(200, {
         ...healthBody(state),

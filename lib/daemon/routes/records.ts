@@ -5,7 +5,7 @@ import { toWire } from "../../records/wire";
 import type { DaemonState } from "../state";
 import { ApiError, errorBody, json, pageParams, parseJson } from "../http";
 import type { ItemResult } from "../ingest";
-import { route } from "../route";
+import { PAGE_QUERY, route } from "../route";
 
 export const MAX_BATCH = 1000;
 // Room for JSON whitespace and escapes around a record at the size limit.
@@ -35,7 +35,7 @@ export function recordRoutes(state: DaemonState) {
   const ingestLog = { ...state, log };
   return [
     route(
-      { method: "POST", path: "/v1/records", cls: "record_write", maxBody: MAX_SINGLE_BODY, tooLargeCode: "RECORD_TOO_LARGE", rulesPerRecord: true },
+      { method: "POST", path: "/v1/records", cls: "record_write", maxBody: MAX_SINGLE_BODY, tooLargeCode: "RECORD_TOO_LARGE", rulesPerRecord: true, doc: { summary: "Write one record", body: "a record: thread, actor, act, body, and optionally parents, clock, data_type, judged_by", ok: { status: 201, description: "the stored record (200 with duplicate: true for identical content)" } } },
       async ({ body, authorize }) => {
         const prepared = prepareOrThrow(parseJson(body));
         const result = (await state.ingest.submit([prepared], authorize))[0]!;
@@ -46,7 +46,7 @@ export function recordRoutes(state: DaemonState) {
       },
     ),
     route(
-      { method: "POST", path: "/v1/records/batch", cls: "record_write", maxBody: MAX_BATCH_BODY, rulesPerRecord: true },
+      { method: "POST", path: "/v1/records/batch", cls: "record_write", maxBody: MAX_BATCH_BODY, rulesPerRecord: true, doc: { summary: "Write up to 1000 records in one transaction", body: '{"records": [record, ...]}', ok: { description: "per-record status in data[]" } } },
       async ({ body, authorize }) => {
         const input = parseJson(body) as { records?: unknown };
         if (!input || typeof input !== "object" || !Array.isArray(input.records)) {
@@ -79,12 +79,12 @@ export function recordRoutes(state: DaemonState) {
         return json(200, { object: "list", data: answers });
       },
     ),
-    route({ method: "GET", path: "/v1/records/:id", cls: "record_read" }, ({ params }) => {
+    route({ method: "GET", path: "/v1/records/:id", cls: "record_read", doc: { summary: "One record by id" } }, ({ params }) => {
       const record = state.store.get(params.id!);
       if (!record) throw new ApiError(404, "RECORD_NOT_FOUND", `no record with id ${params.id}`);
       return json(200, toWire(record));
     }),
-    route({ method: "GET", path: "/v1/records", cls: "record_read" }, ({ query }) => {
+    route({ method: "GET", path: "/v1/records", cls: "record_read", doc: { summary: "A page of records in store order", query: { thread: "only this thread", actor: "only this actor", act: "only this act (INTEND, DO, KNOW, LEARN...)", ...PAGE_QUERY } } }, ({ query }) => {
       const { limit, after } = pageParams(query);
       const { thread, actor, act } = query;
       if (act !== undefined && !(ACTS as readonly string[]).includes(act)) {

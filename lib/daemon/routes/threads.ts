@@ -2,24 +2,24 @@
 import { toWire } from "../../records/wire";
 import type { DaemonState } from "../state";
 import { ApiError, json, pageParams } from "../http";
-import { route } from "../route";
+import { PAGE_QUERY, route } from "../route";
 
 export function threadRoutes(state: DaemonState) {
   const noThread = (id: string) =>
     new ApiError(404, "THREAD_NOT_FOUND", `no records on thread ${id} — 'spl thread list' shows the threads`);
   return [
-    route({ method: "GET", path: "/v1/threads", cls: "thread_read" }, ({ query }) => {
+    route({ method: "GET", path: "/v1/threads", cls: "thread_read", doc: { summary: "Threads with record counts and status", query: PAGE_QUERY } }, ({ query }) => {
       const { limit, after } = pageParams(query);
       const page = state.store.threads(after, limit);
       return json(200, { object: "list", ...page });
     }),
-    route({ method: "GET", path: "/v1/threads/:id/records", cls: "thread_read" }, ({ params, query }) => {
+    route({ method: "GET", path: "/v1/threads/:id/records", cls: "thread_read", doc: { summary: "A page of one thread's records", query: PAGE_QUERY } }, ({ params, query }) => {
       const { limit, after } = pageParams(query);
       const page = state.store.list({ thread: params.id!, limit, after });
       if (!page.data.length && after === 0 && !state.store.threadState(params.id!)) throw noThread(params.id!);
       return json(200, { object: "list", data: page.data.map(toWire), has_more: page.has_more, next_cursor: page.next_cursor });
     }),
-    route({ method: "GET", path: "/v1/threads/:id/state", cls: "thread_read" }, ({ params }) => {
+    route({ method: "GET", path: "/v1/threads/:id/state", cls: "thread_read", doc: { summary: "A thread's folded state" } }, ({ params }) => {
       const s = state.store.threadState(params.id!);
       if (!s) throw noThread(params.id!);
       return json(200, s);

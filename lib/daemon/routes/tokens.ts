@@ -38,8 +38,8 @@ export function tokenRoutes(state: DaemonState) {
     return json(200, { object: "token", ...tokens.get(id)! });
   };
   return [
-    route({ method: "GET", path: "/v1/tokens", cls: "admin" }, () => json(200, { object: "list", data: tokens.list() })),
-    route({ method: "POST", path: "/v1/tokens", cls: "admin", maxBody: MAX_TOKEN_BODY }, async ({ body, caller }) => {
+    route({ method: "GET", path: "/v1/tokens", cls: "admin", doc: { summary: "API tokens (never their secrets)" } }, () => json(200, { object: "list", data: tokens.list() })),
+    route({ method: "POST", path: "/v1/tokens", cls: "admin", maxBody: MAX_TOKEN_BODY, doc: { summary: "Mint an API token (the secret is in this answer only)", body: "actor, scopes, env, name, expires_at (unix seconds or ISO 8601)", ok: { status: 201, description: "the token, with its secret" } } }, async ({ body, caller }) => {
       const b = objectOf(body);
       const actor = b.actor ?? caller.actor;
       if (typeof actor !== "string" || !DID.test(actor)) throw new ApiError(400, "INVALID_REQUEST", "'actor' must be a DID such as did:sync:agent:ci");
@@ -65,7 +65,7 @@ export function tokenRoutes(state: DaemonState) {
       state.log.info("token created", { token_id: t.id, actor, scopes: scopes.join(","), by: caller.actor });
       return json(201, { object: "token", ...tokens.get(t.id)!, token: t.token });
     }),
-    route({ method: "POST", path: "/v1/tokens/:id/revoke", cls: "admin", maxBody: MAX_TOKEN_BODY }, revoke),
-    route({ method: "DELETE", path: "/v1/tokens/:id", cls: "admin", maxBody: MAX_TOKEN_BODY }, revoke),
+    route({ method: "POST", path: "/v1/tokens/:id/revoke", cls: "admin", maxBody: MAX_TOKEN_BODY, doc: { summary: "Revoke an API token" } }, revoke),
+    route({ method: "DELETE", path: "/v1/tokens/:id", cls: "admin", maxBody: MAX_TOKEN_BODY, doc: { summary: "Revoke an API token" } }, revoke),
   ];
 }
