@@ -169,11 +169,19 @@ export class S3Remote implements Remote {
   async put(key: string, data: Uint8Array) {
     // Large copies go up as a multipart upload: the object exists only once every part is in
     // and the upload is completed; a failed part (after retries) aborts it, leaving no object.
-    await this.call(async () => {
-      const w = this.client.file(this.full(key)).writer({ partSize: PART_BYTES, queueSize: 4, retry: 3 });
-      for (let off = 0; off < data.length; off += PART_BYTES) w.write(data.subarray(off, off + PART_BYTES));
-      await w.end();
-    }, key);
+    // A copy smaller than one part goes up as a single PUT, and some S3-compatible servers keep a
+    // PUT cut off mid-way as a short object: after a failed upload, remove whatever landed under
+    // the final name (a copy without its .sha256 is never listed or restored either way).
+    try {
+      await this.call(async () => {
+        const w = this.client.file(this.full(key)).writer({ partSize: PART_BYTES, queueSize: 4, retry: 3 });
+        for (let off = 0; off < data.length; off += PART_BYTES) w.write(data.subarray(off, off + PART_BYTES));
+        await w.end();
+      }, key);
+    } catch (err) {
+      await this.client.delete(this.full(key)).catch(() => {});
+      throw err;
+    }
   }
 
   async get(key: string) {
