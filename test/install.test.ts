@@ -202,7 +202,8 @@ beforeAll(async () => {
   // The host first: its URL is baked into the served install.sh (--base-url).
   host = startHost(tree);
   for (const v of [OLD, NEW]) {
-    const r = Bun.spawnSync([process.execPath, join(REPO, ".ci/release.ts"), "--out", tree, "--version", v, "--base-url", host.url], {
+    // The README's command: bun run release --base-url https://<your-host> [--out DIR] [--version X.Y.Z]
+    const r = Bun.spawnSync([process.execPath, "run", "release", "--base-url", host.url, "--out", tree, "--version", v], {
       cwd: REPO,
       stdout: "pipe",
       stderr: "pipe",
@@ -318,6 +319,25 @@ describe("install", () => {
     expect(r.code).toBe(0);
     expect(await splVersion(sb)).toBe(`spl ${OLD}`);
     expect(readdirSync(sb.bin)).toEqual(["spl"]);
+  });
+
+  test("README: every command of the Install block, against the host, in order", async () => {
+    const readme = readFileSync(join(REPO, "README.md"), "utf8");
+    const block = readme.slice(readme.indexOf("## Install and upgrade")).match(/```sh\n([\s\S]*?)```/)![1]!;
+    const commands = block.trim().split("\n").map((l) => l.replace(/\s+# .*$/, "").replace(/https:\/\/<your-host>/g, host.url));
+    expect(commands.length).toBe(6);
+    const sb = sandbox();
+    const env = baseEnv(sb, { PATH: `${sb.bin}:${process.env.PATH}` });
+    delete env.SPL_RELEASES_URL; // as on a real machine: the host is baked into install.sh
+    // What each line leaves behind: the installed version, or no binary at all.
+    const after = [NEW, OLD, OLD, OLD, null, null];
+    for (const [i, cmd] of commands.entries()) {
+      const r = await run([SH, "-c", cmd], env, sb.dir);
+      expect({ cmd, code: r.code, stderr: r.stderr }).toEqual({ cmd, code: 0, stderr: "" });
+      if (after[i]) expect(await splVersion(sb)).toBe(`spl ${after[i]}`);
+      else expect(existsSync(join(sb.bin, "spl"))).toBe(false);
+      if (cmd.includes("--help")) expect(r.stdout).toContain("--uninstall");
+    }
   });
 
   test("a host-baked ?v= pin: curl -sSf \"<host>/install.sh?v=X\" | sh", async () => {
