@@ -11,7 +11,8 @@
 # Version choice, first match wins: --version X, the baked pin, SPL_VERSION, then
 # <base>/latest/version.json.
 #
-# Safety: the binary is downloaded into a temp file inside INSTALL_DIR, its SHA-256 is checked,
+# Safety: the binary is downloaded (gzip'd when the tree has <artifact>.gz and gzip is here) into a
+# temp file inside INSTALL_DIR, its SHA-256 (over the decompressed file) is checked,
 # it must answer `version` with `spl <version>`, and only then is it renamed over INSTALL_DIR/spl.
 # rename(2) is atomic on one filesystem, so a running `spl` or a concurrent exec sees either the old
 # file or the new one, never a partial file. Any failure leaves the old binary untouched.
@@ -56,7 +57,7 @@ EOF
 
 cleanup() {
   if [ -n "$tmp" ]; then
-    rm -f "$tmp" "$tmp.sha256" "$tmp.json"
+    rm -f "$tmp" "$tmp.gz" "$tmp.sha256" "$tmp.json"
   fi
 }
 
@@ -280,8 +281,16 @@ main() {
   # --- download, verify, sanity-run ---------------------------------------------------------------
 
   say "downloading spl $version from $url"
-  download "$url" "$tmp" progress ||
-    die "cannot download spl $version from $url ($dl_reason); check the version exists and the server is reachable, then re-run"
+  # The gzip'd binary when the tree has one (half the bytes), else the plain one. Either way it
+  # ends up as $tmp, and the checksum below is over that final, decompressed file.
+  if command -v gzip >/dev/null 2>&1 && download "$url.gz" "$tmp.gz" progress; then
+    gzip -dc "$tmp.gz" >"$tmp" 2>/dev/null ||
+      die "cannot decompress $url.gz; the download is corrupt, re-run or report it to the publisher"
+    rm -f "$tmp.gz"
+  else
+    download "$url" "$tmp" progress ||
+      die "cannot download spl $version from $url ($dl_reason); check the version exists and the server is reachable, then re-run"
+  fi
 
   download "$url.sha256" "$tmp.sha256" ||
     die "cannot download the checksum $url.sha256 ($dl_reason); check the server is reachable, then re-run"

@@ -3,6 +3,9 @@
 //   <out>/<version>/spl-linux-x64[-baseline]          the compiled binaries (built by .ci/build.ts;
 //                                                     -baseline runs on x86-64 CPUs without AVX2)
 //   <out>/<version>/spl-linux-x64[-baseline].sha256   "<hex>  <name>" (sha256sum -c format)
+//   <out>/<version>/spl-linux-x64[-baseline].gz       the same binary gzip'd (about half the size);
+//                                                     install.sh prefers it, the checksum is the
+//                                                     binary's
 //   <out>/<version>/release.json           version, commit, build time, sha256 and size per binary
 //   <out>/latest/version.json              release.json of the highest version in the tree
 //   <out>/install.sh                       the repo's install.sh; with --base-url, its default
@@ -65,25 +68,26 @@ for (const [name, target] of Object.entries(BUILDS)) {
     { cwd: repoRoot, stdout: "inherit", stderr: "inherit" },
   );
   if (build.exitCode !== 0 || !existsSync(binTmp)) {
-    for (const [, tmp] of built) rmSync(tmp, { force: true });
+    for (const [, tmp] of built) rmSync(tmp, { force: true }), rmSync(`${tmp}.gz`, { force: true });
     rmSync(binTmp, { force: true });
     console.error(`release: build of ${name} failed (exit ${build.exitCode})`);
     process.exit(1);
   }
   built.push([binPath, binTmp]);
   const bytes = await Bun.file(binTmp).bytes();
+  writeFileSync(`${binTmp}.gz`, Bun.gzipSync(bytes, { level: 6 }));
   artifacts[name] = { sha256: new Bun.CryptoHasher("sha256").update(bytes).digest("hex"), size: bytes.length };
   // The facts come from what the binary reports about itself; one that cannot is not released.
   facts ??= selfReport(binTmp);
   if (!facts) {
-    for (const [, tmp] of built) rmSync(tmp, { force: true });
+    for (const [, tmp] of built) rmSync(tmp, { force: true }), rmSync(`${tmp}.gz`, { force: true });
     console.error(`release: ${name} does not answer 'version -o json' with version ${version}`);
     process.exit(1);
   }
 }
 
 // 2. Binaries, checksums, metadata.
-for (const [binPath, binTmp] of built) renameSync(binTmp, binPath);
+for (const [binPath, binTmp] of built) renameSync(binTmp, binPath), renameSync(`${binTmp}.gz`, `${binPath}.gz`);
 for (const [name, a] of Object.entries(artifacts)) writeAtomic(join(versionDir, `${name}.sha256`), `${a.sha256}  ${name}\n`);
 const release = { version, commit: facts!.commit, build_time: facts!.build_time, artifacts };
 writeAtomic(join(versionDir, "release.json"), JSON.stringify(release, null, 2) + "\n");

@@ -184,6 +184,13 @@ function expectFailure(r: Run, pattern: RegExp) {
   expect(errors[0]).toMatch(pattern);
 }
 
+// Serve `handler` as NEW's plain binary, with no .gz beside it (as in a tree from before
+// compressed downloads), so the installer fetches the plain one.
+function faultBinary(handler: (req: Request) => Response) {
+  host.faults.set(`/${NEW}/${ARTIFACT}`, handler);
+  host.faults.set(`/${NEW}/${ARTIFACT}.gz`, () => new Response("not found\n", { status: 404 }));
+}
+
 function serveBytes(bytes: Uint8Array | string) {
   return () => new Response(bytes);
 }
@@ -408,7 +415,7 @@ describe("installer", () => {
       const sb = sandbox();
       const oldSha = seedOld(sb);
       let requests = 0;
-      host.faults.set(`/${NEW}/${ARTIFACT}`, () => (requests++, new Response(Bun.file(releaseBinary(NEW)))));
+      for (const path of [`/${NEW}/${ARTIFACT}`, `/${NEW}/${ARTIFACT}.gz`]) host.faults.set(path, () => (requests++, new Response("x")));
       const r = await install(sb, [], { SPL_VERSION: NEW, ...shims(sb, tools) });
       expectFailure(r, pattern);
       expect(requests).toBe(0);
@@ -428,13 +435,48 @@ describe("installer", () => {
   test("transient server errors are retried (503 twice, then the binary)", async () => {
     const sb = sandbox();
     let requests = 0;
-    host.faults.set(`/${NEW}/${ARTIFACT}`, () =>
-      ++requests <= 2 ? new Response("busy", { status: 503 }) : new Response(Bun.file(releaseBinary(NEW))),
+    host.faults.set(`/${NEW}/${ARTIFACT}.gz`, () =>
+      ++requests <= 2 ? new Response("busy", { status: 503 }) : new Response(Bun.file(`${releaseBinary(NEW)}.gz`)),
     );
     const r = await install(sb);
     expect(r.code).toBe(0);
     expect(requests).toBe(3);
     expect(sha256(join(sb.bin, "spl"))).toBe(sha256(releaseBinary(NEW)));
+  });
+
+  test("compressed downloads: the .gz when the tree has one, else the plain binary; checksum over the result", async () => {
+    const sb = sandbox();
+    const hits: string[] = [];
+    for (const path of [`/${NEW}/${ARTIFACT}`, `/${NEW}/${ARTIFACT}.gz`]) {
+      host.faults.set(path, () => (hits.push(path), new Response(Bun.file(join(tree, path)))));
+    }
+    let r = await install(sb);
+    expect(r.code).toBe(0);
+    expect(hits).toEqual([`/${NEW}/${ARTIFACT}.gz`]);
+    expect(statSync(`${releaseBinary(NEW)}.gz`).size).toBeLessThan(statSync(releaseBinary(NEW)).size);
+    expect(sha256(join(sb.bin, "spl"))).toBe(sha256(releaseBinary(NEW)));
+    expect(readdirSync(sb.bin)).toEqual(["spl"]);
+
+    hits.length = 0;
+    faultBinary(() => (hits.push("plain"), new Response(Bun.file(releaseBinary(NEW)))));
+    r = await install(sb, [], { SPL_VERSION: NEW });
+    expect(r.code).toBe(0);
+    expect(hits).toEqual(["plain"]);
+    expect(sha256(join(sb.bin, "spl"))).toBe(sha256(releaseBinary(NEW)));
+  });
+
+  test("a .gz that is corrupt, or holds another binary, fails and leaves the old one", async () => {
+    const sb = sandbox();
+    const oldSha = seedOld(sb);
+    const gz = readFileSync(`${releaseBinary(NEW)}.gz`);
+    gz[gz.length >> 1] ^= 0xff;
+    host.faults.set(`/${NEW}/${ARTIFACT}.gz`, serveBytes(gz));
+    expectFailure(await install(sb), /cannot decompress .*\.gz; the download is corrupt/);
+    await expectOldIntact(sb, oldSha);
+
+    host.faults.set(`/${NEW}/${ARTIFACT}.gz`, () => new Response(Bun.file(`${releaseBinary(OLD)}.gz`)));
+    expectFailure(await install(sb), /checksum mismatch/);
+    await expectOldIntact(sb, oldSha);
   });
 
   test("a progress bar on a terminal, none when piped", async () => {
@@ -509,7 +551,7 @@ describe("failures leave the old binary intact", () => {
     const sb = sandbox();
     const oldSha = seedOld(sb);
     cutoff.bytes = readFileSync(releaseBinary(NEW));
-    host.faults.set(`/${NEW}/${ARTIFACT}`, () => Response.redirect(cutoff.url, 302));
+    faultBinary(() => Response.redirect(cutoff.url, 302));
     const r = await install(sb);
     expectFailure(r, /cannot download spl 0\.1\.1 .*cut off part-way/);
     await expectOldIntact(sb, oldSha);
@@ -521,7 +563,7 @@ describe("failures leave the old binary intact", () => {
     const corrupt = readFileSync(releaseBinary(NEW));
     const mid = corrupt.length >> 1;
     corrupt[mid] = corrupt[mid]! ^ 0xff;
-    host.faults.set(`/${NEW}/${ARTIFACT}`, serveBytes(corrupt));
+    faultBinary(serveBytes(corrupt));
     const r = await install(sb);
     expectFailure(r, /checksum mismatch/);
     await expectOldIntact(sb, oldSha);
@@ -557,7 +599,7 @@ describe("failures leave the old binary intact", () => {
       const sb = sandbox();
       const oldSha = seedOld(sb);
       const body = bytes();
-      host.faults.set(`/${NEW}/${ARTIFACT}`, serveBytes(body));
+      faultBinary(serveBytes(body));
       host.faults.set(`/${NEW}/${ARTIFACT}.sha256`, serveBytes(shaLine(body)));
       const r = await install(sb);
       expectFailure(r, pattern);
