@@ -19,15 +19,11 @@ if [[ -n "${SPL_SMOKE_ENGINE:-}" ]]; then
   ENGINE="$SPL_SMOKE_ENGINE"
   case "$ENGINE" in docker | podman | buildah) ;; *) echo "error: SPL_SMOKE_ENGINE=$ENGINE — use docker, podman or buildah" >&2; exit 2 ;; esac
   command -v "$ENGINE" >/dev/null 2>&1 || { echo "skipped: SPL_SMOKE_ENGINE=$ENGINE is not installed"; exit 0; }
-elif command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
-  ENGINE=docker
-elif command -v podman >/dev/null 2>&1; then
-  ENGINE=podman
-elif command -v buildah >/dev/null 2>&1; then
-  ENGINE=buildah
 else
-  echo "skipped: no container engine (docker with a running daemon, podman or buildah)"
-  exit 0
+  ENGINE=""
+  command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1 && ENGINE=docker
+  for e in podman buildah; do [[ -z "$ENGINE" ]] && command -v "$e" >/dev/null 2>&1 && ENGINE="$e"; done
+  [[ -n "$ENGINE" ]] || { echo "skipped: no container engine (docker with a running daemon, podman or buildah)"; exit 0; }
 fi
 if [[ "$ENGINE" == docker ]] && ! docker info >/dev/null 2>&1; then
   echo "skipped: docker is installed but its daemon does not answer (start it, or use SPL_SMOKE_ENGINE=podman)"
