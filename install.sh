@@ -1,35 +1,26 @@
 #!/bin/sh
-# spl installer (POSIX sh).
+# spl installer (POSIX sh). Usage: `sh install.sh --help`, or under curl:
+#   curl -sSf <host>/install.sh | sh -s -- --help
 #
-#   curl -sSf https://get.syncropic.com/spl-releases/install.sh | sh
-#   curl -sSf https://get.syncropic.com/spl-releases/install.sh | sh -s -- --version 0.1.0
-#   SPL_VERSION=0.1.0 sh install.sh
-#
-# Environment:
-#   SPL_RELEASES_URL  base URL of the release tree written by `bun run release`
-#                     (<base>/<version>/spl-linux-x64[.sha256], <base>/latest/version.json).
-#                     Default: https://get.syncropic.com/spl-releases
-#   SPL_VERSION       install this version instead of the latest one.
-#   INSTALL_DIR       where `spl` goes. Default: $HOME/.local/bin
-#
-# Version choice, first match wins: --version X, a pin baked in by the host (below),
-# SPL_VERSION, then <base>/latest/version.json.
-#
-# Baked pins: a host serving `install.sh?v=X` replaces the empty value on the line
-# `SPL_PINNED_VERSION=""` below with X (only after checking X matches [0-9A-Za-z.+-]+), so that
+# Baked values: `bun run release --base-url URL` writes URL into DEFAULT_RELEASES_URL below, and a
+# host serving `install.sh?v=X` may replace the empty value on the line `SPL_PINNED_VERSION=""`
+# with X (only after checking X matches [0-9A-Za-z.+-]+), so that
 # `curl -sSf "<host>/install.sh?v=X" | sh` installs X. Nothing else in the script changes, e.g.:
 #   sed 's/^SPL_PINNED_VERSION=""$/SPL_PINNED_VERSION="0.1.0"/' install.sh
 #
-# Safety: the binary is downloaded into a temp file inside INSTALL_DIR, its SHA-256 is checked,
+# Version choice, first match wins: --version X, the baked pin, SPL_VERSION, then
+# <base>/latest/version.json.
+#
+# Safety: the binary is downloaded (gzip'd when the tree has <artifact>.gz and gzip is here) into a
+# temp file inside INSTALL_DIR, its SHA-256 (over the decompressed file) is checked,
 # it must answer `version` with `spl <version>`, and only then is it renamed over INSTALL_DIR/spl.
 # rename(2) is atomic on one filesystem, so a running `spl` or a concurrent exec sees either the old
 # file or the new one, never a partial file. Any failure leaves the old binary untouched.
 
 SPL_PINNED_VERSION=""
+DEFAULT_RELEASES_URL="https://get.syncropic.com/spl-releases"
 
 set -u
-
-DEFAULT_RELEASES_URL="https://get.syncropic.com/spl-releases"
 
 tmp=""
 
@@ -41,19 +32,47 @@ die() {
   exit 1
 }
 
+# A heredoc rather than the comments above: under `curl | sh` there is no script file to read.
+usage() {
+  cat <<EOF
+spl installer: downloads spl, checks its SHA-256, then swaps it in atomically.
+
+  curl -sSf <host>/install.sh | sh                          the latest version
+  curl -sSf <host>/install.sh | sh -s -- --version 0.1.0    a pinned version
+  curl -sSf <host>/install.sh | sh -s -- --uninstall        remove spl (your data stays)
+
+Options:
+  --version X.Y.Z   install this version (beats a ?v= pin and SPL_VERSION)
+  --uninstall       remove INSTALL_DIR/spl; refused while a daemon runs from it
+  -h, --help        this text
+
+Environment:
+  SPL_RELEASES_URL  base URL of the release tree (default: $DEFAULT_RELEASES_URL)
+  SPL_VERSION       the version to install when --version is not given
+  INSTALL_DIR       where spl goes (default: \$HOME/.local/bin)
+  SPL_BASELINE=1    the build for x86-64 CPUs without AVX2 (chosen by itself when
+                    /proc/cpuinfo has no avx2 flag)
+EOF
+}
+
 cleanup() {
   if [ -n "$tmp" ]; then
-    rm -f "$tmp" "$tmp.sha256" "$tmp.json"
+    rm -f "$tmp" "$tmp.gz" "$tmp.sha256" "$tmp.json"
   fi
 }
 
-# download URL FILE: writes FILE, returns non-zero on any failure (HTTP errors included) and
-# leaves a short reason in dl_reason.
+# download URL FILE [progress]: writes FILE, returns non-zero on any failure (HTTP errors included)
+# and leaves a short reason in dl_reason. Transient failures (timeouts, HTTP 408/429/5xx) are
+# retried. With "progress" and a terminal on stderr, curl draws a progress bar there.
 dl_reason=""
 download() {
   dl_reason=""
   if [ "$downloader" = curl ]; then
-    http_code=$(curl -fsSL --connect-timeout 15 -w '%{http_code}' -o "$2" "$1" 2>/dev/null)
+    if [ "${3:-}" = progress ] && [ -t 2 ]; then
+      http_code=$(curl -fL --progress-bar --retry 3 --retry-delay 1 --connect-timeout 15 -w '%{http_code}' -o "$2" "$1")
+    else
+      http_code=$(curl -fsL --retry 3 --retry-delay 1 --connect-timeout 15 -w '%{http_code}' -o "$2" "$1" 2>/dev/null)
+    fi
     rc=$?
     case $rc in
       0) return 0 ;;
@@ -66,7 +85,7 @@ download() {
       *) dl_reason="curl failed with exit code $rc" ;;
     esac
   else
-    wget -q -O "$2" "$1" >/dev/null 2>&1
+    wget -q --tries=4 --waitretry=1 -O "$2" "$1" >/dev/null 2>&1
     rc=$?
     case $rc in
       0) return 0 ;;
@@ -77,6 +96,47 @@ download() {
     esac
   fi
   return 1
+}
+
+# daemons_of FILE: pids of `spl serve` processes running the binary FILE (read from /proc, so
+# only processes this user may inspect; none where there is no /proc).
+daemons_of() {
+  real=$(readlink -f "$1" 2>/dev/null) || real="$1"
+  pids=""
+  for d in /proc/[0-9]*; do
+    [ "$(readlink "$d/exe" 2>/dev/null)" = "$real" ] || continue
+    case " $(tr '\000' ' ' <"$d/cmdline" 2>/dev/null) " in
+      *" serve "*) pids="$pids${pids:+ }${d#/proc/}" ;;
+    esac
+  done
+  printf '%s' "$pids"
+}
+
+# musl-based systems (Alpine) cannot run the glibc-linked binary.
+is_musl() {
+  if command -v ldd >/dev/null 2>&1; then
+    ldd --version 2>&1 | grep -qi musl
+  else
+    ls /lib/ld-musl-* >/dev/null 2>&1 && ! ls /lib*/ld-linux-* >/dev/null 2>&1
+  fi
+}
+
+uninstall() {
+  if [ ! -e "$target" ]; then
+    say "nothing to uninstall: no spl at $target (set INSTALL_DIR if it lives elsewhere)"
+    return 0
+  fi
+  running=$(daemons_of "$target")
+  [ -z "$running" ] ||
+    die "an spl daemon is running from $target (pid $running); stop it first with 'spl serve --stop', then re-run"
+  reported=$("$target" version 2>/dev/null </dev/null | head -n 1)
+  case "$reported" in
+    "spl "*) ;;
+    *) die "$target does not answer 'spl version' like spl (got '$reported'); remove it by hand if it is yours to delete" ;;
+  esac
+  rm -f "$target" || die "cannot remove $target; check permissions on $INSTALL_DIR"
+  say "removed $target ($reported)"
+  say "your data is untouched: ${SYNCROPEL_HOME:-$HOME/.syncro} (store, config, keys) and ~/.local/share/syncropel/backups; delete them yourself to wipe everything"
 }
 
 # Everything runs from main, called on the last line: if `curl | sh` delivers a truncated script,
@@ -91,6 +151,7 @@ main() {
   # --- arguments ----------------------------------------------------------------------------------
 
   arg_version=""
+  action=install
   while [ $# -gt 0 ]; do
     case "$1" in
       --version)
@@ -102,15 +163,52 @@ main() {
         arg_version="${1#--version=}"
         shift
         ;;
+      --uninstall)
+        action=uninstall
+        shift
+        ;;
       -h | --help)
-        sed -n '2,26p' "$0" 2>/dev/null || say "see the comments at the top of install.sh"
+        usage
         exit 0
         ;;
       *)
-        die "unknown argument '$1' (supported: --version X.Y.Z)"
+        die "unknown argument '$1' (supported: --version X.Y.Z, --uninstall, --help)"
         ;;
     esac
   done
+
+  # --- install dir --------------------------------------------------------------------------------
+
+  if [ -z "${INSTALL_DIR:-}" ]; then
+    [ -n "${HOME:-}" ] || die "HOME is not set; set INSTALL_DIR to the directory for spl"
+    INSTALL_DIR="$HOME/.local/bin"
+  fi
+  target="$INSTALL_DIR/spl"
+
+  if [ "$action" = uninstall ]; then
+    uninstall
+    exit 0
+  fi
+
+  # --- platform -----------------------------------------------------------------------------------
+
+  case "$(uname -s)" in
+    Linux) os=linux ;;
+    *) die "no prebuilt spl for $(uname -s) (Linux x86-64 only); build from source with 'bun run build', or run the Docker image" ;;
+  esac
+  case "$(uname -m)" in
+    x86_64 | amd64) arch=x64 ;;
+    aarch64 | arm64) die "no arm64 build of spl is published yet; build from source with 'bun run build -- --target bun-linux-arm64', or run the Docker image" ;;
+    *) die "no prebuilt spl for $(uname -m) (Linux x86-64 only); build from source with 'bun run build'" ;;
+  esac
+  is_musl && die "this system uses musl libc (e.g. Alpine) and the prebuilt spl needs glibc; use a glibc distribution (Debian, Ubuntu, Fedora...) or the Docker image"
+  artifact="spl-$os-$arch"
+  if [ "${SPL_BASELINE:-}" = 1 ]; then
+    artifact="$artifact-baseline"
+  elif [ -r /proc/cpuinfo ] && ! grep -qw avx2 /proc/cpuinfo; then
+    artifact="$artifact-baseline"
+    say "this CPU has no AVX2: installing the baseline build"
+  fi
 
   # --- tools --------------------------------------------------------------------------------------
 
@@ -135,17 +233,6 @@ main() {
   base_url="${SPL_RELEASES_URL:-$DEFAULT_RELEASES_URL}"
   base_url="${base_url%/}"
 
-  case "$(uname -s)" in
-    Linux) os=linux ;;
-    *) die "no prebuilt spl for $(uname -s); build from source with 'bun run build'" ;;
-  esac
-  case "$(uname -m)" in
-    x86_64 | amd64) arch=x64 ;;
-    aarch64 | arm64) arch=arm64 ;;
-    *) die "no prebuilt spl for $(uname -m); build from source with 'bun run build'" ;;
-  esac
-  artifact="spl-$os-$arch"
-
   if [ -n "$arg_version" ]; then
     version="$arg_version"
   elif [ -n "$SPL_PINNED_VERSION" ]; then
@@ -157,13 +244,7 @@ main() {
   fi
   version="${version#v}" # accept v0.1.0 as well as 0.1.0
 
-  # --- install dir and temp file ------------------------------------------------------------------
-
-  if [ -z "${INSTALL_DIR:-}" ]; then
-    [ -n "${HOME:-}" ] || die "HOME is not set; set INSTALL_DIR to the directory for spl"
-    INSTALL_DIR="$HOME/.local/bin"
-  fi
-  target="$INSTALL_DIR/spl"
+  # --- temp file ----------------------------------------------------------------------------------
 
   mkdir -p "$INSTALL_DIR" 2>/dev/null ||
     die "cannot create install dir $INSTALL_DIR; create it yourself or set INSTALL_DIR to a writable directory"
@@ -200,8 +281,16 @@ main() {
   # --- download, verify, sanity-run ---------------------------------------------------------------
 
   say "downloading spl $version from $url"
-  download "$url" "$tmp" ||
-    die "cannot download spl $version from $url ($dl_reason); check the version exists and the server is reachable, then re-run"
+  # The gzip'd binary when the tree has one (half the bytes), else the plain one. Either way it
+  # ends up as $tmp, and the checksum below is over that final, decompressed file.
+  if command -v gzip >/dev/null 2>&1 && download "$url.gz" "$tmp.gz" progress; then
+    gzip -dc "$tmp.gz" >"$tmp" 2>/dev/null ||
+      die "cannot decompress $url.gz; the download is corrupt, re-run or report it to the publisher"
+    rm -f "$tmp.gz"
+  else
+    download "$url" "$tmp" progress ||
+      die "cannot download spl $version from $url ($dl_reason); check the version exists and the server is reachable, then re-run"
+  fi
 
   download "$url.sha256" "$tmp.sha256" ||
     die "cannot download the checksum $url.sha256 ($dl_reason); check the server is reachable, then re-run"
@@ -237,8 +326,10 @@ main() {
   # --- swap ---------------------------------------------------------------------------------------
 
   previous=""
+  running=""
   if [ -x "$target" ]; then
     previous=$("$target" version 2>/dev/null </dev/null | head -n 1)
+    running=$(daemons_of "$target")
   fi
 
   mv -f "$tmp" "$target" ||
@@ -259,9 +350,9 @@ main() {
       say "  export PATH=\"$INSTALL_DIR:\$PATH\""
       ;;
   esac
-  if [ -n "$previous" ]; then
-    say "if a daemon is running, restart it to use the new binary: spl serve --stop && spl serve --daemon"
-  else
+  if [ -n "$running" ]; then
+    say "a daemon still runs the previous binary (pid $running); restart it to use the new one: spl serve --stop && spl serve --daemon"
+  elif [ -z "$previous" ]; then
     say "next: spl init && spl serve --daemon"
   fi
 }

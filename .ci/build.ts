@@ -1,6 +1,8 @@
-// bun run build [--version X.Y.Z] [--outfile PATH]
-// Compiles index.ts into one self-contained executable with the version, git commit and build
-// time baked in. Runtime autoloading of .env / bunfig.toml is off so a user's cwd cannot leak in.
+// bun run build [--version X.Y.Z] [--outfile PATH] [--target bun-linux-x64[-baseline]]
+// Compiles index.ts into one self-contained executable with the version, commit and build time
+// baked in. The commit is SPL_COMMIT when set (container builds have no git and no .git), else
+// git's HEAD when git can tell, else "unknown". Runtime autoloading of .env / bunfig.toml is off
+// so a user's cwd cannot leak in.
 import { parseArgs } from "node:util";
 import pkg from "../package.json";
 
@@ -9,10 +11,13 @@ const { values } = parseArgs({
 });
 const version = values.version ?? pkg.version;
 const outfile = values.outfile ?? "dist/spl";
-const commit = (() => {
-  const r = Bun.spawnSync(["git", "rev-parse", "--short=12", "HEAD"], { stderr: "ignore" });
-  return r.exitCode === 0 ? r.stdout.toString().trim() : "unknown";
-})();
+const commit = process.env.SPL_COMMIT?.trim() || gitHead() || "unknown";
+
+function gitHead(): string | null {
+  if (!Bun.which("git")) return null; // Bun.spawnSync throws when the program is missing
+  const r = Bun.spawnSync(["git", "rev-parse", "--short=12", "HEAD"], { cwd: import.meta.dir, stderr: "ignore" });
+  return r.exitCode === 0 ? r.stdout.toString().trim() : null;
+}
 const buildTime = new Date().toISOString();
 
 const result = await Bun.build({

@@ -1,34 +1,47 @@
-// bun run release [--out DIR] [--version X.Y.Z]
+// bun run release [--out DIR] [--version X.Y.Z] [--base-url URL]
 // Writes a static release tree that any static web server can host:
-//   <out>/<version>/spl-linux-x64          the compiled binary (built by .ci/build.ts)
-//   <out>/<version>/spl-linux-x64.sha256   "<hex>  spl-linux-x64" (sha256sum -c format)
-//   <out>/<version>/release.json           version, commit, build time, sha256, size
+//   <out>/<version>/spl-linux-x64[-baseline]          the compiled binaries (built by .ci/build.ts;
+//                                                     -baseline runs on x86-64 CPUs without AVX2)
+//   <out>/<version>/spl-linux-x64[-baseline].sha256   "<hex>  <name>" (sha256sum -c format)
+//   <out>/<version>/spl-linux-x64[-baseline].gz       the same binary gzip'd (about half the size);
+//                                                     install.sh prefers it, the checksum is the
+//                                                     binary's
+//   <out>/<version>/release.json           version, commit, build time, sha256 and size per binary
 //   <out>/latest/version.json              release.json of the highest version in the tree
-//   <out>/install.sh                       copy of the repo's install.sh
+//   <out>/install.sh                       the repo's install.sh; with --base-url, its default
+//                                          release URL is URL, so `curl -sSf URL/install.sh | sh`
+//                                          installs from this tree with nothing else set
 // Versions already in <out> are kept, so old pins keep working. Every file is written under a
 // temporary name and renamed, and latest/version.json goes last: a server hosting the tree while
 // this runs never points `latest` at a half-written release.
 import { parseArgs } from "node:util";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import pkg from "../package.json";
 
-const ARTIFACT = "spl-linux-x64"; // the only target published for now
-const BUILD_TARGET = "bun-linux-x64";
+const ARTIFACT = "spl-linux-x64"; // what install.sh fetches on x86-64 Linux with AVX2
+// name → Bun compile target. arm64 is not published yet (install.sh refuses it by name).
+const BUILDS: Record<string, string> = { [ARTIFACT]: "bun-linux-x64", [`${ARTIFACT}-baseline`]: "bun-linux-x64-baseline" };
 // Semver only, so `latest` can be picked by Bun.semver.order; these characters are also all that
 // install.sh accepts in a version.
 const VERSION_RE = /^\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]+)?$/;
 
 const repoRoot = resolve(import.meta.dir, "..");
 const { values } = parseArgs({
-  options: { out: { type: "string" }, version: { type: "string" } },
+  options: { out: { type: "string" }, version: { type: "string" }, "base-url": { type: "string" } },
 });
 const version = values.version ?? pkg.version;
 const out = resolve(values.out ?? join(repoRoot, "dist/release"));
 
 if (!VERSION_RE.test(version)) {
   console.error(`release: invalid version '${version}' (expected semver like 0.1.0)`);
+  process.exit(1);
+}
+// The URL lands inside double quotes in a shell script: plain URL characters only.
+const baseUrl = values["base-url"]?.replace(/\/+$/, "");
+if (baseUrl !== undefined && !/^https?:\/\/[A-Za-z0-9.:\[\]_~%\/-]+$/.test(baseUrl)) {
+  console.error(`release: invalid --base-url '${values["base-url"]}' (expected http(s)://host[:port][/path], e.g. --base-url https://dl.example.com/spl)`);
   process.exit(1);
 }
 
@@ -43,45 +56,57 @@ function writeAtomic(path: string, data: string | Uint8Array) {
   renameSync(tmp, path);
 }
 
-// 1. Build straight into the version dir under a temp name.
-const binPath = join(versionDir, ARTIFACT);
-const binTmp = `${binPath}.tmp-${process.pid}`;
-const build = Bun.spawnSync(
-  [process.execPath, join(repoRoot, ".ci/build.ts"), "--version", version, "--outfile", binTmp, "--target", BUILD_TARGET],
-  { cwd: repoRoot, stdout: "inherit", stderr: "inherit" },
-);
-if (build.exitCode !== 0 || !existsSync(binTmp)) {
-  rmSync(binTmp, { force: true });
-  console.error(`release: build failed (exit ${build.exitCode})`);
-  process.exit(1);
+// 1. Build each binary straight into the version dir under a temp name, with its checksum.
+const artifacts: Record<string, { sha256: string; size: number }> = {};
+let facts: { commit: string; build_time: string } | null = null;
+const built: [string, string][] = [];
+for (const [name, target] of Object.entries(BUILDS)) {
+  const binPath = join(versionDir, name);
+  const binTmp = `${binPath}.tmp-${process.pid}`;
+  const build = Bun.spawnSync(
+    [process.execPath, join(repoRoot, ".ci/build.ts"), "--version", version, "--outfile", binTmp, "--target", target],
+    { cwd: repoRoot, stdout: "inherit", stderr: "inherit" },
+  );
+  if (build.exitCode !== 0 || !existsSync(binTmp)) {
+    for (const [, tmp] of built) rmSync(tmp, { force: true }), rmSync(`${tmp}.gz`, { force: true });
+    rmSync(binTmp, { force: true });
+    console.error(`release: build of ${name} failed (exit ${build.exitCode})`);
+    process.exit(1);
+  }
+  built.push([binPath, binTmp]);
+  const bytes = await Bun.file(binTmp).bytes();
+  writeFileSync(`${binTmp}.gz`, Bun.gzipSync(bytes, { level: 6 }));
+  artifacts[name] = { sha256: new Bun.CryptoHasher("sha256").update(bytes).digest("hex"), size: bytes.length };
+  // The facts come from what the binary reports about itself; one that cannot is not released.
+  facts ??= selfReport(binTmp);
+  if (!facts) {
+    for (const [, tmp] of built) rmSync(tmp, { force: true }), rmSync(`${tmp}.gz`, { force: true });
+    console.error(`release: ${name} does not answer 'version -o json' with version ${version}`);
+    process.exit(1);
+  }
 }
 
-// 2. Checksum and metadata. Prefer the facts the binary reports about itself (`spl version -o json`);
-//    fall back to git + now while the binary does not support that yet.
-const bytes = await Bun.file(binTmp).bytes();
-const sha256 = new Bun.CryptoHasher("sha256").update(bytes).digest("hex");
-const facts = selfReport(binTmp) ?? { commit: gitCommit(), build_time: new Date().toISOString() };
-const release = {
-  version,
-  commit: facts.commit,
-  build_time: facts.build_time,
-  artifacts: { [ARTIFACT]: { sha256, size: bytes.length } },
-};
-
-renameSync(binTmp, binPath);
-writeAtomic(`${binPath}.sha256`, `${sha256}  ${ARTIFACT}\n`);
+// 2. Binaries, checksums, metadata.
+for (const [binPath, binTmp] of built) renameSync(binTmp, binPath), renameSync(`${binTmp}.gz`, `${binPath}.gz`);
+for (const [name, a] of Object.entries(artifacts)) writeAtomic(join(versionDir, `${name}.sha256`), `${a.sha256}  ${name}\n`);
+const release = { version, commit: facts!.commit, build_time: facts!.build_time, artifacts };
 writeAtomic(join(versionDir, "release.json"), JSON.stringify(release, null, 2) + "\n");
 
 // 3. install.sh, then latest/version.json last.
-const installTmp = join(out, `install.sh.tmp-${process.pid}`);
-copyFileSync(join(repoRoot, "install.sh"), installTmp);
-renameSync(installTmp, join(out, "install.sh"));
+let script = readFileSync(join(repoRoot, "install.sh"), "utf8");
+if (baseUrl !== undefined) {
+  const line = /^DEFAULT_RELEASES_URL="[^"]*"$/m;
+  if (!line.test(script)) throw new Error("install.sh has no DEFAULT_RELEASES_URL line to bake the base URL into");
+  script = script.replace(line, `DEFAULT_RELEASES_URL="${baseUrl}"`);
+}
+writeAtomic(join(out, "install.sh"), script);
 
 const latest = highestVersion(out);
 const latestRelease = readRelease(out, latest);
 writeAtomic(join(out, "latest", "version.json"), JSON.stringify(latestRelease) + "\n");
 
-console.log(`release: ${out}/${version}/${ARTIFACT} sha256 ${sha256}`);
+for (const [name, a] of Object.entries(artifacts)) console.log(`release: ${out}/${version}/${name} sha256 ${a.sha256}`);
+if (baseUrl !== undefined) console.log(`release: install.sh installs from ${baseUrl}: curl -sSf ${baseUrl}/install.sh | sh`);
 console.log(`release: latest is ${latest}${latest === version ? "" : ` (kept; ${version} is older)`}`);
 
 // --- helpers -------------------------------------------------------------------------------------
@@ -102,11 +127,6 @@ function selfReport(bin: string): { commit: string; build_time: string } | null 
     }
   } catch {}
   return null;
-}
-
-function gitCommit(): string {
-  const r = Bun.spawnSync(["git", "rev-parse", "--short=12", "HEAD"], { cwd: repoRoot, stderr: "ignore" });
-  return r.exitCode === 0 ? r.stdout.toString().trim() : "unknown";
 }
 
 // Published versions are the dirs holding both the binary and its checksum.

@@ -25,7 +25,10 @@ const INSTALL_SH = join(REPO, "install.sh");
 const SH = Bun.which("dash") ?? "sh"; // dash catches bash-isms that a bash-backed sh would forgive
 const OLD = "0.1.0";
 const NEW = "0.1.1";
-const ARTIFACT = "spl-linux-x64";
+const BUILDS = ["spl-linux-x64", "spl-linux-x64-baseline"];
+// What install.sh picks on this machine: the baseline build when the CPU has no AVX2.
+const AVX2 = !existsSync("/proc/cpuinfo") || /\bavx2\b/.test(readFileSync("/proc/cpuinfo", "utf8"));
+const ARTIFACT = AVX2 ? BUILDS[0]! : BUILDS[1]!;
 
 let root: string; // everything this file creates
 let tree: string; // the release tree the host serves
@@ -181,6 +184,13 @@ function expectFailure(r: Run, pattern: RegExp) {
   expect(errors[0]).toMatch(pattern);
 }
 
+// Serve `handler` as NEW's plain binary, with no .gz beside it (as in a tree from before
+// compressed downloads), so the installer fetches the plain one.
+function faultBinary(handler: (req: Request) => Response) {
+  host.faults.set(`/${NEW}/${ARTIFACT}`, handler);
+  host.faults.set(`/${NEW}/${ARTIFACT}.gz`, () => new Response("not found\n", { status: 404 }));
+}
+
 function serveBytes(bytes: Uint8Array | string) {
   return () => new Response(bytes);
 }
@@ -195,15 +205,18 @@ beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), "spl-install-test-"));
   chmodSync(root, 0o755); // the unwritable-dir case may run the installer as an unprivileged user
   tree = join(root, "release");
+  mkdirSync(tree);
+  // The host first: its URL is baked into the served install.sh (--base-url).
+  host = startHost(tree);
   for (const v of [OLD, NEW]) {
-    const r = Bun.spawnSync([process.execPath, join(REPO, ".ci/release.ts"), "--out", tree, "--version", v], {
+    // The README's command: bun run release --base-url https://<your-host> [--out DIR] [--version X.Y.Z]
+    const r = Bun.spawnSync([process.execPath, "run", "release", "--base-url", host.url, "--out", tree, "--version", v], {
       cwd: REPO,
       stdout: "pipe",
       stderr: "pipe",
     });
     if (r.exitCode !== 0) throw new Error(`release ${v} failed:\n${r.stdout}\n${r.stderr}`);
   }
-  host = startHost(tree);
   cutoff = await startCutoff();
 });
 
@@ -229,19 +242,34 @@ afterAll(() => {
 // --- release tree --------------------------------------------------------------------------------
 
 describe("release tree", () => {
-  test("has both versions, sha256sum-format checksums, latest, and install.sh", async () => {
+  test("has both versions, both builds, sha256sum-format checksums, latest, and install.sh", async () => {
     for (const v of [OLD, NEW]) {
-      const check = Bun.spawnSync(["sha256sum", "-c", `${ARTIFACT}.sha256`], { cwd: join(tree, v) });
-      expect(check.exitCode).toBe(0);
-      expect(readFileSync(join(tree, v, `${ARTIFACT}.sha256`), "utf8")).toMatch(/^[0-9a-f]{64}  spl-linux-x64\n$/);
+      for (const name of BUILDS) {
+        const check = Bun.spawnSync(["sha256sum", "-c", `${name}.sha256`], { cwd: join(tree, v) });
+        expect(check.exitCode).toBe(0);
+        expect(readFileSync(join(tree, v, `${name}.sha256`), "utf8")).toMatch(new RegExp(`^[0-9a-f]{64}  ${name}\n$`));
+      }
     }
     const latest = JSON.parse(readFileSync(join(tree, "latest", "version.json"), "utf8"));
     expect(latest.version).toBe(NEW);
-    expect(latest.artifacts[ARTIFACT].sha256).toBe(sha256(releaseBinary(NEW)));
-    expect(readFileSync(join(tree, "install.sh"), "utf8")).toBe(readFileSync(INSTALL_SH, "utf8"));
+    for (const name of BUILDS) expect(latest.artifacts[name].sha256).toBe(sha256(join(tree, NEW, name)));
+    // --base-url changed exactly one line of the repo's install.sh.
+    const repoLines = readFileSync(INSTALL_SH, "utf8").split("\n");
+    const served = readFileSync(join(tree, "install.sh"), "utf8").split("\n");
+    const changed = served.filter((l, i) => l !== repoLines[i]);
+    expect(changed).toEqual([`DEFAULT_RELEASES_URL="${host.url}"`]);
     // Served over HTTP as-is.
     const res = await fetch(`${host.url}/latest/version.json`);
     expect(((await res.json()) as { version: string }).version).toBe(NEW);
+  });
+
+  test("--base-url refuses what cannot sit inside the script's quotes, in one line", () => {
+    for (const bad of ['https://x.example/"; rm -rf ~; "', "ftp://x.example", "x.example"]) {
+      const r = Bun.spawnSync([process.execPath, join(REPO, ".ci/release.ts"), "--out", join(root, "never"), "--base-url", bad], { cwd: REPO });
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr.toString()).toMatch(/^release: invalid --base-url .*e\.g\. --base-url https:\/\/\S+\n$/);
+      expect(existsSync(join(root, "never"))).toBe(false);
+    }
   });
 
   test("install.sh is POSIX sh", () => {
@@ -253,10 +281,11 @@ describe("release tree", () => {
 // --- happy paths ---------------------------------------------------------------------------------
 
 describe("install", () => {
-  test("fresh install via curl | sh into the default ~/.local/bin", async () => {
+  test("README: `curl -sSf <host>/install.sh | sh` into the default ~/.local/bin, nothing else set", async () => {
     const sb = sandbox();
     const env = baseEnv(sb);
     delete env.INSTALL_DIR;
+    delete env.SPL_RELEASES_URL; // the host is baked in by `bun run release --base-url`
     const r = await run([SH, "-c", `curl -sSf "${host.url}/install.sh" | ${SH}`], env, sb.dir);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
@@ -299,6 +328,25 @@ describe("install", () => {
     expect(readdirSync(sb.bin)).toEqual(["spl"]);
   });
 
+  test("README: every command of the Install block, against the host, in order", async () => {
+    const readme = readFileSync(join(REPO, "README.md"), "utf8");
+    const block = readme.slice(readme.indexOf("## Install and upgrade")).match(/```sh\n([\s\S]*?)```/)![1]!;
+    const commands = block.trim().split("\n").map((l) => l.replace(/\s+# .*$/, "").replace(/https:\/\/<your-host>/g, host.url));
+    expect(commands.length).toBe(6);
+    const sb = sandbox();
+    const env = baseEnv(sb, { PATH: `${sb.bin}:${process.env.PATH}` });
+    delete env.SPL_RELEASES_URL; // as on a real machine: the host is baked into install.sh
+    // What each line leaves behind: the installed version, or no binary at all.
+    const after = [NEW, OLD, OLD, OLD, null, null];
+    for (const [i, cmd] of commands.entries()) {
+      const r = await run([SH, "-c", cmd], env, sb.dir);
+      expect({ cmd, code: r.code, stderr: r.stderr }).toEqual({ cmd, code: 0, stderr: "" });
+      if (after[i]) expect(await splVersion(sb)).toBe(`spl ${after[i]}`);
+      else expect(existsSync(join(sb.bin, "spl"))).toBe(false);
+      if (cmd.includes("--help")) expect(r.stdout).toContain("--uninstall");
+    }
+  });
+
   test("a host-baked ?v= pin: curl -sSf \"<host>/install.sh?v=X\" | sh", async () => {
     const sb = sandbox();
     let r = await installPiped(sb, `${host.url}/install.sh`); // latest
@@ -316,6 +364,167 @@ describe("install", () => {
 
     // The host refuses anything that is not a plain version; curl -f turns that into a failure.
     expect((await fetch(`${host.url}/install.sh?v=${encodeURIComponent('1"; rm -rf /')}`)).status).toBe(400);
+  });
+});
+
+// --- installer options and platforms --------------------------------------------------------------
+
+// A directory of stand-ins for system tools (uname, ldd), put first on PATH: the installer asks
+// them what machine it is on.
+function shims(sb: Sandbox, tools: Record<string, string>): Record<string, string> {
+  const dir = join(sb.dir, "shims");
+  mkdirSync(dir, { recursive: true });
+  for (const [name, body] of Object.entries(tools)) {
+    writeFileSync(join(dir, name), `#!/bin/sh\n${body}\n`);
+    chmodSync(join(dir, name), 0o755);
+  }
+  return { PATH: `${dir}:${process.env.PATH}` };
+}
+
+// `spl serve` from the installed binary, in the sandbox's own home and a free port.
+async function startDaemon(sb: Sandbox): Promise<Bun.Subprocess> {
+  const port = await closedPort();
+  const proc = Bun.spawn([join(sb.bin, "spl"), "serve", "--port", String(port)], { env: baseEnv(sb), stdout: "ignore", stderr: "ignore" });
+  await waitFor(() => Bun.spawnSync(["curl", "-fs", `http://127.0.0.1:${port}/health`]).exitCode === 0);
+  return proc;
+}
+
+async function stopDaemon(proc: Bun.Subprocess) {
+  proc.kill("SIGTERM");
+  await proc.exited;
+}
+
+describe("installer", () => {
+  test("--help works under curl | sh and installs nothing", async () => {
+    const sb = sandbox();
+    const r = await run([SH, "-c", `curl -sSf "${host.url}/install.sh" | ${SH} -s -- --help`], baseEnv(sb), sb.dir);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("--uninstall");
+    expect(r.stdout).toContain(`SPL_RELEASES_URL  base URL of the release tree (default: ${host.url})`);
+    expect(existsSync(sb.bin)).toBe(false);
+  });
+
+  const platforms: [string, Record<string, string>, RegExp][] = [
+    ["macOS", { uname: 'case "$1" in -s) echo Darwin ;; *) echo x86_64 ;; esac' }, /no prebuilt spl for Darwin .*build from source/],
+    ["arm64 Linux", { uname: 'case "$1" in -s) echo Linux ;; *) echo aarch64 ;; esac' }, /no arm64 build of spl is published yet/],
+    ["riscv64 Linux", { uname: 'case "$1" in -s) echo Linux ;; *) echo riscv64 ;; esac' }, /no prebuilt spl for riscv64/],
+    ["musl libc (Alpine)", { ldd: 'echo "musl libc (x86_64)" >&2; exit 1' }, /musl libc .*needs glibc/],
+  ];
+  for (const [name, tools, pattern] of platforms) {
+    test(`refuses ${name} by name, before downloading anything`, async () => {
+      const sb = sandbox();
+      const oldSha = seedOld(sb);
+      let requests = 0;
+      for (const path of [`/${NEW}/${ARTIFACT}`, `/${NEW}/${ARTIFACT}.gz`]) host.faults.set(path, () => (requests++, new Response("x")));
+      const r = await install(sb, [], { SPL_VERSION: NEW, ...shims(sb, tools) });
+      expectFailure(r, pattern);
+      expect(requests).toBe(0);
+      await expectOldIntact(sb, oldSha);
+    });
+  }
+
+  test("SPL_BASELINE=1 installs the -baseline build (chosen by itself on CPUs without AVX2)", async () => {
+    const sb = sandbox();
+    const r = await install(sb, [], { SPL_BASELINE: "1" });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`/${NEW}/spl-linux-x64-baseline`);
+    expect(sha256(join(sb.bin, "spl"))).toBe(sha256(join(tree, NEW, "spl-linux-x64-baseline")));
+    expect(await splVersion(sb)).toBe(`spl ${NEW}`);
+  });
+
+  test("transient server errors are retried (503 twice, then the binary)", async () => {
+    const sb = sandbox();
+    let requests = 0;
+    host.faults.set(`/${NEW}/${ARTIFACT}.gz`, () =>
+      ++requests <= 2 ? new Response("busy", { status: 503 }) : new Response(Bun.file(`${releaseBinary(NEW)}.gz`)),
+    );
+    const r = await install(sb);
+    expect(r.code).toBe(0);
+    expect(requests).toBe(3);
+    expect(sha256(join(sb.bin, "spl"))).toBe(sha256(releaseBinary(NEW)));
+  });
+
+  test("compressed downloads: the .gz when the tree has one, else the plain binary; checksum over the result", async () => {
+    const sb = sandbox();
+    const hits: string[] = [];
+    for (const path of [`/${NEW}/${ARTIFACT}`, `/${NEW}/${ARTIFACT}.gz`]) {
+      host.faults.set(path, () => (hits.push(path), new Response(Bun.file(join(tree, path)))));
+    }
+    let r = await install(sb);
+    expect(r.code).toBe(0);
+    expect(hits).toEqual([`/${NEW}/${ARTIFACT}.gz`]);
+    expect(statSync(`${releaseBinary(NEW)}.gz`).size).toBeLessThan(statSync(releaseBinary(NEW)).size);
+    expect(sha256(join(sb.bin, "spl"))).toBe(sha256(releaseBinary(NEW)));
+    expect(readdirSync(sb.bin)).toEqual(["spl"]);
+
+    hits.length = 0;
+    faultBinary(() => (hits.push("plain"), new Response(Bun.file(releaseBinary(NEW)))));
+    r = await install(sb, [], { SPL_VERSION: NEW });
+    expect(r.code).toBe(0);
+    expect(hits).toEqual(["plain"]);
+    expect(sha256(join(sb.bin, "spl"))).toBe(sha256(releaseBinary(NEW)));
+  });
+
+  test("a .gz that is corrupt, or holds another binary, fails and leaves the old one", async () => {
+    const sb = sandbox();
+    const oldSha = seedOld(sb);
+    const gz = readFileSync(`${releaseBinary(NEW)}.gz`);
+    gz[gz.length >> 1] ^= 0xff;
+    host.faults.set(`/${NEW}/${ARTIFACT}.gz`, serveBytes(gz));
+    expectFailure(await install(sb), /cannot decompress .*\.gz; the download is corrupt/);
+    await expectOldIntact(sb, oldSha);
+
+    host.faults.set(`/${NEW}/${ARTIFACT}.gz`, () => new Response(Bun.file(`${releaseBinary(OLD)}.gz`)));
+    expectFailure(await install(sb), /checksum mismatch/);
+    await expectOldIntact(sb, oldSha);
+  });
+
+  test("a progress bar on a terminal, none when piped", async () => {
+    const sb = sandbox();
+    const script = Bun.which("script");
+    if (!script) {
+      console.warn("skipped: no `script` (util-linux) to give the installer a terminal");
+      return;
+    }
+    const r = await run([script, "-qec", `${SH} ${INSTALL_SH}`, "/dev/null"], baseEnv(sb), sb.dir);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/#+\s*100[.,]0%/);
+    expect(await splVersion(sb)).toBe(`spl ${NEW}`);
+    // Piped: the "fresh install" test above expects an empty stderr.
+  });
+
+  test("restart hint only while a daemon runs; --uninstall refused until it stops, data kept", async () => {
+    const sb = sandbox();
+    let r = await install(sb, [], { SPL_VERSION: OLD });
+    expect(r.stdout).toContain("next: spl init");
+    r = await install(sb);
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toContain("restart");
+    expect(r.stdout).not.toContain("next: spl init");
+
+    const daemon = await startDaemon(sb);
+    try {
+      r = await install(sb, ["--uninstall"]);
+      expectFailure(r, new RegExp(`an spl daemon is running from .* \\(pid ${daemon.pid}\\); stop it first with 'spl serve --stop'`));
+      expect(await splVersion(sb)).toBe(`spl ${NEW}`);
+
+      r = await install(sb, [], { SPL_VERSION: OLD });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(`a daemon still runs the previous binary (pid ${daemon.pid}); restart it`);
+    } finally {
+      await stopDaemon(daemon);
+    }
+
+    r = await install(sb, ["--uninstall"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`removed ${join(sb.bin, "spl")} (spl ${OLD})`);
+    expect(r.stdout).toContain("your data is untouched");
+    expect(readdirSync(sb.bin)).toEqual([]);
+    expect(existsSync(join(sb.home, ".syncro", "hub.db"))).toBe(true);
+
+    r = await install(sb, ["--uninstall"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("nothing to uninstall");
   });
 });
 
@@ -342,7 +551,7 @@ describe("failures leave the old binary intact", () => {
     const sb = sandbox();
     const oldSha = seedOld(sb);
     cutoff.bytes = readFileSync(releaseBinary(NEW));
-    host.faults.set(`/${NEW}/${ARTIFACT}`, () => Response.redirect(cutoff.url, 302));
+    faultBinary(() => Response.redirect(cutoff.url, 302));
     const r = await install(sb);
     expectFailure(r, /cannot download spl 0\.1\.1 .*cut off part-way/);
     await expectOldIntact(sb, oldSha);
@@ -354,7 +563,7 @@ describe("failures leave the old binary intact", () => {
     const corrupt = readFileSync(releaseBinary(NEW));
     const mid = corrupt.length >> 1;
     corrupt[mid] = corrupt[mid]! ^ 0xff;
-    host.faults.set(`/${NEW}/${ARTIFACT}`, serveBytes(corrupt));
+    faultBinary(serveBytes(corrupt));
     const r = await install(sb);
     expectFailure(r, /checksum mismatch/);
     await expectOldIntact(sb, oldSha);
@@ -390,7 +599,7 @@ describe("failures leave the old binary intact", () => {
       const sb = sandbox();
       const oldSha = seedOld(sb);
       const body = bytes();
-      host.faults.set(`/${NEW}/${ARTIFACT}`, serveBytes(body));
+      faultBinary(serveBytes(body));
       host.faults.set(`/${NEW}/${ARTIFACT}.sha256`, serveBytes(shaLine(body)));
       const r = await install(sb);
       expectFailure(r, pattern);

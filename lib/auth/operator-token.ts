@@ -1,5 +1,6 @@
 // The tokens an instance mints for itself: the operator's admin token in <home>/token (spl init,
-// and the first daemon start on a fresh volume), and SPL_BOOTSTRAP_TOKEN at boot. Both are
+// and the first daemon start on a fresh volume), and SPL_BOOTSTRAP_TOKEN (or the file named by
+// SPL_BOOTSTRAP_TOKEN_FILE, as Docker/Kubernetes secrets are mounted) at boot. Both are
 // idempotent: a token already in the registry is never minted twice.
 import { writePrivateFile } from "../private-file";
 import { existsSync, readFileSync } from "node:fs";
@@ -44,12 +45,33 @@ export async function ensureOperatorToken(tokenPath: string, registry: TokenRegi
   return "minted";
 }
 
-/** SPL_BOOTSTRAP_TOKEN: registers the given bearer (once) as an admin token for `actor`. */
-export async function ensureBootstrapToken(value: string, registry: TokenRegistry, actor: string, write: WriteTokenRecord): Promise<OperatorTokenOutcome> {
+/** The bootstrap token from SPL_BOOTSTRAP_TOKEN or SPL_BOOTSTRAP_TOKEN_FILE (one of them), with the name it came from. */
+export function bootstrapTokenFromEnv(env = process.env): { value: string; source: string } | null {
+  const direct = env.SPL_BOOTSTRAP_TOKEN;
+  const file = env.SPL_BOOTSTRAP_TOKEN_FILE;
+  if (direct && file) {
+    throw new UserError("both SPL_BOOTSTRAP_TOKEN and SPL_BOOTSTRAP_TOKEN_FILE are set", "unset one of them (the _FILE form keeps the token out of the environment)");
+  }
+  if (direct) return { value: direct, source: "SPL_BOOTSTRAP_TOKEN" };
+  if (!file) return null;
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new UserError(
+      `SPL_BOOTSTRAP_TOKEN_FILE ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
+      "point it at a readable file holding the token, e.g. a Docker secret at /run/secrets/<name>",
+    );
+  }
+  return { value: text.trim(), source: `SPL_BOOTSTRAP_TOKEN_FILE ${file}` }; // secrets files often end in a newline
+}
+
+/** The bootstrap token: registers the given bearer (once) as an admin token for `actor`. */
+export async function ensureBootstrapToken(value: string, registry: TokenRegistry, actor: string, write: WriteTokenRecord, source = "SPL_BOOTSTRAP_TOKEN"): Promise<OperatorTokenOutcome> {
   const parsed = parseBearer(value);
   if (!parsed) {
     throw new UserError(
-      "SPL_BOOTSTRAP_TOKEN is not usable: it must be 16-256 printable ASCII characters without spaces (or an spl_<env>_<id>_<secret> token)",
+      `${source} is not usable: the token must be 16-256 printable ASCII characters without spaces (or an spl_<env>_<id>_<secret> token)`,
       "set it to a long random string, e.g. SPL_BOOTSTRAP_TOKEN=$(openssl rand -hex 32)",
     );
   }

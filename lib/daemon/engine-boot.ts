@@ -6,7 +6,7 @@ import { ENGINE_ACTOR } from "../instance";
 import { prepareRecord } from "../records/envelope";
 import { UserError } from "../errors";
 import { AUTH_THREAD } from "../auth/tokens";
-import { ensureBootstrapToken, ensureOperatorToken, type TokenBody } from "../auth/operator-token";
+import { bootstrapTokenFromEnv, ensureBootstrapToken, ensureOperatorToken, type TokenBody } from "../auth/operator-token";
 import { isLoopback } from "./access";
 import { ensureFleetToken } from "../fleet/token";
 import type { CommitHook } from "./ingest";
@@ -56,10 +56,10 @@ export async function startEngine(state: DaemonState, phases?: Phases): Promise<
   const operator = state.config.identity.actor;
   const minted = await ensureOperatorToken(state.paths.token, engine.tokens, operator, (b) => writeAuthRecord(state, b));
   if (minted === "minted") log.info("minted the operator's admin token", { path: state.paths.token, actor: operator });
-  const boot = process.env.SPL_BOOTSTRAP_TOKEN;
+  const boot = bootstrapTokenFromEnv();
   if (boot) {
-    const r = await ensureBootstrapToken(boot, engine.tokens, operator, (b) => writeAuthRecord(state, b));
-    if (r === "minted") log.info("registered SPL_BOOTSTRAP_TOKEN as an admin token", { actor: operator });
+    const r = await ensureBootstrapToken(boot.value, engine.tokens, operator, (b) => writeAuthRecord(state, b), boot.source);
+    if (r === "minted") log.info(`registered ${boot.source} as an admin token`, { actor: operator });
   }
   const { member } = state.fleet;
   const fleet = await ensureFleetToken({ home: state.paths.home, role: member.role, registry: engine.tokens, write: (b) => writeAuthRecord(state, b) });
