@@ -469,7 +469,7 @@ describe("installer", () => {
     const sb = sandbox();
     const oldSha = seedOld(sb);
     const gz = readFileSync(`${releaseBinary(NEW)}.gz`);
-    gz[gz.length >> 1] ^= 0xff;
+    gz[gz.length >> 1]! ^= 0xff;
     host.faults.set(`/${NEW}/${ARTIFACT}.gz`, serveBytes(gz));
     expectFailure(await install(sb), /cannot decompress .*\.gz; the download is corrupt/);
     await expectOldIntact(sb, oldSha);
