@@ -8,6 +8,7 @@ import { homePaths } from "../paths";
 import { formatDuration } from "../cli/output";
 import { fleetMember } from "./config";
 import type { MemberView } from "./registry";
+import type { EmergencyState, Freeze } from "./control";
 import { readFleetToken } from "./token";
 
 export interface FleetStatus {
@@ -15,8 +16,8 @@ export interface FleetStatus {
   heartbeat_interval_secs: number;
   counts: { live: number; stale: number; archived: number };
   instances: MemberView[];
-  freezes: { namespace: string; level: string }[];
-  emergency: { active: boolean; reason: string | null };
+  freezes: Freeze[];
+  emergency: EmergencyState;
 }
 
 /** A token for another member: SPL_TOKEN, else the fleet token, else the home's own. */
@@ -71,16 +72,21 @@ export function renderList(s: FleetStatus): string {
 }
 
 export function renderStatus(s: FleetStatus): string {
-  const freezes = s.freezes.length ? s.freezes.map((f) => `${f.namespace} (${f.level})`).join(", ") : "(none)";
+  // The runbook's layout: "(none)" on the label's line, else one line per freeze under it.
+  const freezes = s.freezes.length ? ["", ...s.freezes.map((f) => `    [${f.level}] ${f.namespace} — ${f.reason ?? "no reason given"}`)] : ["   (none)"];
+  const e = s.emergency;
+  const emergency = e.active ? ["", "  ⚠ EMERGENCY STOP ACTIVE", `    Reason: ${e.reason ?? "no reason given"}`, `    Issued by: ${e.issued_by ?? "unknown"}`] : ["   inactive"];
   return [
     "Fleet status",
     `  Coordinator URL:  ${s.coordinator_url}`,
     `  Heartbeat:        every ${s.heartbeat_interval_secs}s`,
     `  Instances:        ${countsLine(s.counts)}`,
     "",
-    `  Active freezes:   ${freezes}`,
+    `  Active freezes:${freezes[0]}`,
+    ...freezes.slice(1),
     "",
-    `  Emergency stop:   ${s.emergency.active ? `ACTIVE (${s.emergency.reason ?? "no reason given"})` : "inactive"}`,
+    `  Emergency stop:${emergency[0]}`,
+    ...emergency.slice(1),
   ].join("\n");
 }
 

@@ -1,0 +1,45 @@
+// A worker catches up with the coordinator's th_fleet_control after every acknowledged heartbeat
+// (SPEC 15), so a freeze reaches a live worker within one interval and a worker that was down
+// enforces it one interval after it returns. Records are copied as they are (content-addressed:
+// a copy already held is a duplicate, never a second record); only the new ones are fetched.
+import type { DaemonState } from "../daemon/state";
+import { prepareRecord } from "../records/envelope";
+import { FLEET_CONTROL_THREAD } from "../records/reserved-threads";
+
+const PAGE = 1000;
+const PULL_TIMEOUT_MS = 5000;
+
+interface WirePage {
+  data: { id: string; sequence: number }[];
+  has_more: boolean;
+}
+
+export function fleetControlPuller(state: DaemonState): (token: string | null) => Promise<void> {
+  const log = state.log.child("syncropel_fleet::control_sync");
+  let after = 0; // the coordinator's sequence of the last control record copied
+  return async (token) => {
+    const base = state.fleet.member.coordinatorUrl;
+    if (!base) return;
+    try {
+      for (;;) {
+        const res = await fetch(`${base}/v1/records?thread=${FLEET_CONTROL_THREAD}&limit=${PAGE}&after=${after}`, {
+          headers: token ? { authorization: `Bearer ${token}` } : {},
+          signal: AbortSignal.timeout(PULL_TIMEOUT_MS),
+        });
+        if (res.status !== 200) return log.warn(`cannot read the coordinator's ${FLEET_CONTROL_THREAD}: ${res.status} — check the fleet token (spl fleet join)`);
+        const page = (await res.json()) as WirePage;
+        const fresh = page.data.filter((r) => !state.store.get(r.id));
+        if (fresh.length) {
+          const results = await state.ingest.submit(fresh.map((r) => prepareRecord(r)));
+          const failed = results.find((r) => r.status === "error");
+          if (failed && failed.status === "error") return log.warn(`a fleet control record was refused here: ${failed.error.message}`);
+          log.info("fleet control updated from the coordinator", { records: fresh.length });
+        }
+        if (page.data.length) after = page.data[page.data.length - 1]!.sequence;
+        if (!page.has_more) return;
+      }
+    } catch (err) {
+      log.warn(`cannot read the coordinator's ${FLEET_CONTROL_THREAD}: ${(err as Error).message}`);
+    }
+  };
+}
