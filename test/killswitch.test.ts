@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Instance, isAlive, track, waitFor } from "./harness";
+import { Instance, SPL, isAlive, track, waitFor } from "./harness";
 
 function consecutivePorts(n: number): number {
   for (;;) {
@@ -174,6 +174,22 @@ describe("emergency stop", () => {
     }
     const status = await ok(["fleet", "status"]);
     expect(status).toContain("\n  Emergency stop:\n  ⚠ EMERGENCY STOP ACTIVE\n    Reason: v1 → v2 upgrade\n    Issued by: did:sync:user:");
+    // --live adds each member's version, health and active dispatches, and the pending fan-outs.
+    const live = Bun.spawn([SPL, "fleet", "status", "--live"], { env: coord.env, stdout: "pipe", stderr: "pipe" });
+    track(live.pid);
+    const reader = live.stdout.getReader();
+    let frame = "";
+    while (!frame.includes("Pending fan-outs:")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      frame += new TextDecoder().decode(value);
+    }
+    live.kill("SIGINT");
+    expect(await live.exited).toBe(0);
+    expect(frame).toContain("  ⚠ EMERGENCY STOP ACTIVE\n");
+    expect(frame).toContain("\n  Members:\n    NAME          STATUS    VERSION     HEALTH     ACTIVE DISPATCHES\n");
+    for (const name of MEMBERS) expect(frame).toMatch(new RegExp(`\\n    ${name} +live +0\\.1\\.0 +healthy +0\\n`));
+    expect(frame).toContain("\n\n  Pending fan-outs: (none)\n");
     // Heartbeats still land: every member stays live through the stop.
     const before = JSON.parse(await ok(["fleet", "status", "-o", "json"])).instances.map((m: any) => m.last_heartbeat);
     await waitFor(async () => {

@@ -18,6 +18,8 @@ export interface FleetStatus {
   instances: MemberView[];
   freezes: Freeze[];
   emergency: EmergencyState;
+  /** Fan-outs still waiting on children (filled by the fan-out side; empty until then). */
+  pending_fanouts?: unknown[];
 }
 
 /** A token for another member: SPL_TOKEN, else the fleet token, else the home's own. */
@@ -87,6 +89,22 @@ export function renderStatus(s: FleetStatus): string {
     "",
     `  Emergency stop:${emergency[0]}`,
     ...emergency.slice(1),
+  ].join("\n");
+}
+
+/** `fleet status --live`: the status, then each member's load and the pending fan-outs. */
+export function renderLive(s: FleetStatus): string {
+  const row = (c: string[]) => `    ${cell(c[0]!, 14)}${cell(c[1]!, 10)}${cell(c[2]!, 12)}${cell(c[3]!, 11)}${c[4]}`;
+  const members = s.instances.map((m) => row([m.name || "?", m.status, m.version, m.health, String(m.active_dispatches)]));
+  const pending = s.pending_fanouts ?? [];
+  return [
+    renderStatus(s),
+    "",
+    "  Members:",
+    row(["NAME", "STATUS", "VERSION", "HEALTH", "ACTIVE DISPATCHES"]),
+    ...(members.length ? members : ["    (none registered yet)"]),
+    "",
+    `  Pending fan-outs: ${pending.length ? pending.length : "(none)"}`,
   ].join("\n");
 }
 
