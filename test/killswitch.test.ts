@@ -86,7 +86,7 @@ afterAll(async () => {
 }, 60_000);
 
 describe("namespace freezes", () => {
-  test("soft: INTEND/DO refused with 403 NAMESPACE_FROZEN on every member, children included; KNOW/LEARN and other namespaces pass", async () => {
+  test("soft: INTEND/DO refused with 403 NAMESPACE_FROZEN on every member, children included; KNOW/LEARN and other namespaces pass; the fleet_* CEL functions see it", async () => {
     expect(await ok(["kill", "--namespace", "docs/v0.11", "--reason", "bad release"])).toBe("✓ soft freeze of 'docs/v0.11' recorded\n");
     await everyMemberHas(await lastControlId());
     for (const name of MEMBERS) {
@@ -102,6 +102,11 @@ describe("namespace freezes", () => {
       expect((await write(name, "INTEND", "docs/v0.12")).status).toBe(201);
       expect((await write(name, "INTEND", "docs/v0.110")).status).toBe(201);
     }
+    // The CEL bindings see the same state on a worker (SPEC 15; fleet reference section 6).
+    const cel = (expr: string) => ok(["expr", "eval", expr, "--context", "permission"], asMember("worker-a"));
+    expect(await cel("fleet_frozen_namespaces()")).toBe('["docs/v0.11"]\n');
+    expect(await cel("fleet_hard_frozen_past_grace()")).toBe("[]\n");
+    expect(await cel(`!fleet_frozen_namespaces().exists(ns, "docs/v0.11" == ns)`)).toBe("false\n");
     const cli = await coord.spl(["intend", "more work", "--body", '{"namespace":"docs/v0.11"}'], { env: asMember("worker-a") });
     expect(cli.code).toBe(1);
     expect(cli.stderr).toContain("namespace 'docs/v0.11' is under a soft freeze");
@@ -136,6 +141,7 @@ describe("namespace freezes", () => {
         expect(r.json.code).toBe("NAMESPACE_FROZEN");
       }
     }
+    expect(await ok(["expr", "eval", "fleet_hard_frozen_past_grace()", "--context", "permission"], asMember("worker-b"))).toBe('["billing"]\n');
     expect(await ok(["fleet", "status"])).toContain("\n  Active freezes:\n    [hard] billing — leak\n    [hard] ops — no reason given\n\n");
     await ok(["unkill", "--namespace", "ops"]);
     await ok(["unkill", "--namespace", "billing"]);
@@ -172,6 +178,7 @@ describe("emergency stop", () => {
       expect((await write(name, "KNOW", "anything")).status).toBe(201);
       expect((await write(name, "LEARN", "anything")).status).toBe(201);
     }
+    expect(await ok(["expr", "eval", "fleet_emergency_active()", "--context", "permission"], asMember("worker-b"))).toBe("true\n");
     const status = await ok(["fleet", "status"]);
     expect(status).toContain("\n  Emergency stop:\n  ⚠ EMERGENCY STOP ACTIVE\n    Reason: v1 → v2 upgrade\n    Issued by: did:sync:user:");
     // --live adds each member's version, health and active dispatches, and the pending fan-outs.
@@ -200,6 +207,7 @@ describe("emergency stop", () => {
     await everyMemberHas(await lastControlId());
     for (const name of MEMBERS) expect((await write(name, "INTEND", "anything")).status).toBe(201);
     expect(await ok(["fleet", "status"])).toContain("\n  Emergency stop:   inactive\n");
+    expect(await ok(["expr", "eval", "fleet_emergency_active()", "--context", "permission"])).toBe("false\n");
   }, 90_000);
 });
 

@@ -79,7 +79,7 @@ export function createDaemonState(o: {
   const dispatches = new DispatchTable();
   const registry = new FleetRegistry();
   const control = new FleetControl();
-  const engine = new Engine(o.store, o.log, { extraFolds: [...TASK_FOLDS, dispatchFold(dispatches), registryFold(registry), controlFold(control)], taskAliasPrefix: o.config.tasks.aliasPrefix });
+  const engine = new Engine(o.store, o.log, { extraFolds: [...TASK_FOLDS, dispatchFold(dispatches), registryFold(registry), controlFold(control)], taskAliasPrefix: o.config.tasks.aliasPrefix, fleetFacts: (nowMs) => control.facts(nowMs) });
   const startedAt = Date.now();
   const reconciler = reconcilerService({ engine, dispatches, config: o.config, log: o.log, startedAt, submit: (records) => state.ingest.submit(records), mayStartWork: (rec) => control.mayStartWork(rec.body.namespace) });
   const state: DaemonState = {

@@ -6,6 +6,7 @@ import type { Fold } from "../engine/folds";
 import { ApiError } from "../daemon/http";
 import { FLEET_CONTROL_THREAD, INSTANCE_REGISTRY_THREAD } from "../records/reserved-threads";
 import type { Envelope, StoredRecord } from "../records/types";
+import type { FleetFacts } from "../engine/vocabulary";
 
 export type FreezeLevel = "soft" | "hard";
 export const FREEZE_LEVELS: readonly FreezeLevel[] = ["soft", "hard"];
@@ -86,6 +87,11 @@ export class FleetControl {
   /** Hard freezes whose grace is over: nothing at all is accepted there. */
   hardFrozenPastGrace(nowMs = Date.now()): string[] {
     return this.freezes.filter((f) => f.level === "hard" && nowMs >= (f.issued_at_unix + f.grace_secs) * 1000).map((f) => f.namespace);
+  }
+
+  /** What the fleet_* CEL functions see. */
+  facts(nowMs = Date.now()): FleetFacts {
+    return { frozen: this.frozenNamespaces(), hardPastGrace: this.hardFrozenPastGrace(nowMs), emergency: this.emergencyState.active };
   }
 
   /** Whether the reconciler may start work for a record in this namespace. */
