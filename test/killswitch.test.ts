@@ -240,3 +240,33 @@ describe("bad input", () => {
     expect((await ok(["fleet", "status", "-o", "json"])).includes('"active": true')).toBe(false);
   });
 });
+
+describe("forwarding", () => {
+  test("with a 60 s heartbeat, the coordinator forwards a freeze to a live worker long before that worker's next beat", async () => {
+    const slow = new Instance();
+    const port = consecutivePorts(1);
+    const slowHome = (name: string) => (name === "coordinator" ? slow.splHome : `${slow.splHome}-${name}`);
+    try {
+      expect((await slow.spl(["init"])).code).toBe(0);
+      const r = await slow.spl(["fleet", "start", "--workers", "1", "--port", String(slow.port), "--worker-port", String(port), "--heartbeat", "60"], { timeoutMs: 90_000 });
+      trackSpawned(r.stdout);
+      expect(r.code).toBe(0);
+      expect((await slow.spl(["kill", "--namespace", "slow"])).stdout).toBe("✓ soft freeze of 'slow' recorded\n");
+      // The worker's first beat was at its start and its next is ~60 s away; 20 s is the bound.
+      const sock = join(slowHome("worker-a"), "run", "spl.sock");
+      const post = () =>
+        fetch("http://localhost/v1/records", { method: "POST", unix: sock, headers: { "content-type": "application/json" }, body: JSON.stringify({ act: "INTEND", actor: "did:sync:user:tester", thread: `th_slow_${++seq}`, body: { namespace: "slow" } }) } as RequestInit);
+      const control = async () => (await (await fetch("http://localhost/v1/records?thread=th_fleet_control", { unix: sock } as RequestInit)).json()).data.length;
+      await waitFor(async () => (await control()) > 0, 20_000, 100);
+      expect((await post()).status).toBe(403);
+    } finally {
+      await slow.spl(["fleet", "stop", "--all"]);
+      for (const name of ["coordinator", "worker-a"]) {
+        try {
+          const pid = Number(readFileSync(join(slowHome(name), "run", "spl.pid"), "utf8").trim());
+          if (isAlive(pid)) process.kill(pid, "SIGKILL");
+        } catch {}
+      }
+    }
+  }, 120_000);
+});

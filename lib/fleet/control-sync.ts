@@ -1,8 +1,12 @@
-// A worker catches up with the coordinator's th_fleet_control after every acknowledged heartbeat
-// (SPEC 15), so a freeze reaches a live worker within one interval and a worker that was down
-// enforces it one interval after it returns. Records are copied as they are (content-addressed:
+// th_fleet_control from the coordinator to every member (SPEC 15): the coordinator forwards each
+// new control record to the live members at once, and a worker catches up with the coordinator's
+// thread after every acknowledged heartbeat, so one that missed the forward (down, unreachable)
+// enforces a freeze one interval after it returns. Records are copied as they are (content-addressed:
 // a copy already held is a duplicate, never a second record); only the new ones are fetched.
 import type { DaemonState } from "../daemon/state";
+import type { Service } from "../daemon/services";
+import { toWire } from "../records/wire";
+import { readFleetToken } from "./token";
 import { prepareRecord } from "../records/envelope";
 import { FLEET_CONTROL_THREAD } from "../records/reserved-threads";
 
@@ -41,5 +45,43 @@ export function fleetControlPuller(state: DaemonState): (token: string | null) =
     } catch (err) {
       log.warn(`cannot read the coordinator's ${FLEET_CONTROL_THREAD}: ${(err as Error).message}`);
     }
+  };
+}
+
+/**
+ * The coordinator forwards each new control record to every live member at once (SPEC 15), so a
+ * freeze holds fleet-wide well within an interval; a member it misses catches up by the pull.
+ */
+export function fleetControlForwarder(state: DaemonState): Service {
+  const log = state.log.child("syncropel_fleet::control_forward");
+  let running = false;
+  return {
+    name: "fleet_control_forward",
+    start() {
+      running = state.fleet.member.role === "coordinator";
+    },
+    stop() {
+      running = false;
+    },
+    afterCommit(created) {
+      if (!running) return;
+      const fresh = created.filter((r) => r.thread === FLEET_CONTROL_THREAD);
+      if (!fresh.length) return;
+      const { member, registry } = state.fleet;
+      const token = readFleetToken(state.paths.home);
+      const body = JSON.stringify({ records: fresh.map(toWire) });
+      for (const m of registry.view(member.heartbeatSecs)) {
+        if (m.status !== "live" || m.did === state.instanceDid || !m.endpoint) continue;
+        fetch(`${m.endpoint}/v1/records/batch`, {
+          method: "POST",
+          headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+          body,
+          signal: AbortSignal.timeout(PULL_TIMEOUT_MS),
+        }).then(
+          (res) => res.status !== 200 && log.warn(`forwarding fleet control to ${m.name} answered ${res.status}; it catches up after its next heartbeat`),
+          () => log.warn(`cannot forward fleet control to ${m.name} at ${m.endpoint}; it catches up after its next heartbeat`),
+        );
+      }
+    },
   };
 }
