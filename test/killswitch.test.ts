@@ -256,7 +256,7 @@ describe("forwarding", () => {
       const sock = join(slowHome("worker-a"), "run", "spl.sock");
       const post = () =>
         fetch("http://localhost/v1/records", { method: "POST", unix: sock, headers: { "content-type": "application/json" }, body: JSON.stringify({ act: "INTEND", actor: "did:sync:user:tester", thread: `th_slow_${++seq}`, body: { namespace: "slow" } }) } as RequestInit);
-      const control = async () => (await (await fetch("http://localhost/v1/records?thread=th_fleet_control", { unix: sock } as RequestInit)).json()).data.length;
+      const control = async () => ((await (await fetch("http://localhost/v1/records?thread=th_fleet_control", { unix: sock } as RequestInit)).json()) as any).data.length;
       await waitFor(async () => (await control()) > 0, 20_000, 100);
       expect((await post()).status).toBe(403);
     } finally {

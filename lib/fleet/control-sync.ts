@@ -51,14 +51,15 @@ export function fleetControlPuller(state: DaemonState): (token: string | null) =
 /**
  * The coordinator forwards each new control record to every live member at once (SPEC 15), so a
  * freeze holds fleet-wide well within an interval; a member it misses catches up by the pull.
+ * A coordinator's service only (services.ts).
  */
 export function fleetControlForwarder(state: DaemonState): Service {
   const log = state.log.child("syncropel_fleet::control_forward");
   let running = false;
   return {
-    name: "fleet_control_forward",
+    name: "fleet-control-forward",
     start() {
-      running = state.fleet.member.role === "coordinator";
+      running = true;
     },
     stop() {
       running = false;
