@@ -3,7 +3,7 @@
 // with its grace, emergency), reaching a worker that was down, shown by `spl fleet status`, and
 // the one-line errors of bad input.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { appendFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Instance, SPL, isAlive, track, waitFor } from "./harness";
 
@@ -269,4 +269,30 @@ describe("forwarding", () => {
       }
     }
   }, 120_000);
+});
+
+describe("the reconciler", () => {
+  test("dispatches nothing into a namespace frozen in the same transaction that wrote the INTEND", async () => {
+    const inst = new Instance();
+    try {
+      expect((await inst.spl(["init"])).code).toBe(0);
+      appendFileSync(inst.path("config.toml"), `\n[dispatch.targets."did:sync:agent:coder"]\nadapter = "echo"\n`);
+      await inst.start();
+      expect((await inst.spl(["config", "add-rule", "--name", "all-to-coder", "--expression", 'record.act == "INTEND"', "--target", "did:sync:agent:coder"])).code).toBe(0);
+      // One batch, one transaction: the freeze is folded after the commit, so both INTENDs are
+      // stored, and only the reconciler can keep the frozen one from being dispatched.
+      const intend = (ns: string) => ({ act: "INTEND", actor: "did:sync:user:tester", thread: `th_reconcile_${ns}`, body: { text: "go", namespace: ns } });
+      const freeze = { act: "LEARN", actor: "did:sync:user:tester", thread: "th_fleet_control", body: { topic: "freeze", namespace: "frozen-ns", level: "soft" } };
+      const batch = await inst.socket("POST", "/v1/records/batch", { records: [freeze, intend("frozen-ns"), intend("open-ns")] });
+      expect(batch.json.data.map((d: any) => d.status)).toEqual(["created", "created", "created"]);
+      const [, frozenId, openId] = batch.json.data.map((d: any) => d.id);
+      const dispatched = async () => JSON.parse((await inst.spl(["dispatch", "list", "-o", "json"])).stdout).map((d: any) => d.intend);
+      await waitFor(async () => (await dispatched()).includes(openId), 20_000, 100);
+      expect(await dispatched()).not.toContain(frozenId);
+      const log = readFileSync(inst.path("logs", "spl.log"), "utf8");
+      expect(log).toMatch(new RegExp(`"msg":"routing decision","record":"${frozenId}".*"outcome":"frozen"`));
+    } finally {
+      await inst.stop();
+    }
+  }, 60_000);
 });
