@@ -46,6 +46,8 @@ const main: ReturnType<typeof defineCommand> = defineCommand({
     task: () => import("./commands/task").then(def),
     dispatch: () => import("./commands/dispatch").then(def),
     fleet: () => import("./commands/fleet").then(def),
+    kill: () => import("./commands/kill").then(def),
+    unkill: () => import("./commands/unkill").then(def),
     completion: () => import("./commands/completion").then((m) => m.completionCommand(main)),
   },
 });

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the two release trees the upgrade drill compares, then runs drills/upgrade.sh on them.
+# Builds the two release trees the upgrade drills compare, then runs drills/upgrade.sh and
+# drills/fleet-upgrade.sh on them.
 # OLD is the newest git tag built from git when a tag exists; otherwise this tree under a lower
 # version number. NEW is this tree.
 set -euo pipefail
@@ -26,3 +27,4 @@ else
 fi
 bun .ci/release.ts --out "$WORK/new" --version "$NEW_V" >/dev/null
 bash drills/upgrade.sh "$WORK/old" "$WORK/new"
+bash drills/fleet-upgrade.sh "$WORK/old" "$WORK/new"

@@ -83,7 +83,7 @@ const status = defineCommand({
     const target = V.coordinatorTarget(args.url);
     const render = async () => {
       const s = await V.fetchStatus(target);
-      return { text: json ? JSON.stringify(s, null, 2) : V.renderStatus(s), interval: s.heartbeat_interval_secs };
+      return { text: json ? JSON.stringify(s, null, 2) : args.live ? V.renderLive(s) : V.renderStatus(s), interval: s.heartbeat_interval_secs };
     };
     if (!args.live) return out((await render()).text);
     const { watch } = await import("../lib/fleet/live");

@@ -29,42 +29,13 @@ LOG="$SYNCROPEL_HOME/logs/spl.log"
 # shellcheck source=drills/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-
-
 # --- one release tree holding both versions ------------------------------------------------------
-mkdir -p "$RELEASES/latest"
-# add_release IN → prints the version it added. A tree contributes its version dirs; a binary
-# gets a version dir and checksum made for it.
-add_release() {
-  local in="$1" v
-  if [ -d "$in" ]; then
-    v="$(sed -n 's/.*"version" *: *"\([^"]*\)".*/\1/p' "$in/latest/version.json" | head -1)"
-    [ -n "$v" ] && [ -f "$in/$v/spl-linux-x64" ] || fail "$in is not a release tree (no latest/version.json naming a <version>/spl-linux-x64)"
-    cp -R "$in/$v" "$RELEASES/"
-    [ -f "$in/install.sh" ] && cp "$in/install.sh" "$RELEASES/install.sh"
-  else
-    [ -x "$in" ] || fail "$in is neither a release tree nor an executable spl binary"
-    v="$("$in" version | sed -n 's/^spl //p')"
-    [ -n "$v" ] || fail "$in version did not print 'spl <version>'"
-    mkdir -p "$RELEASES/$v"
-    cp "$in" "$RELEASES/$v/spl-linux-x64"
-    (cd "$RELEASES/$v" && sha256sum spl-linux-x64 > spl-linux-x64.sha256)
-  fi
-  echo "$v"
-}
+# shellcheck source=drills/release-lib.sh
+source "$HERE/release-lib.sh"
 OLD_V="$(add_release "$OLD_IN")"
 NEW_V="$(add_release "$NEW_IN")"
 [ "$OLD_V" != "$NEW_V" ] || fail "OLD and NEW are both version $OLD_V; build them under two version numbers"
-[ -f "$RELEASES/install.sh" ] || cp "$HERE/../install.sh" "$RELEASES/install.sh"
-printf '{"version":"%s"}\n' "$NEW_V" > "$RELEASES/latest/version.json"
-export SPL_RELEASES_URL="file://$RELEASES"
-
-# install V: the runbook's `curl -sSf <host>/install.sh | sh`, pinned to V.
-install() {
-  local out
-  out="$(curl -sSf "$SPL_RELEASES_URL/install.sh" | sh -s -- --version "$1" 2>&1)" || fail "install.sh --version $1 failed: $out"
-  [ "$(spl version)" = "spl $1" ] || fail "after installing $1, spl version says '$(spl version)'"
-}
+publish_latest "$NEW_V"
 
 record_count() { spl status -o json | sed -n 's/^ *"records": *\([0-9]*\).*/\1/p' | head -1; }
 # The 7 items: 5 user record ids, the routing rule, the permission rule.

@@ -109,6 +109,8 @@ export class Gate {
         throw new ApiError(403, "RESERVED_THREAD", `${rec.thread} is written only by fleet members (scope fleet:control); token ${caller.token?.id} has ${caller.scopes.join(",")} — use the fleet token (spl fleet token, spl fleet join)`);
       }
       if (rec.actor !== caller.actor && !caller.actsForOthers) throw claimDenied(caller, rec.actor);
+      const frozen = this.state.fleet.control.refusal(rec);
+      if (frozen) throw frozen;
       if (this.state.engine.config.permissionsEnabled) {
         const err = this.checkRules(caller, route, rec);
         if (err) throw err;

@@ -16,6 +16,8 @@ import { reconcilerService, type ReconcilerService } from "../dispatch/service";
 import { DispatchTable, dispatchFold } from "../dispatch/fold";
 import { fleetMember, type FleetMember } from "../fleet/config";
 import { FleetRegistry, registryFold } from "../fleet/registry";
+import { FleetControl, controlFold } from "../fleet/control";
+import { fleetControlPuller } from "../fleet/control-sync";
 import { heartbeatService, type HeartbeatService } from "../fleet/heartbeat";
 import { readFleetToken } from "../fleet/token";
 import { VERSION } from "../version";
@@ -50,7 +52,7 @@ export interface DaemonState {
   /** Routes committed INTENDs and dispatches them (one of the services; GET /v1/dispatches reads it). */
   reconciler: ReconcilerService;
   /** This daemon's place in the fleet, the registry it folds, and its heartbeat loop (lib/fleet). */
-  fleet: { member: FleetMember; registry: FleetRegistry; heartbeat: HeartbeatService };
+  fleet: { member: FleetMember; registry: FleetRegistry; heartbeat: HeartbeatService; control: FleetControl };
   /** Pushes off-host backups on schedule ([backup.offsite]); null when not configured. */
   offsite: OffsiteService | null;
   /** Counters and histograms for GET /metrics (no-ops when [metrics] enabled = false). */
@@ -76,9 +78,10 @@ export function createDaemonState(o: {
   const storage = new StorageHealth(o.store.db, o.paths.store, o.log.child("spl::store"));
   const dispatches = new DispatchTable();
   const registry = new FleetRegistry();
-  const engine = new Engine(o.store, o.log, { extraFolds: [...TASK_FOLDS, dispatchFold(dispatches), registryFold(registry)], taskAliasPrefix: o.config.tasks.aliasPrefix });
+  const control = new FleetControl();
+  const engine = new Engine(o.store, o.log, { extraFolds: [...TASK_FOLDS, dispatchFold(dispatches), registryFold(registry), controlFold(control)], taskAliasPrefix: o.config.tasks.aliasPrefix, fleetFacts: (nowMs) => control.facts(nowMs) });
   const startedAt = Date.now();
-  const reconciler = reconcilerService({ engine, dispatches, config: o.config, log: o.log, startedAt, submit: (records) => state.ingest.submit(records) });
+  const reconciler = reconcilerService({ engine, dispatches, config: o.config, log: o.log, startedAt, submit: (records) => state.ingest.submit(records), mayStartWork: (rec) => control.mayStartWork(rec.body.namespace) });
   const state: DaemonState = {
     paths: o.paths,
     config: o.config,
@@ -104,10 +107,11 @@ export function createDaemonState(o: {
     auth: { insecureLocalhost: o.insecureLocalhost === true },
     services: [],
     reconciler,
-    fleet: { member: fleetMember(o.config.fleet, o.bind, o.paths.home), registry, heartbeat: null as unknown as HeartbeatService },
+    fleet: { member: fleetMember(o.config.fleet, o.bind, o.paths.home), registry, heartbeat: null as unknown as HeartbeatService, control },
     offsite: o.config.backup.offsite ? offsiteService({ paths: o.paths, config: o.config.backup.offsite, log: o.log }) : null,
     metrics: new Metrics(o.config.metrics.enabled),
   };
+  const pullControl = fleetControlPuller(state);
   state.fleet.heartbeat = heartbeatService({
     member: state.fleet.member,
     instanceDid: o.instanceDid,
@@ -120,6 +124,7 @@ export function createDaemonState(o: {
       if (r!.status === "error") throw r!.error;
     },
     fleetToken: () => readFleetToken(o.paths.home),
+    afterAck: (token) => pullControl(token),
     log: o.log,
   });
   engineHook = engineCommitHook(state);

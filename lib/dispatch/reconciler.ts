@@ -28,6 +28,8 @@ export interface ReconcilerDeps<R extends RoutingRuleLike> {
   /** The adapter for a target, or an error message naming the config fix. */
   adapterFor(target: string): Adapter | string;
   isSystemActor(did: string): boolean;
+  /** The kill switch (SPEC 15): false while the record's namespace is frozen or the fleet is stopped. */
+  mayStartWork?(rec: StoredRecord): boolean;
   dispatches: DispatchTable;
   concurrency: number;
   /** Routing decisions (target syncropel_engine::reconciler). */
@@ -141,6 +143,10 @@ export class Reconciler<R extends RoutingRuleLike = RoutingRuleLike> {
   /** Routes one INTEND and logs the decision; returns what to dispatch, or null. */
   private decide(rec: StoredRecord, inputs: RouteInputs<R>): Decision | null {
     if (skipReason(rec, this.deps.isSystemActor) || this.deps.dispatches.handled(rec.id)) return null;
+    if (this.deps.mayStartWork && !this.deps.mayStartWork(rec)) {
+      this.deps.log.info("routing decision", { record: rec.id, thread: rec.thread, outcome: "frozen", namespace: rec.body.namespace ?? null });
+      return null;
+    }
     const { rule, target } = decideRoute(rec, inputs);
     this.counts.decided++;
     const fields = { record: rec.id, thread: rec.thread, rule, target };

@@ -5,6 +5,7 @@ import type { Service } from "../daemon/services";
 import type { DaemonState } from "../daemon/state";
 import { ENGINE_ACTOR } from "../instance";
 import { prepareRecord } from "../records/envelope";
+import type { StoredRecord } from "../records/types";
 import { adapterFor } from "./config";
 import type { DispatchTable } from "./fold";
 import { type Draft, Reconciler } from "./reconciler";
@@ -17,6 +18,8 @@ export interface ReconcilerWiring extends Pick<DaemonState, "engine" | "config" 
   dispatches: DispatchTable;
   /** The ingest queue's submit (records are written without a caller's authorizer: the engine's own). */
   submit: DaemonState["ingest"]["submit"];
+  /** The kill switch: whether work may start for this record now. */
+  mayStartWork?: (rec: StoredRecord) => boolean;
 }
 
 export function reconcilerService(state: ReconcilerWiring): ReconcilerService {
@@ -31,6 +34,7 @@ export function reconcilerService(state: ReconcilerWiring): ReconcilerService {
     route: () => rules.inputs(),
     adapterFor: (target) => adapterFor(state.config.dispatch, target),
     isSystemActor: (did) => did.startsWith("did:sync:system:"),
+    mayStartWork: state.mayStartWork,
     dispatches: state.dispatches,
     concurrency: state.config.dispatch.concurrency,
     log,

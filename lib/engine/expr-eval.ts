@@ -3,6 +3,7 @@
 // see (one regular expression that backtracks for minutes). Rules stay in-process (cel.ts).
 import { CelCostError, CelEvaluationError, toCelVars, type CelContextName, type RawCelVars } from "./cel";
 import type { TaskFacts } from "../tasks/fold";
+import type { FleetFacts } from "./vocabulary";
 
 /** What the worker needs of the caller: who it is, when, and the trust table as it stands. */
 export interface AdHocScope {
@@ -14,6 +15,7 @@ export interface AdHocScope {
   prior: number;
   /** task() facts by upper-cased alias and by thread id. */
   tasks?: Array<[string, TaskFacts]>;
+  fleet?: FleetFacts;
 }
 
 export interface AdHocRequest {

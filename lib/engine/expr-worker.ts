@@ -16,6 +16,7 @@ self.onmessage = (event: MessageEvent<AdHocRequest>) => {
     trust: (actor: string, domain: string) => rows.get(`${actor}\u0000${domain}`)?.score ?? scope.prior,
     trustCount: (actor: string, domain: string) => rows.get(`${actor}\u0000${domain}`)?.count ?? 0,
     task: (ref: string) => tasks.get(ref.toUpperCase()) ?? tasks.get(ref),
+    fleet: () => scope.fleet,
   };
   let reply: AdHocReply;
   try {

@@ -15,6 +15,7 @@ import { PermissionEnforcer } from "./enforce";
 import { ENGINE_FOLDS, type EngineState, type Fold, type FoldContext } from "./folds";
 import { TrustTable } from "./trust";
 import { TaskTable, taskFacts, type TaskFacts } from "../tasks/fold";
+import type { FleetFacts } from "./vocabulary";
 
 export interface RebuildStats {
   /** Records the store holds. */
@@ -37,6 +38,8 @@ export interface EngineOptions {
   extraFolds?: ReadonlyArray<(engine: EngineState) => Fold>;
   /** Prefix of minted task aliases (config.toml [tasks] alias_prefix). */
   taskAliasPrefix?: string;
+  /** The fleet's kill switch, for the fleet_* CEL functions (lib/fleet/control.ts). */
+  fleetFacts?: (nowMs: number) => FleetFacts;
 }
 
 export class Engine implements EngineState {
@@ -51,6 +54,7 @@ export class Engine implements EngineState {
   private readonly live: FoldContext;
   /** Records committed before the rebuild has finished; applied after it unless its scan saw them. */
   private heldBack: StoredRecord[] | null = [];
+  private readonly fleetFacts: EngineOptions["fleetFacts"];
 
   constructor(
     private readonly store: RecordStore,
@@ -60,6 +64,7 @@ export class Engine implements EngineState {
     this.log = log.child("spl::engine");
     this.tasks = new TaskTable(opts.taskAliasPrefix);
     this.folds = [...ENGINE_FOLDS, ...(opts.extraFolds ?? [])].map((make) => make(this));
+    this.fleetFacts = opts.fleetFacts;
     this.live = { rebuilding: false, log: this.log, actorOf: (id) => store.actorOf(id) };
   }
 
@@ -147,7 +152,7 @@ export class Engine implements EngineState {
       const t = this.tasks.get(ref);
       return t && taskFacts(t, nowSecs);
     };
-    return { ...this.trust.scopeFor(actor, nowSecs), task };
+    return { ...this.trust.scopeFor(actor, nowSecs), task, fleet: () => this.fleetFacts?.(nowSecs * 1000) };
   }
 
   /** The caller scope as plain data, for an evaluation in a worker thread (expr-eval.ts). */
@@ -157,6 +162,7 @@ export class Engine implements EngineState {
       nowSecs,
       trust: this.trust.rows(nowSecs).map((r) => [r.actor, r.domain, r.trust, r.total]),
       prior: this.trust.score("", "", nowSecs), // no evidence is ever recorded for an empty actor
+      fleet: this.fleetFacts?.(nowSecs * 1000),
       tasks: this.tasks.list(true).flatMap((t) => {
         const facts = taskFacts(t, nowSecs);
         return [[t.alias.toUpperCase(), facts], [t.thread, facts]] as [string, TaskFacts][];

@@ -12,7 +12,16 @@ export interface CelScope {
   trustCount(actor: string, domain: string): number;
   /** task(ref): the task by alias or thread id, if any; a scope without it sees no tasks. */
   task?(ref: string): object | undefined;
+  /** The fleet's kill switch now (SPEC 15); a scope without it sees nothing frozen. */
+  fleet?(): FleetFacts | undefined;
 }
+
+export interface FleetFacts {
+  frozen: string[];
+  hardPastGrace: string[];
+  emergency: boolean;
+}
+const NO_FLEET: FleetFacts = { frozen: [], hardPastGrace: [], emergency: false };
 
 export const RECORD_TYPE = "Record";
 /** Object types rules can read fields of (name -> field -> CEL type). */
@@ -109,4 +118,7 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
   { signature: "trust_count(string, string): int", call: (s, actor: string, domain: string) => BigInt(Math.trunc(s.trustCount(actor, domain))) },
   // A missing task reads as {exists: false, status: ""...}, so `task("X").status == "approved"` is just false.
   { signature: "task(string): map", call: (s, ref: string) => toCelValue(s.task?.(ref) ?? EMPTY_TASK) },
+  { signature: "fleet_frozen_namespaces(): list<string>", call: (s) => [...(s.fleet?.() ?? NO_FLEET).frozen] },
+  { signature: "fleet_hard_frozen_past_grace(): list<string>", call: (s) => [...(s.fleet?.() ?? NO_FLEET).hardPastGrace] },
+  { signature: "fleet_emergency_active(): bool", call: (s) => (s.fleet?.() ?? NO_FLEET).emergency },
 ];

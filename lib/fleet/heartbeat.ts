@@ -25,6 +25,8 @@ export interface HeartbeatWiring {
   submitLocal(rec: PreparedRecord): Promise<void>;
   /** The fleet token, read when a beat is sent (null: none on this member). */
   fleetToken(): string | null;
+  /** A worker's beat was acknowledged: catch up with the coordinator's fleet control (SPEC 15). */
+  afterAck?(token: string | null): Promise<void>;
   log: Logger;
 }
 
@@ -92,6 +94,7 @@ export function heartbeatService(w: HeartbeatWiring): HeartbeatService {
       status.lastAckUnix = Math.floor(Date.now() / 1000);
       status.lastError = null;
       log.info("heartbeat sent", { coordinator_url: w.member.coordinatorUrl, health });
+      if (health !== "draining") await w.afterAck?.(token);
       return;
     }
     let code = "";

@@ -8,6 +8,7 @@ import { homePaths } from "../paths";
 import { formatDuration } from "../cli/output";
 import { fleetMember } from "./config";
 import type { MemberView } from "./registry";
+import type { EmergencyState, Freeze } from "./control";
 import { readFleetToken } from "./token";
 
 export interface FleetStatus {
@@ -15,8 +16,10 @@ export interface FleetStatus {
   heartbeat_interval_secs: number;
   counts: { live: number; stale: number; archived: number };
   instances: MemberView[];
-  freezes: { namespace: string; level: string }[];
-  emergency: { active: boolean; reason: string | null };
+  freezes: Freeze[];
+  emergency: EmergencyState;
+  /** Fan-outs still waiting on children (filled by the fan-out side; empty until then). */
+  pending_fanouts?: unknown[];
 }
 
 /** A token for another member: SPL_TOKEN, else the fleet token, else the home's own. */
@@ -71,16 +74,37 @@ export function renderList(s: FleetStatus): string {
 }
 
 export function renderStatus(s: FleetStatus): string {
-  const freezes = s.freezes.length ? s.freezes.map((f) => `${f.namespace} (${f.level})`).join(", ") : "(none)";
+  // The runbook's layout: "(none)" on the label's line, else one line per freeze under it.
+  const freezes = s.freezes.length ? ["", ...s.freezes.map((f) => `    [${f.level}] ${f.namespace} — ${f.reason ?? "no reason given"}`)] : ["   (none)"];
+  const e = s.emergency;
+  const emergency = e.active ? ["", "  ⚠ EMERGENCY STOP ACTIVE", `    Reason: ${e.reason ?? "no reason given"}`, `    Issued by: ${e.issued_by ?? "unknown"}`] : ["   inactive"];
   return [
     "Fleet status",
     `  Coordinator URL:  ${s.coordinator_url}`,
     `  Heartbeat:        every ${s.heartbeat_interval_secs}s`,
     `  Instances:        ${countsLine(s.counts)}`,
     "",
-    `  Active freezes:   ${freezes}`,
+    `  Active freezes:${freezes[0]}`,
+    ...freezes.slice(1),
     "",
-    `  Emergency stop:   ${s.emergency.active ? `ACTIVE (${s.emergency.reason ?? "no reason given"})` : "inactive"}`,
+    `  Emergency stop:${emergency[0]}`,
+    ...emergency.slice(1),
+  ].join("\n");
+}
+
+/** `fleet status --live`: the status, then each member's load and the pending fan-outs. */
+export function renderLive(s: FleetStatus): string {
+  const row = (c: string[]) => `    ${cell(c[0]!, 14)}${cell(c[1]!, 10)}${cell(c[2]!, 12)}${cell(c[3]!, 11)}${c[4]}`;
+  const members = s.instances.map((m) => row([m.name || "?", m.status, m.version, m.health, String(m.active_dispatches)]));
+  const pending = s.pending_fanouts ?? [];
+  return [
+    renderStatus(s),
+    "",
+    "  Members:",
+    row(["NAME", "STATUS", "VERSION", "HEALTH", "ACTIVE DISPATCHES"]),
+    ...(members.length ? members : ["    (none registered yet)"]),
+    "",
+    `  Pending fan-outs: ${pending.length ? pending.length : "(none)"}`,
   ].join("\n");
 }
 

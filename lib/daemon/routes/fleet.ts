@@ -18,8 +18,8 @@ export function fleetStatus(state: DaemonState) {
     heartbeat_interval_secs: member.heartbeatSecs,
     counts: counts(instances),
     instances,
-    freezes: [],
-    emergency: { active: false, reason: null, issued_by: null, issued_at_unix: null },
+    freezes: state.fleet.control.freezes,
+    emergency: state.fleet.control.emergency,
     pending_fanouts: [],
   };
 }
