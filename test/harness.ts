@@ -1,6 +1,6 @@
 // End-to-end test harness: every test gets its own HOME / SYNCROPEL_HOME and free ports, drives
 // the compiled binary (dist/spl, built by `bun run test`), and ends only processes it started.
-import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 
@@ -62,6 +62,18 @@ export function freePort(): number {
 const started = new Set<number>();
 const tempDirs: string[] = [];
 
+function isOurs(pid: number): boolean {
+  try {
+    const homes = readFileSync(`/proc/${pid}/environ`, "utf8")
+      .split("\0")
+      .filter((e) => e.startsWith("SYNCROPEL_HOME=") || e.startsWith("HOME="))
+      .map((e) => e.slice(e.indexOf("=") + 1));
+    return homes.some((h) => tempDirs.some((d) => h === d || h.startsWith(`${d}/`)));
+  } catch {
+    return false; // gone, or not ours to read
+  }
+}
+
 /** Remembers a pid so afterAll can end it if a test failed before stopping it. */
 export function track(pid: number) {
   started.add(pid);
@@ -73,6 +85,9 @@ export function track(pid: number) {
  */
 export function cleanupAll() {
   for (const pid of started) {
+    // A pid is reused once its process has gone (pid_max may be 32768): kill it only while it is
+    // still a process of ours, one whose home is one of this run's temp dirs.
+    if (!isOurs(pid)) continue;
     try {
       process.kill(pid, "SIGKILL");
     } catch {}
