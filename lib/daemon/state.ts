@@ -21,6 +21,8 @@ import { readFleetToken } from "../fleet/token";
 import { VERSION } from "../version";
 import { offsiteService, type OffsiteService } from "../backup/offsite/service";
 import { Metrics } from "./metrics";
+import { FanoutTable, fanoutFolds } from "../fanout/fold";
+import { fanoutService } from "../fanout/service";
 
 export type { BackupInfo };
 
@@ -55,6 +57,8 @@ export interface DaemonState {
   offsite: OffsiteService | null;
   /** Counters and histograms for GET /metrics (no-ops when [metrics] enabled = false). */
   metrics: Metrics;
+  /** Fan-outs held by this member (the coordinator) and the service that spawns and joins them. */
+  fanout: { table: FanoutTable; service: Service };
 }
 
 /**
@@ -76,7 +80,8 @@ export function createDaemonState(o: {
   const storage = new StorageHealth(o.store.db, o.paths.store, o.log.child("spl::store"));
   const dispatches = new DispatchTable();
   const registry = new FleetRegistry();
-  const engine = new Engine(o.store, o.log, { extraFolds: [...TASK_FOLDS, dispatchFold(dispatches), registryFold(registry)], taskAliasPrefix: o.config.tasks.aliasPrefix });
+  const fanouts = new FanoutTable();
+  const engine = new Engine(o.store, o.log, { extraFolds: [...TASK_FOLDS, dispatchFold(dispatches), registryFold(registry), ...fanoutFolds(fanouts)], taskAliasPrefix: o.config.tasks.aliasPrefix });
   const startedAt = Date.now();
   const reconciler = reconcilerService({ engine, dispatches, config: o.config, log: o.log, startedAt, submit: (records) => state.ingest.submit(records) });
   const state: DaemonState = {
@@ -107,7 +112,9 @@ export function createDaemonState(o: {
     fleet: { member: fleetMember(o.config.fleet, o.bind, o.paths.home), registry, heartbeat: null as unknown as HeartbeatService },
     offsite: o.config.backup.offsite ? offsiteService({ paths: o.paths, config: o.config.backup.offsite, log: o.log }) : null,
     metrics: new Metrics(o.config.metrics.enabled),
+    fanout: { table: fanouts, service: null as unknown as Service },
   };
+  state.fanout.service = fanoutService(state, fanouts);
   state.fleet.heartbeat = heartbeatService({
     member: state.fleet.member,
     instanceDid: o.instanceDid,

@@ -67,6 +67,9 @@ export const VARIABLES = {
   tasks: { type: "list", convert: (t) => toCelValue(t), empty: () => [] },
   proposal_confidence: { type: "double", convert: (c) => Number(c), empty: () => 0 },
   meta_trust: { type: "map", convert: (m) => toCelValue(m), empty: mapOf(EMPTY_META_TRUST) },
+  // A fan-out's join (SPEC 15): one map per reported child {index, verdict, worker, cost_usd...}.
+  children: { type: "list", convert: (c) => toCelValue(c), empty: () => [] },
+  parent: { type: RECORD_TYPE, convert: (r) => toCelRecord(r as RawRecord), empty: emptyCelRecord },
 } satisfies Record<string, VariableSpec>;
 
 export type VariableName = keyof typeof VARIABLES;
@@ -81,6 +84,8 @@ export interface RawCelVars {
   tasks?: Array<Record<string, unknown>>;
   proposal_confidence?: number;
   meta_trust?: Record<string, unknown>;
+  children?: Array<Record<string, unknown>>;
+  parent?: RawRecord;
 }
 
 /** Rule contexts and the variables each binds (following the engine reference's binding table). */
@@ -90,6 +95,7 @@ export const CONTEXT_VARIABLES = {
   fold_rule: ["records", "task"],
   health_check: ["system", "tasks"],
   aitl: ["record", "system", "proposal_confidence", "meta_trust"],
+  join: ["children", "parent"],
 } as const satisfies Record<string, readonly VariableName[]>;
 
 export type CelContextName = keyof typeof CONTEXT_VARIABLES;
