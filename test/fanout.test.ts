@@ -140,6 +140,9 @@ describe("fan-out, join, report", () => {
         "",
       ].join("\n"),
     );
+    const fanoutStatus = async (thread: string) => JSON.parse(await ok(["expr", "eval", `fanout_status("${thread}")`, "--context", "routing", "-o", "json"]));
+    expect(await fanoutStatus(t.thread)).toMatchObject({ value: "in_progress" });
+    expect(await fanoutStatus("th_nothing_here")).toMatchObject({ value: "none" });
     expect(JSON.parse(await ok(["fleet", "status", "-o", "json"])).pending_fanouts).toContainEqual({ thread: t.thread, record, join: "all", subtasks: 3, spawned: 3, completed: 2 });
     // The child lives on worker-a at th_ + sha256(<parent record>:<index>:<goal>), dispatched by exec.
     const child = `th_${sha(`${record}:1:all-held`)}`;
@@ -154,6 +157,7 @@ describe("fan-out, join, report", () => {
     expect(know).toHaveLength(1);
     expect(know[0]).toMatchObject({ actor: "did:sync:system:engine", body: { fulfills: record, verdict: "accept" } });
     expect(await ok(["task", "join-status", t.alias])).toContain("  Join complete:   yes (accept)\n");
+    expect(await fanoutStatus(t.thread)).toMatchObject({ value: "done" });
     expect(JSON.parse(await ok(["fleet", "status", "-o", "json"])).pending_fanouts.map((p: any) => p.record)).not.toContain(record);
   }, 60_000);
 

@@ -81,7 +81,7 @@ export function createDaemonState(o: {
   const dispatches = new DispatchTable();
   const registry = new FleetRegistry();
   const fanouts = new FanoutTable();
-  const engine = new Engine(o.store, o.log, { extraFolds: [...TASK_FOLDS, dispatchFold(dispatches), registryFold(registry), ...fanoutFolds(fanouts)], taskAliasPrefix: o.config.tasks.aliasPrefix });
+  const engine = new Engine(o.store, o.log, { extraFolds: [...TASK_FOLDS, dispatchFold(dispatches), registryFold(registry), ...fanoutFolds(fanouts)], taskAliasPrefix: o.config.tasks.aliasPrefix, fanouts });
   const startedAt = Date.now();
   const reconciler = reconcilerService({ engine, dispatches, config: o.config, log: o.log, startedAt, submit: (records) => state.ingest.submit(records) });
   const state: DaemonState = {

@@ -14,6 +14,8 @@ export interface AdHocScope {
   prior: number;
   /** task() facts by upper-cased alias and by thread id. */
   tasks?: Array<[string, TaskFacts]>;
+  /** fanout_status() by parent thread. */
+  fanouts?: Array<[string, string]>;
 }
 
 export interface AdHocRequest {

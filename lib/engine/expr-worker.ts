@@ -10,12 +10,14 @@ self.onmessage = (event: MessageEvent<AdHocRequest>) => {
   const { context, expression, vars, scope } = event.data;
   const rows = new Map(scope.trust.map(([actor, domain, score, count]) => [`${actor}\u0000${domain}`, { score, count }]));
   const tasks = new Map(scope.tasks ?? []);
+  const fanouts = new Map(scope.fanouts ?? []);
   const celScope = {
     actor: scope.actor,
     nowSecs: scope.nowSecs,
     trust: (actor: string, domain: string) => rows.get(`${actor}\u0000${domain}`)?.score ?? scope.prior,
     trustCount: (actor: string, domain: string) => rows.get(`${actor}\u0000${domain}`)?.count ?? 0,
     task: (ref: string) => tasks.get(ref.toUpperCase()) ?? tasks.get(ref),
+    fanoutStatus: (thread: string) => fanouts.get(thread) ?? "none",
   };
   let reply: AdHocReply;
   try {

@@ -9,6 +9,7 @@ import type { RecordStore } from "../store/records";
 import { TokenRegistry } from "../auth/tokens";
 import { VERSION } from "../version";
 import type { CelScope } from "./cel";
+import type { FanoutTable } from "../fanout/fold";
 import type { AdHocScope } from "./expr-eval";
 import { EngineConfig } from "./config-fold";
 import { PermissionEnforcer } from "./enforce";
@@ -37,6 +38,8 @@ export interface EngineOptions {
   extraFolds?: ReadonlyArray<(engine: EngineState) => Fold>;
   /** Prefix of minted task aliases (config.toml [tasks] alias_prefix). */
   taskAliasPrefix?: string;
+  /** The fan-outs this member holds, for fanout_status() (lib/fanout/fold.ts). */
+  fanouts?: Pick<FanoutTable, "status" | "statuses">;
 }
 
 export class Engine implements EngineState {
@@ -55,7 +58,7 @@ export class Engine implements EngineState {
   constructor(
     private readonly store: RecordStore,
     log: Logger,
-    opts: EngineOptions = {},
+    private readonly opts: EngineOptions = {},
   ) {
     this.log = log.child("spl::engine");
     this.tasks = new TaskTable(opts.taskAliasPrefix);
@@ -147,7 +150,8 @@ export class Engine implements EngineState {
       const t = this.tasks.get(ref);
       return t && taskFacts(t, nowSecs);
     };
-    return { ...this.trust.scopeFor(actor, nowSecs), task };
+    const fanouts = this.opts.fanouts;
+    return { ...this.trust.scopeFor(actor, nowSecs), task, ...(fanouts ? { fanoutStatus: (thread: string) => fanouts.status(thread) } : {}) };
   }
 
   /** The caller scope as plain data, for an evaluation in a worker thread (expr-eval.ts). */
@@ -161,6 +165,7 @@ export class Engine implements EngineState {
         const facts = taskFacts(t, nowSecs);
         return [[t.alias.toUpperCase(), facts], [t.thread, facts]] as [string, TaskFacts][];
       }),
+      fanouts: this.opts.fanouts?.statuses() ?? [],
     };
   }
 

@@ -12,6 +12,8 @@ export interface CelScope {
   trustCount(actor: string, domain: string): number;
   /** task(ref): the task by alias or thread id, if any; a scope without it sees no tasks. */
   task?(ref: string): object | undefined;
+  /** fanout_status(thread): none|spawning|in_progress|ready_to_join|done; a scope without it sees none. */
+  fanoutStatus?(thread: string): string;
 }
 
 export const RECORD_TYPE = "Record";
@@ -115,4 +117,5 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
   { signature: "trust_count(string, string): int", call: (s, actor: string, domain: string) => BigInt(Math.trunc(s.trustCount(actor, domain))) },
   // A missing task reads as {exists: false, status: ""...}, so `task("X").status == "approved"` is just false.
   { signature: "task(string): map", call: (s, ref: string) => toCelValue(s.task?.(ref) ?? EMPTY_TASK) },
+  { signature: "fanout_status(string): string", call: (s, thread: string) => s.fanoutStatus?.(thread) ?? "none" },
 ];

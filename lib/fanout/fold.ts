@@ -63,6 +63,11 @@ export class FanoutTable {
     return f.children.some((c) => !c.spawned && !c.result) ? "spawning" : "in_progress";
   }
 
+  /** [parent thread, state] of every fan-out (fanout_status() in an ad-hoc evaluation). */
+  statuses(): Array<[string, FanoutState]> {
+    return [...this.byThread.keys()].map((t) => [t, this.status(t)]);
+  }
+
   apply(rec: StoredRecord): boolean {
     const b = rec.body;
     if (rec.act === "INTEND" && Array.isArray(b.subtasks)) {

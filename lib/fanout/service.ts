@@ -66,8 +66,10 @@ export function fanoutService(state: Wiring, table: FanoutTable): Service {
     if (r!.status === "error") throw r!.error;
   };
 
+  /** Picks whose fanout_spawned is not yet committed (one pass spawns many before any commits). */
+  const picking = new Map<string, number>();
   const inFlight = (did: string) => {
-    let n = 0;
+    let n = picking.get(did) ?? 0;
     for (const f of table.pending()) for (const c of f.children) if (c.spawned?.worker === did && !c.result) n++;
     return n;
   };
@@ -76,11 +78,14 @@ export function fanoutService(state: Wiring, table: FanoutTable): Service {
     const key = `${f.parent.id}:${c.index}`;
     if (busy.has(key)) return;
     busy.add(key);
+    let reserved: string | null = null;
     try {
       const members = state.fleet.registry.view(state.fleet.member.heartbeatSecs).map((m) => ({ ...m }));
       // A retried child is re-resolved to the least-loaded live worker (its first may be gone).
       const picked = pickWorker(c.retries ? "least-loaded-worker" : c.target, members, `${key}:${c.retries}`, inFlight);
       if (typeof picked === "string") return log.warn("fan-out child not spawned", { parent: f.parent.id, index: c.index, reason: picked });
+      picking.set(picked.did, (picking.get(picked.did) ?? 0) + 1);
+      reserved = picked.did;
       const intend = {
         act: "INTEND",
         actor: f.parent.actor,
@@ -105,6 +110,7 @@ export function fanoutService(state: Wiring, table: FanoutTable): Service {
     } catch (err) {
       log.warn("fan-out child not spawned; retried on the next pass", { parent: f.parent.id, index: c.index, error: (err as Error).message });
     } finally {
+      if (reserved) picking.set(reserved, picking.get(reserved)! - 1);
       busy.delete(key);
     }
   }
