@@ -2,6 +2,7 @@
 // the parent INTEND (body.subtasks) opens one; DO fanout_spawned, DO fanout_child_done,
 // LEARN fanout_retry_subtask and KNOW fanout_join_complete (all naming parent_record_id) move it.
 import type { Fold } from "../engine/folds";
+import { ENGINE_ACTOR } from "../instance";
 import type { StoredRecord } from "../records/types";
 import { childThread, type Subtask } from "./spec";
 
@@ -85,13 +86,15 @@ export class FanoutTable {
     }
     const f = this.byRecord.get(str(b.parent_record_id));
     if (!f) return false;
-    if (rec.act === "KNOW" && b.topic === JOIN_COMPLETE) {
+    // Only the engine spawns and joins; reports come from the workers (relayed by the fleet token).
+    const byEngine = rec.actor === ENGINE_ACTOR;
+    if (rec.act === "KNOW" && b.topic === JOIN_COMPLETE && byEngine) {
       f.complete ??= { verdict: str(b.verdict), at: rec.created_at };
       return true;
     }
     const child = f.children[num(b.index)];
     if (!child || f.complete) return false;
-    if (rec.act === "DO" && b.topic === SPAWNED) {
+    if (rec.act === "DO" && b.topic === SPAWNED && byEngine) {
       child.spawned = { worker: str(b.worker), name: str(b.worker_name), at: rec.created_at };
     } else if (rec.act === "DO" && b.topic === CHILD_DONE) {
       if (child.result) return false; // the first report of an attempt counts
