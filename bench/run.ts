@@ -19,6 +19,7 @@ const SUITES: Record<string, { file: string; fn: string }> = {
   fleet: { file: "fleet.ts", fn: "benchFleet" },
   offsite: { file: "offsite.ts", fn: "benchOffsite" },
   metrics: { file: "metrics.ts", fn: "benchMetrics" },
+  fanout: { file: "fanout.ts", fn: "benchFanout" },
 };
 
 if (import.meta.main) {

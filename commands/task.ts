@@ -12,6 +12,8 @@ import { homePaths } from "../lib/paths";
 import { sha256Hex } from "../lib/records/id";
 import type { Task } from "../lib/tasks/fold";
 import { PRIORITIES, REASON_REQUIRED, type TaskVerb } from "../lib/tasks/lifecycle";
+import { fanoutCommands } from "./task-fanout";
+import { repeated } from "../lib/cli/repeated";
 
 const actorArg = { actor: { type: "string", description: "Actor DID (default: [identity] actor in config.toml)" } } as const;
 const refArg = { ref: { type: "positional", required: true, description: "Task alias (TSK-0001) or thread id" } } as const;
@@ -20,18 +22,6 @@ const actorOf = (flag: string | undefined) => flag ?? loadConfig(homePaths().con
 const dash = (v: string | null | undefined) => (v ? v : "—");
 const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 3)}...` : s);
 const when = (secs: number) => new Date(secs * 1000).toISOString().replace(".000Z", "Z");
-
-/** Every value of a repeatable option, in order (citty keeps only the last one). */
-function repeated(rawArgs: string[], name: string): string[] {
-  const values: string[] = [];
-  for (let i = 0; i < rawArgs.length; i++) {
-    const a = rawArgs[i]!;
-    if (a === "--") break;
-    if (a === `--${name}` && i + 1 < rawArgs.length) values.push(rawArgs[++i]!);
-    else if (a.startsWith(`--${name}=`)) values.push(a.slice(name.length + 3));
-  }
-  return values;
-}
 
 /** A list option that may be repeated or comma-separated: --label a --label b,c → [a, b, c]. */
 const listFlag = (rawArgs: string[], name: string): string[] =>
@@ -298,5 +288,6 @@ export default defineCommand({
     show,
     tree,
     ...Object.fromEntries(VERBS.map((v) => [v.verb, verbCommand(v)])),
+    ...fanoutCommands,
   },
 });

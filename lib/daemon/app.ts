@@ -17,6 +17,7 @@ import { tokenRoutes } from "./routes/tokens";
 import { taskRoutes } from "./routes/tasks";
 import { dispatchRoutes } from "./routes/dispatch";
 import { fleetRoutes } from "./routes/fleet";
+import { fanoutRoutes } from "./routes/fanout";
 import { observabilityRoutes } from "./routes/observability";
 
 /** Names the route that handled (or refused) a request; "none" when no route matched. */
@@ -126,7 +127,7 @@ export function buildApp(state: DaemonState) {
 }
 
 function allRoutes(state: DaemonState): Route[] {
-  const routes: Route[] = [...healthRoutes(state), ...recordRoutes(state), ...threadRoutes(state), ...engineRoutes(state), ...tokenRoutes(state), ...taskRoutes(state), ...dispatchRoutes(state), ...fleetRoutes(state)];
+  const routes: Route[] = [...healthRoutes(state), ...recordRoutes(state), ...threadRoutes(state), ...engineRoutes(state), ...tokenRoutes(state), ...taskRoutes(state), ...dispatchRoutes(state), ...fleetRoutes(state), ...fanoutRoutes(state)];
   routes.push(...observabilityRoutes(state, () => routes));
   return routes;
 }

@@ -18,7 +18,7 @@ export interface Service {
 
 export function daemonServices(state: DaemonState): Service[] {
   // The heartbeat is last, so it stops first: its draining beat goes out while the rest still runs.
-  return [state.storage, idleCheckpoint(() => state.storage.checkpoint()), state.reconciler, ...(state.offsite ? [state.offsite] : []), ...(state.fleet.member.role === "coordinator" ? [fleetControlForwarder(state)] : []), state.fleet.heartbeat];
+  return [state.storage, idleCheckpoint(() => state.storage.checkpoint()), state.reconciler, state.fanout.service, ...(state.offsite ? [state.offsite] : []), ...(state.fleet.member.role === "coordinator" ? [fleetControlForwarder(state)] : []), state.fleet.heartbeat];
 }
 
 const IDLE_CHECKPOINT_MS = 1000;

@@ -23,6 +23,8 @@ import { readFleetToken } from "../fleet/token";
 import { VERSION } from "../version";
 import { offsiteService, type OffsiteService } from "../backup/offsite/service";
 import { Metrics } from "./metrics";
+import { FanoutTable, fanoutFolds } from "../fanout/fold";
+import { fanoutService } from "../fanout/service";
 
 export type { BackupInfo };
 
@@ -57,6 +59,8 @@ export interface DaemonState {
   offsite: OffsiteService | null;
   /** Counters and histograms for GET /metrics (no-ops when [metrics] enabled = false). */
   metrics: Metrics;
+  /** Fan-outs held by this member (the coordinator) and the service that spawns and joins them. */
+  fanout: { table: FanoutTable; service: Service };
 }
 
 /**
@@ -79,7 +83,8 @@ export function createDaemonState(o: {
   const dispatches = new DispatchTable();
   const registry = new FleetRegistry();
   const control = new FleetControl();
-  const engine = new Engine(o.store, o.log, { extraFolds: [...TASK_FOLDS, dispatchFold(dispatches), registryFold(registry), controlFold(control)], taskAliasPrefix: o.config.tasks.aliasPrefix, fleetFacts: (nowMs) => control.facts(nowMs) });
+  const fanouts = new FanoutTable();
+  const engine = new Engine(o.store, o.log, { extraFolds: [...TASK_FOLDS, dispatchFold(dispatches), registryFold(registry), controlFold(control), ...fanoutFolds(fanouts)], taskAliasPrefix: o.config.tasks.aliasPrefix, fleetFacts: (nowMs) => control.facts(nowMs), fanouts });
   const startedAt = Date.now();
   const reconciler = reconcilerService({ engine, dispatches, config: o.config, log: o.log, startedAt, submit: (records) => state.ingest.submit(records), mayStartWork: (rec) => control.mayStartWork(rec.body.namespace) });
   const state: DaemonState = {
@@ -110,8 +115,10 @@ export function createDaemonState(o: {
     fleet: { member: fleetMember(o.config.fleet, o.bind, o.paths.home), registry, heartbeat: null as unknown as HeartbeatService, control },
     offsite: o.config.backup.offsite ? offsiteService({ paths: o.paths, config: o.config.backup.offsite, log: o.log }) : null,
     metrics: new Metrics(o.config.metrics.enabled),
+    fanout: { table: fanouts, service: null as unknown as Service },
   };
   const pullControl = fleetControlPuller(state);
+  state.fanout.service = fanoutService(state, fanouts);
   state.fleet.heartbeat = heartbeatService({
     member: state.fleet.member,
     instanceDid: o.instanceDid,

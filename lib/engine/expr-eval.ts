@@ -16,6 +16,8 @@ export interface AdHocScope {
   /** task() facts by upper-cased alias and by thread id. */
   tasks?: Array<[string, TaskFacts]>;
   fleet?: FleetFacts;
+  /** fanout_status() by parent thread. */
+  fanouts?: Array<[string, string]>;
 }
 
 export interface AdHocRequest {

@@ -10,6 +10,7 @@ self.onmessage = (event: MessageEvent<AdHocRequest>) => {
   const { context, expression, vars, scope } = event.data;
   const rows = new Map(scope.trust.map(([actor, domain, score, count]) => [`${actor}\u0000${domain}`, { score, count }]));
   const tasks = new Map(scope.tasks ?? []);
+  const fanouts = new Map(scope.fanouts ?? []);
   const celScope = {
     actor: scope.actor,
     nowSecs: scope.nowSecs,
@@ -17,6 +18,7 @@ self.onmessage = (event: MessageEvent<AdHocRequest>) => {
     trustCount: (actor: string, domain: string) => rows.get(`${actor}\u0000${domain}`)?.count ?? 0,
     task: (ref: string) => tasks.get(ref.toUpperCase()) ?? tasks.get(ref),
     fleet: () => scope.fleet,
+    fanoutStatus: (thread: string) => fanouts.get(thread) ?? "none",
   };
   let reply: AdHocReply;
   try {

@@ -9,6 +9,7 @@ import type { RecordStore } from "../store/records";
 import { TokenRegistry } from "../auth/tokens";
 import { VERSION } from "../version";
 import type { CelScope } from "./cel";
+import type { FanoutTable } from "../fanout/fold";
 import type { AdHocScope } from "./expr-eval";
 import { EngineConfig } from "./config-fold";
 import { PermissionEnforcer } from "./enforce";
@@ -40,6 +41,8 @@ export interface EngineOptions {
   taskAliasPrefix?: string;
   /** The fleet's kill switch, for the fleet_* CEL functions (lib/fleet/control.ts). */
   fleetFacts?: (nowMs: number) => FleetFacts;
+  /** The fan-outs this member holds, for fanout_status() (lib/fanout/fold.ts). */
+  fanouts?: Pick<FanoutTable, "status" | "statuses">;
 }
 
 export class Engine implements EngineState {
@@ -54,17 +57,15 @@ export class Engine implements EngineState {
   private readonly live: FoldContext;
   /** Records committed before the rebuild has finished; applied after it unless its scan saw them. */
   private heldBack: StoredRecord[] | null = [];
-  private readonly fleetFacts: EngineOptions["fleetFacts"];
 
   constructor(
     private readonly store: RecordStore,
     log: Logger,
-    opts: EngineOptions = {},
+    private readonly opts: EngineOptions = {},
   ) {
     this.log = log.child("spl::engine");
     this.tasks = new TaskTable(opts.taskAliasPrefix);
     this.folds = [...ENGINE_FOLDS, ...(opts.extraFolds ?? [])].map((make) => make(this));
-    this.fleetFacts = opts.fleetFacts;
     this.live = { rebuilding: false, log: this.log, actorOf: (id) => store.actorOf(id) };
   }
 
@@ -152,7 +153,8 @@ export class Engine implements EngineState {
       const t = this.tasks.get(ref);
       return t && taskFacts(t, nowSecs);
     };
-    return { ...this.trust.scopeFor(actor, nowSecs), task, fleet: () => this.fleetFacts?.(nowSecs * 1000) };
+    const fanouts = this.opts.fanouts;
+    return { ...this.trust.scopeFor(actor, nowSecs), task, fleet: () => this.opts.fleetFacts?.(nowSecs * 1000), ...(fanouts ? { fanoutStatus: (thread: string) => fanouts.status(thread) } : {}) };
   }
 
   /** The caller scope as plain data, for an evaluation in a worker thread (expr-eval.ts). */
@@ -162,11 +164,12 @@ export class Engine implements EngineState {
       nowSecs,
       trust: this.trust.rows(nowSecs).map((r) => [r.actor, r.domain, r.trust, r.total]),
       prior: this.trust.score("", "", nowSecs), // no evidence is ever recorded for an empty actor
-      fleet: this.fleetFacts?.(nowSecs * 1000),
+      fleet: this.opts.fleetFacts?.(nowSecs * 1000),
       tasks: this.tasks.list(true).flatMap((t) => {
         const facts = taskFacts(t, nowSecs);
         return [[t.alias.toUpperCase(), facts], [t.thread, facts]] as [string, TaskFacts][];
       }),
+      fanouts: this.opts.fanouts?.statuses() ?? [],
     };
   }
 

@@ -14,6 +14,8 @@ export interface CelScope {
   task?(ref: string): object | undefined;
   /** The fleet's kill switch now (SPEC 15); a scope without it sees nothing frozen. */
   fleet?(): FleetFacts | undefined;
+  /** fanout_status(thread): none|spawning|in_progress|ready_to_join|done; a scope without it sees none. */
+  fanoutStatus?(thread: string): string;
 }
 
 export interface FleetFacts {
@@ -76,6 +78,9 @@ export const VARIABLES = {
   tasks: { type: "list", convert: (t) => toCelValue(t), empty: () => [] },
   proposal_confidence: { type: "double", convert: (c) => Number(c), empty: () => 0 },
   meta_trust: { type: "map", convert: (m) => toCelValue(m), empty: mapOf(EMPTY_META_TRUST) },
+  // A fan-out's join (SPEC 15): one map per reported child {index, verdict, worker, cost_usd...}.
+  children: { type: "list", convert: (c) => toCelValue(c), empty: () => [] },
+  parent: { type: RECORD_TYPE, convert: (r) => toCelRecord(r as RawRecord), empty: emptyCelRecord },
 } satisfies Record<string, VariableSpec>;
 
 export type VariableName = keyof typeof VARIABLES;
@@ -90,6 +95,8 @@ export interface RawCelVars {
   tasks?: Array<Record<string, unknown>>;
   proposal_confidence?: number;
   meta_trust?: Record<string, unknown>;
+  children?: Array<Record<string, unknown>>;
+  parent?: RawRecord;
 }
 
 /** Rule contexts and the variables each binds (following the engine reference's binding table). */
@@ -99,6 +106,7 @@ export const CONTEXT_VARIABLES = {
   fold_rule: ["records", "task"],
   health_check: ["system", "tasks"],
   aitl: ["record", "system", "proposal_confidence", "meta_trust"],
+  join: ["children", "parent"],
 } as const satisfies Record<string, readonly VariableName[]>;
 
 export type CelContextName = keyof typeof CONTEXT_VARIABLES;
@@ -121,4 +129,5 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
   { signature: "fleet_frozen_namespaces(): list<string>", call: (s) => [...(s.fleet?.() ?? NO_FLEET).frozen] },
   { signature: "fleet_hard_frozen_past_grace(): list<string>", call: (s) => [...(s.fleet?.() ?? NO_FLEET).hardPastGrace] },
   { signature: "fleet_emergency_active(): bool", call: (s) => (s.fleet?.() ?? NO_FLEET).emergency },
+  { signature: "fanout_status(string): string", call: (s, thread: string) => s.fanoutStatus?.(thread) ?? "none" },
 ];

@@ -20,7 +20,14 @@ export function fleetStatus(state: DaemonState) {
     instances,
     freezes: state.fleet.control.freezes,
     emergency: state.fleet.control.emergency,
-    pending_fanouts: [],
+    pending_fanouts: state.fanout.table.pending().map((f) => ({
+      thread: f.parent.thread,
+      record: f.parent.id,
+      join: f.join,
+      subtasks: f.children.length,
+      spawned: f.children.filter((c) => c.spawned || c.result).length,
+      completed: f.children.filter((c) => c.result).length,
+    })),
   };
 }
 

@@ -1,0 +1,63 @@
+// Fan-out figures (issue 12, item 7): a coordinator and two echo workers (1 s heartbeat); one
+// fan-out of 100 subtasks. Wall time from `spl task fan-out` to the join's KNOW, and the
+// coordinator's CPU per child (spawn POST, its DO, the report's ingest, the join evaluation).
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { BenchHome, SPL, fmt, freePort } from "./lib";
+
+const CHILDREN = 100;
+const WORKER = "did:sync:agent:bench-echo";
+
+function cpuSecs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+export async function benchFanout(): Promise<Record<string, string>> {
+  const h = new BenchHome();
+  h.env.SPL_LOG = "warn"; // measure the fan-out, not the log
+  const workerPort = freePort();
+  const member = (name: string) => ({ ...h.env, SYNCROPEL_HOME: `${h.home}-${name}` });
+  const spl = (args: string[], env = h.env) => {
+    const r = Bun.spawnSync([SPL, ...args], { env });
+    if (r.exitCode !== 0) throw new Error(`spl ${args.join(" ")} failed: ${r.stderr}`);
+    return r.stdout.toString();
+  };
+  try {
+    h.run(["init"]);
+    for (const name of ["worker-a", "worker-b"]) {
+      spl(["init"], member(name));
+      const cfg = join(`${h.home}-${name}`, "config.toml");
+      writeFileSync(cfg, `${readFileSync(cfg, "utf8")}\n[dispatch.targets.${JSON.stringify(WORKER)}]\nadapter = "echo"\n`);
+    }
+    spl(["fleet", "start", "--workers", "2", "--port", String(h.port), "--worker-port", String(workerPort), "--heartbeat", "1"]);
+    for (const name of ["worker-a", "worker-b"]) spl(["config", "add-rule", "--name", "fanout-children", "--expression", "has(record.body.fanout)", "--target", WORKER], member(name));
+    h.pid = Number(readFileSync(join(h.home, "run", "spl.pid"), "utf8").trim());
+    const task = JSON.parse(h.run(["task", "add", "bench fan-out", "-o", "json"])) as { alias: string; thread: string };
+    const subtasks = Array.from({ length: CHILDREN }, (_, i) => ["--subtask", `goal=echo ${i},target=least-loaded-worker`]).flat();
+    const cpu0 = cpuSecs(h.pid);
+    const t0 = performance.now();
+    h.run(["task", "fan-out", task.alias, ...subtasks, "--join", "all"]);
+    let f: any;
+    for (;;) {
+      f = await (await fetch(`${h.url}/v1/fanouts/${task.thread}`, { headers: h.headers })).json();
+      if (f.complete || performance.now() - t0 > 120_000) break;
+      await Bun.sleep(20);
+    }
+    const wall = (performance.now() - t0) / 1000;
+    const cpu = cpuSecs(h.pid) - cpu0;
+    const byWorker = new Map<string, number>();
+    for (const c of f.children) if (c.result) byWorker.set(c.result.worker, (byWorker.get(c.result.worker) ?? 0) + 1);
+    return {
+      "subtasks × workers": `${CHILDREN} echo × 2 (least-loaded-worker)`,
+      "join complete": f.complete ? `yes (${f.complete.verdict}); per worker ${[...byWorker.values()].join(" + ")}` : "NO (gave up after 120 s)",
+      "fan-out → join KNOW": `${fmt(wall, 2)} s wall (includes the CLI's own start)`,
+      "coordinator CPU per child": `${fmt((cpu / CHILDREN) * 1000, 2)} ms (${fmt(cpu, 2)} s in all)`,
+    };
+  } finally {
+    Bun.spawnSync([SPL, "fleet", "stop", "--all"], { env: h.env });
+    h.pid = 0;
+    h.cleanup();
+  }
+}
