@@ -15,7 +15,7 @@ const WORKER = "did:sync:agent:worker";
 function gatedTarget(inst: Instance, did = WORKER) {
   const events = join(inst.root, "events");
   const release = join(inst.root, "release");
-  const script = 'echo "start $SPL_RECORD_ID $$" >> "$1"; while [ ! -e "$2" ]; do sleep 0.05; done; echo "end $SPL_RECORD_ID" >> "$1"; echo "done $SPL_GOAL"';
+  const script = 'echo "start $SPL_RECORD_ID $$" >> "$1"; while [ ! -e "$2" ] && [ -d "$(dirname "$2")" ]; do sleep 0.05; done; echo "end $SPL_RECORD_ID" >> "$1"; echo "done $SPL_GOAL"';
   const toml = `[dispatch.targets.${JSON.stringify(did)}]\nadapter = "exec"\ncommand = ${JSON.stringify(["sh", "-c", script, "sh", events, release])}\ntimeout_secs = 120\n`;
   const lines = () => (existsSync(events) ? readFileSync(events, "utf8").trim().split("\n").filter(Boolean) : []);
   const started = () => lines().filter((l) => l.startsWith("start ")).map((l) => l.split(" "));

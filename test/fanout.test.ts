@@ -48,7 +48,7 @@ beforeAll(async () => {
   mkdirSync(release);
   await ok(["init"]);
   const adapters: Record<string, string> = {
-    "worker-a": `adapter = "exec"\ncommand = ${JSON.stringify(["sh", "-c", 'while [ ! -e "$1/$SPL_GOAL" ]; do sleep 0.05; done; echo "ran $SPL_GOAL"', "sh", release])}\ntimeout_secs = 120\n`,
+    "worker-a": `adapter = "exec"\ncommand = ${JSON.stringify(["sh", "-c", 'while [ ! -e "$1/$SPL_GOAL" ] && [ -d "$1" ]; do sleep 0.05; done; echo "ran $SPL_GOAL"', "sh", release])}\ntimeout_secs = 120\n`,
     "worker-b": `adapter = "echo"\n`,
   };
   for (const [name, adapter] of Object.entries(adapters)) {
