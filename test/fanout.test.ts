@@ -6,36 +6,14 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { Instance, isAlive, track, waitFor } from "./harness";
+import { localFleet } from "./fleet-harness";
+import { isAlive, track, waitFor } from "./harness";
 
-function consecutivePorts(n: number): number {
-  for (;;) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
-    const held: { stop(force?: boolean): void }[] = [];
-    try {
-      for (let i = 0; i < n; i++) held.push(Bun.listen({ hostname: "127.0.0.1", port: base + i, socket: { data() {} } }));
-      return base;
-    } catch {
-    } finally {
-      for (const s of held) s.stop(true);
-    }
-  }
-}
-
-const coord = new Instance();
-const workerPort = consecutivePorts(2);
+const { coord, workerPort, homeOf, asMember, pidOf, ok } = localFleet(2);
 const release = join(coord.root, "release");
-const homeOf = (name: string) => (name === "coordinator" ? coord.splHome : `${coord.splHome}-${name}`);
-const asMember = (name: string) => ({ SYNCROPEL_HOME: homeOf(name) });
-const pidOf = (name: string) => Number(readFileSync(join(homeOf(name), "run", "spl.pid"), "utf8").trim());
 const dids: Record<string, string> = {};
 const WORKER = "did:sync:agent:fanout-worker";
 
-async function ok(args: string[], env?: Record<string, string>) {
-  const r = await coord.spl(args, { env });
-  if (r.code !== 0) throw new Error(`spl ${args.join(" ")} exited ${r.code}: ${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
 async function newTask(goal: string): Promise<{ alias: string; thread: string }> {
   return JSON.parse(await ok(["task", "add", goal, "-o", "json"]));
 }

@@ -4,45 +4,18 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { localFleet } from "./fleet-harness";
 import { Instance, freePort, isAlive, track, waitFor } from "./harness";
 
-/** n free consecutive ports (worker ports follow the first one). */
-function consecutivePorts(n: number): number {
-  for (;;) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
-    const held: { stop(force?: boolean): void }[] = [];
-    try {
-      for (let i = 0; i < n; i++) held.push(Bun.listen({ hostname: "127.0.0.1", port: base + i, socket: { data() {} } }));
-      return base;
-    } catch {
-    } finally {
-      for (const s of held) s.stop(true);
-    }
-  }
-}
-
-const coord = new Instance();
-const workerPort = consecutivePorts(3);
-const homeOf = (name: string) => (name === "coordinator" ? coord.splHome : `${coord.splHome}-${name}`);
-const asMember = (name: string) => ({ SYNCROPEL_HOME: homeOf(name) });
-const startArgs = ["fleet", "start", "--workers", "2", "--port", String(coord.port), "--worker-port", String(workerPort), "--heartbeat", "1"];
+const { coord, workerPort, homeOf, asMember, pidOf, ok, startArgs, trackSpawned } = localFleet(3);
 let startOut = "";
 const dids: Record<string, string> = {};
 
-async function ok(args: string[], env?: Record<string, string>) {
-  const r = await coord.spl(args, { env });
-  if (r.code !== 0) throw new Error(`spl ${args.join(" ")} exited ${r.code}: ${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
-const trackSpawned = (out: string) => {
-  for (const m of out.matchAll(/spawned PID (\d+)/g)) track(Number(m[1]));
-};
 async function members(): Promise<any[]> {
   const r = await coord.http("GET", "/v1/fleet/status");
   return r.status === 200 ? r.json.instances : [];
 }
 const statusOf = async (did: string) => (await members()).find((m) => m.did === did)?.status;
-const pidOf = (name: string) => Number(readFileSync(join(homeOf(name), "run", "spl.pid"), "utf8").trim());
 const logOf = (name: string) => (existsSync(join(homeOf(name), "logs", "spl.log")) ? readFileSync(join(homeOf(name), "logs", "spl.log"), "utf8") : "");
 
 beforeAll(async () => {

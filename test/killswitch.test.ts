@@ -5,38 +5,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { appendFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { consecutivePorts, localFleet } from "./fleet-harness";
 import { Instance, SPL, isAlive, track, waitFor } from "./harness";
 
-function consecutivePorts(n: number): number {
-  for (;;) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
-    const held: { stop(force?: boolean): void }[] = [];
-    try {
-      for (let i = 0; i < n; i++) held.push(Bun.listen({ hostname: "127.0.0.1", port: base + i, socket: { data() {} } }));
-      return base;
-    } catch {
-    } finally {
-      for (const s of held) s.stop(true);
-    }
-  }
-}
-
-const coord = new Instance();
-const workerPort = consecutivePorts(2);
+const { coord, workerPort, homeOf, asMember, pidOf, ok, startArgs, trackSpawned } = localFleet(2);
 const MEMBERS = ["coordinator", "worker-a", "worker-b"] as const;
-const homeOf = (name: string) => (name === "coordinator" ? coord.splHome : `${coord.splHome}-${name}`);
-const asMember = (name: string) => ({ SYNCROPEL_HOME: homeOf(name) });
-const startArgs = ["fleet", "start", "--workers", "2", "--port", String(coord.port), "--worker-port", String(workerPort), "--heartbeat", "1"];
-const pidOf = (name: string) => Number(readFileSync(join(homeOf(name), "run", "spl.pid"), "utf8").trim());
-const trackSpawned = (out: string) => {
-  for (const m of out.matchAll(/spawned PID (\d+)/g)) track(Number(m[1]));
-};
 
-async function ok(args: string[], env?: Record<string, string>) {
-  const r = await coord.spl(args, { env });
-  if (r.code !== 0) throw new Error(`spl ${args.join(" ")} exited ${r.code}: ${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
 
 /** A request over one member's socket (trusted: acts as the home's identity). */
 async function onMember(name: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {

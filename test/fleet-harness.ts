@@ -1,0 +1,43 @@
+// What the fleet, kill-switch and fan-out tests share: a coordinator Instance whose workers live in
+// `<home>-worker-{a,b}` on consecutive free ports, and small helpers to act as one member.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Instance, track } from "./harness";
+
+/** n free consecutive ports (worker ports follow the first one). */
+export function consecutivePorts(n: number): number {
+  for (;;) {
+    const base = 20000 + Math.floor(Math.random() * 30000);
+    const held: { stop(force?: boolean): void }[] = [];
+    try {
+      for (let i = 0; i < n; i++) held.push(Bun.listen({ hostname: "127.0.0.1", port: base + i, socket: { data() {} } }));
+      return base;
+    } catch {
+    } finally {
+      for (const s of held) s.stop(true);
+    }
+  }
+}
+
+export function localFleet(workerPorts: number) {
+  const coord = new Instance();
+  const workerPort = consecutivePorts(workerPorts);
+  const homeOf = (name: string) => (name === "coordinator" ? coord.splHome : `${coord.splHome}-${name}`);
+  return {
+    coord,
+    workerPort,
+    homeOf,
+    asMember: (name: string) => ({ SYNCROPEL_HOME: homeOf(name) }),
+    startArgs: ["fleet", "start", "--workers", "2", "--port", String(coord.port), "--worker-port", String(workerPort), "--heartbeat", "1"],
+    pidOf: (name: string) => Number(readFileSync(join(homeOf(name), "run", "spl.pid"), "utf8").trim()),
+    trackSpawned(out: string) {
+      for (const m of out.matchAll(/spawned PID (\d+)/g)) track(Number(m[1]));
+    },
+    /** Runs spl as the coordinator (or another member via env); throws with its output unless it exits 0. */
+    async ok(args: string[], env?: Record<string, string>) {
+      const r = await coord.spl(args, { env });
+      if (r.code !== 0) throw new Error(`spl ${args.join(" ")} exited ${r.code}: ${r.stderr}${r.stdout}`);
+      return r.stdout;
+    },
+  };
+}
