@@ -57,12 +57,13 @@ export function removeStaleTemps(dir: string, isAlive: (pid: number) => boolean)
   return removed;
 }
 
-export function writeFileAtomic(path: string, text: string): void {
+export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   const tmp = tempPathFor(path);
+  const bytes = typeof data === "string" ? Buffer.from(data) : data;
   try {
     const fd = openSync(tmp, "w", 0o600);
     try {
-      writeSync(fd, text);
+      for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, Math.min(bytes.length - off, 8 << 20));
       fsyncSync(fd);
     } finally {
       closeSync(fd);

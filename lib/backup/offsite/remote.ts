@@ -2,11 +2,11 @@
 // NFS or SFTP mount) or an S3-compatible bucket (Bun's built-in S3 client, no SDK).
 // A copy only ever appears under its final name complete: a directory gets a hidden temporary
 // that is renamed; S3 objects appear only when their PUT (or multipart upload) completes.
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../../errors";
 import type { HomePaths } from "../../paths";
-import { fsyncDir, tempPathFor } from "../fsutil";
+import { writeFileAtomic } from "../fsutil";
 import type { OffsiteConfig } from "./config";
 
 export interface RemoteObject {
@@ -43,21 +43,11 @@ export class DirRemote implements Remote {
     const path = join(this.dir, key);
     const parent = path.slice(0, path.lastIndexOf("/"));
     mkdirSync(parent, { recursive: true, mode: 0o700 });
-    const tmp = tempPathFor(path);
     try {
-      const fd = openSync(tmp, "w", 0o600);
-      try {
-        for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, Math.min(data.length - off, 8 << 20));
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(tmp, path);
+      writeFileAtomic(path, data); // temp name, fsync, rename, fsync the folder: never a half copy
     } catch (err) {
-      rmSync(tmp, { force: true });
       throw this.explain(err);
     }
-    fsyncDir(parent);
   }
 
   async get(key: string) {
