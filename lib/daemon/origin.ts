@@ -25,8 +25,7 @@ export function isAllowedHost(name: string, allowed: readonly string[]): boolean
 /** A 403 for a browser-shaped request on TCP, or null to let it through. */
 export function refuseForeign(request: Request, allowedHosts: readonly string[]): Response | null {
   const host = request.headers.get("host");
-  const name = host === null ? null : hostName(host);
-  if (name === null || !isAllowedHost(name, allowedHosts)) {
+  if (host === null || !hostAllowed(host, allowedHosts)) {
     return errorResponse(
       403,
       "FORBIDDEN_HOST",
@@ -42,6 +41,22 @@ export function refuseForeign(request: Request, allowedHosts: readonly string[])
     );
   }
   return null;
+}
+
+// Host values already judged allowed, per allow-list: a client sends the same Host on every request,
+// and two regular expressions per request showed up in the ingest profile. Bounded, and only
+// allowed values are kept, so a client cycling Host values cannot grow it.
+const allowedSeen = new WeakMap<readonly string[], Set<string>>();
+
+function hostAllowed(host: string, allowedHosts: readonly string[]): boolean {
+  let seen = allowedSeen.get(allowedHosts);
+  if (seen?.has(host)) return true;
+  const name = hostName(host);
+  if (name === null || !isAllowedHost(name, allowedHosts)) return false;
+  if (!seen) allowedSeen.set(allowedHosts, (seen = new Set()));
+  if (seen.size >= 64) seen.clear();
+  seen.add(host);
+  return true;
 }
 
 function sameOrigin(origin: string, host: string): boolean {

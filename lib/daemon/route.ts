@@ -20,6 +20,11 @@ export interface RouteSpec {
    * with `record` bound to each one (access.ts writeAuthorizer), rather than once up front.
    */
   rulesPerRecord?: boolean;
+  /**
+   * Also served straight from Bun's router, skipping Elysia's per-request work: the ingest
+   * routes, where that work is a measurable share of each request. Static paths only.
+   */
+  hot?: boolean;
   /** Served without a token when this answers true (GET /metrics with [metrics] public = true). */
   publicIf?: () => boolean;
   /** For GET /openapi.json: what the route does, its query parameters, body and answer. */
@@ -79,6 +84,11 @@ export function assertDeclared(spec: Partial<RouteSpec>): asserts spec is RouteS
   if (spec.maxBody !== undefined && !(Number.isInteger(spec.maxBody) && spec.maxBody > 0)) {
     throw new Error(`route ${label} declares an invalid body limit ${spec.maxBody}`);
   }
+}
+
+/** A hot route is matched by Bun's router on its exact path, so it may not have parameters. */
+export function assertStaticPath(spec: RouteSpec): void {
+  if (spec.path.includes(":") || spec.path.includes("*")) throw new Error(`route ${routeLabel(spec)} is marked hot but has path parameters; only static paths can be hot`);
 }
 
 /** Every route the router knows must be one mounted through the gate. */

@@ -15,7 +15,7 @@ import { homePaths, type HomePaths } from "../paths";
 import { checkpoint, openStore } from "../store/open";
 import { RecordStore } from "../store/records";
 import { VERSION } from "../version";
-import { buildApp } from "./app";
+import { buildApp, type DirectRoutes } from "./app";
 import { errorResponse, json } from "./http";
 import { REQUEST_BODY_CAP } from "./route";
 import { renderBanner } from "../daemonctl/banner";
@@ -96,6 +96,24 @@ function listenUnix(paths: HomePaths, handlers: Handlers): Server<unknown> {
   return server;
 }
 
+/** Hands the hot routes to Bun's router on both listeners (app.ts); everything else stays on fetch. */
+function mountDirectRoutes([tcp, unix]: Server<unknown>[], handlers: Handlers, direct: DirectRoutes, viaSocket: WeakSet<Request>) {
+  const onSocket: DirectRoutes = {};
+  for (const [path, methods] of Object.entries(direct)) {
+    onSocket[path] = Object.fromEntries(
+      Object.entries(methods).map(([method, handle]) => [
+        method,
+        (req: Request) => {
+          viaSocket.add(req);
+          return handle!(req);
+        },
+      ]),
+    );
+  }
+  tcp!.reload({ routes: direct, fetch: (req) => handlers.tcp(req) } as Parameters<Server<unknown>["reload"]>[0]);
+  unix!.reload({ routes: onSocket, fetch: (req) => handlers.unix(req) } as Parameters<Server<unknown>["reload"]>[0]);
+}
+
 /** Runs the daemon in this process until SIGTERM/SIGINT. Resolves once it is ready. */
 export async function serve(opts: ServeOptions): Promise<void> {
   const started = performance.now();
@@ -154,12 +172,13 @@ export async function serve(opts: ServeOptions): Promise<void> {
     if (created) log.info("instance identity bootstrapped", { instance_did: did });
 
     const state = createDaemonState({ paths, config, log, store, instanceDid: did, bind, backup, insecureLocalhost: opts.insecureLocalhost });
-    const { app } = buildApp(state);
+    const { app, direct } = buildApp(state);
     handlers.tcp = (req) => app.handle(req);
     handlers.unix = (req) => {
       state.viaSocket.add(req);
       return app.handle(req);
     };
+    mountDirectRoutes(servers, handlers, direct, state.viaSocket);
 
     // Signals are handled from here on, so a SIGTERM during a long rebuild still shuts down
     // gracefully (it waits for the rebuild to reach a safe point: its end).

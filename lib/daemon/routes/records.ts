@@ -1,9 +1,9 @@
 // Record ingest and reads: POST /v1/records, POST /v1/records/batch, GET /v1/records[/:id].
 import { ACTS } from "../../records/types";
 import { MAX_RECORD_BYTES, prepareRecord, type PreparedRecord, RecordError } from "../../records/envelope";
-import { toWire } from "../../records/wire";
+import { toWire, wireJson } from "../../records/wire";
 import type { DaemonState } from "../state";
-import { ApiError, errorBody, json, pageParams, parseJson } from "../http";
+import { ApiError, errorBody, json, jsonText, pageParams, parseJson } from "../http";
 import type { ItemResult } from "../ingest";
 import { PAGE_QUERY, route } from "../route";
 
@@ -35,18 +35,18 @@ export function recordRoutes(state: DaemonState) {
   const ingestLog = { ...state, log };
   return [
     route(
-      { method: "POST", path: "/v1/records", cls: "record_write", maxBody: MAX_SINGLE_BODY, tooLargeCode: "RECORD_TOO_LARGE", rulesPerRecord: true, doc: { summary: "Write one record", body: "a record: thread, actor, act, body, and optionally parents, clock, data_type, judged_by", ok: { status: 201, description: "the stored record (200 with duplicate: true for identical content)" } } },
+      { method: "POST", path: "/v1/records", cls: "record_write", hot: true, maxBody: MAX_SINGLE_BODY, tooLargeCode: "RECORD_TOO_LARGE", rulesPerRecord: true, doc: { summary: "Write one record", body: "a record: thread, actor, act, body, and optionally parents, clock, data_type, judged_by", ok: { status: 201, description: "the stored record (200 with duplicate: true for identical content)" } } },
       async ({ body, authorize }) => {
         const prepared = prepareOrThrow(parseJson(body));
         const result = (await state.ingest.submit([prepared], authorize))[0]!;
         logIngest(ingestLog, [result]);
         if (result.status === "error") throw new ApiError(result.error.status, result.error.code, result.error.message);
         if (result.status === "duplicate") return json(200, { ...toWire(result.record), duplicate: true });
-        return json(201, toWire(result.record));
+        return jsonText(201, wireJson(result.record, prepared.bodyJson));
       },
     ),
     route(
-      { method: "POST", path: "/v1/records/batch", cls: "record_write", maxBody: MAX_BATCH_BODY, rulesPerRecord: true, doc: { summary: "Write up to 1000 records in one transaction", body: '{"records": [record, ...]}', ok: { description: "per-record status in data[]" } } },
+      { method: "POST", path: "/v1/records/batch", cls: "record_write", hot: true, maxBody: MAX_BATCH_BODY, rulesPerRecord: true, doc: { summary: "Write up to 1000 records in one transaction", body: '{"records": [record, ...]}', ok: { description: "per-record status in data[]" } } },
       async ({ body, authorize }) => {
         const input = parseJson(body) as { records?: unknown };
         if (!input || typeof input !== "object" || !Array.isArray(input.records)) {

@@ -1,0 +1,18 @@
+// What a process (the daemon, the minimal server) has used, read from /proc: CPU time and RSS.
+// CPU per request is the steadier figure on a shared machine: rate depends on who else runs.
+import { readFileSync } from "node:fs";
+
+const TICKS_PER_SEC = 100; // USER_HZ on Linux
+
+/** User + system CPU seconds the process has used so far. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SEC;
+}
+
+/** Resident set size in bytes. */
+export function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) * 1024 : NaN;
+}

@@ -1,0 +1,56 @@
+// wrk (when installed) drives the TCP single-record figures: it costs the shared cores far less
+// than a JavaScript client, so the server under test gets what a real client would leave it.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { TEXT } from "./loadgen";
+
+export const hasWrk = () => Bun.which("wrk") !== null;
+
+export interface LoadFigures {
+  requests: number;
+  rate: number;
+  p50_ms: number;
+  p99_ms: number;
+  errors: number;
+}
+
+// Same record shape as loadgen.ts benchRecord; each wrk thread writes as its own actor.
+const script = (tag: string, token?: string) => `
+local n = 0
+local counter = 0
+function setup(thread) thread:set("tid", counter); counter = counter + 1 end
+local headers = { ["content-type"] = "application/json" ${token ? `, ["authorization"] = "Bearer ${token}"` : ""} }
+function request()
+  n = n + 1
+  local body = string.format('{"act":"KNOW","actor":"did:sync:user:${tag}w%d","thread":"th_b%d","body":{"n":%d,"text":"${TEXT}"},"clock":%d,"data_type":"SCALAR"}', tid, n % 100, n, n)
+  return wrk.format("POST", "/v1/records", headers, body)
+end
+function done(summary, latency, requests)
+  io.write(string.format('{"requests":%d,"seconds":%f,"p50_us":%d,"p99_us":%d,"non2xx":%d,"errors":%d}\\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50), latency:percentile(99), summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+`;
+
+export function wrkLoad(url: string, seconds: number, tag: string, token?: string): LoadFigures {
+  const dir = mkdtempSync(join(tmpdir(), "spl-wrk-"));
+  try {
+    const file = join(dir, "post.lua");
+    writeFileSync(file, script(tag, token));
+    const r = Bun.spawnSync(["wrk", "-t2", "-c32", `-d${seconds}s`, "-s", file, url], { stdout: "pipe", stderr: "pipe" });
+    const line = r.stdout.toString().split("\n").find((l) => l.startsWith('{"requests"'));
+    if (!line) throw new Error(`wrk printed no figures: ${r.stdout}${r.stderr}`);
+    const f = JSON.parse(line);
+    return { requests: f.requests, rate: f.requests / f.seconds, p50_ms: f.p50_us / 1000, p99_ms: f.p99_us / 1000, errors: f.non2xx + f.errors };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** loadgen.ts in its own process (the Unix socket, or TCP when wrk is missing). */
+export function bunLoad(target: string, seconds: number, tag: string, token?: string): LoadFigures {
+  const r = Bun.spawnSync(["bun", join(import.meta.dir, "loadgen.ts"), target, String(seconds), tag, ...(token ? [token] : [])], { stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`loadgen failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.toString().trim());
+}
