@@ -34,12 +34,12 @@ export interface InProcessDaemon {
   close(): void;
 }
 
-export async function inProcessDaemon(opts: { insecureLocalhost?: boolean } = {}): Promise<InProcessDaemon> {
+export async function inProcessDaemon(opts: { insecureLocalhost?: boolean; logLevel?: "warn" | "info" } = {}): Promise<InProcessDaemon> {
   const root = mkdtempSync(join(tmpdir(), "spl-app-"));
   const paths = homePaths(join(root, ".syncro"));
   ensureHome(paths);
   const config = loadConfig(paths.config);
-  const log = createFileLogger(paths.log, { level: "warn" });
+  const log = createFileLogger(paths.log, { level: opts.logLevel ?? "warn" });
   const { db } = openStore(paths.store);
   const store = new RecordStore(db);
   const { did } = ensureInstanceDid(store);

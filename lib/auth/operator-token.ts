@@ -93,6 +93,6 @@ export async function ensureOperatorTokenInStore(store: RecordStore, tokenPath: 
   }
   return ensureOperatorToken(tokenPath, registry, actor, (body) => {
     const p = prepareRecord({ thread: AUTH_THREAD, actor: ENGINE_ACTOR, act: "LEARN", body });
-    store.db.transaction(() => store.insert(p, Math.floor(Date.now() / 1000))).immediate();
+    store.transaction(() => store.insert(p, Math.floor(Date.now() / 1000)));
   });
 }

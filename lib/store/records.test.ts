@@ -33,6 +33,32 @@ describe("RecordStore", () => {
     expect(store.counts).toEqual({ records: 6, threads: 2 });
   });
 
+  test("a rolled-back insert gives its clock back: the next record still gets max + 1", () => {
+    insert({ body: { n: 1 } });
+    expect(store.nextClock("th_a", "did:sync:user:alice")).toBe(1);
+    expect(() =>
+      store.transaction(() => {
+        expect(store.insert(rec({ body: { n: 2 } }), NOW).record.clock).toBe(1);
+        expect(store.insert(rec({ body: { n: 3 } }), NOW).record.clock).toBe(2);
+        throw new Error("abort");
+      }),
+    ).toThrow("abort");
+    expect(store.nextClock("th_a", "did:sync:user:alice")).toBe(1);
+    expect(insert({ body: { n: 4 } }).record.clock).toBe(1);
+    // Explicit transaction control (the ingest queue) resyncs after its rollback.
+    store.tx.begin();
+    store.insert(rec({ body: { n: 5 } }), NOW);
+    store.tx.rollback();
+    store.resync();
+    expect(insert({ body: { n: 6 } }).record.clock).toBe(2);
+  });
+
+  test("clocks of look-alike (thread, actor) pairs never mix", () => {
+    insert({ thread: "th_x\u0000did:sync:user:a", actor: "did:sync:user:b", clock: 7 });
+    expect(store.nextClock("th_x\u0000did:sync:user:a", "did:sync:user:b")).toBe(8);
+    expect(store.nextClock("th_x", "did:sync:user:a\u0000did:sync:user:b")).toBe(0);
+  });
+
   test("the same content twice is a duplicate with the same id, and nothing is added", () => {
     const a = insert({ clock: 3 });
     const b = insert({ clock: 3 });
