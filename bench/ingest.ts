@@ -1,80 +1,72 @@
-// Ingest, health-under-load and CLI start-time figures (issue 2, item 9).
-// The physical limit is the store itself: RecordStore.insert in-process with the daemon's
-// durability settings; every network figure is reported as a ratio of it.
-import { rmSync } from "node:fs";
+// Ingest figures (issue 17 item 1), every one next to references measured in the same run, on
+// the same disk:
+//   raw   — rows inserted in-process with a prepared INSERT, 1, 32 and 1000 per transaction,
+//           into the store's own schema and pragmas (openStore: same indexes, same durability);
+//   minimal server — bench/minimal-server.ts: parse, SHA-256, group commit, 201 (no spl logic).
+// spl's single-record rates (32 clients, TCP and Unix socket) are printed as ratios of both;
+// the batch route as a ratio of raw 1000-per-transaction. CPU µs per request (from /proc) is
+// printed beside each rate: on a shared machine it is the steadier figure.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { prepareRecord } from "../lib/records/envelope";
 import { openStore } from "../lib/store/open";
-import { RecordStore } from "../lib/store/records";
-import { BenchHome, SPL, fmt, percentile } from "./lib";
+import { benchRecord } from "./loadgen";
+import { BenchHome, SPL, fmt, freePort, percentile } from "./lib";
+import { cpuSeconds } from "./proc";
+import { bunLoad, hasWrk, type LoadFigures, tcpLoad } from "./wrk";
 
-const CLIENTS = 32;
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 
-function record(w: number, i: number, tag: string) {
-  return { thread: `th_bench_${tag}_${w % 64}`, actor: `did:sync:user:bench${w}`, act: "KNOW", body: { text: "benchmark record", i, w } };
-}
-
-/** Inserts `n` records straight into a fresh store, `perTx` per transaction. */
+/** Rows per second into a fresh store, `perTx` per transaction: the store's physical limit. */
 function rawInsertRate(dir: string, n: number, perTx: number): number {
   const path = join(dir, `raw-${perTx}.db`);
   const { db } = openStore(path);
-  const store = new RecordStore(db);
-  const prepared = Array.from({ length: n }, (_, i) => prepareRecord({ ...record(i % CLIENTS, i, "raw"), clock: i }));
+  const insert = db.prepare(
+    `INSERT INTO records (id, thread, actor, act, clock, data_type, judged_by, parents, body, created_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const rows = Array.from({ length: n }, (_, i) => {
+    const text = benchRecord(`raw${perTx}`, i);
+    const r = JSON.parse(text);
+    return [new Bun.CryptoHasher("sha256").update(text).digest("hex"), r.thread, r.actor, r.act, r.clock, r.data_type, null, "[]", JSON.stringify(r.body), 1_800_000_000] as const;
+  });
   const begin = db.prepare("BEGIN IMMEDIATE");
   const commit = db.prepare("COMMIT");
-  const now = Math.floor(Date.now() / 1000);
   const t0 = performance.now();
   for (let i = 0; i < n; i += perTx) {
     begin.run();
-    for (let j = i; j < Math.min(n, i + perTx); j++) store.insert(prepared[j]!, now);
+    for (let j = i; j < Math.min(n, i + perTx); j++) insert.run(...rows[j]!);
     commit.run();
   }
   const rate = n / ((performance.now() - t0) / 1000);
   db.close();
-  for (const s of ["", "-wal", "-shm"]) rmSync(path + s, { force: true });
   return rate;
 }
 
-interface LoadResult {
-  rate: number;
-  p50: number;
-  p99: number;
-  healthP99?: number;
+interface Measured extends LoadFigures {
+  cpuUsPerRequest: number;
 }
 
-async function singleRecordLoad(send: (body: string) => Promise<Response>, n: number, tag: string, health?: () => Promise<Response>): Promise<LoadResult> {
-  const latencies: number[] = [];
-  let next = 0;
+async function measured(pid: number, load: () => Promise<LoadFigures>): Promise<Measured> {
+  const c0 = cpuSeconds(pid);
+  const r = await load();
+  if (r.errors) throw new Error(`${r.errors} requests were not answered 201`);
+  return { ...r, cpuUsPerRequest: ((cpuSeconds(pid) - c0) * 1e6) / r.requests };
+}
+
+/** Polls /health every few ms while `during` runs; its p99 in ms. */
+async function healthP99(url: string, during: Promise<unknown>): Promise<number> {
+  const lat: number[] = [];
   let done = false;
-  const healthLat: number[] = [];
-  const healthLoop = health
-    ? (async () => {
-        while (!done) {
-          const t = performance.now();
-          await (await health()).arrayBuffer();
-          healthLat.push(performance.now() - t);
-          await Bun.sleep(2);
-        }
-      })()
-    : Promise.resolve();
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: CLIENTS }, async (_, w) => {
-      for (let i = next++; i < n; i = next++) {
-        const t = performance.now();
-        const res = await send(JSON.stringify(record(w, i, tag)));
-        if (res.status !== 201) throw new Error(`ingest answered ${res.status}: ${await res.text()}`);
-        await res.arrayBuffer();
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
-  const secs = (performance.now() - t0) / 1000;
-  done = true;
-  await healthLoop;
-  latencies.sort((a, b) => a - b);
-  healthLat.sort((a, b) => a - b);
-  return { rate: n / secs, p50: percentile(latencies, 50), p99: percentile(latencies, 99), healthP99: health ? percentile(healthLat, 99) : undefined };
+  during.finally(() => (done = true));
+  while (!done) {
+    const t = performance.now();
+    await (await fetch(`${url}/health`)).arrayBuffer();
+    lat.push(performance.now() - t);
+    await Bun.sleep(5);
+  }
+  lat.sort((a, b) => a - b);
+  return percentile(lat, 99);
 }
 
 function coldStart(args: string[], env: Record<string, string>, runs = 25) {
@@ -88,44 +80,45 @@ function coldStart(args: string[], env: Record<string, string>, runs = 25) {
   return { p50: percentile(times, 50), p90: percentile(times, 90) };
 }
 
+const line = (m: Measured) => `${fmt(m.rate)}/s  cpu ${fmt(m.cpuUsPerRequest)} µs/req  p50 ${fmt(m.p50_ms, 2)} ms  p99 ${fmt(m.p99_ms, 2)} ms`;
+const ratio = (a: number, b: number) => `${fmt(a / b, 2)}x`;
+
 export async function benchIngest(): Promise<Record<string, string | number>> {
+  const dir = mkdtempSync(join(tmpdir(), "spl-bench-ingest-"));
   const h = new BenchHome();
   const hb = new BenchHome();
+  const minimalPort = freePort();
+  const minimalSock = join(dir, "minimal.sock");
+  let minimal: ReturnType<typeof Bun.spawn> | null = null;
   try {
-    const rawSingle = rawInsertRate(h.root, 20_000, 1);
-    const rawBatched = rawInsertRate(h.root, 100_000, 1000);
+    const raw1 = rawInsertRate(dir, 20_000, 1);
+    const raw32 = rawInsertRate(dir, 64_000, 32);
+    const raw1000 = rawInsertRate(dir, 200_000, 1000);
 
+    minimal = Bun.spawn(["bun", join(import.meta.dir, "minimal-server.ts"), join(dir, "minimal.db"), String(minimalPort), minimalSock], { stdout: "pipe", stderr: "inherit" });
+    const ready = (await (minimal.stdout as ReadableStream<Uint8Array>).getReader().read()).value;
+    if (!ready || !new TextDecoder().decode(ready).includes("ready")) throw new Error("the minimal server did not start");
     h.start();
-    const auth: Record<string, string> = h.token ? { authorization: `Bearer ${h.token}` } : {};
-    const headers = { "content-type": "application/json", ...auth };
-    const url = `http://127.0.0.1:${h.port}`;
-    const http = await singleRecordLoad(
-      (body) => fetch(`${url}/v1/records`, { method: "POST", headers, body }),
-      40_000,
-      "http",
-      () => fetch(`${url}/health`),
-    );
-    const sock = await singleRecordLoad(
-      (body) => fetch("http://localhost/v1/records", { method: "POST", headers, body, unix: h.socket } as RequestInit),
-      40_000,
-      "sock",
-    );
-    // Batch route: 1000 records per request, 4 clients, into a fresh store like the raw figure.
-    // Bodies are serialised before the clock starts: the load generator shares this machine's
-    // cores and is not what is measured.
+
+    // Interleaved, so drift on a shared machine hits both sides alike.
+    const mTcp = await measured(minimal.pid, () => tcpLoad(`http://127.0.0.1:${minimalPort}`, SECONDS, "mtcp"));
+    const splTcpLoad = tcpLoad(h.url, SECONDS, "stcp", h.token);
+    const health = healthP99(h.url, splTcpLoad);
+    const sTcp = await measured(h.pid, () => splTcpLoad);
+    const mSock = await measured(minimal.pid, () => bunLoad(`unix:${minimalSock}`, SECONDS, "msock"));
+    const sSock = await measured(h.pid, () => bunLoad(`unix:${h.socket}`, SECONDS, "ssock", h.token));
+
+    // Batch route: 1000 records per request, 4 clients, into a fresh store like raw 1000/tx.
+    // Bodies are serialised before the clock starts: the client is not what is measured.
     hb.start();
-    const batchUrl = `http://127.0.0.1:${hb.port}`;
-    const batchHeaders = { "content-type": "application/json", ...(hb.token ? { authorization: `Bearer ${hb.token}` } : {}) };
     const batches = 100;
-    const bodies = Array.from({ length: batches }, (_, i) =>
-      JSON.stringify({ records: Array.from({ length: 1000 }, (_, j) => ({ ...record(j, i * 1000 + j, "batch"), clock: i * 1000 + j })) }),
-    );
+    const bodies = Array.from({ length: batches }, (_, i) => `{"records":[${Array.from({ length: 1000 }, (_, j) => benchRecord("batch", i * 1000 + j)).join(",")}]}`);
     let b = 0;
     const tb = performance.now();
     await Promise.all(
       Array.from({ length: 4 }, async () => {
         for (let i = b++; i < batches; i = b++) {
-          const res = await fetch(`${batchUrl}/v1/records/batch`, { method: "POST", headers: batchHeaders, body: bodies[i] });
+          const res = await fetch(`${hb.url}/v1/records/batch`, { method: "POST", headers: hb.headers, body: bodies[i] });
           if (res.status !== 200) throw new Error(`batch answered ${res.status}`);
           await res.arrayBuffer();
         }
@@ -136,20 +129,25 @@ export async function benchIngest(): Promise<Record<string, string | number>> {
     const version = coldStart(["version"], h.env);
     const status = coldStart(["status"], h.env);
     return {
-      "raw store insert, 1 record/tx (records/s)": fmt(rawSingle),
-      "raw store insert, 1000 records/tx (records/s)": fmt(rawBatched),
-      "HTTP ingest, 1 record/request, 32 clients (records/s)": `${fmt(http.rate)}  (${fmt((http.rate / rawSingle) * 100)}% of raw single-row; target ≥ 50%)`,
-      "HTTP ingest latency p50 / p99 (ms)": `${fmt(http.p50, 2)} / ${fmt(http.p99, 2)}`,
-      "/health p99 under that load (ms)": fmt(http.healthP99!, 2),
-      "socket ingest, 1 record/request, 32 clients (records/s)": `${fmt(sock.rate)}  (${fmt((sock.rate / rawSingle) * 100)}% of raw single-row)`,
-      "socket ingest latency p50 / p99 (ms)": `${fmt(sock.p50, 2)} / ${fmt(sock.p99, 2)}`,
-      "batch route, 1000 records/request, 4 clients (records/s)": `${fmt(batchRate)}  (${fmt((batchRate / rawBatched) * 100)}% of raw batched; target ≥ 70%)`,
+      "raw insert, 1 / 32 / 1000 rows per transaction (rows/s)": `${fmt(raw1)} / ${fmt(raw32)} / ${fmt(raw1000)}`,
+      [`minimal server, TCP, 32 clients (${hasWrk() ? "wrk" : "bun client"})`]: line(mTcp),
+      "spl HTTP ingest, 1 record/request, 32 clients": line(sTcp),
+      "  HTTP ratio to the minimal server (target ≥ 0.85x)": ratio(sTcp.rate, mTcp.rate),
+      "  HTTP ratio to raw 1 / 32 rows per transaction": `${ratio(sTcp.rate, raw1)} / ${ratio(sTcp.rate, raw32)}`,
+      "  /health p99 under that load (ms)": fmt(await health, 2),
+      "minimal server, Unix socket, 32 clients (bun client)": line(mSock),
+      "spl socket ingest, 1 record/request, 32 clients": line(sSock),
+      "  socket ratio to the minimal server (target ≥ 0.85x)": ratio(sSock.rate, mSock.rate),
+      "  socket ratio to raw 1 / 32 rows per transaction": `${ratio(sSock.rate, raw1)} / ${ratio(sSock.rate, raw32)}`,
+      "batch route, 1000 records/request, 4 clients (records/s)": `${fmt(batchRate)}  (${ratio(batchRate, raw1000)} raw 1000/tx; target ≥ 0.8x)`,
       "cold `spl version` p50 / p90 (ms)": `${fmt(version.p50, 1)} / ${fmt(version.p90, 1)}  (target < 50)`,
       "cold `spl status` p50 / p90 (ms)": `${fmt(status.p50, 1)} / ${fmt(status.p90, 1)}`,
     };
   } finally {
+    minimal?.kill();
     h.cleanup();
     hb.cleanup();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -35,7 +35,7 @@ function stage(rounds: number, f: (i: number) => void): number {
 }
 
 /** CPU µs per request of a bare Bun.serve that reads the body and answers 201 (no store). */
-function bareHttpCost(): number | null {
+async function bareHttpCost(): Promise<number | null> {
   if (!hasWrk()) return null;
   const dir = mkdtempSync(join(tmpdir(), "spl-bare-"));
   const port = freePort();
@@ -45,7 +45,7 @@ function bareHttpCost(): number | null {
   try {
     Bun.sleepSync(500);
     const c0 = cpuSeconds(child.pid);
-    const r = wrkLoad(`http://127.0.0.1:${port}`, 4, "bare");
+    const r = await wrkLoad(`http://127.0.0.1:${port}`, 4, "bare");
     return ((cpuSeconds(child.pid) - c0) * 1e6) / r.requests;
   } finally {
     child.kill();
@@ -133,7 +133,7 @@ export async function benchProfile(): Promise<Record<string, string | number>> {
       e2e.push((performance.now() - t) * 1000);
     }
     e2e.sort((a, b) => a - b);
-    const http = bareHttpCost();
+    const http = await bareHttpCost();
 
     const out: Record<string, string | number> = {};
     const spl = f.filter(([name]) => !name.startsWith("  ")).reduce((sum, [, us]) => sum + us, 0);

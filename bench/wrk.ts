@@ -33,14 +33,15 @@ function done(summary, latency, requests)
 end
 `;
 
-export function wrkLoad(url: string, seconds: number, tag: string, token?: string): LoadFigures {
+export async function wrkLoad(url: string, seconds: number, tag: string, token?: string): Promise<LoadFigures> {
   const dir = mkdtempSync(join(tmpdir(), "spl-wrk-"));
   try {
     const file = join(dir, "post.lua");
     writeFileSync(file, script(tag, token));
-    const r = Bun.spawnSync(["wrk", "-t2", "-c32", `-d${seconds}s`, "-s", file, url], { stdout: "pipe", stderr: "pipe" });
-    const line = r.stdout.toString().split("\n").find((l) => l.startsWith('{"requests"'));
-    if (!line) throw new Error(`wrk printed no figures: ${r.stdout}${r.stderr}`);
+    const p = Bun.spawn(["wrk", "-t2", "-c32", `-d${seconds}s`, "-s", file, url], { stdout: "pipe", stderr: "pipe" });
+    const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    const line = out.split("\n").find((l) => l.startsWith('{"requests"'));
+    if (!line) throw new Error(`wrk printed no figures: ${out}${err}`);
     const f = JSON.parse(line);
     return { requests: f.requests, rate: f.requests / f.seconds, p50_ms: f.p50_us / 1000, p99_ms: f.p99_us / 1000, errors: f.non2xx + f.errors };
   } finally {
@@ -49,8 +50,12 @@ export function wrkLoad(url: string, seconds: number, tag: string, token?: strin
 }
 
 /** loadgen.ts in its own process (the Unix socket, or TCP when wrk is missing). */
-export function bunLoad(target: string, seconds: number, tag: string, token?: string): LoadFigures {
-  const r = Bun.spawnSync(["bun", join(import.meta.dir, "loadgen.ts"), target, String(seconds), tag, ...(token ? [token] : [])], { stdout: "pipe", stderr: "pipe" });
-  if (r.exitCode !== 0) throw new Error(`loadgen failed: ${r.stderr}`);
-  return JSON.parse(r.stdout.toString().trim());
+export async function bunLoad(target: string, seconds: number, tag: string, token?: string): Promise<LoadFigures> {
+  const p = Bun.spawn(["bun", join(import.meta.dir, "loadgen.ts"), target, String(seconds), tag, ...(token ? [token] : [])], { stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  if (code !== 0) throw new Error(`loadgen failed: ${err}`);
+  return JSON.parse(out.trim());
 }
+
+/** Single-record load on TCP: wrk when installed, else the JavaScript client. */
+export const tcpLoad = (url: string, seconds: number, tag: string, token?: string) => (hasWrk() ? wrkLoad(url, seconds, tag, token) : bunLoad(url, seconds, tag, token));

@@ -306,7 +306,7 @@ describe("the runbook's plain `cp ~/.syncro/hub.db` snapshot", () => {
     const ids: string[] = [];
     for (let i = 0; i < 50; i++) ids.push((await inst.socket("POST", "/v1/records", { thread: "th_cp", actor: "did:sync:user:cp", act: "KNOW", body: { i } })).json.id);
     const copy = `${inst.root}/hub.db.pre-upgrade.bak`;
-    // Only the main file, as the runbook copies it (no -wal): wait for the idle checkpoint.
+    // Only the main file, as the runbook copies it (no -wal): wait for the checkpoint thread.
     await waitFor(() => {
       copyFileSync(inst.path("hub.db"), copy);
       const db = new Database(copy, { readonly: true });

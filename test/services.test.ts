@@ -1,5 +1,5 @@
 // The daemon's background services (issue 8.8): started once ready, stopped on SIGTERM before the
-// store closes. The idle WAL checkpoint is one of them.
+// store closes. The WAL checkpoint thread is one of them.
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { Instance, isAlive, waitFor } from "./harness";
@@ -19,7 +19,7 @@ test("SIGTERM stops the background services before the store is closed", async (
     .map((l) => (l.service ? `${l.msg} ${l.service}` : l.msg));
   expect(msgs).toEqual([
     "service started storage-health",
-    "service started idle-checkpoint",
+    "service started wal-checkpointer",
     "service started reconciler",
     "service started fanout",
     "service started heartbeat",
@@ -28,7 +28,7 @@ test("SIGTERM stops the background services before the store is closed", async (
     "service stopped heartbeat",
     "service stopped fanout",
     "service stopped reconciler",
-    "service stopped idle-checkpoint",
+    "service stopped wal-checkpointer",
     "service stopped storage-health",
     "stopped",
   ]);

@@ -92,7 +92,7 @@ describe("storage status", () => {
     expect(acked.length).toBeGreaterThan(0);
 
     const storage = await storageOf(inst);
-    // The newest error: this write, or the idle checkpoint a second later that cannot grow hub.db either.
+    // The newest error: this write, or the checkpoint just after it that cannot grow hub.db either.
     expect(["write", "checkpoint"]).toContain(storage.last_error.during);
     expect(storage.last_error.message.length).toBeGreaterThan(0);
     expect(Date.parse(storage.last_error.at)).not.toBeNaN();

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { createFileLogger } from "../log";
 import { openStore } from "../store/open";
 import { StorageHealth } from "./storage-health";
-import { idleCheckpoint, startServices, stopServices, type Service } from "./services";
+import { startServices, stopServices, walCheckpointer, type Service } from "./services";
 
 const dir = mkdtempSync(join(tmpdir(), "spl-services-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -33,29 +33,28 @@ describe("background services", () => {
     expect(lines.find((l) => l.level === "ERROR")).toMatchObject({ msg: "service did not stop cleanly", service: "reconciler", error: "reconciler is stuck" });
   });
 
-  test("the idle checkpoint copies the WAL into the store after a quiet spell, and not once stopped", async () => {
+  test("the checkpoint thread copies the WAL into the store after commits, with SQLite's own checkpoint off meanwhile", async () => {
     const path = join(dir, "hub.db");
     const { db } = openStore(path);
     const storage = new StorageHealth(db, path, createFileLogger(join(dir, "storage.log"), { level: "info" }));
-    const svc = idleCheckpoint(() => storage.checkpoint(), 20);
-    svc.afterCommit!([]);
-    expect(svc.pending).toBe(false); // not started yet
+    const svc = walCheckpointer(db, path, storage);
     svc.start();
-    expect(svc.pending).toBe(true);
+    expect(db.query("PRAGMA wal_autocheckpoint").get()).toEqual({ wal_autocheckpoint: 0 });
     db.exec("CREATE TABLE t (x)");
-    db.exec("INSERT INTO t VALUES (randomblob(100000))");
-    svc.afterCommit!([]);
-    const walBefore = statSync(`${path}-wal`).size;
-    expect(walBefore).toBeGreaterThan(0);
-    const sizeBefore = statSync(path).size;
-    await (async () => {
-      while (svc.pending) await Bun.sleep(10);
-    })();
-    expect(statSync(path).size).toBeGreaterThan(sizeBefore);
+    // More than SQLite's 1000-page automatic threshold: only the thread can have copied it.
+    for (let i = 0; i < 40; i++) {
+      db.exec("INSERT INTO t VALUES (randomblob(200000))");
+      svc.afterCommit!([]);
+    }
+    // Until every page is in hub.db (40 x 200 kB) and a checkpoint copied the whole WAL, or the
+    // test's timeout says it never gets there.
+    while (statSync(path).size < 8_000_000 || storage.status().checkpoint_ok !== true) await Bun.sleep(10);
     expect(storage.status()).toMatchObject({ checkpoint_ok: true, last_error: null });
-    svc.afterCommit!([]);
-    svc.stop();
-    expect(svc.pending).toBe(false);
+    await svc.stop();
+    expect(db.query("PRAGMA wal_autocheckpoint").get()).toEqual({ wal_autocheckpoint: 1000 });
+    // The thread closed its connection: a TRUNCATE checkpoint (graceful shutdown's) empties the WAL.
+    db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    expect(statSync(`${path}-wal`).size).toBe(0);
     db.close();
   });
 });

@@ -1,11 +1,14 @@
-// Background work the daemon runs besides answering requests (the idle WAL checkpoint today;
-// heartbeat and reconciler next). Each service starts once the daemon is ready and is stopped,
+// Background work the daemon runs besides answering requests (WAL checkpoints, the reconciler,
+// fan-outs, off-host pushes, heartbeats). Each service starts once the daemon is ready and is stopped,
 // in reverse order of the list, on SIGTERM before the store is closed. A new service is one more
 // entry in daemonServices().
 import type { Logger } from "../log";
 import type { DaemonState } from "./state";
 import type { StoredRecord } from "../records/types";
 import { fleetControlForwarder } from "../fleet/control-sync";
+import type { Database } from "bun:sqlite";
+import { Checkpointer } from "../store/checkpointer";
+import type { StorageHealth } from "./storage-health";
 
 export interface Service {
   readonly name: string;
@@ -18,42 +21,34 @@ export interface Service {
 
 export function daemonServices(state: DaemonState): Service[] {
   // The heartbeat is last, so it stops first: its draining beat goes out while the rest still runs.
-  return [state.storage, idleCheckpoint(() => state.storage.checkpoint()), state.reconciler, state.fanout.service, ...(state.offsite ? [state.offsite] : []), ...(state.fleet.member.role === "coordinator" ? [fleetControlForwarder(state)] : []), state.fleet.heartbeat];
+  return [state.storage, walCheckpointer(state.db, state.paths.store, state.storage), state.reconciler, state.fanout.service, ...(state.offsite ? [state.offsite] : []), ...(state.fleet.member.role === "coordinator" ? [fleetControlForwarder(state)] : []), state.fleet.heartbeat];
 }
 
-const IDLE_CHECKPOINT_MS = 1000;
-
 /**
- * A second after the last write, copy the WAL into hub.db. Then a plain `cp hub.db` of a quiet
- * running instance (the runbook's pre-upgrade snapshot) holds every acknowledged record.
+ * WAL checkpoints on their own thread (lib/store/checkpointer.ts), counted per commit. Writes
+ * never wait for a checkpoint, and shortly after the last write hub.db holds every record, so a
+ * plain `cp hub.db` of a quiet running instance (the runbook's pre-upgrade snapshot) is complete.
  */
-export function idleCheckpoint(checkpoint: () => void, delayMs = IDLE_CHECKPOINT_MS): Service & { readonly pending: boolean } {
-  let timer: ReturnType<typeof setTimeout> | null = null;
+export function walCheckpointer(db: Database, storePath: string, storage: StorageHealth): Service {
+  const checkpointer = new Checkpointer(db, storePath, (r) => {
+    if ("error" in r) {
+      storage.failed("checkpoint", new Error(r.error));
+      void checkpointer.stop(); // back to SQLite's own checkpoints in COMMIT
+    } else storage.noteCheckpoint(r.ok);
+  });
   let running = false;
-  const schedule = () => {
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(() => {
-      timer = null;
-      checkpoint();
-    }, delayMs);
-    timer.unref?.();
-  };
   return {
-    name: "idle-checkpoint",
-    get pending() {
-      return timer !== null;
-    },
+    name: "wal-checkpointer",
     start() {
+      checkpointer.start();
       running = true;
-      schedule(); // startup wrote too (operator token, instance identity)
     },
     stop() {
       running = false;
-      if (timer) clearTimeout(timer);
-      timer = null;
+      return checkpointer.stop();
     },
     afterCommit() {
-      if (running) schedule();
+      if (running) checkpointer.committed();
     },
   };
 }

@@ -49,7 +49,7 @@ export interface DaemonState {
   engine: Engine;
   /** `spl serve --insecure-localhost`: TCP without bearer auth, bound to loopback only. */
   auth: { insecureLocalhost: boolean };
-  /** Background services (idle checkpoint, ...): started once ready, stopped in reverse on SIGTERM. */
+  /** Background services (WAL checkpoint thread, ...): started once ready, stopped in reverse on SIGTERM. */
   services: Service[];
   /** Routes committed INTENDs and dispatches them (one of the services; GET /v1/dispatches reads it). */
   reconciler: ReconcilerService;

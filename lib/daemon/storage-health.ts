@@ -55,6 +55,11 @@ export class StorageHealth {
       this.failed("checkpoint", err);
       return;
     }
+    this.noteCheckpoint(ok);
+  }
+
+  /** A checkpoint ran (here or on the checkpoint thread): whether it copied the whole WAL. */
+  noteCheckpoint(ok: boolean): void {
     if (ok) {
       if (this.unfinished >= WARN_AFTER) this.log.info("WAL checkpoints finish again", { wal_bytes: this.walBytes() });
       this.unfinished = 0;
