@@ -12,6 +12,8 @@ export function printFigures(section: string, figures: Record<string, string | n
 
 const SUITES: Record<string, { file: string; fn: string }> = {
   ingest: { file: "ingest.ts", fn: "benchIngest" },
+  profile: { file: "profile.ts", fn: "benchProfile" },
+  memory: { file: "memory.ts", fn: "benchMemory" },
   backup: { file: "backup.ts", fn: "benchBackup" },
   engine: { file: "engine.ts", fn: "benchEngine" },
   json: { file: "json.ts", fn: "benchJson" },

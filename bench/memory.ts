@@ -1,0 +1,74 @@
+// Memory across a million ingests (issue 17 item 4): the daemon's RSS, read from /proc at every
+// 100k records while single-record requests from 32 clients keep arriving. Flat means within
+// ±10% of the 100k figure from there on (the first 100k warm caches and the JIT).
+//   BENCH_MEMORY_RECORDS=200000 bun bench/memory.ts   (a shorter run)
+import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { BenchHome, fmt } from "./lib";
+import { rssBytes } from "./proc";
+import { TEXT } from "./loadgen";
+import { hasWrk } from "./wrk";
+
+const TOTAL = Number(process.env.BENCH_MEMORY_RECORDS ?? 1_000_000);
+const STEP = 100_000;
+
+/** An endless single-record load: wrk when installed, else loadgen for an hour; stopped by kill. */
+function endlessLoad(h: BenchHome, dir: string) {
+  if (hasWrk()) {
+    const file = join(dir, "post.lua");
+    writeFileSync(
+      file,
+      `local n = 0
+local counter = 0
+function setup(thread) thread:set("tid", counter); counter = counter + 1 end
+function request()
+  n = n + 1
+  local body = string.format('{"act":"KNOW","actor":"did:sync:user:mem%d","thread":"th_b%d","body":{"n":%d,"text":"${TEXT}"},"clock":%d,"data_type":"SCALAR"}', tid, n % 100, n, n)
+  return wrk.format("POST", "/v1/records", { ["content-type"] = "application/json", ["authorization"] = "Bearer ${h.token}" }, body)
+end`,
+    );
+    return Bun.spawn(["wrk", "-t2", "-c32", "-d3600s", "-s", file, h.url], { stdout: "ignore", stderr: "ignore" });
+  }
+  return Bun.spawn(["bun", join(import.meta.dir, "loadgen.ts"), h.url, "3600", "mem", h.token ?? ""], { stdout: "ignore", stderr: "ignore" });
+}
+
+export async function benchMemory(): Promise<Record<string, string | number>> {
+  const dir = mkdtempSync(join(tmpdir(), "spl-bench-mem-"));
+  const h = new BenchHome();
+  let load: ReturnType<typeof Bun.spawn> | null = null;
+  try {
+    h.start();
+    const t0 = performance.now();
+    load = endlessLoad(h, dir);
+    const samples: { records: number; rss: number }[] = [];
+    for (let next = STEP; next <= TOTAL; ) {
+      await Bun.sleep(250);
+      const { records } = (await (await fetch(`${h.url}/health`)).json()) as { records: number };
+      if (records >= next) {
+        samples.push({ records, rss: rssBytes(h.pid) });
+        next += STEP;
+      }
+    }
+    const secs = (performance.now() - t0) / 1000;
+    load.kill();
+    const base = samples[0]!.rss;
+    const after = samples.slice(1).map((s) => s.rss / base - 1);
+    const mib = (b: number) => `${fmt(b / 1024 / 1024, 1)} MiB`;
+    const out: Record<string, string | number> = {};
+    for (const s of samples) out[`RSS at ${fmt(s.records)} records`] = mib(s.rss);
+    out["spread after the first 100k (target within ±10%)"] = `${fmt(Math.min(...after) * 100, 1)}% .. +${fmt(Math.max(...after) * 100, 1)}%`;
+    out["ingest rate over the run (records/s)"] = fmt(samples[samples.length - 1]!.records / secs);
+    out["WAL file at the end"] = mib(statSync(join(h.home, "hub.db-wal")).size);
+    return out;
+  } finally {
+    load?.kill();
+    h.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.main) {
+  const { printFigures } = await import("./run");
+  printFigures("memory", await benchMemory());
+}
