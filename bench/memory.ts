@@ -57,7 +57,8 @@ export async function benchMemory(): Promise<Record<string, string | number>> {
     const mib = (b: number) => `${fmt(b / 1024 / 1024, 1)} MiB`;
     const out: Record<string, string | number> = {};
     for (const s of samples) out[`RSS at ${fmt(s.records)} records`] = mib(s.rss);
-    out["spread after the first 100k (target within ±10%)"] = `${fmt(Math.min(...after) * 100, 1)}% .. +${fmt(Math.max(...after) * 100, 1)}%`;
+    const pct = (x: number) => `${x >= 0 ? "+" : ""}${fmt(x * 100, 1)}%`;
+    out["spread after the first 100k (target within ±10%)"] = `${pct(Math.min(...after))} .. ${pct(Math.max(...after))}`;
     out["ingest rate over the run (records/s)"] = fmt(samples[samples.length - 1]!.records / secs);
     out["WAL file at the end"] = mib(statSync(join(h.home, "hub.db-wal")).size);
     return out;

@@ -20,8 +20,11 @@ export interface StorageStatus {
 const RETRY_MS = 5000;
 /** A WAL this large gets a checkpoint attempt even when nobody wrote lately. */
 const LARGE_WAL_BYTES = 16 * 1024 * 1024;
-/** Consecutive unfinished checkpoints before the log says so (one is normal beside a backup). */
-const WARN_AFTER = 2;
+/**
+ * How long checkpoints may stay unfinished before the log says so: a backup's read snapshot holds
+ * them back for its length (seconds), which is normal; a reader that never lets go is not.
+ */
+const WARN_AFTER_MS = 30_000;
 
 /** A background service: retries unfinished checkpoints while the daemon runs. */
 export class StorageHealth {
@@ -29,7 +32,9 @@ export class StorageHealth {
   private lastError: StorageStatus["last_error"] = null;
   private lastCheckpointAt: string | null = null;
   private checkpointOk: boolean | null = null;
-  private unfinished = 0;
+  /** When checkpoints stopped finishing (null while they finish); whether that was logged. */
+  private unfinishedSince: number | null = null;
+  private warned = false;
   private timer: ReturnType<typeof setInterval> | null = null;
 
   constructor(
@@ -61,10 +66,12 @@ export class StorageHealth {
   /** A checkpoint ran (here or on the checkpoint thread): whether it copied the whole WAL. */
   noteCheckpoint(ok: boolean): void {
     if (ok) {
-      if (this.unfinished >= WARN_AFTER) this.log.info("WAL checkpoints finish again", { wal_bytes: this.walBytes() });
-      this.unfinished = 0;
+      if (this.warned) this.log.info("WAL checkpoints finish again", { wal_bytes: this.walBytes() });
+      this.unfinishedSince = null;
+      this.warned = false;
       this.lastCheckpointAt = new Date().toISOString();
-    } else if (++this.unfinished === WARN_AFTER) {
+    } else if ((this.unfinishedSince ??= Date.now()) <= Date.now() - WARN_AFTER_MS && !this.warned) {
+      this.warned = true;
       this.log.warn(
         `the WAL is not being checkpointed into ${this.storePath} (${this.walBytes()} bytes): a long-lived reader holds an old snapshot, or hub.db cannot be written`,
         { wal_bytes: this.walBytes(), last_checkpoint_at: this.lastCheckpointAt },

@@ -36,6 +36,7 @@ self.onmessage = (event: MessageEvent<CheckpointRequest | "close">) => {
   let done = 0;
   let seen = 0;
   let changedAt = performance.now();
+  let heldBackAt = -Infinity;
   // Closed from here, between checkpoints: a thread ended mid-checkpoint would keep its locks.
   close = () => {
     clearInterval(timer);
@@ -48,13 +49,16 @@ self.onmessage = (event: MessageEvent<CheckpointRequest | "close">) => {
     const count = Atomics.load(commits, 0);
     if (count !== seen) (seen = count), (changedAt = now);
     if (count === done || (count - done < CHECKPOINT_EVERY && now - changedAt < QUIET_MS)) return;
+    // Held back (a reader's snapshot, a backup): try again in a while, not at every poll.
+    if (now - heldBackAt < QUIET_MS) return;
     let report: CheckpointReport;
     try {
       // all(), not get(): the statement runs to its end, so it holds nothing between checkpoints.
       const r = checkpoint.all()[0] as { busy: number; log: number; checkpointed: number };
       report = { ok: r.busy === 0 && r.checkpointed >= r.log, log: r.log, checkpointed: r.checkpointed };
-      // A checkpoint a reader held back is retried at the next poll; a full one waits for commits.
+      // A full checkpoint waits for new commits; one a reader held back is retried shortly.
       if (report.ok) done = count;
+      else heldBackAt = now;
     } catch (err) {
       report = { error: (err as Error).message };
     }
