@@ -64,7 +64,11 @@ export class Checkpointer {
     Atomics.add(this.commits, 0, 1);
     if (this.walFrames > CATCH_UP_FRAMES) {
       this.walFrames = 0;
-      this.report({ ok: checkpointPassive(this.db), log: 0, checkpointed: 0 });
+      try {
+        this.report({ ok: checkpointPassive(this.db), log: 0, checkpointed: 0 });
+      } catch (err) {
+        this.report({ error: (err as Error).message });
+      }
     }
   }
 
