@@ -50,6 +50,7 @@ export default defineCommand({
         `Records:  ${s.records} across ${s.threads} threads`,
         `Store:    ${s.store}`,
         `Instance: ${s.instance_did}`,
+        ...backupLine(s.backup),
         ...offsiteLine(s.offsite),
         ...storageWarnings(s.storage),
       ].join("\n"),
@@ -64,6 +65,12 @@ function storageWarnings(st: any): string[] {
   if (st.last_error) lines.push(`Storage:  last write error at ${st.last_error.at}: ${st.last_error.message} (see 'spl doctor')`);
   if (st.checkpoint_ok === false) lines.push(`Storage:  the WAL (${st.wal_bytes} bytes) is not being checkpointed (see 'spl doctor')`);
   return lines;
+}
+
+/** The startup backup while it is being written, or when it failed (a written one needs no line). */
+function backupLine(b: any): string[] {
+  if (!b || b.outcome === "written") return [];
+  return [`Backup:   ${b.path} (${b.outcome})`];
 }
 
 /** The off-host schedule's last result, when [backup.offsite] is configured. */

@@ -1,0 +1,214 @@
+// The startup backup written while the daemon serves (issue 17 item 3): the SQLite premise it
+// relies on, writes going on during it, the truthful banner, a SIGTERM waiting for it, and a
+// kill -9 in the middle of writing it.
+import { describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, watch } from "node:fs";
+import { join } from "node:path";
+import { generateStore } from "../bench/backup";
+import { Instance, isAlive, track, waitFor } from "./harness";
+import { factsOf, hashTree, health, instanceDir, logLines, openImmutable, sha256File, stopOk } from "./backup-helpers";
+
+/** Large enough that copying and checking it takes far longer than the test takes to react. */
+const BIG = 150_000;
+const TEMP = /^\.hub\.db\.bak\.tmp-(\d+)-[0-9a-f]{8}$/;
+
+function idsOf(path: string): Set<string> {
+  const db = openImmutable(path);
+  try {
+    return new Set((db.query("SELECT id FROM records").all() as { id: string }[]).map((r) => r.id));
+  } finally {
+    db.close();
+  }
+}
+
+/** A stopped instance whose store holds BIG records, with its backup dir known. */
+async function bigInstance(): Promise<{ inst: Instance; dir: string }> {
+  const inst = new Instance();
+  generateStore(inst.path("hub.db"), BIG);
+  const db = openImmutable(inst.path("hub.db"));
+  const genesis = (db.query("SELECT id FROM records WHERE thread = 'th_instance' ORDER BY seq LIMIT 1").get() as { id: string }).id;
+  db.close();
+  const dir = instanceDir(inst, `did:sync:instance:${genesis.slice(0, 16)}`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 }); // so it can be watched before the first start
+  return { inst, dir };
+}
+
+describe("the premise: a reader on a fully checkpointed WAL keeps hub.db unchanged", () => {
+  test("while a read transaction begun on an empty WAL is open, heavy writes and checkpoints leave the db file byte-identical", () => {
+    const inst = new Instance();
+    const path = inst.path("hub.db");
+    generateStore(path, 2000);
+    const writer = new Database(path);
+    writer.exec("PRAGMA journal_mode = WAL");
+    expect(writer.query("PRAGMA wal_checkpoint(TRUNCATE)").get()).toMatchObject({ busy: 0, log: 0 });
+    const reader = new Database(path, { readonly: true });
+    reader.exec("BEGIN");
+    reader.query("SELECT COUNT(*) FROM sqlite_master").get();
+    const before = sha256File(path);
+    const insert = writer.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
+    for (let i = 0; i < 20; i++) {
+      writer.transaction(() => {
+        for (let j = 0; j < 500; j++) insert.run(`k${i}-${j}`, "x".repeat(200));
+      })();
+      writer.query("PRAGMA wal_checkpoint(PASSIVE)").get();
+    }
+    expect(statSync(`${path}-wal`).size).toBeGreaterThan(0);
+    expect(sha256File(path)).toBe(before);
+    reader.exec("COMMIT");
+    // Once the reader is gone the checkpoint goes through, changing the file.
+    expect(writer.query("PRAGMA wal_checkpoint(TRUNCATE)").get()).toMatchObject({ busy: 0 });
+    expect(sha256File(path)).not.toBe(before);
+    reader.close();
+    writer.close();
+  });
+});
+
+describe("startup backup in the background", () => {
+  test("writes go on while it is written; it holds exactly the records present at start, and passes quick_check", async () => {
+    const { inst, dir } = await bigInstance();
+    const atStart = idsOf(inst.path("hub.db"));
+    let tempSeen = false;
+    const watcher = watchFor(dir, () => (tempSeen = true));
+    try {
+      const r = await inst.spl(["serve", "--daemon", "--port", String(inst.port)], { waitForBackup: false });
+      expect(r.code).toBe(0);
+      track(Number(/PID:\s+(\d+)/.exec(r.stdout)![1]));
+      // The banner tells the truth: path first, then what it is doing, or "(written)" when done.
+      const line = /Backup:\s+(.*)/.exec(r.stdout)![1]!;
+      expect(line).toMatch(new RegExp(`^${escape(join(dir, "hub.db.bak"))} \\((written|in progress: snapshot of ${atStart.size} records taken at start)\\)$`));
+
+      // Write until the backup is done; every one of these commits after the snapshot was pinned.
+      const written: string[] = [];
+      let duringBackup = 0;
+      for (let i = 0; ; i++) {
+        const status = (await inst.socket("GET", "/v1/status")).json;
+        const inProgress = status.backup.outcome.startsWith("in progress");
+        if (inProgress) expect(status.backup.records).toBe(atStart.size);
+        const records = Array.from({ length: 200 }, (_, j) => ({ thread: "th_during", actor: "did:sync:user:tester", act: "KNOW", body: { text: `during ${i} ${j}` } }));
+        const w = await inst.socket("POST", "/v1/records/batch", { records });
+        expect(w.status).toBe(200);
+        written.push(...w.json.data.map((d: any) => d.id));
+        if (inProgress) duringBackup++;
+        else break;
+      }
+      console.log(`backup-background: ${duringBackup} batches of 200 records committed while the backup was in progress (temp file seen: ${tempSeen})`);
+      const backup = join(dir, "hub.db.bak");
+      const f = factsOf(backup);
+      expect(f.quick_check).toBe("ok");
+      expect(idsOf(backup)).toEqual(atStart);
+      expect((await health(inst)).records).toBeGreaterThanOrEqual(atStart.size + written.length);
+      // A standalone rollback-journal file, like VACUUM INTO writes: header bytes 18-19 = 1.
+      const header = readFileSync(backup).subarray(18, 20);
+      expect([...header]).toEqual([1, 1]);
+      expect(readdirSync(dir).filter((n) => TEMP.test(n))).toEqual([]);
+      const logged = await waitFor(() => logLines(inst).find((l) => l.msg === "startup backup written"));
+      expect(logged).toMatchObject({ level: "INFO", target: "spl::backup", path: backup, records: atStart.size });
+      await stopOk(inst);
+      // Nothing written during the backup was lost, in the store.
+      const stored = idsOf(inst.path("hub.db"));
+      for (const id of [...atStart, ...written]) expect(stored.has(id)).toBe(true);
+    } finally {
+      watcher.close();
+    }
+  });
+
+  test("SIGTERM while it is being written: the daemon finishes it, says so, and exits cleanly", async () => {
+    const { inst, dir } = await bigInstance();
+    let pid = 0;
+    const watcher = watchFor(dir, (name) => {
+      // The temporary is named after the daemon's pid: stop it the moment the copy starts.
+      pid = Number(TEMP.exec(name)![1]);
+      process.kill(pid, "SIGTERM");
+    });
+    try {
+      await inst.spl(["serve", "--daemon", "--port", String(inst.port)], { waitForBackup: false });
+      await waitFor(() => pid && !isAlive(pid), 120_000);
+      // The signal arrived while the temporary existed; the shutdown let the backup finish (and
+      // logged "waiting for the startup backup" if it got there first).
+      const lines = logLines(inst);
+      const shutting = lines.findIndex((l) => l.msg === "shutting down" && l.signal === "SIGTERM");
+      const written = lines.findIndex((l) => l.msg === "startup backup written");
+      const stopped = lines.findIndex((l) => l.msg === "stopped");
+      expect(shutting).toBeGreaterThan(-1);
+      expect(written).toBeGreaterThan(-1);
+      expect(stopped).toBeGreaterThan(written);
+      expect(stopped).toBeGreaterThan(shutting);
+      expect(factsOf(join(dir, "hub.db.bak")).records).toBe(BIG + 1);
+      expect(existsSync(inst.path("run", "spl.pid"))).toBe(false);
+      expect(readdirSync(dir).filter((n) => TEMP.test(n))).toEqual([]);
+    } finally {
+      watcher.close();
+    }
+  });
+
+  test("`spl serve --stop` during the backup waits for it and reports the daemon stopped", async () => {
+    const { inst, dir } = await bigInstance();
+    const r = await inst.spl(["serve", "--daemon", "--port", String(inst.port)], { waitForBackup: false });
+    expect(r.code).toBe(0);
+    const stop = await inst.stop();
+    expect(stop.code).toBe(0);
+    expect(stop.stdout).toContain("Stopped spl serve");
+    expect(factsOf(join(dir, "hub.db.bak")).records).toBe(BIG + 1);
+  });
+
+  test("kill -9 while it is being written leaves every earlier backup byte-identical and intact; the next start removes the temporary and writes a new one", async () => {
+    const { inst, dir } = await bigInstance();
+    // Earlier backups: hub.db.bak, hub.db.bak.1 and hub.db.bak.max.
+    await inst.start();
+    await inst.spl(["restart"]);
+    await stopOk(inst);
+    const before = hashTree(dir);
+    delete before["owner.json"]; // not a backup: rewritten by every start
+    expect(Object.keys(before).sort()).toEqual(["hub.db.bak", "hub.db.bak.1", "hub.db.bak.max"]);
+
+    let killed: { pid: number; temp: string } | null = null;
+    const watcher = watchFor(dir, (name) => {
+      if (killed) return;
+      const pid = Number(TEMP.exec(name)![1]);
+      process.kill(pid, "SIGKILL");
+      killed = { pid, temp: name };
+    });
+    try {
+      await inst.spl(["serve", "--daemon", "--port", String(inst.port)], { waitForBackup: false });
+      await waitFor(() => killed && !isAlive(killed.pid), 120_000);
+    } finally {
+      watcher.close();
+    }
+    const { temp } = killed!;
+    // Nothing removes it once the daemon is dead: it existed when the kill landed.
+    expect(existsSync(join(dir, temp))).toBe(true);
+    const after = hashTree(dir);
+    for (const [name, hash] of Object.entries(before)) expect(after[name]).toBe(hash);
+    for (const name of ["hub.db.bak", "hub.db.bak.1", "hub.db.bak.max"]) {
+      const f = factsOf(join(dir, name));
+      expect(f.quick_check).toBe("ok");
+      expect(f.records).toBeGreaterThan(BIG);
+    }
+
+    await inst.start();
+    expect(existsSync(join(dir, temp))).toBe(false);
+    const removed = logLines(inst).find((l) => l.msg === "removed temporaries left by an interrupted backup");
+    expect(removed?.files).toContain(temp);
+    expect(readdirSync(dir).sort()).toEqual(["hub.db.bak", "hub.db.bak.1", "hub.db.bak.2", "hub.db.bak.max", "owner.json"]);
+    expect(sha256File(join(dir, "hub.db.bak.1"))).toBe(before["hub.db.bak"]!);
+    const status = (await inst.socket("GET", "/v1/status")).json.backup;
+    expect(status.outcome).toBe("written");
+    expect(factsOf(join(dir, "hub.db.bak"))).toMatchObject({ quick_check: "ok", records: status.records });
+    await stopOk(inst);
+  });
+});
+
+/** Calls `onTemp` once, for the first startup-backup temporary that appears in `dir`. */
+function watchFor(dir: string, onTemp: (name: string) => void) {
+  let fired = false;
+  return watch(dir, (_event, name) => {
+    if (fired || typeof name !== "string" || !TEMP.test(name)) return;
+    fired = true;
+    onTemp(name);
+  });
+}
+
+function escape(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
