@@ -161,11 +161,12 @@ export class Instance {
 
   /** The daemon's startup backup once it is written or failed (null: none, or status not readable). */
   async backupSettled(timeoutMs = 120_000): Promise<{ path: string; outcome: string; records: number | null } | null> {
+    // `spl status` as the test's env sees the daemon (its socket, or SPL_SERVE_URL).
     const found = await waitFor(async () => {
-      const r = await this.socket("GET", "/v1/status").catch(() => null);
-      if (r?.status !== 200) return r ? { backup: null } : undefined; // permission rules may hide status
-      const outcome: string | undefined = r.json.backup?.outcome;
-      return outcome?.startsWith("in progress") ? undefined : { backup: r.json.backup ?? null };
+      const r = await this.spl(["status", "-o", "json"], { waitForBackup: false });
+      if (r.code !== 0) return { backup: null }; // not running, or permission rules hide status
+      const backup = JSON.parse(r.stdout).backup ?? null;
+      return backup?.outcome?.startsWith("in progress") ? undefined : { backup };
     }, timeoutMs);
     return found!.backup;
   }
