@@ -10,7 +10,7 @@ import { failedInfo, startupBackupNow, startupJob, type BackupInfo, type BackupL
 export const PINNED = 1;
 export const NOT_PINNED = 2;
 /** How long the main thread waits for the worker to start and pin (it takes milliseconds). */
-const PIN_TIMEOUT_MS = 60_000;
+const PIN_TIMEOUT_MS = 10_000;
 
 export interface StartupWorkerRequest {
   job: StartupBackupJob;
@@ -52,6 +52,7 @@ export function startStartupBackup(ctx: StartupBackupContext): StartupBackup {
     log.warn("another process holds the store's write-ahead log open, so the startup backup is taken before serving", { store: ctx.paths.store });
     return settled(startupBackupNow(ctx, job));
   }
+  const t0 = performance.now();
   const flag = new Int32Array(new SharedArrayBuffer(4));
   const worker = new Worker(workerSpecifier());
   worker.postMessage({ job, flag: flag.buffer as SharedArrayBuffer } satisfies StartupWorkerRequest);
@@ -62,6 +63,7 @@ export function startStartupBackup(ctx: StartupBackupContext): StartupBackup {
     return settled(startupBackupNow(ctx, job));
   }
 
+  log.info("startup backup: snapshot of the store as found pinned; writing it while serving", { path: job.loc.latest, pin_ms: Math.round(performance.now() - t0) });
   let info: BackupInfo = { path: job.loc.latest, outcome: "in progress: snapshot taken at start", written_at: null, records: null };
   let pending = true;
   const done = new Promise<BackupInfo>((resolve) => {
