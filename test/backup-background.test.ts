@@ -142,6 +142,32 @@ describe("startup backup in the background", () => {
     }
   });
 
+  test("a reader elsewhere keeps the WAL from being emptied: the backup is taken before serving instead, never from a mixed file", async () => {
+    const inst = new Instance();
+    generateStore(inst.path("hub.db"), 1000);
+    // Another process's read transaction on a WAL with frames: no checkpoint can reset the WAL.
+    const writer = new Database(inst.path("hub.db"));
+    writer.exec("PRAGMA wal_autocheckpoint = 0");
+    writer.query("INSERT INTO meta (key, value) VALUES ('fallback-test', 'x')").run();
+    const reader = new Database(inst.path("hub.db"), { readonly: true });
+    reader.exec("BEGIN");
+    reader.query("SELECT COUNT(*) FROM records").get();
+    try {
+      const r = await inst.spl(["serve", "--daemon", "--port", String(inst.port)], { waitForBackup: false });
+      expect(r.code).toBe(0);
+      track(Number(/PID:\s+(\d+)/.exec(r.stdout)![1]));
+      expect(r.stdout).toMatch(/Backup:\s+\S+hub\.db\.bak \(written\)\n/);
+      await waitFor(() => logLines(inst).find((l) => l.level === "WARN" && /startup backup is taken before serving/.test(l.msg)));
+      const bak = /Backup:\s+(\S+) \(written\)/.exec(r.stdout)![1]!;
+      expect(factsOf(bak)).toMatchObject({ quick_check: "ok", records: 1001 });
+    } finally {
+      reader.exec("COMMIT");
+      reader.close();
+      writer.close();
+    }
+    await stopOk(inst);
+  });
+
   test("`spl serve --stop` during the backup waits for it and reports the daemon stopped", async () => {
     const { inst, dir } = await bigInstance();
     const r = await inst.spl(["serve", "--daemon", "--port", String(inst.port)], { waitForBackup: false });
