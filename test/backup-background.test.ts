@@ -3,11 +3,11 @@
 // kill -9 in the middle of writing it.
 import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, watch } from "node:fs";
+import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, watch, writeSync } from "node:fs";
 import { join } from "node:path";
 import { generateStore } from "../bench/backup";
 import { Instance, isAlive, track, waitFor } from "./harness";
-import { factsOf, hashTree, health, instanceDir, logLines, openImmutable, sha256File, stopOk } from "./backup-helpers";
+import { backupsRoot, factsOf, hashTree, instanceDir, logLines, openImmutable, sha256File, stopOk } from "./backup-helpers";
 
 /** Large enough that copying and checking it takes far longer than the test takes to react. */
 const BIG = 150_000;
@@ -65,81 +65,111 @@ describe("the premise: a reader on a fully checkpointed WAL keeps hub.db unchang
 });
 
 describe("startup backup in the background", () => {
-  test("writes go on while it is written; it holds exactly the records present at start, and passes quick_check", async () => {
+  test("writes go on while it is written (checkpoints cannot pass it); it holds exactly the records present at start; banner, status and doctor say so", async () => {
     const { inst, dir } = await bigInstance();
     const atStart = idsOf(inst.path("hub.db"));
-    let tempSeen = false;
-    const watcher = watchFor(dir, () => (tempSeen = true));
-    try {
-      const r = await inst.spl(["serve", "--daemon", "--port", String(inst.port)], { waitForBackup: false });
-      expect(r.code).toBe(0);
-      track(Number(/PID:\s+(\d+)/.exec(r.stdout)![1]));
-      // The banner tells the truth: path first, then what it is doing, or "(written)" when done.
-      const line = /Backup:\s+(.*)/.exec(r.stdout)![1]!;
-      expect(line).toMatch(new RegExp(`^${escape(join(dir, "hub.db.bak"))} \\((written|in progress: snapshot of ${atStart.size} records taken at start)\\)$`));
+    const hold = holdBackup(inst);
+    const r = await inst.spl(["serve", "--daemon", "--port", String(inst.port)], { waitForBackup: false });
+    expect(r.code).toBe(0);
+    track(Number(/PID:\s+(\d+)/.exec(r.stdout)![1]));
+    const backup = join(dir, "hub.db.bak");
+    // The banner tells the truth: path first, then what it is doing.
+    const inProgress = `${backup} (in progress: snapshot of ${atStart.size} records taken at start)`;
+    expect(r.stdout).toContain(`Backup:   ${inProgress}\n`);
+    const status = (await inst.socket("GET", "/v1/status")).json.backup;
+    expect(status).toMatchObject({ path: backup, outcome: `in progress: snapshot of ${atStart.size} records taken at start`, records: atStart.size, written_at: null });
+    expect((await inst.spl(["status"])).stdout).toContain(`Backup:   ${inProgress}\n`);
+    const doc = JSON.parse((await inst.spl(["doctor", "--json"])).stdout).checks.find((c: any) => c.name === "backup");
+    expect(doc.status).toBe("pass");
+    expect(doc.detail).toContain("in progress");
 
-      // Write until the backup is done; every one of these commits after the snapshot was pinned.
-      const written: string[] = [];
-      let duringBackup = 0;
-      for (let i = 0; ; i++) {
-        const status = (await inst.socket("GET", "/v1/status")).json;
-        const inProgress = status.backup.outcome.startsWith("in progress");
-        if (inProgress) expect(status.backup.records).toBe(atStart.size);
-        const records = Array.from({ length: 200 }, (_, j) => ({ thread: "th_during", actor: "did:sync:user:tester", act: "KNOW", body: { text: `during ${i} ${j}` } }));
-        const w = await inst.socket("POST", "/v1/records/batch", { records });
-        expect(w.status).toBe(200);
-        written.push(...w.json.data.map((d: any) => d.id));
-        if (inProgress) duringBackup++;
-        else break;
-      }
-      console.log(`backup-background: ${duringBackup} batches of 200 records committed while the backup was in progress (temp file seen: ${tempSeen})`);
-      const backup = join(dir, "hub.db.bak");
-      const f = factsOf(backup);
-      expect(f.quick_check).toBe("ok");
-      expect(idsOf(backup)).toEqual(atStart);
-      expect((await health(inst)).records).toBeGreaterThanOrEqual(atStart.size + written.length);
-      // A standalone rollback-journal file, like VACUUM INTO writes: header bytes 18-19 = 1.
-      const header = readFileSync(backup).subarray(18, 20);
-      expect([...header]).toEqual([1, 1]);
-      expect(readdirSync(dir).filter((n) => TEMP.test(n))).toEqual([]);
-      const logged = await waitFor(() => logLines(inst).find((l) => l.msg === "startup backup written"));
-      expect(logged).toMatchObject({ level: "INFO", target: "spl::backup", path: backup, records: atStart.size });
-      await stopOk(inst);
-      // Nothing written during the backup was lost, in the store.
-      const stored = idsOf(inst.path("hub.db"));
-      for (const id of [...atStart, ...written]) expect(stored.has(id)).toBe(true);
-    } finally {
-      watcher.close();
-    }
+    // Writes while the snapshot is pinned: past the autocheckpoint size (1000 pages), so every
+    // further commit tries to checkpoint, and until a checkpoint has tried and could not finish.
+    const written: string[] = [];
+    const write = async (i: number) => {
+      const records = Array.from({ length: 500 }, (_, j) => ({ thread: "th_during", actor: "did:sync:user:tester", act: "KNOW", body: { text: `during ${i} ${j}` } }));
+      const w = await inst.socket("POST", "/v1/records/batch", { records });
+      expect(w.status).toBe(200);
+      written.push(...w.json.data.map((d: any) => d.id));
+    };
+    let i = 0;
+    while (statSync(inst.path("hub.db-wal")).size < 1500 * 4096) await write(i++);
+    await waitFor(async () => (await inst.socket("GET", "/v1/status")).json.storage.checkpoint_ok === false, 30_000);
+    // Let it copy, and keep writing meanwhile.
+    hold.release();
+    while ((await inst.socket("GET", "/v1/status")).json.backup.outcome.startsWith("in progress")) await write(i++);
+
+    const f = factsOf(backup);
+    expect(f.quick_check).toBe("ok");
+    expect(idsOf(backup)).toEqual(atStart);
+    expect((await inst.socket("GET", "/v1/status")).json.backup).toMatchObject({ outcome: "written", records: atStart.size });
+    // A standalone rollback-journal file, like VACUUM INTO writes: header bytes 18-19 = 1.
+    expect([...readFileSync(backup).subarray(18, 20)]).toEqual([1, 1]);
+    expect(readdirSync(dir).filter((n) => TEMP.test(n))).toEqual([]);
+    const logged = await waitFor(() => logLines(inst).find((l) => l.msg === "startup backup written"));
+    expect(logged).toMatchObject({ level: "INFO", target: "spl::backup", path: backup, records: atStart.size });
+    await stopOk(inst);
+    // Nothing written during the backup was lost from the store.
+    const stored = idsOf(inst.path("hub.db"));
+    for (const id of [...atStart, ...written]) expect(stored.has(id)).toBe(true);
   });
 
-  test("SIGTERM while it is being written: the daemon finishes it, says so, and exits cleanly", async () => {
+  test("SIGTERM while it is being written: the daemon says it waits, finishes it, and exits cleanly", async () => {
+    const { inst, dir } = await bigInstance();
+    const hold = holdBackup(inst);
+    const pid = await inst.start([], { waitForBackup: false });
+    process.kill(pid, "SIGTERM");
+    await waitFor(() => logLines(inst).find((l) => l.msg === "waiting for the startup backup to finish before shutting down"), 30_000);
+    expect(isAlive(pid)).toBe(true);
+    hold.release();
+    await waitFor(() => !isAlive(pid), 120_000);
+    const lines = logLines(inst);
+    const written = lines.findIndex((l) => l.msg === "startup backup written");
+    const stopped = lines.findIndex((l) => l.msg === "stopped");
+    expect(written).toBeGreaterThan(-1);
+    expect(stopped).toBeGreaterThan(written);
+    expect(factsOf(join(dir, "hub.db.bak"))).toMatchObject({ quick_check: "ok", records: BIG + 1 });
+    expect(existsSync(inst.path("run", "spl.pid"))).toBe(false);
+    expect(readdirSync(dir).filter((n) => TEMP.test(n))).toEqual([]);
+  });
+
+  test("a SIGTERM that arrives before the daemon handles signals is held, not fatal, once the backup has started", async () => {
     const { inst, dir } = await bigInstance();
     let pid = 0;
     const watcher = watchFor(dir, (name) => {
-      // The temporary is named after the daemon's pid: stop it the moment the copy starts.
+      // The temporary is named after the daemon's pid: signal it the moment the copy starts.
       pid = Number(TEMP.exec(name)![1]);
       process.kill(pid, "SIGTERM");
     });
     try {
       await inst.spl(["serve", "--daemon", "--port", String(inst.port)], { waitForBackup: false });
       await waitFor(() => pid && !isAlive(pid), 120_000);
-      // The signal arrived while the temporary existed; the shutdown let the backup finish (and
-      // logged "waiting for the startup backup" if it got there first).
-      const lines = logLines(inst);
-      const shutting = lines.findIndex((l) => l.msg === "shutting down" && l.signal === "SIGTERM");
-      const written = lines.findIndex((l) => l.msg === "startup backup written");
-      const stopped = lines.findIndex((l) => l.msg === "stopped");
-      expect(shutting).toBeGreaterThan(-1);
-      expect(written).toBeGreaterThan(-1);
-      expect(stopped).toBeGreaterThan(written);
-      expect(stopped).toBeGreaterThan(shutting);
-      expect(factsOf(join(dir, "hub.db.bak")).records).toBe(BIG + 1);
-      expect(existsSync(inst.path("run", "spl.pid"))).toBe(false);
-      expect(readdirSync(dir).filter((n) => TEMP.test(n))).toEqual([]);
     } finally {
       watcher.close();
     }
+    const lines = logLines(inst);
+    const shutting = lines.findIndex((l) => l.msg === "shutting down" && l.signal === "SIGTERM");
+    const written = lines.findIndex((l) => l.msg === "startup backup written");
+    const stopped = lines.findIndex((l) => l.msg === "stopped");
+    expect(shutting).toBeGreaterThan(-1);
+    expect(written).toBeGreaterThan(-1);
+    expect(stopped).toBeGreaterThan(Math.max(written, shutting));
+    expect(factsOf(join(dir, "hub.db.bak")).records).toBe(BIG + 1);
+    expect(readdirSync(dir).filter((n) => TEMP.test(n))).toEqual([]);
+  });
+
+  test("`spl serve --stop` during the backup says it waits for it, and reports the daemon stopped", async () => {
+    const { inst, dir } = await bigInstance();
+    const hold = holdBackup(inst);
+    await inst.start([], { waitForBackup: false });
+    const stopping = inst.stop();
+    await waitFor(() => logLines(inst).find((l) => l.msg === "waiting for the startup backup to finish before shutting down"), 30_000);
+    hold.release();
+    const stop = await stopping;
+    expect(stop.code).toBe(0);
+    expect(stop.stdout).toContain("Stopped spl serve");
+    expect(stop.stderr).toContain("finishes its startup backup (in progress: snapshot of");
+    expect(factsOf(join(dir, "hub.db.bak")).records).toBe(BIG + 1);
   });
 
   test("a reader elsewhere keeps the WAL from being emptied: the backup is taken before serving instead, never from a mixed file", async () => {
@@ -166,16 +196,6 @@ describe("startup backup in the background", () => {
       writer.close();
     }
     await stopOk(inst);
-  });
-
-  test("`spl serve --stop` during the backup waits for it and reports the daemon stopped", async () => {
-    const { inst, dir } = await bigInstance();
-    const r = await inst.spl(["serve", "--daemon", "--port", String(inst.port)], { waitForBackup: false });
-    expect(r.code).toBe(0);
-    const stop = await inst.stop();
-    expect(stop.code).toBe(0);
-    expect(stop.stdout).toContain("Stopped spl serve");
-    expect(factsOf(join(dir, "hub.db.bak")).records).toBe(BIG + 1);
   });
 
   test("kill -9 while it is being written leaves every earlier backup byte-identical and intact; the next start removes the temporary and writes a new one", async () => {
@@ -224,6 +244,36 @@ describe("startup backup in the background", () => {
     await stopOk(inst);
   });
 });
+
+/**
+ * Keeps the startup backup "in progress" until `release`: another backup folder's owner.json is
+ * a FIFO, and the worker's survey of this home's backups (the first thing it does after pinning)
+ * blocks reading it until a writer comes.
+ */
+function holdBackup(inst: Instance): { release(): void } {
+  const dir = join(backupsRoot(inst), "home-000000000000");
+  mkdirSync(dir, { recursive: true });
+  const fifo = join(dir, "owner.json");
+  expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+  return {
+    release() {
+      // Non-blocking: the open fails (ENXIO) until the worker has it open for reading.
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        try {
+          const fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+          writeSync(fd, "{}");
+          closeSync(fd);
+          break;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== "ENXIO" || Date.now() > deadline) throw err;
+          Bun.sleepSync(10);
+        }
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
 
 /** Calls `onTemp` once, for the first startup-backup temporary that appears in `dir`. */
 function watchFor(dir: string, onTemp: (name: string) => void) {

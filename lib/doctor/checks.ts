@@ -171,11 +171,11 @@ export const schemaVersion: Check = (ctx) => {
 export const latestBackup: Check = (ctx) => {
   const name = "backup";
   const p = probeStore(ctx);
-  const did = (ctx.daemonIsOurs ? ctx.health?.body?.instance_did : null) ?? p.instanceDid;
-  const dirs = currentDirs(ctx.paths.home, did ?? null);
   const outcome: string | undefined = ctx.daemonIsOurs ? ctx.status?.backup?.outcome : undefined;
   if (outcome?.startsWith("FAILED")) return fail(name, `the daemon's startup backup ${outcome} — fix the cause, then 'spl backup' (or restart spl)`);
   if (outcome?.startsWith("in progress")) return pass(name, `the daemon is writing its startup backup to ${ctx.status.backup.path} (${outcome}); 'spl status' shows when it is done`);
+  const did = (ctx.daemonIsOurs ? ctx.health?.body?.instance_did : null) ?? p.instanceDid;
+  const dirs = currentDirs(ctx.paths.home, did ?? null);
   const latest = newestBackup(ctx.paths.home, dirs);
   if (!latest) {
     // The running daemon created this store at its start (its startup backup is null): the first
