@@ -95,6 +95,11 @@ describe("startup backup in the background", () => {
     let i = 0;
     while (statSync(inst.path("hub.db-wal")).size < 1500 * 4096) await write(i++);
     await waitFor(async () => (await inst.socket("GET", "/v1/status")).json.storage.checkpoint_ok === false, 30_000);
+    // Expected while the backup is written: neither status nor doctor calls it trouble.
+    expect((await inst.spl(["status"])).stdout).not.toContain("Storage:");
+    const storage = JSON.parse((await inst.spl(["doctor", "--json"])).stdout).checks.find((c: any) => c.name === "storage");
+    expect(storage).toMatchObject({ status: "pass" });
+    expect(storage.detail).toContain("startup backup");
     // Let it copy, and keep writing meanwhile.
     hold.release();
     while ((await inst.socket("GET", "/v1/status")).json.backup.outcome.startsWith("in progress")) await write(i++);

@@ -20,7 +20,6 @@ export interface StartupWorkerRequest {
 
 export type StartupWorkerReply =
   | { type: "log"; level: keyof BackupLog; msg: string; fields?: Record<string, unknown> }
-  | { type: "not pinned"; reason: string }
   | { type: "done"; info: BackupInfo };
 
 export interface StartupBackup {

@@ -76,9 +76,8 @@ self.onmessage = (event: MessageEvent<StartupWorkerRequest>) => {
   let reader: Database;
   try {
     reader = pin(job.store);
-  } catch (err) {
-    post({ type: "not pinned", reason: (err as Error).message });
-    Atomics.store(signal, 0, NOT_PINNED);
+  } catch {
+    Atomics.store(signal, 0, NOT_PINNED); // the main thread takes the backup itself, before serving
     Atomics.notify(signal, 0);
     return;
   }
