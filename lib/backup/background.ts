@@ -48,7 +48,7 @@ export function startStartupBackup(ctx: StartupBackupContext): StartupBackup {
   const job = startupJob(ctx);
   const emptied = checkpointTruncate(ctx.db);
   if (!emptied) {
-    log.warn("another process holds the store's write-ahead log open, so the startup backup is taken before serving", { store: ctx.paths.store });
+    log.warn("another process holds a read transaction on the store, so its write-ahead log cannot be emptied and the startup backup is taken before serving", { store: ctx.paths.store });
     return settled(startupBackupNow(ctx, job));
   }
   const t0 = performance.now();
