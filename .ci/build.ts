@@ -24,11 +24,13 @@ const result = await Bun.build({
   // The worker runs ad-hoc CEL evaluations off the daemon's event loop (lib/engine/expr-eval.ts).
   // The progress watcher draws the live line while one long SQLite statement blocks (lib/progress).
   // The checkpoint thread copies the WAL into hub.db off the commit path (lib/store/checkpointer.ts).
+  // The startup backup is written by a worker while the daemon serves (lib/backup/background.ts).
   entrypoints: [
     new URL("../index.ts", import.meta.url).pathname,
     new URL("../lib/engine/expr-worker.ts", import.meta.url).pathname,
     new URL("../lib/progress/watch-worker.ts", import.meta.url).pathname,
     new URL("../lib/store/checkpoint-worker.ts", import.meta.url).pathname,
+    new URL("../lib/backup/startup-worker.ts", import.meta.url).pathname,
   ],
   format: "esm",
   minify: true,

@@ -50,20 +50,28 @@ export default defineCommand({
         `Records:  ${s.records} across ${s.threads} threads`,
         `Store:    ${s.store}`,
         `Instance: ${s.instance_did}`,
+        ...backupLine(s.backup),
         ...offsiteLine(s.offsite),
-        ...storageWarnings(s.storage),
+        ...storageWarnings(s.storage, s.backup?.outcome?.startsWith("in progress") === true),
       ].join("\n"),
     );
   },
 });
 
 /** Storage trouble the daemon has seen (its `storage` status); nothing when all is well. */
-function storageWarnings(st: any): string[] {
+function storageWarnings(st: any, backupInProgress: boolean): string[] {
   if (!st) return [];
   const lines: string[] = [];
   if (st.last_error) lines.push(`Storage:  last write error at ${st.last_error.at}: ${st.last_error.message} (see 'spl doctor')`);
-  if (st.checkpoint_ok === false) lines.push(`Storage:  the WAL (${st.wal_bytes} bytes) is not being checkpointed (see 'spl doctor')`);
+  // The startup backup's pinned snapshot holds checkpoints off until it is written: expected.
+  if (st.checkpoint_ok === false && !backupInProgress) lines.push(`Storage:  the WAL (${st.wal_bytes} bytes) is not being checkpointed (see 'spl doctor')`);
   return lines;
+}
+
+/** The startup backup while it is being written, or when it failed (a written one needs no line). */
+function backupLine(b: any): string[] {
+  if (!b || b.outcome === "written") return [];
+  return [`Backup:   ${b.path} (${b.outcome})`];
 }
 
 /** The off-host schedule's last result, when [backup.offsite] is configured. */

@@ -21,10 +21,23 @@ fail() {
   exit 1
 }
 
-# Starts the daemon (banner in $BANNER) and remembers its pid for the cleanup.
+# Starts the daemon (banner in $BANNER), remembers its pid for the cleanup, and waits until the
+# startup backup it writes while already serving is no longer in progress.
 BANNER=""
 start() {
   BANNER="$(spl serve --daemon --port "$PORT" 2>&1)" || fail "spl serve --daemon failed: $BANNER"
   PIDS+=("$(printf '%s\n' "$BANNER" | sed -n 's/^PID: *\([0-9][0-9]*\).*/\1/p')")
+  wait_backup
+}
+
+# The startup backup's outcome once it is settled ("written", "FAILED: ...", or "" for a new store).
+BACKUP_OUTCOME=""
+wait_backup() {
+  local i
+  for i in $(seq 1 1200); do
+    BACKUP_OUTCOME="$(spl status -o json 2>/dev/null | sed -n 's/^ *"outcome": *"\(.*\)",\{0,1\}$/\1/p' | head -1)"
+    case "$BACKUP_OUTCOME" in "in progress"*) sleep 0.1 ;; *) return 0 ;; esac
+  done
+  fail "the startup backup was still in progress after 2 minutes"
 }
 stop() { spl serve --stop >/dev/null || fail "spl serve --stop failed"; }

@@ -46,8 +46,9 @@ ok "baseline: $BASE_COUNT records on th_drill, last id ${BASE_LAST:0:16}…"
 # 3. Restart to force a startup backup, then copy it off-host at once.
 stop
 start
-BACKUP="$(printf '%s\n' "$BANNER" | sed -n 's/^Backup: *\(.*\) (written.*/\1/p')"
-[ -n "$BACKUP" ] && [ -f "$BACKUP" ] || fail "no startup backup in the banner: $BANNER"
+# The banner names the path first; its outcome may still read "in progress" (start waited for it).
+BACKUP="$(printf '%s\n' "$BANNER" | sed -n 's/^Backup: *\(.*\) (\(written\|in progress\).*/\1/p')"
+[ -n "$BACKUP" ] && [ -f "$BACKUP" ] && [ "$BACKUP_OUTCOME" = written ] || fail "no startup backup written (banner: $BANNER; outcome: $BACKUP_OUTCOME)"
 ok "restart wrote the startup backup $BACKUP"
 mkdir -p "$OFFSITE"
 OFFSITE_COPY="$OFFSITE/hub.db.$(date +%Y%m%d-%H%M%S).bak"

@@ -116,7 +116,21 @@ export async function startWithBanner(inst: Instance): Promise<{ pid: number; ba
   if (r.code !== 0) throw new Error(`start failed (${r.code}): ${r.stderr}${r.stdout}`);
   const pid = Number(/PID:\s+(\d+)/.exec(r.stdout)![1]);
   (await import("./harness")).track(pid);
-  return { pid, backup: /Backup:\s+(.*)/.exec(r.stdout)![1]! };
+  return { pid, backup: await settledBackupLine(inst, r.stdout) };
+}
+
+/**
+ * The banner's Backup line as it reads once the backup is done: a banner printed while the
+ * backup was still being written must say so (path first, then the snapshot's record count);
+ * its outcome is then taken from /v1/status.
+ */
+export async function settledBackupLine(inst: Instance, stdout: string): Promise<string> {
+  const line = /Backup:\s+(.*)/.exec(stdout)![1]!;
+  const m = /^(.*) \(in progress: snapshot of \d+ records taken at start\)$/.exec(line);
+  if (!m) return line;
+  const settled = await inst.backupSettled();
+  expect(settled?.path).toBe(m[1]!);
+  return `${m[1]} (${settled!.outcome})`;
 }
 
 export async function stopOk(inst: Instance): Promise<void> {

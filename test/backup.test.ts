@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Instance, waitFor } from "./harness";
-import { backupsRoot, emit, factsOf, hashTree, health, instanceDir, logLines, startWithBanner, stopOk } from "./backup-helpers";
+import { backupsRoot, emit, factsOf, hashTree, health, instanceDir, logLines, settledBackupLine, startWithBanner, stopOk } from "./backup-helpers";
 
 
 describe("instance identity", () => {
@@ -135,8 +135,8 @@ describe("startup backup", () => {
     c.env.SPL_BACKUP_DIR = join(c.root, "mounted-backups");
     await c.start();
     const cdid = (await health(c)).instance_did;
-    const startC = (await c.spl(["restart"])).stdout;
-    expect(startC).toContain(`Backup:   ${join(c.root, "mounted-backups", `instance-${cdid.slice(-16)}`, "hub.db.bak")} (written)`);
+    const startC = await settledBackupLine(c, (await c.spl(["restart"])).stdout);
+    expect(startC).toBe(`${join(c.root, "mounted-backups", `instance-${cdid.slice(-16)}`, "hub.db.bak")} (written)`);
     expect(existsSync(backupsRoot(c))).toBe(false);
     await stopOk(c);
   });

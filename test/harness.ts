@@ -127,8 +127,11 @@ export class Instance {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  /** Runs `spl <args>` to completion. */
-  async spl(args: string[], opts: { env?: Record<string, string>; stdin?: string; timeoutMs?: number } = {}): Promise<Run> {
+  /**
+   * Runs `spl <args>` to completion. A verb that starts the daemon (serve --daemon, start, restart)
+   * returns once the startup backup it writes while serving is done, unless `waitForBackup` is false.
+   */
+  async spl(args: string[], opts: { env?: Record<string, string>; stdin?: string; timeoutMs?: number; waitForBackup?: boolean } = {}): Promise<Run> {
     const proc = Bun.spawn([SPL, ...args], {
       env: { ...this.env, ...opts.env },
       stdin: opts.stdin !== undefined ? new Blob([opts.stdin]) : "ignore",
@@ -139,16 +142,33 @@ export class Instance {
     const timer = setTimeout(() => proc.kill("SIGKILL"), opts.timeoutMs ?? 60_000);
     const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
     clearTimeout(timer);
+    if (code === 0 && opts.waitForBackup !== false && startsDaemon(args)) await this.backupSettled();
     return { code, stdout, stderr };
   }
 
-  /** `spl serve --daemon --port N`; fails the test if it does not start. Returns the daemon pid. */
-  async start(extra: string[] = []): Promise<number> {
-    const r = await this.spl(["serve", "--daemon", "--port", String(this.port), ...extra]);
+  /**
+   * `spl serve --daemon --port N`; fails the test if it does not start. Returns the daemon pid.
+   * Waits until the startup backup (written while the daemon already serves) is no longer in
+   * progress, unless `waitForBackup` is false.
+   */
+  async start(extra: string[] = [], opts: { waitForBackup?: boolean } = {}): Promise<number> {
+    const r = await this.spl(["serve", "--daemon", "--port", String(this.port), ...extra], opts);
     if (r.code !== 0) throw new Error(`spl serve --daemon failed (${r.code}): ${r.stderr}${r.stdout}`);
     const pid = Number(/PID:\s+(\d+)/.exec(r.stdout)?.[1]);
     track(pid);
     return pid;
+  }
+
+  /** The daemon's startup backup once it is written or failed (null: none, or status not readable). */
+  async backupSettled(timeoutMs = 120_000): Promise<{ path: string; outcome: string; records: number | null } | null> {
+    // `spl status` as the test's env sees the daemon (its socket, or SPL_SERVE_URL).
+    const found = await waitFor(async () => {
+      const r = await this.spl(["status", "-o", "json"], { waitForBackup: false });
+      if (r.code !== 0) return { backup: null }; // not running, or permission rules hide status
+      const backup = JSON.parse(r.stdout).backup ?? null;
+      return backup?.outcome?.startsWith("in progress") ? undefined : { backup };
+    }, timeoutMs);
+    return found!.backup;
   }
 
   async stop(): Promise<Run> {
@@ -186,6 +206,12 @@ export class Instance {
     const text = await res.text();
     return { status: res.status, json: text ? JSON.parse(text) : null };
   }
+}
+
+/** `spl serve --daemon`, `spl start`, `spl restart`, `spl serve --restart`. */
+function startsDaemon(args: string[]): boolean {
+  const [verb, ...rest] = args;
+  return verb === "start" || verb === "restart" || (verb === "serve" && (rest.includes("--daemon") || rest.includes("--restart")));
 }
 
 /** A response's status and text, and its JSON when the text parses (else null). */

@@ -28,7 +28,7 @@ function recordsIn(path: string): number | null {
  * which only ever moves to a snapshot with at least as many records as it holds. When there is
  * no readable .max yet, the largest existing snapshot in the directory seeds it first.
  */
-export function offerMax(dir: string, candidate: string, records: number, log?: Logger): InstallResult {
+export function offerMax(dir: string, candidate: string, records: number, log?: Pick<Logger, "warn">): InstallResult {
   const max = join(dir, MAX);
   let maxRecords: number | null = existsSync(max) ? recordsIn(max) : null;
   if (existsSync(max) && maxRecords === null) {
@@ -61,7 +61,7 @@ export function offerMax(dir: string, candidate: string, records: number, log?: 
  * Installs `tmp` (a verified snapshot holding facts.records records) as <dir>/hub.db.bak,
  * keeping `keep` rotated copies. Never removes the only copy of the largest snapshot.
  */
-export function installStartupSnapshot(tmp: string, facts: StoreFacts, dir: string, keep: number, log?: Logger): InstallResult {
+export function installStartupSnapshot(tmp: string, facts: StoreFacts, dir: string, keep: number, log?: Pick<Logger, "warn">): InstallResult {
   const latest = join(dir, LATEST);
   const rotated = (i: number) => `${latest}.${i}`;
 

@@ -142,9 +142,14 @@ export function snapshot(
   target: string,
   install: (tmp: string, facts: StoreFacts) => void = (tmp) => renameNoClobber(tmp, target),
 ): StoreFacts {
+  return snapshotWith((tmp) => new StoreReader(db).vacuumInto(tmp), target, install);
+}
+
+/** Like snapshot, with the copy made by `write` (which must create the temporary it is given). */
+export function snapshotWith(write: (tmp: string) => void, target: string, install: (tmp: string, facts: StoreFacts) => void): StoreFacts {
   const tmp = tempPathFor(target);
   try {
-    new StoreReader(db).vacuumInto(tmp);
+    write(tmp);
     const facts = inspectStoreFile(tmp, { quick: true });
     fsyncFile(tmp);
     install(tmp, facts);

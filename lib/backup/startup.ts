@@ -1,6 +1,8 @@
-// The startup backup: taken by `spl serve` right after the store opened and passed its
-// integrity checks, before any migration or identity bootstrap. The listeners are bound by then
-// (answering 503), so a start refused for its port never gets here.
+// The startup backup: a snapshot of the store as `spl serve` found it (after the integrity checks,
+// before any migration or identity bootstrap), written, verified and rotated. It is pinned before
+// anything writes and written by a worker while the daemon serves (background.ts); this module
+// is what both the worker and the synchronous fallback run. The listeners are bound by then, so
+// a start refused for its port never gets here.
 //
 // Failure policy: a failed startup backup does NOT stop the daemon. The store itself passed
 // its checks (a damaged store never gets here: startup already failed), so refusing to serve
@@ -17,14 +19,15 @@ import type { Logger } from "../log";
 import type { HomePaths } from "../paths";
 import { bestBackup, type BackupFile } from "./catalog";
 import { removeStaleTemps } from "./fsutil";
-import { backupLocation, ensureBackupDir, writeOwner } from "./instance-key";
+import { backupLocation, ensureBackupDir, writeOwner, type BackupLocation } from "./instance-key";
 import { installStartupSnapshot } from "./rotation";
-import { snapshot } from "./snapshot";
+import { snapshotWith } from "./snapshot";
+import { StoreReader } from "../store/reader";
 
 /** What the startup backup did, for the banner and GET /v1/status. */
 export interface BackupInfo {
   path: string;
-  /** "written", or why not ("no existing store", ...). */
+  /** "written", "in progress: ..." while the worker writes it, or why not ("FAILED: ..."). */
   outcome: string;
   written_at: string | null;
   records: number | null;
@@ -32,14 +35,26 @@ export interface BackupInfo {
 
 export interface StartupBackupContext {
   db: Database;
-  /** true when hub.db did not exist before this start (nothing to back up). */
-  created: boolean;
   paths: HomePaths;
   config: SplConfig;
   log: Logger;
 }
 
-function safeBest(home: string, dirs: string[], log: Logger): BackupFile | null {
+/** The log lines the backup writes (the worker forwards them to the daemon's logger). */
+export type BackupLog = Pick<Logger, "info" | "warn" | "error" | "debug">;
+
+/** Everything the backup needs besides the copy itself; plain data, so it can go to a worker. */
+export interface StartupBackupJob {
+  home: string;
+  store: string;
+  did: string | null;
+  loc: BackupLocation;
+  keep: number;
+  /** Date.now() when the snapshot was pinned (for the "ms" of the log line). */
+  startedAt: number;
+}
+
+function safeBest(home: string, dirs: string[], log: BackupLog): BackupFile | null {
   try {
     return bestBackup(home, dirs);
   } catch (err) {
@@ -48,38 +63,50 @@ function safeBest(home: string, dirs: string[], log: Logger): BackupFile | null 
   }
 }
 
-export function startupBackup(ctx: StartupBackupContext): BackupInfo | null {
-  const log = ctx.log.child("spl::backup");
-  const { paths } = ctx;
-
-  if (ctx.created) {
-    // A new store where this home already had backups: the store was probably lost.
-    const best = safeBest(paths.home, [], log);
-    if (best && best.records! > 0) {
-      log.warn(
-        `starting with a new, empty store at ${paths.store}, but this home's backups hold ${best.records} records — ` +
-          `if hub.db was lost, stop spl and run 'spl restore ${best.path}'`,
-        { store: paths.store, best_backup: best.path, best_records: best.records },
-      );
-    }
-    return null;
+/** A new store where this home already had backups: the store was probably lost. */
+export function warnIfStoreLost(paths: HomePaths, log: Logger): void {
+  const best = safeBest(paths.home, [], log);
+  if (best && best.records! > 0) {
+    log.child("spl::backup").warn(
+      `starting with a new, empty store at ${paths.store}, but this home's backups hold ${best.records} records — ` +
+        `if hub.db was lost, stop spl and run 'spl restore ${best.path}'`,
+      { store: paths.store, best_backup: best.path, best_records: best.records },
+    );
   }
+}
 
+/** Where this start's backup goes (read from the open store: its instance DID picks the folder). */
+export function startupJob(ctx: StartupBackupContext): StartupBackupJob {
   let did: string | null = null;
   try {
     did = readInstanceDid(ctx.db);
   } catch {}
+  const { paths } = ctx;
   const loc = backupLocation({ instanceDid: did, home: paths.home });
-  const started = performance.now();
-  const prior = safeBest(paths.home, [loc.dir], log);
+  return { home: paths.home, store: paths.store, did, loc, keep: ctx.config.backup.keep, startedAt: Date.now() };
+}
+
+/** What /v1/status shows once a backup failed. */
+export function failedInfo(path: string, reason: string): BackupInfo {
+  return { path, outcome: `FAILED: ${reason}`, written_at: null, records: null };
+}
+
+/**
+ * Writes the startup backup: `write` makes the copy of the store as found into the temporary it
+ * is given; it is then verified, fsynced and rotated in (rotation.ts). Never throws: a failure is
+ * logged and returned as the outcome.
+ */
+export function writeStartupBackup(job: StartupBackupJob, write: (tmp: string) => void, log: BackupLog): BackupInfo {
+  const { loc } = job;
+  const prior = safeBest(job.home, [loc.dir], log);
   try {
     ensureBackupDir(loc);
     const stale = removeStaleTemps(loc.dir, isAlive);
     if (stale.length) log.info("removed temporaries left by an interrupted backup", { dir: loc.dir, files: stale });
-    writeOwner(loc, paths.home, paths.store, did);
+    writeOwner(loc, job.home, job.store, job.did);
     let maxRecords = 0;
-    const facts = snapshot(ctx.db, loc.latest, (tmp, f) => {
-      maxRecords = installStartupSnapshot(tmp, f, loc.dir, ctx.config.backup.keep, log).maxRecords;
+    const facts = snapshotWith(write, loc.latest, (tmp, f) => {
+      maxRecords = installStartupSnapshot(tmp, f, loc.dir, job.keep, log).maxRecords;
     });
     const info: BackupInfo = { path: loc.latest, outcome: "written", written_at: new Date().toISOString(), records: facts.records };
     log.info("startup backup written", {
@@ -87,16 +114,16 @@ export function startupBackup(ctx: StartupBackupContext): BackupInfo | null {
       records: facts.records,
       threads: facts.threads,
       bytes: facts.bytes,
-      keep: ctx.config.backup.keep,
+      keep: job.keep,
       max_records: maxRecords,
-      ms: Math.round(performance.now() - started),
+      ms: Date.now() - job.startedAt,
     });
     if (prior && prior.records! > facts.records) {
       // Records are append-only: fewer than a backup holds means records were lost.
       const msg =
-        `store shrank: ${paths.store} holds ${facts.records} records, but ${prior.path} holds ${prior.records} ` +
+        `store shrank: ${job.store} holds ${facts.records} records, but ${prior.path} holds ${prior.records} ` +
         `(records are never deleted, so records were lost) — to get them back: 'spl serve --stop', then 'spl restore ${prior.path}'`;
-      log.warn(msg, { store: paths.store, records: facts.records, best_backup: prior.path, best_records: prior.records });
+      log.warn(msg, { store: job.store, records: facts.records, best_backup: prior.path, best_records: prior.records });
       info.outcome = `written; WARNING store shrank from ${prior.records} to ${facts.records} records — restore from ${prior.path}`;
     }
     return info;
@@ -106,6 +133,11 @@ export function startupBackup(ctx: StartupBackupContext): BackupInfo | null {
       path: loc.latest,
       error: reason,
     });
-    return { path: loc.latest, outcome: `FAILED: ${reason}`, written_at: null, records: null };
+    return failedInfo(loc.latest, reason);
   }
+}
+
+/** The synchronous startup backup (VACUUM INTO on the daemon's connection, before it serves). */
+export function startupBackupNow(ctx: StartupBackupContext, job = startupJob(ctx)): BackupInfo {
+  return writeStartupBackup(job, (tmp) => new StoreReader(ctx.db).vacuumInto(tmp), ctx.log.child("spl::backup"));
 }

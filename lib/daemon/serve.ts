@@ -1,10 +1,11 @@
 // The daemon process: the startup order, the two listeners, and graceful shutdown.
 //   store lock (spl.lock) and pid file → bind TCP and the Unix socket (503 "starting") →
-//   open store + integrity → startup backup → instance identity → rebuild_from_store() → ready
+//   open store + integrity → pin the startup backup's snapshot (its worker writes it meanwhile) →
+//   migrations, instance identity → rebuild_from_store() → ready
 // Binding comes before the backup so a port in use refuses the start before any backup rotates,
 // and probes see "starting" (not a refused connection) during a long start.
 import type { Server } from "bun";
-import { rmSync, statSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { loadConfig, type SplConfig } from "../config";
 import { unknownConfigKeys } from "../config-keys";
 import { UserError } from "../errors";
@@ -25,7 +26,8 @@ import { acquireStoreLock, type StoreLock } from "../daemonctl/store-lock";
 import { clearStaleSocket, restrictSocket } from "../daemonctl/socket";
 import { createDaemonState, type DaemonState } from "./state";
 import { StoreDamagedError } from "../store/integrity";
-import { startupBackup } from "../backup/startup";
+import { warnIfStoreLost } from "../backup/startup";
+import { startStartupBackup, type StartupBackup } from "../backup/background";
 import { insecureBindHost, startEngine } from "./engine-boot";
 import { phases as makePhases, type Phases } from "../progress/phase";
 
@@ -137,7 +139,8 @@ export async function serve(opts: ServeOptions): Promise<void> {
   }
   process.stdout.write("Starting Syncropel instance...\n");
   let opened: ReturnType<typeof openStore> | null = null;
-  let backup: DaemonState["backup"] = null;
+  let backup = null as StartupBackup | null; // set while the store opens (beforeMigrate)
+  const signals = stopSignals();
   const servers: Server<unknown>[] = [];
   const handlers = startingHandlers(paths);
   try {
@@ -151,13 +154,15 @@ export async function serve(opts: ServeOptions): Promise<void> {
     }
     log.info("listening (answering 503 starting until ready)", { bind: `${bind.host}:${bind.port}`, socket: paths.socket });
     try {
-      // Startup backup (lib/backup/startup.ts): after bind and integrity checks, before migration/identity.
+      // Startup backup (lib/backup/background.ts): after bind and integrity checks, its snapshot
+      // pinned before migration/identity write anything; a worker writes it while we go on.
       opened = openStore(paths.store, {
         durability: config.store.durability,
         phases,
         beforeMigrate: (db, created) => {
-          const take = () => startupBackup({ db, created, paths, config, log });
-          backup = created ? take() : phases.run("startup backup", storeBytes(paths.store), take, 2);
+          if (created) return warnIfStoreLost(paths, log);
+          signals.hold(); // a stop from here on lets the backup finish
+          backup = startStartupBackup({ db, paths, config, log });
         },
       });
     } catch (err) {
@@ -167,11 +172,14 @@ export async function serve(opts: ServeOptions): Promise<void> {
     }
     const { db } = opened;
     const store = new RecordStore(db);
+    // Migrations add no records, so this is the count the pinned snapshot holds.
+    backup?.startedWith(store.counts.records);
     log.info("store opened", { store: paths.store, records: store.counts.records, threads: store.counts.threads });
     const { did, created } = ensureInstanceDid(store);
     if (created) log.info("instance identity bootstrapped", { instance_did: did });
 
-    const state = createDaemonState({ paths, config, log, store, instanceDid: did, bind, backup, insecureLocalhost: opts.insecureLocalhost });
+    const state = createDaemonState({ paths, config, log, store, instanceDid: did, bind, backup: backup?.info() ?? null, insecureLocalhost: opts.insecureLocalhost });
+    void backup?.done.then((info) => (state.backup = info));
     const { app, direct } = buildApp(state);
     handlers.tcp = (req) => app.handle(req);
     handlers.unix = (req) => {
@@ -180,10 +188,12 @@ export async function serve(opts: ServeOptions): Promise<void> {
     };
     mountDirectRoutes(servers, handlers, direct, state.viaSocket);
 
-    // Signals are handled from here on, so a SIGTERM during a long rebuild still shuts down
-    // gracefully (it waits for the rebuild to reach a safe point: its end).
-    const lifecycle = installShutdown(state, servers, log, lock);
+    // Signals are handled from here on (one held since the backup started is delivered now), so
+    // a SIGTERM during a long rebuild still shuts down gracefully (it waits for the rebuild to
+    // reach a safe point: its end).
+    const lifecycle = installShutdown(state, servers, log, lock, backup);
     lifecycle.startup = startEngine(state, phases); // rebuild_from_store(), then hot-apply; operator/bootstrap tokens
+    signals.deliverTo(lifecycle.stop);
     await lifecycle.startup;
     if (lifecycle.stopping) return;
     state.ready = true;
@@ -203,6 +213,8 @@ export async function serve(opts: ServeOptions): Promise<void> {
     );
   } catch (err) {
     for (const s of servers) s.stop(true);
+    // A refused start (a breaking migration, say) still leaves its backup of the store as found.
+    await waitForBackup(backup, log, "exiting");
     opened?.db.close();
     cleanupRunFiles(paths, servers.length > 1);
     lock.release();
@@ -227,14 +239,11 @@ function daemonPhases(log: Logger): Phases {
   return makePhases({ live, report: (r) => log.info("phase finished", { ...r }) });
 }
 
-function storeBytes(store: string): number {
-  let n = 0;
-  for (const f of [store, `${store}-wal`]) {
-    try {
-      n += statSync(f).size;
-    } catch {}
-  }
-  return n;
+/** Lets a startup backup still being written finish (its worker dies with the process). */
+async function waitForBackup(backup: StartupBackup | null, log: Logger, then: string): Promise<void> {
+  if (!backup?.pending()) return;
+  log.info(`waiting for the startup backup to finish before ${then}`, { path: backup.info().path });
+  await backup.done;
 }
 
 /** SIGHUP: a fresh log file (after logrotate) and the config that applies without a restart. */
@@ -254,14 +263,40 @@ function cleanupRunFiles(paths: HomePaths, ownSocket: boolean) {
   releasePidFile(paths.pidFile);
 }
 
+/**
+ * SIGTERM/SIGINT for the daemon's life. Until `hold` they keep their default (the process ends:
+ * nothing is being written). Once held, a signal that arrives before the shutdown handler exists
+ * waits for it, so a stop during the startup backup never kills the worker mid-write.
+ */
+function stopSignals() {
+  let pending: string | null = null;
+  let stop: ((signal: string) => void) | null = null;
+  let held = false;
+  const hold = () => {
+    if (held) return;
+    held = true;
+    for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => (stop ? stop(sig) : (pending ??= sig)));
+  };
+  return {
+    hold,
+    deliverTo(handler: (signal: string) => void) {
+      hold();
+      stop = handler;
+      if (pending) handler(pending);
+    },
+  };
+}
+
 interface Lifecycle {
   stopping: boolean;
+  /** Begins the graceful shutdown (SIGTERM/SIGINT). */
+  stop: (signal: string) => void;
   /** The rest of startup (rebuild); shutdown waits for it before closing the store. */
   startup?: Promise<void>;
 }
 
-function installShutdown(state: DaemonState, servers: Server<unknown>[], log: Logger, lock: StoreLock): Lifecycle {
-  const lifecycle: Lifecycle = { stopping: false };
+function installShutdown(state: DaemonState, servers: Server<unknown>[], log: Logger, lock: StoreLock, backup: StartupBackup | null): Lifecycle {
+  const lifecycle: Lifecycle = { stopping: false, stop: (signal) => void shutdown(signal) };
   const shutdown = async (signal: string) => {
     if (lifecycle.stopping) return;
     lifecycle.stopping = true;
@@ -272,6 +307,8 @@ function installShutdown(state: DaemonState, servers: Server<unknown>[], log: Lo
     await Promise.race([graceful, Bun.sleep(SHUTDOWN_GRACE_MS)]);
     for (const s of servers) s.stop(true);
     await stopServices(state.services, log);
+    // Its read transaction would hold off the final checkpoint, and exiting would kill it.
+    await waitForBackup(backup, log, "shutting down");
     try {
       state.ingest.flush();
       checkpoint(state.db);
@@ -285,7 +322,6 @@ function installShutdown(state: DaemonState, servers: Server<unknown>[], log: Lo
     log.flush();
     process.exit(0);
   };
-  for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => void shutdown(sig));
   // SIGHUP never stops the daemon (a closed terminal, `systemctl reload`, logrotate's postrotate).
   process.on("SIGHUP", () => reload(state, log));
   process.on("uncaughtException", (err) => log.error("uncaught exception", { error: err.stack ?? String(err) }));

@@ -86,7 +86,7 @@ async function refresh() {
     ["memory (rss)", Math.round(st.memory.rss_bytes / 1048576) + " MiB"],
   ]);
   const b = st.backup;
-  rows($("backup-list"), b ? [["file", b.path], ["outcome", b.outcome, b.outcome === "written" ? "ok" : "muted"], ["written", b.written_at], ["records", b.records]] : [["startup backup", "none (new store)"]]);
+  rows($("backup-list"), b ? [["file", b.path], ["outcome", b.outcome, b.outcome === "written" ? "ok" : b.outcome.startsWith("FAILED") ? "bad" : "muted"], ["written", b.written_at], ["records", b.records]] : [["startup backup", "none (new store)"]]);
   rows($("permission-list"), [["enforcement", st.permissions_enabled ? "on" : "off"], ["emergency", shown(st.emergency)], ["freezes", shown(st.freezes)]]);
   const fleet = await get("/v1/fleet/status");
   const members = fleet.status === 200 ? fleet.body.instances || [] : [];

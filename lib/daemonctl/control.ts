@@ -15,6 +15,8 @@ import { readLockHolder } from "./store-lock";
 
 const READY_TIMEOUT_MS = 10 * 60_000;
 const STOP_TIMEOUT_MS = 15_000;
+/** A daemon still writing its startup backup finishes it before it exits (lib/daemon/serve.ts). */
+const STOP_DURING_BACKUP_TIMEOUT_MS = 10 * 60_000;
 
 /** argv prefix that re-runs this same spl (compiled binary, or bun + script in development). */
 export function selfCommand(): string[] {
@@ -101,11 +103,14 @@ export async function stopDaemon(opts: { force?: boolean } = {}): Promise<StopRe
     if (pid !== null && !isAlive(pid)) rmSync(p.pidFile, { force: true });
     return { stopped: false };
   }
+  const backup = await backupInProgress(found);
+  if (backup) process.stderr.write(`note: spl serve (pid ${found.pid}) finishes its startup backup (${backup}) before it exits; waiting for it\n`);
+  const timeout = backup ? STOP_DURING_BACKUP_TIMEOUT_MS : STOP_TIMEOUT_MS;
   process.kill(found.pid, "SIGTERM");
-  if (!(await waitForExit(found.pid, STOP_TIMEOUT_MS))) {
+  if (!(await waitForExit(found.pid, timeout))) {
     if (!opts.force) {
       throw new UserError(
-        `spl serve (pid ${found.pid}) did not stop within ${STOP_TIMEOUT_MS / 1000} s`,
+        `spl serve (pid ${found.pid}) did not stop within ${timeout / 1000} s`,
         "wait and retry, or 'spl serve --stop --force' to SIGKILL it",
       );
     }
@@ -115,6 +120,17 @@ export async function stopDaemon(opts: { force?: boolean } = {}): Promise<StopRe
     rmSync(p.socket, { force: true });
   }
   return { stopped: true, pid: found.pid, via: found.via };
+}
+
+/** The running daemon's startup backup outcome while it is still being written, else null. */
+async function backupInProgress(found: RunningDaemon): Promise<string | null> {
+  try {
+    const r = await request("GET", "/v1/status", undefined, resolveTarget(found.url), 2000);
+    const outcome = r.status === 200 ? r.body?.backup?.outcome : undefined;
+    return typeof outcome === "string" && outcome.startsWith("in progress") ? outcome : null;
+  } catch {
+    return null;
+  }
 }
 
 export interface StartFlags {

@@ -171,10 +171,11 @@ export const schemaVersion: Check = (ctx) => {
 export const latestBackup: Check = (ctx) => {
   const name = "backup";
   const p = probeStore(ctx);
-  const did = (ctx.daemonIsOurs ? ctx.health?.body?.instance_did : null) ?? p.instanceDid;
-  const dirs = currentDirs(ctx.paths.home, did ?? null);
   const outcome: string | undefined = ctx.daemonIsOurs ? ctx.status?.backup?.outcome : undefined;
   if (outcome?.startsWith("FAILED")) return fail(name, `the daemon's startup backup ${outcome} — fix the cause, then 'spl backup' (or restart spl)`);
+  if (outcome?.startsWith("in progress")) return pass(name, `the daemon is writing its startup backup to ${ctx.status.backup.path} (${outcome}); 'spl status' shows when it is done`);
+  const did = (ctx.daemonIsOurs ? ctx.health?.body?.instance_did : null) ?? p.instanceDid;
+  const dirs = currentDirs(ctx.paths.home, did ?? null);
   const latest = newestBackup(ctx.paths.home, dirs);
   if (!latest) {
     // The running daemon created this store at its start (its startup backup is null): the first
@@ -258,6 +259,10 @@ export const storageHealth: Check = (ctx) => {
     );
   }
   const since = st.last_checkpoint_at ? `since ${st.last_checkpoint_at}` : "since start";
+  if (st.checkpoint_ok === false && ctx.status?.backup?.outcome?.startsWith("in progress")) {
+    // Its pinned snapshot holds checkpoints off on purpose; they resume when it is written.
+    return pass(name, `WAL ${kib(st.wal_bytes)}: checkpoints wait for the startup backup being written (it reads a snapshot of the store as found)`);
+  }
   if (st.checkpoint_ok === false) {
     return warn(
       name,

@@ -87,7 +87,6 @@ function fileBytes(path: string): number {
   }
 }
 
-/** Flush the WAL into the main file and shrink it to zero (graceful shutdown, snapshots). */
 /**
  * Copies what no reader still needs from the WAL into the main file, never waiting for anyone.
  * Answers whether the whole WAL was copied (false: a reader holds an old snapshot, or busy).
@@ -97,6 +96,13 @@ export function checkpointPassive(db: Database): boolean {
   return !!row && row.busy === 0 && row.checkpointed >= row.log;
 }
 
+/** Flush the WAL into the main file and shrink it to zero (graceful shutdown). */
 export function checkpoint(db: Database): void {
   db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+/** Checkpoints and empties the WAL (waiting busy_timeout for readers); answers whether it is now empty. */
+export function checkpointTruncate(db: Database): boolean {
+  const row = db.query("PRAGMA wal_checkpoint(TRUNCATE)").get() as { busy: number; log: number } | null;
+  return !!row && row.busy === 0 && row.log === 0;
 }
