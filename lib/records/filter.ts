@@ -1,6 +1,6 @@
 // Which records a consumer (an engine fold) wants, said once and usable two ways: as a predicate
 // on a record just committed, and as SQL when the store replays the log (RecordStore.scanMatching).
-import type { StoredRecord } from "./types";
+import type { Envelope } from "./types";
 
 export interface RecordFilter {
   act?: string;
@@ -12,7 +12,8 @@ export interface RecordFilter {
 
 const FIELD_NAME = /^[A-Za-z0-9_]+$/;
 
-export function matchesFilter(rec: StoredRecord, f: RecordFilter): boolean {
+/** Whether `f` matches a record (stored, or an envelope about to be inserted: the fold index). */
+export function matchesFilter(rec: Pick<Envelope, "act" | "thread" | "body">, f: RecordFilter): boolean {
   if (f.act !== undefined && rec.act !== f.act) return false;
   if (f.threads !== undefined && !f.threads.includes(rec.thread)) return false;
   if (f.bodyField !== undefined && (rec.body?.[f.bodyField] ?? null) === null) return false;

@@ -4,6 +4,7 @@ import type { Database, Statement } from "bun:sqlite";
 import type { Envelope, StoredRecord } from "../records/types";
 import { type PreparedRecord, RecordError, sealRecord } from "../records/envelope";
 import { filterSql, type RecordFilter } from "../records/filter";
+import { FoldIndex } from "./fold-index";
 import { StoreReader } from "./reader";
 import { COLUMNS, type RecordRow as Row, rowToRecord } from "./rows";
 
@@ -54,9 +55,12 @@ export class RecordStore extends StoreReader {
   private s: Record<string, Statement>;
   private records: number;
   private threadTotal: number;
+  /** Which records the engine's folds consume (rebuild_from_store() reads only those). */
+  readonly foldIndex: FoldIndex;
 
   constructor(db: Database) {
     super(db);
+    this.foldIndex = new FoldIndex(db);
     const q = (sql: string) => db.prepare(sql);
     this.s = {
       insert: q(
@@ -87,7 +91,9 @@ export class RecordStore extends StoreReader {
 
   /** Re-reads the counters from disk (startup, and after a rolled-back transaction). */
   resync(): void {
-    this.records = this.recordCount();
+    // From the fold index's watermark plus the records above it: no full COUNT on a large store.
+    const w = this.foldIndex.watermark();
+    this.records = w ? w.records + this.recordCountAfter(w.seq) : this.recordCount();
     this.threadTotal = this.threadCount();
   }
 
@@ -104,10 +110,18 @@ export class RecordStore extends StoreReader {
       const stmt = this.db.prepare(sql);
       return () => void stmt.run();
     };
+    const commit = run("COMMIT");
+    const rollback = run("ROLLBACK");
     return {
       begin: run("BEGIN IMMEDIATE"),
-      commit: run("COMMIT"),
-      rollback: run("ROLLBACK"),
+      commit: () => {
+        this.foldIndex.beforeCommit();
+        commit();
+      },
+      rollback: () => {
+        this.foldIndex.rolledBack();
+        rollback();
+      },
       savepoint: run("SAVEPOINT submission"),
       rollbackToSavepoint: run("ROLLBACK TO submission"),
       releaseSavepoint: run("RELEASE submission"),
@@ -116,7 +130,16 @@ export class RecordStore extends StoreReader {
 
   /** Runs `fn` in one write transaction (BEGIN IMMEDIATE): all of it commits, or none. */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+    try {
+      return this.db.transaction(() => {
+        const out = fn();
+        this.foldIndex.beforeCommit();
+        return out;
+      }).immediate();
+    } catch (err) {
+      this.foldIndex.rolledBack();
+      throw err;
+    }
   }
 
   /** The clock the store would give the next record by `actor` on `thread` (max + 1, or 0). */
@@ -146,6 +169,7 @@ export class RecordStore extends StoreReader {
     const res = this.s.insert!.run(id, env.thread, env.actor, env.act, env.clock, env.data_type, env.judged_by, parents, p.bodyJson, nowSecs);
     if (res.changes === 1) {
       const seq = Number(res.lastInsertRowid);
+      this.foldIndex.note(seq, env);
       const closed = closesThread(env) ? 1 : 0;
       this.records++;
       // Most records land on a thread that exists: one UPDATE, and an INSERT only when it is new.

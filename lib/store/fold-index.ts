@@ -1,0 +1,196 @@
+// The fold index: which records some engine fold consumes, kept beside the log so
+// rebuild_from_store() reads those records only, in time that follows them rather than the store.
+//
+// A disposable cache, not part of the versioned schema: the table is created here with IF NOT
+// EXISTS (an older spl ignores it, and a rollback to one needs nothing), and it is exact or it
+// repairs itself at the next start:
+// - meta.fold_index_filters is the filter set it was built for; another set (a release adds a
+//   fold, a caller registers extraFolds) empties it and indexes every record once.
+// - meta.fold_index_through is the highest seq it covers (and how many records have a seq up to
+//   it). It advances in the same transaction as the records it covers, so a crash cannot leave it
+//   claiming more. Records above it were written by something that did not keep the index (an
+//   older spl, an offline writer) and are indexed at the next start by a seq-range scan.
+// Records are never deleted and SQLite gives each new row max(seq)+1, so nothing can appear at or
+// below the watermark later; that is what makes the watermark (and the count kept with it) exact.
+import type { Database, Statement } from "bun:sqlite";
+import { filterSql, matchesFilter, type RecordFilter } from "../records/filter";
+import type { Envelope, StoredRecord } from "../records/types";
+import { COLUMNS, type RecordRow, rowToRecord } from "./rows";
+
+const FILTERS_KEY = "fold_index_filters";
+const THROUGH_KEY = "fold_index_through";
+/** Seqs per catch-up transaction: small enough that /health answers "starting" in between. */
+const CATCH_UP_CHUNK = 50_000;
+
+export interface Watermark {
+  /** Every record with a seq up to this one is indexed. */
+  seq: number;
+  /** How many records have a seq up to `seq` (the store's record count without a full COUNT). */
+  records: number;
+}
+
+/** What the next catch-up has to do, and why (for the log line of a slow start). */
+export interface CatchUpPlan {
+  /** Seqs above this are indexed by the catch-up. */
+  from: number;
+  /** The highest seq in the store when planned. */
+  to: number;
+  /** Why every record is indexed (no index yet, other filters); null when only a tail is. */
+  reindex: string | null;
+}
+
+/** One filter in a canonical form, so the same set always gives the same signature. */
+function canonical(f: RecordFilter): RecordFilter {
+  return {
+    ...(f.act !== undefined ? { act: f.act } : {}),
+    ...(f.threads !== undefined ? { threads: [...new Set(f.threads)].sort() } : {}),
+    ...(f.bodyField !== undefined ? { bodyField: f.bodyField } : {}),
+  };
+}
+
+/** The filter set as stored in meta: the union is what counts, so order and repeats do not. */
+export function filterSignature(filters: readonly RecordFilter[]): string {
+  return JSON.stringify([...new Set(filters.map((f) => JSON.stringify(canonical(f))))].sort().map((s) => JSON.parse(s)));
+}
+
+export class FoldIndex {
+  private filters: readonly RecordFilter[] = [];
+  private s: Record<string, Statement> | null = null;
+  /** Covers every record (catch-up done): from now on each commit advances the watermark. */
+  private live = false;
+  /** A record was inserted since the last commit. */
+  private dirty = false;
+
+  constructor(private readonly db: Database) {}
+
+  /** The watermark stored in the file, or null when it has none (no index, or an older spl's store). */
+  watermark(): Watermark | null {
+    const hasMeta = this.db.query("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").get();
+    if (!hasMeta) return null;
+    const row = this.db.query("SELECT value FROM meta WHERE key = ?").get(THROUGH_KEY) as { value: string } | null;
+    if (!row) return null;
+    const w = JSON.parse(row.value) as Watermark;
+    return Number.isSafeInteger(w.seq) && Number.isSafeInteger(w.records) ? w : null;
+  }
+
+  /**
+   * Indexes records `filters` match from now on (the engine's fold filters, handed over before
+   * it writes). Answers what catchUp() will do; the index serves reads only after it.
+   */
+  use(filters: readonly RecordFilter[]): CatchUpPlan {
+    const signature = filterSignature(filters);
+    this.db.exec("CREATE TABLE IF NOT EXISTS fold_records (seq INTEGER PRIMARY KEY)");
+    this.s = {
+      add: this.db.prepare("INSERT OR IGNORE INTO fold_records (seq) VALUES (?)"),
+      // One statement from what is on disk in this transaction: no counter in memory can drift.
+      advance: this.db.prepare(
+        `UPDATE meta SET value = (
+           SELECT json_object('seq', COALESCE(MAX(r.seq), w.seq), 'records', w.records + COUNT(r.seq))
+           FROM (SELECT json_extract(value, '$.seq') AS seq, json_extract(value, '$.records') AS records
+                 FROM meta WHERE key = '${THROUGH_KEY}') AS w
+           LEFT JOIN records AS r ON r.seq > w.seq)
+         WHERE key = '${THROUGH_KEY}'`,
+      ),
+    };
+    this.filters = filters.map(canonical);
+    this.live = false;
+    const stored = this.db.query("SELECT value FROM meta WHERE key = ?").get(FILTERS_KEY) as { value: string } | null;
+    let w = this.watermark();
+    let reindex: string | null = null;
+    if (!stored || !w) reindex = "the store has no fold index yet (a new store, or one an older spl wrote)";
+    else if (stored.value !== signature) reindex = "the set of fold filters changed (a fold was added or removed)";
+    if (reindex) {
+      w = { seq: 0, records: 0 };
+      this.db.transaction(() => {
+        this.db.exec("DELETE FROM fold_records");
+        const put = this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+        put.run(FILTERS_KEY, signature);
+        put.run(THROUGH_KEY, JSON.stringify(w));
+        put.finalize();
+      }).immediate();
+    }
+    return { from: w!.seq, to: this.maxSeq(), reindex };
+  }
+
+  /** The insert path's one call: index the record if a filter matches. Inside its transaction. */
+  note(seq: number, env: Envelope): void {
+    this.dirty = true;
+    for (const f of this.filters) {
+      if (matchesFilter(env, f)) {
+        this.s!.add!.run(seq);
+        return;
+      }
+    }
+  }
+
+  /** Just before COMMIT: move the watermark over what this transaction inserted. */
+  beforeCommit(): void {
+    if (!this.dirty) return;
+    this.dirty = false;
+    if (this.live) this.s!.advance!.run();
+  }
+
+  /** After a ROLLBACK: what was inserted is gone, and so is the watermark's move. */
+  rolledBack(): void {
+    this.dirty = false;
+  }
+
+  /**
+   * Indexes the records above the watermark by seq-range scans with the filters as SQL, one
+   * transaction per chunk (each advances the watermark over its range). Yields the seq reached
+   * after each chunk. Records committed meanwhile are noted as they land; the last loop covers
+   * them too. Then the index is live.
+   */
+  *catchUp(chunk = CATCH_UP_CHUNK): Generator<number> {
+    if (!this.s) throw new Error("the fold index has no filters — call use() first");
+    const parts = this.filters.map(filterSql);
+    const where = parts.length ? parts.map((p) => p.sql).join(" OR ") : "0";
+    const params = parts.flatMap((p) => p.params);
+    const index = this.db.prepare(`INSERT OR IGNORE INTO fold_records (seq) SELECT seq FROM records WHERE seq > ? AND seq <= ? AND (${where})`);
+    const count = this.db.prepare("SELECT COUNT(*) AS n FROM records WHERE seq > ? AND seq <= ?");
+    const put = this.db.prepare(`UPDATE meta SET value = ? WHERE key = '${THROUGH_KEY}'`);
+    try {
+      for (;;) {
+        const w = this.watermark()!;
+        const to = this.maxSeq();
+        if (w.seq >= to) break;
+        const end = Math.min(to, w.seq + chunk);
+        this.db.transaction(() => {
+          index.run(w.seq, end, ...params);
+          const n = (count.get(w.seq, end) as { n: number }).n;
+          put.run(JSON.stringify({ seq: end, records: w.records + n }));
+        }).immediate();
+        yield end;
+      }
+    } finally {
+      index.finalize();
+      count.finalize();
+      put.finalize();
+    }
+    this.live = true;
+  }
+
+  /** The indexed records, in store order, in pages (rebuild_from_store() reads these). */
+  *records(pageSize = 5000): Generator<StoredRecord> {
+    if (!this.live) throw new Error("the fold index is read before its catch-up finished — call catchUp() first");
+    const stmt = this.db.prepare(
+      `SELECT ${COLUMNS.split(", ").map((c) => `r.${c}`).join(", ")} FROM fold_records AS f JOIN records AS r ON r.seq = f.seq
+       WHERE f.seq > ? ORDER BY f.seq LIMIT ?`,
+    );
+    let after = 0;
+    try {
+      for (;;) {
+        const rows = stmt.all(after, pageSize) as RecordRow[];
+        for (const r of rows) yield rowToRecord(r);
+        if (rows.length < pageSize) return;
+        after = rows[rows.length - 1]!.seq;
+      }
+    } finally {
+      stmt.finalize();
+    }
+  }
+
+  private maxSeq(): number {
+    return (this.db.query("SELECT COALESCE(MAX(seq), 0) AS m FROM records").get() as { m: number }).m;
+  }
+}
