@@ -255,6 +255,7 @@ function installShutdown(state: DaemonState, servers: Server<unknown>[], log: Lo
     await stopServices(state.services, log);
     try {
       state.ingest.flush();
+      state.store.foldIndex.flush(); // the next start then has nothing to re-index
       checkpoint(state.db);
       state.db.close();
     } catch (err) {

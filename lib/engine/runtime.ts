@@ -129,10 +129,10 @@ export class Engine implements EngineState {
     const { from, to, reindex } = this.indexPlan ?? { from: 0, to: 0, reindex: null };
     this.indexPlan = null; // a second rebuild has at most what was written since: nothing to say
     const t0 = performance.now();
-    if (reindex) this.log.info(`fold index: indexing every record once: ${reindex}`, { records_to_scan: to });
-    else if (to > from) this.log.info("fold index: indexing records written without it (an older spl, or an offline writer)", { from_seq: from + 1, to_seq: to });
+    if (to > from && reindex) this.log.info(`fold index: indexing every record once: ${reindex}`, { records_to_scan: to });
+    else if (to > from) this.log.info("fold index: indexing records written without it (an older spl, an offline writer, or a crash since its last move)", { from_seq: from + 1, to_seq: to });
     for (const _ of this.store.foldIndex.catchUp()) await new Promise((r) => setImmediate(r));
-    if (reindex || to > from) this.log.info("fold index: caught up", { ms: Math.round(performance.now() - t0), through_seq: this.store.foldIndex.watermark()?.seq ?? 0 });
+    if (to > from) this.log.info("fold index: caught up", { ms: Math.round(performance.now() - t0), through_seq: this.store.foldIndex.watermark()?.seq ?? 0 });
   }
 
   /** Applies records the ingest queue just committed (hot reload); the commit hook calls this. */

@@ -20,6 +20,25 @@ export function matchesFilter(rec: Pick<Envelope, "act" | "thread" | "body">, f:
   return true;
 }
 
+/**
+ * One predicate for "any of `filters` matches", for a check on every insert (the fold index):
+ * filters are grouped by act, so a record meets only those of its own act and the act-less ones.
+ */
+export function matchesAny(filters: readonly RecordFilter[]): (rec: Pick<Envelope, "act" | "thread" | "body">) => boolean {
+  const byAct = new Map<string, RecordFilter[]>();
+  const anyAct: RecordFilter[] = [];
+  for (const f of filters) {
+    if (f.act === undefined) anyAct.push(f);
+    else byAct.set(f.act, [...(byAct.get(f.act) ?? []), f]);
+  }
+  return (rec) => {
+    const own = byAct.get(rec.act);
+    if (own) for (const f of own) if (matchesFilter(rec, f)) return true;
+    for (const f of anyAct) if (matchesFilter(rec, f)) return true;
+    return false;
+  };
+}
+
 /** The filter as a SQL condition over the records table, with its parameters. */
 export function filterSql(f: RecordFilter): { sql: string; params: string[] } {
   const sql: string[] = [];

@@ -7,13 +7,15 @@
 // - meta.fold_index_filters is the filter set it was built for; another set (a release adds a
 //   fold, a caller registers extraFolds) empties it and indexes every record once.
 // - meta.fold_index_through is the highest seq it covers (and how many records have a seq up to
-//   it). It advances in the same transaction as the records it covers, so a crash cannot leave it
-//   claiming more. Records above it were written by something that did not keep the index (an
-//   older spl, an offline writer) and are indexed at the next start by a seq-range scan.
+//   it). It only moves inside a transaction that commits what it covers, so a crash cannot leave
+//   it claiming more. Records above it (written by an older spl or an offline writer, or by us
+//   since its last move) are indexed at the next start by a seq-range scan. It moves at most once
+//   a second and at shutdown, not at every commit: that saves a meta page write per commit, and
+//   leaves at most a second of ingest to re-scan after a kill -9.
 // Records are never deleted and SQLite gives each new row max(seq)+1, so nothing can appear at or
 // below the watermark later; that is what makes the watermark (and the count kept with it) exact.
 import type { Database, Statement } from "bun:sqlite";
-import { filterSql, matchesFilter, type RecordFilter } from "../records/filter";
+import { filterSql, matchesAny, type RecordFilter } from "../records/filter";
 import type { Envelope, StoredRecord } from "../records/types";
 import { COLUMNS, type RecordRow, rowToRecord } from "./rows";
 
@@ -21,6 +23,8 @@ const FILTERS_KEY = "fold_index_filters";
 const THROUGH_KEY = "fold_index_through";
 /** Seqs per catch-up transaction: small enough that /health answers "starting" in between. */
 const CATCH_UP_CHUNK = 50_000;
+/** How often a commit also moves the watermark (see above). */
+const ADVANCE_EVERY_MS = 1000;
 
 export interface Watermark {
   /** Every record with a seq up to this one is indexed. */
@@ -55,11 +59,13 @@ export function filterSignature(filters: readonly RecordFilter[]): string {
 
 export class FoldIndex {
   private filters: readonly RecordFilter[] = [];
+  private matches: (env: Envelope) => boolean = () => false;
   private s: Record<string, Statement> | null = null;
   /** Covers every record (catch-up done): from now on each commit advances the watermark. */
   private live = false;
-  /** A record was inserted since the last commit. */
+  /** Records may have been inserted since the watermark last moved. */
   private dirty = false;
+  private lastAdvance = -Infinity;
 
   constructor(private readonly db: Database) {}
 
@@ -93,6 +99,7 @@ export class FoldIndex {
       ),
     };
     this.filters = filters.map(canonical);
+    this.matches = matchesAny(this.filters);
     this.live = false;
     const stored = this.db.query("SELECT value FROM meta WHERE key = ?").get(FILTERS_KEY) as { value: string } | null;
     let w = this.watermark();
@@ -115,24 +122,31 @@ export class FoldIndex {
   /** The insert path's one call: index the record if a filter matches. Inside its transaction. */
   note(seq: number, env: Envelope): void {
     this.dirty = true;
-    for (const f of this.filters) {
-      if (matchesFilter(env, f)) {
-        this.s!.add!.run(seq);
-        return;
-      }
-    }
+    if (this.matches(env)) this.s!.add!.run(seq);
   }
 
-  /** Just before COMMIT: move the watermark over what this transaction inserted. */
+  /** Just before COMMIT: move the watermark over what is committed, if it is time to. */
   beforeCommit(): void {
-    if (!this.dirty) return;
+    if (!this.live || !this.dirty) return;
+    const now = performance.now();
+    if (now - this.lastAdvance < ADVANCE_EVERY_MS) return;
+    this.s!.advance!.run();
     this.dirty = false;
-    if (this.live) this.s!.advance!.run();
+    this.lastAdvance = now;
   }
 
-  /** After a ROLLBACK: what was inserted is gone, and so is the watermark's move. */
+  /** After a ROLLBACK: a move made in it is undone too, so the next commit moves it again. */
   rolledBack(): void {
+    this.dirty = true;
+    this.lastAdvance = -Infinity;
+  }
+
+  /** Moves the watermark over everything committed (clean shutdown: the next start scans nothing). */
+  flush(): void {
+    if (!this.live || !this.dirty) return;
+    this.db.transaction(() => this.s!.advance!.run()).immediate();
     this.dirty = false;
+    this.lastAdvance = performance.now();
   }
 
   /**
@@ -168,6 +182,8 @@ export class FoldIndex {
       put.finalize();
     }
     this.live = true;
+    this.dirty = false;
+    this.lastAdvance = performance.now();
   }
 
   /** The indexed records, in store order, in pages (rebuild_from_store() reads these). */
