@@ -1,5 +1,6 @@
 // Which records a consumer (an engine fold) wants, said once and usable two ways: as a predicate
-// on a record just committed, and as SQL when the store replays the log (RecordStore.scanMatching).
+// on a record just committed or inserted (the fold index), and as SQL over the records table
+// (the fold index's catch-up scans, RecordStore.scanMatching).
 import type { Envelope } from "./types";
 
 export interface RecordFilter {

@@ -225,7 +225,7 @@ export class RecordStore extends StoreReader {
     }
   }
 
-  /** The records any of `filters` matches, in store order, in pages (engine folds at startup). */
+  /** The records any of `filters` matches, in store order, in pages: a full scan (tests compare the fold index with it). */
   *scanMatching(filters: readonly RecordFilter[], pageSize = 5000): Generator<StoredRecord> {
     const parts = filters.map(filterSql);
     const where = parts.length ? parts.map((p) => p.sql).join(" OR ") : "0";
