@@ -88,7 +88,7 @@ export class Engine implements EngineState {
     let folded = 0;
     let lastSeen = 0;
     try {
-      await this.catchUpIndex();
+      await this.catchUpIndex(progress);
       for (const rec of this.store.foldIndex.records(PAGE)) {
         folded++;
         lastSeen = rec.sequence;
@@ -124,14 +124,17 @@ export class Engine implements EngineState {
     return stats;
   }
 
-  /** Indexes what the fold index lacks, yielding between chunks; says why when it is a lot. */
-  private async catchUpIndex(): Promise<void> {
+  /** Indexes what the fold index lacks, yielding between chunks, and logs why when there is any. */
+  private async catchUpIndex(progress?: { update(done: number): void }): Promise<void> {
     const { from, to, reindex } = this.indexPlan ?? { from: 0, to: 0, reindex: null };
     this.indexPlan = null; // a second rebuild has at most what was written since: nothing to say
     const t0 = performance.now();
     if (to > from && reindex) this.log.info(`fold index: indexing every record once: ${reindex}`, { records_to_scan: to });
     else if (to > from) this.log.info("fold index: indexing records written without it (an older spl, an offline writer, or a crash since its last move)", { from_seq: from + 1, to_seq: to });
-    for (const _ of this.store.foldIndex.catchUp()) await new Promise((r) => setImmediate(r));
+    for (const seq of this.store.foldIndex.catchUp()) {
+      progress?.update(seq);
+      await new Promise((r) => setImmediate(r));
+    }
     if (to > from) this.log.info("fold index: caught up", { ms: Math.round(performance.now() - t0), through_seq: this.store.foldIndex.watermark()?.seq ?? 0 });
   }
 

@@ -61,7 +61,7 @@ export class FoldIndex {
   private filters: readonly RecordFilter[] = [];
   private matches: (env: Envelope) => boolean = () => false;
   private s: Record<string, Statement> | null = null;
-  /** Covers every record (catch-up done): from now on each commit advances the watermark. */
+  /** Covers every record (catch-up done): from now on commits move the watermark. */
   private live = false;
   /** Records may have been inserted since the watermark last moved. */
   private dirty = false;
@@ -75,8 +75,13 @@ export class FoldIndex {
     if (!hasMeta) return null;
     const row = this.db.query("SELECT value FROM meta WHERE key = ?").get(THROUGH_KEY) as { value: string } | null;
     if (!row) return null;
-    const w = JSON.parse(row.value) as Watermark;
-    return Number.isSafeInteger(w.seq) && Number.isSafeInteger(w.records) ? w : null;
+    let w: Watermark;
+    try {
+      w = JSON.parse(row.value);
+    } catch {
+      return null; // unreadable: treated as no index, so the next start rebuilds it
+    }
+    return Number.isSafeInteger(w?.seq) && Number.isSafeInteger(w?.records) ? w : null;
   }
 
   /**
