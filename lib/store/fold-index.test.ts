@@ -193,6 +193,30 @@ describe("fold index", () => {
     expect(tail[0].to_seq - tail[0].from_seq + 1).toBeGreaterThanOrEqual(4);
   });
 
+  test("a record another connection writes while the daemon runs (permissions-unlock --force) is indexed before the watermark passes it", async () => {
+    const paths = home();
+    const a = open(paths);
+    await a.engine.rebuild();
+    await a.write(mixed(0));
+    const other = openStore(paths.store);
+    const foreign = new RecordStore(other.db);
+    const { record } = foreign.transaction(() =>
+      foreign.insert(prepareRecord({ thread: ENGINE_CONFIG_THREAD, actor: "did:sync:user:x", act: "LEARN", body: { topic: "permissions_enabled", enabled: true } }), 1),
+    );
+    other.db.close();
+    await a.write([{ thread: "th_work", act: "KNOW", body: { after: "the foreign write" } }]);
+    a.store.foldIndex.flush(); // as at shutdown: the watermark moves over everything stored
+    expect(a.store.foldIndex.watermark()!.seq).toBe(record.sequence + 1);
+    expect(a.indexed()).toContain(record.sequence);
+    expect(a.indexed()).toEqual(a.fullScan());
+    a.close();
+
+    const b = open(paths);
+    await b.engine.rebuild();
+    expect(b.engine.config.permissionsEnabled).toBe(true);
+    b.close();
+  });
+
   test("a re-index cut short (kill -9 between chunks) kept a watermark true to its rows and resumes from it", async () => {
     const paths = home();
     const a = open(paths);

@@ -14,6 +14,8 @@
 //   leaves at most a second of ingest to re-scan after a kill -9.
 // Records are never deleted and SQLite gives each new row max(seq)+1, so nothing can appear at or
 // below the watermark later; that is what makes the watermark (and the count kept with it) exact.
+// A write from another connection while the daemon runs (`permissions-unlock --force`) was not
+// noted: PRAGMA data_version shows it, and the watermark then moves only after a range scan.
 import type { Database, Statement } from "bun:sqlite";
 import { filterSql, matchesAny, type RecordFilter } from "../records/filter";
 import type { Envelope, StoredRecord } from "../records/types";
@@ -61,11 +63,14 @@ export class FoldIndex {
   private filters: readonly RecordFilter[] = [];
   private matches: (env: Envelope) => boolean = () => false;
   private s: Record<string, Statement> | null = null;
+  private rangeParams: string[] = [];
   /** Covers every record (catch-up done): from now on commits move the watermark. */
   private live = false;
   /** Records may have been inserted since the watermark last moved. */
   private dirty = false;
   private lastAdvance = -Infinity;
+  /** PRAGMA data_version when the watermark last moved: another connection's commit changes it. */
+  private seenVersion = -1;
 
   constructor(private readonly db: Database) {}
 
@@ -91,8 +96,14 @@ export class FoldIndex {
   use(filters: readonly RecordFilter[]): CatchUpPlan {
     const signature = filterSignature(filters);
     this.db.exec("CREATE TABLE IF NOT EXISTS fold_records (seq INTEGER PRIMARY KEY)");
+    const parts = filters.map(filterSql);
+    const where = parts.length ? parts.map((p) => p.sql).join(" OR ") : "0";
+    this.rangeParams = parts.flatMap((p) => p.params);
     this.s = {
       add: this.db.prepare("INSERT OR IGNORE INTO fold_records (seq) VALUES (?)"),
+      // The filters as SQL over a seq range: catch-up chunks, and records another connection wrote.
+      indexRange: this.db.prepare(`INSERT OR IGNORE INTO fold_records (seq) SELECT seq FROM records WHERE seq > ? AND seq <= ? AND (${where})`),
+      dataVersion: this.db.prepare("PRAGMA data_version"),
       // One statement from what is on disk in this transaction: no counter in memory can drift.
       advance: this.db.prepare(
         `UPDATE meta SET value = (
@@ -132,26 +143,39 @@ export class FoldIndex {
 
   /** Just before COMMIT: move the watermark over what is committed, if it is time to. */
   beforeCommit(): void {
-    if (!this.live || !this.dirty) return;
-    const now = performance.now();
-    if (now - this.lastAdvance < ADVANCE_EVERY_MS) return;
+    if (!this.live || !this.dirty || performance.now() - this.lastAdvance < ADVANCE_EVERY_MS) return;
+    this.advance();
+  }
+
+  /** Moves the watermark to the last record; inside a write transaction. */
+  private advance(): void {
+    const version = this.dataVersion();
+    if (version !== this.seenVersion) {
+      // Another connection committed since the last move: its records were never noted.
+      const from = this.watermark()!.seq;
+      this.s!.indexRange!.run(from, this.maxSeq(), ...this.rangeParams);
+    }
     this.s!.advance!.run();
+    this.seenVersion = version;
     this.dirty = false;
-    this.lastAdvance = now;
+    this.lastAdvance = performance.now();
+  }
+
+  private dataVersion(): number {
+    return (this.s!.dataVersion!.get() as { data_version: number }).data_version;
   }
 
   /** After a ROLLBACK: a move made in it is undone too, so the next commit moves it again. */
   rolledBack(): void {
     this.dirty = true;
     this.lastAdvance = -Infinity;
+    this.seenVersion = -1;
   }
 
   /** Moves the watermark over everything committed (clean shutdown: the next start scans nothing). */
   flush(): void {
     if (!this.live || !this.dirty) return;
-    this.db.transaction(() => this.s!.advance!.run()).immediate();
-    this.dirty = false;
-    this.lastAdvance = performance.now();
+    this.db.transaction(() => this.advance()).immediate();
   }
 
   /**
@@ -162,33 +186,32 @@ export class FoldIndex {
    */
   *catchUp(chunk = CATCH_UP_CHUNK): Generator<number> {
     if (!this.s) throw new Error("the fold index has no filters — call use() first");
-    const parts = this.filters.map(filterSql);
-    const where = parts.length ? parts.map((p) => p.sql).join(" OR ") : "0";
-    const params = parts.flatMap((p) => p.params);
-    const index = this.db.prepare(`INSERT OR IGNORE INTO fold_records (seq) SELECT seq FROM records WHERE seq > ? AND seq <= ? AND (${where})`);
     const count = this.db.prepare("SELECT COUNT(*) AS n FROM records WHERE seq > ? AND seq <= ?");
     const put = this.db.prepare(`UPDATE meta SET value = ? WHERE key = '${THROUGH_KEY}'`);
+    let version: number;
     try {
       for (;;) {
+        // Read first: a commit by another connection after the check below still changes it.
+        version = this.dataVersion();
         const w = this.watermark()!;
         const to = this.maxSeq();
         if (w.seq >= to) break;
         const end = Math.min(to, w.seq + chunk);
         this.db.transaction(() => {
-          index.run(w.seq, end, ...params);
+          this.s!.indexRange!.run(w.seq, end, ...this.rangeParams);
           const n = (count.get(w.seq, end) as { n: number }).n;
           put.run(JSON.stringify({ seq: end, records: w.records + n }));
         }).immediate();
         yield end;
       }
     } finally {
-      index.finalize();
       count.finalize();
       put.finalize();
     }
     this.live = true;
     this.dirty = false;
     this.lastAdvance = performance.now();
+    this.seenVersion = version;
   }
 
   /** The indexed records, in store order, in pages (rebuild_from_store() reads these). */
