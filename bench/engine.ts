@@ -217,10 +217,18 @@ export async function benchEngine(opts: { records?: number } = {}): Promise<Reco
     big.run(["init"]);
     const gen = generateStore(join(big.home, "hub.db"), total, 10_000, 100_000);
     figures["generated store"] = `${fmt(total)} records (${gen.cfg} config LEARNs, ${gen.ver} verdicts) in ${fmt(gen.secs, 1)} s`;
+    // The generated store has no fold index: the first start indexes every record once, and
+    // every later start reads only the indexed records.
+    const t1 = performance.now();
+    big.start();
+    const first = performance.now() - t1;
+    const firstRebuild = JSON.parse(big.run(["config", "show", "-o", "json"])).rebuild.ms;
+    big.stop();
     const t0 = performance.now();
     big.start();
     const ready = performance.now() - t0;
     const cfg = JSON.parse(big.run(["config", "show", "-o", "json"]));
+    figures["first start: fold index built over every record, rebuild_from_store() (ms)"] = `${fmt(firstRebuild)}  (ready after ${fmt(first)} ms)`;
     const trustRows = JSON.parse(big.run(["trust", "-o", "json"])).length;
     figures["rebuild_from_store(), 1M records (ms)"] = `${fmt(cfg.rebuild.ms)}  (folded ${fmt(cfg.rebuild.folded)}: ${fmt(cfg.rebuild.config_learns)} config LEARNs, ${fmt(cfg.rebuild.verdicts)} verdicts → ${trustRows} trust rows, ${Object.values(cfg.rules as Record<string, number>).reduce((a, b) => a + b, 0)} rules, ${cfg.refused} refused)`;
     figures["`spl serve --daemon` to ready, same store (ms)"] = `${fmt(ready)}  (includes integrity check and startup backup)`;

@@ -311,6 +311,7 @@ function installShutdown(state: DaemonState, servers: Server<unknown>[], log: Lo
     await waitForBackup(backup, log, "shutting down");
     try {
       state.ingest.flush();
+      state.store.foldIndex.flush(); // the next start then has nothing to re-index
       checkpoint(state.db);
       state.db.close();
     } catch (err) {

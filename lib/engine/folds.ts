@@ -1,6 +1,7 @@
-// The engine's folds: each names the records it consumes (one RecordFilter, used as SQL when
-// rebuild_from_store() replays the log and as a predicate on every commit) and how it applies one
-// of them. Runtime walks this list for both, so a new fold (tasks, fleet, ...) is one more entry.
+// The engine's folds: each names the records it consumes (one RecordFilter: the store's fold index
+// keeps the records any fold's filter matches, which rebuild_from_store() replays, and the filter
+// is the predicate on every commit) and how it applies one of them. Runtime walks this list for
+// both, so a new fold (tasks, fleet, ...) is one more entry; the index re-indexes once for it.
 import type { Logger } from "../log";
 import type { RecordFilter } from "../records/filter";
 import type { StoredRecord } from "../records/types";

@@ -6,6 +6,7 @@ import type { Logger } from "../log";
 import { matchesFilter } from "../records/filter";
 import type { StoredRecord } from "../records/types";
 import type { RecordStore } from "../store/records";
+import type { CatchUpPlan } from "../store/fold-index";
 import { TokenRegistry } from "../auth/tokens";
 import { VERSION } from "../version";
 import type { CelScope } from "./cel";
@@ -57,6 +58,8 @@ export class Engine implements EngineState {
   private readonly live: FoldContext;
   /** Records committed before the rebuild has finished; applied after it unless its scan saw them. */
   private heldBack: StoredRecord[] | null = [];
+  /** What the store's fold index has to catch up on before the rebuild can read it. */
+  private indexPlan: CatchUpPlan | null;
 
   constructor(
     private readonly store: RecordStore,
@@ -67,12 +70,15 @@ export class Engine implements EngineState {
     this.tasks = new TaskTable(opts.taskAliasPrefix);
     this.folds = [...ENGINE_FOLDS, ...(opts.extraFolds ?? [])].map((make) => make(this));
     this.live = { rebuilding: false, log: this.log, actorOf: (id) => store.actorOf(id) };
+    // Before any write of ours, so every record committed from here on is indexed as it lands.
+    this.indexPlan = store.foldIndex.use(this.folds.map((f) => f.consumes));
   }
 
   /**
-   * rebuild_from_store(): replays, in store order, the records some fold consumes (the store
-   * selects them with the folds' filters). Yields every PAGE records so the daemon stays
-   * responsive (its /health answers "starting" until this resolves).
+   * rebuild_from_store(): replays, in store order, the records some fold consumes, read from the
+   * store's fold index (brought up to date first: the records written without it, or all of them
+   * once when the filters changed). Yields every PAGE records so the daemon stays responsive (its
+   * /health answers "starting" until this resolves).
    */
   async rebuild(progress?: { update(done: number): void; end(records: number): void }): Promise<RebuildStats> {
     const t0 = performance.now();
@@ -82,7 +88,8 @@ export class Engine implements EngineState {
     let folded = 0;
     let lastSeen = 0;
     try {
-      for (const rec of this.store.scanMatching(this.folds.map((f) => f.consumes), PAGE)) {
+      await this.catchUpIndex(progress);
+      for (const rec of this.store.foldIndex.records(PAGE)) {
         folded++;
         lastSeen = rec.sequence;
         for (const fold of this.applyAll(rec, ctx)) byFold[fold]!++;
@@ -115,6 +122,20 @@ export class Engine implements EngineState {
       skipped: this.config.skipped().count,
     });
     return stats;
+  }
+
+  /** Indexes what the fold index lacks, yielding between chunks, and logs why when there is any. */
+  private async catchUpIndex(progress?: { update(done: number): void }): Promise<void> {
+    const { from, to, reindex } = this.indexPlan ?? { from: 0, to: 0, reindex: null };
+    this.indexPlan = null; // a second rebuild has at most what was written since: nothing to say
+    const t0 = performance.now();
+    if (to > from && reindex) this.log.info(`fold index: indexing every record once: ${reindex}`, { records_to_scan: to });
+    else if (to > from) this.log.info("fold index: indexing records written without it (an older spl, an offline writer, or a crash since its last move)", { from_seq: from + 1, to_seq: to });
+    for (const seq of this.store.foldIndex.catchUp()) {
+      progress?.update(seq);
+      await new Promise((r) => setImmediate(r));
+    }
+    if (to > from) this.log.info("fold index: caught up", { ms: Math.round(performance.now() - t0), through_seq: this.store.foldIndex.watermark()?.seq ?? 0 });
   }
 
   /** Applies records the ingest queue just committed (hot reload); the commit hook calls this. */

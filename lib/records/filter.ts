@@ -1,6 +1,7 @@
 // Which records a consumer (an engine fold) wants, said once and usable two ways: as a predicate
-// on a record just committed, and as SQL when the store replays the log (RecordStore.scanMatching).
-import type { StoredRecord } from "./types";
+// on a record just committed or inserted (the fold index), and as SQL over the records table
+// (the fold index's catch-up scans, RecordStore.scanMatching).
+import type { Envelope } from "./types";
 
 export interface RecordFilter {
   act?: string;
@@ -12,11 +13,31 @@ export interface RecordFilter {
 
 const FIELD_NAME = /^[A-Za-z0-9_]+$/;
 
-export function matchesFilter(rec: StoredRecord, f: RecordFilter): boolean {
+/** Whether `f` matches a record (stored, or an envelope about to be inserted: the fold index). */
+export function matchesFilter(rec: Pick<Envelope, "act" | "thread" | "body">, f: RecordFilter): boolean {
   if (f.act !== undefined && rec.act !== f.act) return false;
   if (f.threads !== undefined && !f.threads.includes(rec.thread)) return false;
   if (f.bodyField !== undefined && (rec.body?.[f.bodyField] ?? null) === null) return false;
   return true;
+}
+
+/**
+ * One predicate for "any of `filters` matches", for a check on every insert (the fold index):
+ * filters are grouped by act, so a record meets only those of its own act and the act-less ones.
+ */
+export function matchesAny(filters: readonly RecordFilter[]): (rec: Pick<Envelope, "act" | "thread" | "body">) => boolean {
+  const byAct = new Map<string, RecordFilter[]>();
+  const anyAct: RecordFilter[] = [];
+  for (const f of filters) {
+    if (f.act === undefined) anyAct.push(f);
+    else byAct.set(f.act, [...(byAct.get(f.act) ?? []), f]);
+  }
+  return (rec) => {
+    const own = byAct.get(rec.act);
+    if (own) for (const f of own) if (matchesFilter(rec, f)) return true;
+    for (const f of anyAct) if (matchesFilter(rec, f)) return true;
+    return false;
+  };
 }
 
 /** The filter as a SQL condition over the records table, with its parameters. */

@@ -71,6 +71,11 @@ export class StoreReader {
     return (this.db.query("SELECT COUNT(*) AS n FROM records").get() as { n: number }).n;
   }
 
+  /** Records with a seq above `seq` (a range scan: the tail above a known count). */
+  recordCountAfter(seq: number): number {
+    return (this.db.query("SELECT COUNT(*) AS n FROM records WHERE seq > ?").get(seq) as { n: number }).n;
+  }
+
   /** Threads, from the summary table, or counted from the log in a store older than it. */
   threadCount(): number {
     const sql = this.hasTable("threads") ? "SELECT COUNT(*) AS n FROM threads" : "SELECT COUNT(DISTINCT thread) AS n FROM records";

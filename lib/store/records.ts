@@ -4,6 +4,7 @@ import type { Database, Statement } from "bun:sqlite";
 import type { Envelope, StoredRecord } from "../records/types";
 import { type PreparedRecord, RecordError, sealRecord } from "../records/envelope";
 import { filterSql, type RecordFilter } from "../records/filter";
+import { FoldIndex } from "./fold-index";
 import { StoreReader } from "./reader";
 import { COLUMNS, type RecordRow as Row, rowToRecord } from "./rows";
 
@@ -60,9 +61,12 @@ export class RecordStore extends StoreReader {
    * (one writer per store) and a rolled-back transaction calls resync(), which clears it.
    */
   private readonly lastClocks = new Map<string, number>();
+  /** Which records the engine's folds consume (rebuild_from_store() reads only those). */
+  readonly foldIndex: FoldIndex;
 
   constructor(db: Database) {
     super(db);
+    this.foldIndex = new FoldIndex(db);
     const q = (sql: string) => db.prepare(sql);
     this.s = {
       insert: q(
@@ -93,7 +97,9 @@ export class RecordStore extends StoreReader {
 
   /** Re-reads the counters from disk (startup, and after a rolled-back transaction). */
   resync(): void {
-    this.records = this.recordCount();
+    // From the fold index's watermark plus the records above it: no full COUNT on a large store.
+    const w = this.foldIndex.watermark();
+    this.records = w ? w.records + this.recordCountAfter(w.seq) : this.recordCount();
     this.threadTotal = this.threadCount();
     this.lastClocks.clear();
   }
@@ -111,10 +117,18 @@ export class RecordStore extends StoreReader {
       const stmt = this.db.prepare(sql);
       return () => void stmt.run();
     };
+    const commit = run("COMMIT");
+    const rollback = run("ROLLBACK");
     return {
       begin: run("BEGIN IMMEDIATE"),
-      commit: run("COMMIT"),
-      rollback: run("ROLLBACK"),
+      commit: () => {
+        this.foldIndex.beforeCommit();
+        commit();
+      },
+      rollback: () => {
+        this.foldIndex.rolledBack();
+        rollback();
+      },
       savepoint: run("SAVEPOINT submission"),
       rollbackToSavepoint: run("ROLLBACK TO submission"),
       releaseSavepoint: run("RELEASE submission"),
@@ -124,8 +138,13 @@ export class RecordStore extends StoreReader {
   /** Runs `fn` in one write transaction (BEGIN IMMEDIATE): all of it commits, or none. */
   transaction<T>(fn: () => T): T {
     try {
-      return this.db.transaction(fn).immediate();
+      return this.db.transaction(() => {
+        const out = fn();
+        this.foldIndex.beforeCommit();
+        return out;
+      }).immediate();
     } catch (err) {
+      this.foldIndex.rolledBack();
       this.resync();
       throw err;
     }
@@ -168,6 +187,7 @@ export class RecordStore extends StoreReader {
     const res = this.s.insert!.run(id, env.thread, env.actor, env.act, env.clock, env.data_type, env.judged_by, parents, p.bodyJson, nowSecs);
     if (res.changes === 1) {
       const seq = Number(res.lastInsertRowid);
+      this.foldIndex.note(seq, env);
       const closed = closesThread(env) ? 1 : 0;
       this.records++;
       const key = `${env.thread.length}:${env.thread}${env.actor}`;
@@ -226,7 +246,7 @@ export class RecordStore extends StoreReader {
     }
   }
 
-  /** The records any of `filters` matches, in store order, in pages (engine folds at startup). */
+  /** The records any of `filters` matches, in store order, in pages: a full scan (tests compare the fold index with it). */
   *scanMatching(filters: readonly RecordFilter[], pageSize = 5000): Generator<StoredRecord> {
     const parts = filters.map(filterSql);
     const where = parts.length ? parts.map((p) => p.sql).join(" OR ") : "0";
