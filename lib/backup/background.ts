@@ -6,6 +6,7 @@
 // as it always was: never a copy that might mix two states of the store.
 import { checkpointTruncate } from "../store/open";
 import { failedInfo, startupBackupNow, startupJob, type BackupInfo, type BackupLog, type StartupBackupContext, type StartupBackupJob } from "./startup";
+import { workerEntry } from "../worker-entry";
 
 export const PINNED = 1;
 export const NOT_PINNED = 2;
@@ -33,11 +34,6 @@ export interface StartupBackup {
   startedWith(records: number): void;
 }
 
-function workerSpecifier(): string {
-  // Compiled: a worker is named by its entry point's path from the build root (.ci/build.ts).
-  return import.meta.url.includes("/$bunfs/") ? "./lib/backup/startup-worker.ts" : new URL("./startup-worker.ts", import.meta.url).href;
-}
-
 function settled(info: BackupInfo): StartupBackup {
   return { info: () => info, done: Promise.resolve(info), pending: () => false, startedWith() {} };
 }
@@ -53,7 +49,7 @@ export function startStartupBackup(ctx: StartupBackupContext): StartupBackup {
   }
   const t0 = performance.now();
   const flag = new Int32Array(new SharedArrayBuffer(4));
-  const worker = new Worker(workerSpecifier());
+  const worker = new Worker(workerEntry("lib/backup/startup-worker.ts"));
   worker.postMessage({ job, flag: flag.buffer as SharedArrayBuffer } satisfies StartupWorkerRequest);
   Atomics.wait(flag, 0, 0, PIN_TIMEOUT_MS);
   if (Atomics.load(flag, 0) !== PINNED) {

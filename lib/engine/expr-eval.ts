@@ -4,6 +4,7 @@
 import { CelCostError, CelEvaluationError, toCelVars, type CelContextName, type RawCelVars } from "./cel";
 import type { TaskFacts } from "../tasks/fold";
 import type { FleetFacts } from "./vocabulary";
+import { workerEntry } from "../worker-entry";
 
 /** What the worker needs of the caller: who it is, when, and the trust table as it stands. */
 export interface AdHocScope {
@@ -48,17 +49,11 @@ async function slot(): Promise<() => void> {
   };
 }
 
-function workerSpecifier(): string {
-  // In the compiled binary modules live under /$bunfs/ and a worker is named by its entry point
-  // path from the build root; from source it is a file next to this one.
-  return import.meta.url.includes("/$bunfs/") ? "./lib/engine/expr-worker.ts" : new URL("./expr-worker.ts", import.meta.url).href;
-}
-
 /** Evaluates an expression of any type; throws CelCostError or CelEvaluationError like cel.ts. */
 export async function evaluateAdHoc(context: CelContextName, expression: string, vars: RawCelVars, scope: AdHocScope): Promise<{ type: string; value: unknown }> {
   toCelVars(vars); // refuses bindings nested too deep before they are copied to the worker
   const release = await slot();
-  const worker = new Worker(workerSpecifier());
+  const worker = new Worker(workerEntry("lib/engine/expr-worker.ts"));
   try {
     const reply = await new Promise<AdHocReply>((resolve, reject) => {
       const timer = setTimeout(

@@ -4,6 +4,7 @@
 import { writeSync } from "node:fs";
 import { bytesReadSoFar } from "./read-bytes";
 import { formatBytes, progressLine, redraw } from "./line";
+import { workerEntry } from "../worker-entry";
 
 export interface PhaseReport {
   phase: string;
@@ -21,11 +22,6 @@ export interface Phases {
   run<T>(label: string, totalBytes: number, work: () => T, passes?: number): T;
   /** A phase that yields (rebuild_from_store): call update as work progresses, then end. */
   start(label: string, total: number): { update(done: number): void; end(records: number): void };
-}
-
-function workerSpecifier(): string {
-  // Compiled: a worker is named by its entry point's path from the build root (.ci/build.ts).
-  return import.meta.url.includes("/$bunfs/") ? "./lib/progress/watch-worker.ts" : new URL("./watch-worker.ts", import.meta.url).href;
 }
 
 /** The one line a finished phase leaves on a terminal. */
@@ -47,7 +43,7 @@ export function phases(opts: { live: boolean; report: (r: PhaseReport) => void }
       const t0 = performance.now();
       let watcher: Worker | null = null;
       if (opts.live) {
-        watcher = new Worker(workerSpecifier());
+        watcher = new Worker(workerEntry("lib/progress/watch-worker.ts"));
         watcher.postMessage({ label, total: totalBytes, passes, baseline: bytesReadSoFar(), startedAt: Date.now() });
       }
       try {

@@ -14,6 +14,7 @@
 import type { Database } from "bun:sqlite";
 import type { CheckpointReport, CheckpointRequest } from "./checkpoint-worker";
 import { checkpointPassive } from "./open";
+import { workerEntry } from "../worker-entry";
 
 const SQLITE_DEFAULT_AUTOCHECKPOINT = 1000;
 /** WAL frames (pages) after which the writer catches up itself so the WAL restarts (~16 MiB). */
@@ -21,12 +22,6 @@ const CATCH_UP_FRAMES = 4096;
 const WAL_SIZE_LIMIT = 32 * 1024 * 1024;
 /** A checkpoint in progress finishes first; one stuck on the disk is not waited for forever. */
 const CLOSE_WAIT_MS = 5000;
-
-function workerSpecifier(): string {
-  // In the compiled binary modules live under /$bunfs/ and a worker is named by its entry point
-  // path from the build root; from source it is a file next to this one.
-  return import.meta.url.includes("/$bunfs/") ? "./lib/store/checkpoint-worker.ts" : new URL("./checkpoint-worker.ts", import.meta.url).href;
-}
 
 export class Checkpointer {
   private worker: Worker | null = null;
@@ -43,7 +38,7 @@ export class Checkpointer {
   ) {}
 
   start(): void {
-    const worker = new Worker(workerSpecifier());
+    const worker = new Worker(workerEntry("lib/store/checkpoint-worker.ts"));
     worker.onmessage = (e: MessageEvent<CheckpointReport>) => {
       if ("closed" in e.data) return this.closed?.();
       if ("log" in e.data) this.walFrames = e.data.log;
