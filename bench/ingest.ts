@@ -43,6 +43,14 @@ function rawInsertRate(dir: string, n: number, perTx: number): number {
   return rate;
 }
 
+/** bench/minimal-server.ts in its own process, once it listens. */
+async function startMinimal(db: string, port: number, socket: string, mode?: "checkpoint-thread") {
+  const proc = Bun.spawn(["bun", join(import.meta.dir, "minimal-server.ts"), db, String(port), socket, ...(mode ? [mode] : [])], { stdout: "pipe", stderr: "inherit" });
+  const ready = (await (proc.stdout as ReadableStream<Uint8Array>).getReader().read()).value;
+  if (!ready || !new TextDecoder().decode(ready).includes("ready")) throw new Error("the minimal server did not start");
+  return { proc, port };
+}
+
 interface Measured extends LoadFigures {
   cpuUsPerRequest: number;
 }
@@ -89,24 +97,31 @@ export async function benchIngest(): Promise<Record<string, string | number>> {
   const hb = new BenchHome();
   const minimalPort = freePort();
   const minimalSock = join(dir, "minimal.sock");
-  let minimal: ReturnType<typeof Bun.spawn> | null = null;
+  let minimal: Awaited<ReturnType<typeof startMinimal>> | null = null;
   try {
     const raw1 = rawInsertRate(dir, 20_000, 1);
     const raw32 = rawInsertRate(dir, 64_000, 32);
     const raw1000 = rawInsertRate(dir, 200_000, 1000);
 
-    minimal = Bun.spawn(["bun", join(import.meta.dir, "minimal-server.ts"), join(dir, "minimal.db"), String(minimalPort), minimalSock], { stdout: "pipe", stderr: "inherit" });
-    const ready = (await (minimal.stdout as ReadableStream<Uint8Array>).getReader().read()).value;
-    if (!ready || !new TextDecoder().decode(ready).includes("ready")) throw new Error("the minimal server did not start");
+    minimal = await startMinimal(join(dir, "minimal.db"), minimalPort, minimalSock);
     h.start();
 
     // Interleaved, so drift on a shared machine hits both sides alike.
-    const mTcp = await measured(minimal.pid, () => tcpLoad(`http://127.0.0.1:${minimalPort}`, SECONDS, "mtcp"));
+    const mTcp = await measured(minimal.proc.pid, () => tcpLoad(`http://127.0.0.1:${minimalPort}`, SECONDS, "mtcp"));
     const splTcpLoad = tcpLoad(h.url, SECONDS, "stcp", h.token);
     const health = healthP99(h.url, splTcpLoad);
     const sTcp = await measured(h.pid, () => splTcpLoad);
-    const mSock = await measured(minimal.pid, () => bunLoad(`unix:${minimalSock}`, SECONDS, "msock"));
+    const mSock = await measured(minimal.proc.pid, () => bunLoad(`unix:${minimalSock}`, SECONDS, "msock"));
     const sSock = await measured(h.pid, () => bunLoad(`unix:${h.socket}`, SECONDS, "ssock", h.token));
+
+    // The minimal server again with spl's checkpoint thread: what spl's own per-request work costs.
+    const threaded = await startMinimal(join(dir, "minimal-threaded.db"), freePort(), join(dir, "minimal-threaded.sock"), "checkpoint-thread");
+    let mThreaded: Measured;
+    try {
+      mThreaded = await measured(threaded.proc.pid, () => tcpLoad(`http://127.0.0.1:${threaded.port}`, SECONDS, "mthr"));
+    } finally {
+      threaded.proc.kill();
+    }
 
     // Batch route: 1000 records per request, 4 clients, into a fresh store like raw 1000/tx.
     // Bodies are serialised before the clock starts: the client is not what is measured.
@@ -135,6 +150,8 @@ export async function benchIngest(): Promise<Record<string, string | number>> {
       "  HTTP ratio to the minimal server (target ≥ 0.85x)": ratio(sTcp.rate, mTcp.rate),
       "  HTTP ratio to raw 1 / 32 rows per transaction": `${ratio(sTcp.rate, raw1)} / ${ratio(sTcp.rate, raw32)}`,
       "  /health p99 under that load (ms)": fmt(await health, 2),
+      "minimal server + spl's checkpoint thread, TCP": line(mThreaded),
+      "  spl HTTP ratio to it (spl's own per-request work)": ratio(sTcp.rate, mThreaded.rate),
       "minimal server, Unix socket, 32 clients (bun client)": line(mSock),
       "spl socket ingest, 1 record/request, 32 clients": line(sSock),
       "  socket ratio to the minimal server (target ≥ 0.85x)": ratio(sSock.rate, mSock.rate),
@@ -144,7 +161,7 @@ export async function benchIngest(): Promise<Record<string, string | number>> {
       "cold `spl status` p50 / p90 (ms)": `${fmt(status.p50, 1)} / ${fmt(status.p90, 1)}`,
     };
   } finally {
-    minimal?.kill();
+    minimal?.proc.kill();
     h.cleanup();
     hb.cleanup();
     rmSync(dir, { recursive: true, force: true });

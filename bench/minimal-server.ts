@@ -2,11 +2,16 @@
 // hashes it (SHA-256), group-commits the row into the store's own schema (openStore: same
 // pragmas, same indexes) once per event-loop turn, and answers 201 after COMMIT. Nothing else:
 // no auth, no validation, no canonical form, no log line, no thread summary.
-//   bun bench/minimal-server.ts <store.db> <port> <socket>   (prints "ready" when listening)
+// With "checkpoint-thread" it also moves SQLite's checkpoints to spl's checkpoint thread
+// (lib/store/checkpointer.ts), so spl's own per-request work can be compared on its own.
+//   bun bench/minimal-server.ts <store.db> <port> <socket> [checkpoint-thread]   (prints "ready")
+import { Checkpointer } from "../lib/store/checkpointer";
 import { openStore } from "../lib/store/open";
 
-const [path, port, socket] = process.argv.slice(2);
+const [path, port, socket, mode] = process.argv.slice(2);
 const { db } = openStore(path!, { check: false });
+const checkpointer = mode === "checkpoint-thread" ? new Checkpointer(db, path!, () => {}) : null;
+checkpointer?.start();
 const insert = db.prepare(
   `INSERT INTO records (id, thread, actor, act, clock, data_type, judged_by, parents, body, created_at)
    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -26,6 +31,7 @@ function flush() {
     insert.run(id, rec.thread, rec.actor, rec.act, rec.clock ?? 0, rec.data_type ?? "SCALAR", null, "[]", JSON.stringify(rec.body), now);
   }
   commit.run();
+  checkpointer?.committed();
   for (const b of batch) b.done();
 }
 
