@@ -9,9 +9,9 @@ import { join } from "node:path";
 import { refuseForeign } from "../lib/daemon/origin";
 import { repeatedQueryParam } from "../lib/daemon/query";
 import { Gate } from "../lib/daemon/access";
-import { jsonText, parseJson } from "../lib/daemon/http";
+import { json, parseJson } from "../lib/daemon/http";
 import { prepareRecord, sealRecord } from "../lib/records/envelope";
-import { wireJson } from "../lib/records/wire";
+import { toWire } from "../lib/records/wire";
 import { inProcessDaemon } from "../test/app-harness";
 import { benchRecord } from "./loadgen";
 import { freePort, fmt, percentile } from "./lib";
@@ -116,7 +116,7 @@ export async function benchProfile(): Promise<Record<string, string | number>> {
     f.push([
       "answer: record JSON, Response, route label, metrics",
       stage(ROUNDS, (i) => {
-        const res = jsonText(201, wireJson(created[i % created.length]!, prepared[i]!.bodyJson));
+        const res = json(201, toWire(created[i % created.length]!));
         res.headers.set("x-spl-route", "POST /v1/records");
         state.metrics.request("POST /v1/records", 201, 0.0001);
       }),

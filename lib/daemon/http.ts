@@ -8,11 +8,6 @@ export function json(status: number, body: unknown): Response {
   return new Response(JSON.stringify(body), { status, headers: JSON_HEADERS });
 }
 
-/** An answer whose JSON text is already built. */
-export function jsonText(status: number, text: string): Response {
-  return new Response(text, { status, headers: JSON_HEADERS });
-}
-
 export class ApiError extends Error {
   constructor(
     readonly status: number,

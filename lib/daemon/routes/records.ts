@@ -1,9 +1,9 @@
 // Record ingest and reads: POST /v1/records, POST /v1/records/batch, GET /v1/records[/:id].
 import { ACTS } from "../../records/types";
 import { MAX_RECORD_BYTES, prepareRecord, type PreparedRecord, RecordError } from "../../records/envelope";
-import { toWire, wireJson } from "../../records/wire";
+import { toWire } from "../../records/wire";
 import type { DaemonState } from "../state";
-import { ApiError, errorBody, json, jsonText, pageParams, parseJson } from "../http";
+import { ApiError, errorBody, json, pageParams, parseJson } from "../http";
 import type { ItemResult } from "../ingest";
 import { PAGE_QUERY, route } from "../route";
 
@@ -42,7 +42,7 @@ export function recordRoutes(state: DaemonState) {
         logIngest(ingestLog, [result]);
         if (result.status === "error") throw new ApiError(result.error.status, result.error.code, result.error.message);
         if (result.status === "duplicate") return json(200, { ...toWire(result.record), duplicate: true });
-        return jsonText(201, wireJson(result.record, prepared.bodyJson));
+        return json(201, toWire(result.record));
       },
     ),
     route(
