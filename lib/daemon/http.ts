@@ -50,9 +50,10 @@ export async function readBody(request: Request, maxBytes: number, tooLargeCode 
   if (declared > maxBytes) throw tooLarge(tooLargeCode, maxBytes, declared, true);
   // Bun hands a GET no body stream, so a chunked body there is refused on its framing alone.
   if (maxBytes === 0 && request.headers.has("transfer-encoding")) throw tooLarge(tooLargeCode, 0, 0, false);
+  // With a Content-Length (within the limit) Bun delivers exactly that many bytes; the body
+  // stream is only touched for a chunked body.
+  if (request.headers.has("content-length")) return declared === 0 ? EMPTY : new Uint8Array(await request.arrayBuffer());
   if (!request.body) return EMPTY;
-  // With a Content-Length (within the limit) Bun delivers exactly that many bytes.
-  if (request.headers.has("content-length")) return new Uint8Array(await request.arrayBuffer());
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
