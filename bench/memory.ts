@@ -2,45 +2,32 @@
 // 100k records while single-record requests from 32 clients keep arriving. Flat means within
 // ±10% of the 100k figure from there on (the first 100k warm caches and the JIT).
 //   BENCH_MEMORY_RECORDS=200000 bun bench/memory.ts   (a shorter run)
-import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { statSync } from "node:fs";
 import { join } from "node:path";
 import { BenchHome, fmt } from "./lib";
 import { rssBytes } from "./proc";
-import { TEXT } from "./loadgen";
-import { hasWrk } from "./wrk";
+import { hasWrk, startWrk } from "./wrk";
 
 const TOTAL = Number(process.env.BENCH_MEMORY_RECORDS ?? 1_000_000);
 const STEP = 100_000;
 
-/** An endless single-record load: wrk when installed, else loadgen for an hour; stopped by kill. */
-function endlessLoad(h: BenchHome, dir: string) {
+/** An endless single-record load (wrk, else loadgen), for an hour at most; stopped by kill. */
+function endlessLoad(h: BenchHome) {
   if (hasWrk()) {
-    const file = join(dir, "post.lua");
-    writeFileSync(
-      file,
-      `local n = 0
-local counter = 0
-function setup(thread) thread:set("tid", counter); counter = counter + 1 end
-function request()
-  n = n + 1
-  local body = string.format('{"act":"KNOW","actor":"did:sync:user:mem%d","thread":"th_b%d","body":{"n":%d,"text":"${TEXT}"},"clock":%d,"data_type":"SCALAR"}', tid, n % 100, n, n)
-  return wrk.format("POST", "/v1/records", { ["content-type"] = "application/json", ["authorization"] = "Bearer ${h.token}" }, body)
-end`,
-    );
-    return Bun.spawn(["wrk", "-t2", "-c32", "-d3600s", "-s", file, h.url], { stdout: "ignore", stderr: "ignore" });
+    const wrk = startWrk(h.url, 3600, "mem", h.token);
+    wrk.figures.catch(() => {}); // killed on purpose
+    return wrk.proc;
   }
   return Bun.spawn(["bun", join(import.meta.dir, "loadgen.ts"), h.url, "3600", "mem", h.token ?? ""], { stdout: "ignore", stderr: "ignore" });
 }
 
 export async function benchMemory(): Promise<Record<string, string | number>> {
-  const dir = mkdtempSync(join(tmpdir(), "spl-bench-mem-"));
   const h = new BenchHome();
   let load: ReturnType<typeof Bun.spawn> | null = null;
   try {
     h.start();
     const t0 = performance.now();
-    load = endlessLoad(h, dir);
+    load = endlessLoad(h);
     const samples: { records: number; rss: number }[] = [];
     for (let next = STEP; next <= TOTAL; ) {
       await Bun.sleep(250);
@@ -65,7 +52,6 @@ export async function benchMemory(): Promise<Record<string, string | number>> {
   } finally {
     load?.kill();
     h.cleanup();
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -33,21 +33,27 @@ function done(summary, latency, requests)
 end
 `;
 
-export async function wrkLoad(url: string, seconds: number, tag: string, token?: string): Promise<LoadFigures> {
+/** wrk running for `seconds` (the memory bench kills it early); `figures` settles when it ends. */
+export function startWrk(url: string, seconds: number, tag: string, token?: string) {
   const dir = mkdtempSync(join(tmpdir(), "spl-wrk-"));
-  try {
-    const file = join(dir, "post.lua");
-    writeFileSync(file, script(tag, token));
-    const p = Bun.spawn(["wrk", "-t2", "-c32", `-d${seconds}s`, "-s", file, url], { stdout: "pipe", stderr: "pipe" });
-    const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-    const line = out.split("\n").find((l) => l.startsWith('{"requests"'));
-    if (!line) throw new Error(`wrk printed no figures: ${out}${err}`);
-    const f = JSON.parse(line);
-    return { requests: f.requests, rate: f.requests / f.seconds, p50_ms: f.p50_us / 1000, p99_ms: f.p99_us / 1000, errors: f.non2xx + f.errors };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const file = join(dir, "post.lua");
+  writeFileSync(file, script(tag, token));
+  const proc = Bun.spawn(["wrk", "-t2", "-c32", `-d${seconds}s`, "-s", file, url], { stdout: "pipe", stderr: "pipe" });
+  const figures = (async (): Promise<LoadFigures> => {
+    try {
+      const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+      const line = out.split("\n").find((l) => l.startsWith('{"requests"'));
+      if (!line) throw new Error(`wrk printed no figures: ${out}${err}`);
+      const f = JSON.parse(line);
+      return { requests: f.requests, rate: f.requests / f.seconds, p50_ms: f.p50_us / 1000, p99_ms: f.p99_us / 1000, errors: f.non2xx + f.errors };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  })();
+  return { proc, figures };
 }
+
+export const wrkLoad = (url: string, seconds: number, tag: string, token?: string): Promise<LoadFigures> => startWrk(url, seconds, tag, token).figures;
 
 /** loadgen.ts in its own process (the Unix socket, or TCP when wrk is missing). */
 export async function bunLoad(target: string, seconds: number, tag: string, token?: string): Promise<LoadFigures> {
