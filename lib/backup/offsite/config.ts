@@ -5,6 +5,7 @@
 //   every = "24h"
 //   keep_days = 14
 // Credentials never live here: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or <home>/secrets/s3.toml.
+import type { ConfigSection } from "../../config";
 import { UserError } from "../../errors";
 
 export interface OffsiteConfig {
@@ -67,3 +68,18 @@ export function parseOffsiteConfig(raw: unknown, path: string): OffsiteConfig | 
   }
   return c;
 }
+
+export const offsiteSection: ConfigSection<OffsiteConfig | null> = {
+  name: "backup.offsite",
+  keys: KEYS,
+  parse: (raw, file) => parseOffsiteConfig(raw, file),
+  show: (c) => c && { url: c.url, endpoint: c.endpoint ?? null, region: c.region ?? null, every: `${c.everySecs}s`, keep_days: c.keepDays },
+  template: () => `# Off-host copies, pushed on a schedule (README "Backups"). Credentials for s3:// come from
+# AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or <home>/secrets/s3.toml, never from this file.
+# [backup.offsite]
+# url = "s3://my-bucket/spl"        # or "file:///mnt/offsite/spl"
+# endpoint = "https://s3.example.com"
+# region = "us-east-1"
+# every = "24h"
+# keep_days = 14`,
+};

@@ -3,7 +3,8 @@
 // restore on it (integrity check, record-id comparison, current store moved aside).
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { basename, resolve } from "node:path";
-import { loadConfig } from "../../config";
+import { loadConfig, sectionOf } from "../../config";
+import { offsiteSection } from "./config";
 import { UserError } from "../../errors";
 import type { HomePaths } from "../../paths";
 import { fsyncFile, tempPathFor } from "../fsutil";
@@ -22,7 +23,7 @@ export async function fetchCopy(source: string, paths: HomePaths): Promise<strin
     const { root, key } = splitUrl(source);
     let cfg = null;
     try {
-      cfg = loadConfig(paths.config).backup.offsite;
+      cfg = sectionOf(loadConfig(paths.config), offsiteSection);
     } catch {}
     const remote = remoteFor(root, paths, cfg && source.startsWith(cfg.url) ? cfg : {});
     data = await remote.get(key);

@@ -5,14 +5,14 @@
 import { createHash } from "node:crypto";
 import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { loadConfig } from "../../config";
+import { loadConfig, sectionOf } from "../../config";
 import { isAlive } from "../../daemonctl/proc";
 import { UserError } from "../../errors";
 import { homePaths, type HomePaths } from "../../paths";
 import { writeFileAtomic } from "../fsutil";
 import { backupLocation, homeKey } from "../instance-key";
 import { manualBackup, timestamp } from "../manual";
-import { OFFSITE_EXAMPLE, type OffsiteConfig } from "./config";
+import { OFFSITE_EXAMPLE, offsiteSection, type OffsiteConfig } from "./config";
 import { remoteFor, type Remote } from "./remote";
 
 export const COPY = /^hub\.db\.(\d{8}-\d{6})(-\d+)?\.bak\.zst$/;
@@ -56,7 +56,7 @@ function writeLastPush(paths: HomePaths, last: LastPush) {
 }
 
 export function offsiteConfig(paths = homePaths()): OffsiteConfig {
-  const c = loadConfig(paths.config).backup.offsite;
+  const c = sectionOf(loadConfig(paths.config), offsiteSection);
   if (!c) throw new UserError(`off-host backups are not configured in ${paths.config}`, `add ${OFFSITE_EXAMPLE}`);
   return c;
 }

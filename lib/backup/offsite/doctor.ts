@@ -1,18 +1,19 @@
 // The doctor's off-host rows: configured or not (with the line to add), the newest copy's age
 // against `every`, and the last push's result (the running daemon's, else <home>/offsite.json).
-import { OFFSITE_EXAMPLE } from "../backup/offsite/config";
-import { formatDuration } from "../cli/output";
-import { type Check, type CheckResult, fail, pass, warn } from "./types";
+import { sectionOf } from "../../config";
+import { OFFSITE_EXAMPLE, offsiteSection } from "./config";
+import { formatDuration } from "../../cli/output";
+import { type Check, type CheckResult, fail, pass, warn } from "../../doctor/types";
 
 const LIST_TIMEOUT_MS = 5000;
 
 export const offsiteBackup: Check = async (ctx) => {
   const name = "off-host backup";
   if (!ctx.config) return null; // the config row says why
-  const cfg = ctx.config.backup.offsite;
+  const cfg = sectionOf(ctx.config, offsiteSection);
   if (!cfg) return pass(name, `not configured: every backup lives on this machine only — add to ${ctx.paths.config}: ${OFFSITE_EXAMPLE}`);
-  const { listCopies, readLastPush } = await import("../backup/offsite/push");
-  const { remoteFor } = await import("../backup/offsite/remote");
+  const { listCopies, readLastPush } = await import("./push");
+  const { remoteFor } = await import("./remote");
   const rows: CheckResult[] = [];
   const every = formatDuration(cfg.everySecs);
   try {
