@@ -159,7 +159,7 @@ const permissionsUnlock = defineCommand({
         "stop it first: spl serve --stop; spl config permissions-unlock; spl serve --daemon (or pass --force and restart)",
       );
     }
-    const { writeUnlockRecord } = await import("../lib/engine/unlock");
+    const { writeUnlockRecord } = await import("../lib/cli/permissions-unlock");
     const r = writeUnlockRecord(p.store, operatorActor(), { force: args.force });
     out(`wrote permissions_enabled=false to ${p.store} (record ${r.id}, clock ${r.clock}; ${r.records} records in the store)`);
     out(running ? "The daemon is still running with the old config: restart it (spl serve --restart) for this to take effect." : "Start the daemon: spl serve --daemon — enforcement will be off.");

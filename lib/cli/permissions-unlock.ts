@@ -7,7 +7,7 @@ import { UserError } from "../errors";
 import { prepareRecord } from "../records/envelope";
 import { openStore } from "../store/open";
 import { RecordStore } from "../store/records";
-import { ENGINE_CONFIG_THREAD } from "./config-fold";
+import { ENGINE_CONFIG_THREAD } from "../engine/config-fold";
 
 export interface UnlockResult {
   id: string;
