@@ -1,14 +1,20 @@
 // Reliability suite (runs with `bun run test`): repeated kill -9 of the compiled daemon under
-// mixed single and batch ingest, with every acknowledged id checked after each restart; and a
+// mixed single and batch ingest, with every acknowledged id checked after each restart; a
 // barrage of bad input that must each get a 4xx error envelope, write nothing, and leave the
-// daemon serving. Prints its counts.
+// daemon serving; a home on a disk that fills up; rules with backtracking regexes; many large
+// bodies at once against the memory budget. Prints its figures.
 import { afterAll, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
+import { closeSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
 import { answerOf, Instance, isAlive, waitFor } from "./harness";
+import { mountTmpfs, tmpfsUnavailable, unmountAll } from "./tmpfs";
 
 const TRIALS = 20;
 const instances: Instance[] = [];
 afterAll(async () => {
   for (const inst of instances) await inst.stop();
+  unmountAll();
 });
 
 /** Every record id the daemon holds, read through the socket in pages. */
@@ -230,4 +236,150 @@ describe("bad-input barrage", () => {
     expect((await inst.http("POST", "/v1/records", rec({ body: { after: true } }))).status).toBe(201);
     console.log(`reliability: bad-input barrage, ${cases.length + 1} requests refused with 4xx and an error envelope, 0 records written by them`);
   }, 120_000);
+});
+
+/** POST with a bound on the wait, so a daemon that stalls fails the test with what it was doing. */
+async function post(inst: Instance, path: string, body: unknown, waitMs = 30_000) {
+  const res = await fetch(inst.url + path, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${inst.token}` },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(waitMs),
+  }).catch((err) => {
+    throw new Error(`POST ${path} got no answer within ${waitMs / 1000} s: ${err}`);
+  });
+  return answerOf(res);
+}
+
+/** Polls GET /health until stopped; every answer must be a 200 within 10 s. */
+function healthWatch(inst: Instance) {
+  const seen = { asked: 0, ok: 0, problems: [] as string[] };
+  let on = true;
+  const done = (async () => {
+    while (on) {
+      seen.asked++;
+      try {
+        const r = await fetch(`${inst.url}/health`, { signal: AbortSignal.timeout(10_000) });
+        await r.text();
+        if (r.status === 200) seen.ok++;
+        else seen.problems.push(`status ${r.status}`);
+      } catch (err) {
+        seen.problems.push(String(err));
+      }
+      await Bun.sleep(100);
+    }
+  })();
+  return { seen, stop: async () => ((on = false), await done, seen) };
+}
+
+/** Fills the filesystem holding dir with one file until ENOSPC; returns its path. */
+function fillUp(dir: string): string {
+  const path = join(dir, "filler-rest");
+  const fd = openSync(path, "w");
+  const chunk = Buffer.alloc(256 * 1024, 7);
+  try {
+    for (;;) writeSync(fd, chunk);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOSPC") throw err;
+  } finally {
+    closeSync(fd);
+  }
+  return path;
+}
+
+const diskFull = tmpfsUnavailable ? test.skip : test;
+if (tmpfsUnavailable) console.log(`reliability: disk-full cases skipped: ${tmpfsUnavailable}`);
+
+describe("a full disk", () => {
+  diskFull("home on a 20 MiB tmpfs filled with 3 KB records: 507 STORAGE_FULL, /health and --stop keep working, writes resume once space returns", async () => {
+    const inst = new Instance();
+    instances.push(inst);
+    mountTmpfs(inst.splHome, "20m");
+    const pid = await inst.start();
+    // Room the test can give back later: a file of its own on the same filesystem.
+    const filler = join(inst.splHome, "filler");
+    writeFileSync(filler, Buffer.alloc(3 * 1024 * 1024, 1));
+    const watch = healthWatch(inst);
+    const rec = (i: number) => ({ thread: "th_full", actor: "did:sync:user:filler", act: "KNOW", body: { i, pad: "p".repeat(3000) } });
+
+    const acked: string[] = [];
+    let full: any = null;
+    const t0 = performance.now();
+    for (let i = 0; !full && i < 20_000; i++) {
+      const r = await post(inst, "/v1/records", rec(i));
+      if (r.status === 201) acked.push(r.json.id);
+      else if (r.status === 507) full = r.json;
+      else throw new Error(`ingest answered ${r.status} before the disk was full: ${r.text}`);
+    }
+    const fillMs = performance.now() - t0;
+    expect(full).toMatchObject({ object: "error", type: "api_error", code: "STORAGE_FULL", filesystem: inst.splHome });
+    expect(full.message).toContain(`the filesystem mounted at ${inst.splHome} (tmpfs) is full`);
+    expect(full.message).toContain("free space on");
+
+    // Writes go on failing cleanly (never a 500, never a stall) until log lines cannot be written either.
+    let refused = 1;
+    const logFailing = await waitFor(async () => {
+      const r = await post(inst, "/v1/records", rec(-refused));
+      expect({ status: r.status, code: r.json?.code }).toEqual({ status: 507, code: "STORAGE_FULL" });
+      refused++;
+      const st = JSON.parse((await inst.spl(["status", "-o", "json"])).stdout).storage;
+      return st.log.ok === false ? st : null;
+    }, 60_000);
+    expect(logFailing.last_error.during).toMatch(/^(write|checkpoint)$/);
+    expect(logFailing.log.failed_writes).toBeGreaterThan(0);
+    expect(logFailing.log.last_error.message).toContain("ENOSPC");
+    const status = await inst.spl(["status"]);
+    expect(status.stdout).toMatch(/^Log: +cannot be written since \S+: log .*ENOSPC/m);
+    const doctor = JSON.parse((await inst.spl(["doctor", "-o", "json"])).stdout).checks.find((c: any) => c.name === "storage");
+    expect(doctor.status).toBe("fail");
+    const metrics = await fetch(`${inst.url}/metrics`, { headers: { authorization: `Bearer ${inst.token}` } }).then((r) => r.text());
+    expect(metrics).toContain("spl_log_write_ok 0");
+    // Reported once on stderr (daemon.out is on the full disk too: at most the one line got there).
+    const out = readFileSync(inst.path("logs", "daemon.out"), "utf8");
+    expect(out.split("spl: cannot write log").length - 1).toBeLessThanOrEqual(1);
+
+    // Space comes back: the next writes succeed without a restart, and the log catches up.
+    rmSync(filler);
+    const t1 = performance.now();
+    let afterFree = 0;
+    await waitFor(async () => {
+      const r = await post(inst, "/v1/records", rec(100_000 + afterFree++));
+      if (r.status === 201) acked.push(r.json.id);
+      return r.status === 201;
+    }, 60_000);
+    const resumeMs = performance.now() - t1;
+    for (let i = 0; i < 20; i++) {
+      const r = await post(inst, "/v1/records", { ...rec(200_000 + i), body: { i } });
+      expect(r.status).toBe(201);
+      acked.push(r.json.id);
+    }
+    await waitFor(async () => JSON.parse((await inst.spl(["status", "-o", "json"])).stdout).storage.log.ok === true, 30_000);
+    expect(readFileSync(inst.path("logs", "spl.log"), "utf8")).toContain("the log file could not be written for a while");
+
+    // Full again, and `spl serve --stop` still stops it.
+    const rest = fillUp(inst.splHome);
+    // What is left in the WAL's reused pages may still take a few.
+    await waitFor(async () => {
+      const r = await post(inst, "/v1/records", rec(300_000 + acked.length));
+      if (r.status === 201) acked.push(r.json.id);
+      else expect(r.status).toBe(507);
+      return r.status === 507;
+    }, 60_000);
+    const seen = await watch.stop();
+    expect({ healthProblems: seen.problems }).toEqual({ healthProblems: [] });
+    const stop = await inst.spl(["serve", "--stop"]);
+    expect({ code: stop.code, stderr: stop.stderr }).toEqual({ code: 0, stderr: "" });
+    expect(isAlive(pid)).toBe(false);
+
+    // Every acknowledged record is in the store.
+    rmSync(rest);
+    const db = new Database(inst.path("hub.db"), { readonly: true });
+    const stored = new Set((db.query("SELECT id FROM records").all() as { id: string }[]).map((r) => r.id));
+    db.close();
+    expect(acked.filter((id) => !stored.has(id))).toEqual([]);
+    console.log(
+      `reliability: disk full: ${acked.length} records acknowledged (${full ? "filled 20 MiB in " + Math.round(fillMs) + " ms" : ""}), ${refused} writes answered 507 STORAGE_FULL, ` +
+        `first write ${Math.round(resumeMs)} ms after space returned (${afterFree} tries), /health answered ${seen.ok}/${seen.asked}, --stop on a full disk exit 0, 0 lost`,
+    );
+  }, 180_000);
 });

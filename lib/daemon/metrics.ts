@@ -2,6 +2,7 @@
 // library on the ingest path. Counters and histograms are updated in place per request; gauges
 // (records, backups, dispatches, process) are read from the daemon's state when scraped.
 import { readdirSync } from "node:fs";
+import type { LogWriteStatus } from "../log";
 
 /** Upper bounds (seconds) of the request latency buckets. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -23,6 +24,8 @@ export interface MetricsSource {
   backup: { written_at: string | null; outcome: string } | null;
   dispatches: { total: number; active: number; queued: number; running: number; counts: Record<string, number> };
   startedAt: number;
+  /** The log's failed writes (lib/log.ts); absent in an older caller. */
+  logWrites?: LogWriteStatus;
 }
 
 export class Metrics {
@@ -102,6 +105,16 @@ export class Metrics {
     out.push(`spl_reconciler_running ${src.dispatches.running}`);
     family("spl_reconciler_decisions_total", "counter", "Reconciler events since start: decided, dispatched, defaulted, failed, finished.");
     for (const [event, n] of Object.entries(src.dispatches.counts)) out.push(`spl_reconciler_decisions_total{event="${label(event)}"} ${n}`);
+
+    if (src.logWrites) {
+      const l = src.logWrites;
+      family("spl_log_write_ok", "gauge", "0 while log lines cannot be written (a full disk); they are retried.");
+      out.push(`spl_log_write_ok ${l.ok ? 1 : 0}`);
+      family("spl_log_write_failures_total", "counter", "Log writes that failed since start.");
+      out.push(`spl_log_write_failures_total ${l.failed_writes}`);
+      family("spl_log_lines_dropped_total", "counter", "Log lines lost because the log could not be written for too long.");
+      out.push(`spl_log_lines_dropped_total ${l.dropped_lines}`);
+    }
 
     processMetrics(out, family, src.startedAt);
     return out.join("\n") + "\n";

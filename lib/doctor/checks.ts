@@ -258,6 +258,9 @@ export const storageHealth: Check = (ctx) => {
       `last write error at ${st.last_error.at} (${st.last_error.during}): ${st.last_error.message} — free disk space and check that ${ctx.paths.store} and its directory are writable; acknowledged records are safe`,
     );
   }
+  if (st.log && !st.log.ok) {
+    return fail(name, `the log cannot be written since ${st.log.since}: ${st.log.last_error?.message} (${st.log.dropped_lines} lines dropped) — free disk space under ${ctx.paths.home}; the daemon retries on its own`);
+  }
   const since = st.last_checkpoint_at ? `since ${st.last_checkpoint_at}` : "since start";
   if (st.checkpoint_ok === false && ctx.status?.backup?.outcome?.startsWith("in progress")) {
     // Its pinned snapshot holds checkpoints off on purpose; they resume when it is written.

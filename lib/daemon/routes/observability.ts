@@ -33,6 +33,7 @@ export function observabilityRoutes(state: DaemonState, allRoutes: () => readonl
           backup: state.backup,
           dispatches: { total: dispatches.size, active: dispatches.active, queued, running, counts: reconciler.counts },
           startedAt: state.startedAt,
+          logWrites: state.log.writeStatus(), // holes25: log write failures
         });
         return new Response(body, { headers: { "content-type": PROMETHEUS_TEXT } });
       },
