@@ -152,7 +152,7 @@ describe("rule semantics", () => {
     expect((await tcp("GET", "/v1/threads/th_open_1/state", adminToken)).json.record_count).toBe(before);
   });
 
-  test("an evaluation error makes an allow rule not match and a deny rule match", async () => {
+  test("an evaluation error in any rule denies (a deny rule matches, an allow rule refuses rather than letting a lower rule allow)", async () => {
     await rule("probe-deny", "deny", 200, `current_actor() == "${PROBE}" && record.body.level > 3`);
     await rule("probe", "allow", 100, `current_actor() == "${PROBE}" && record.body.grade > 1`);
     await rule("probe-fallback", "allow", 50, `current_actor() == "${PROBE}" && resource == "record_write"`);
@@ -161,11 +161,15 @@ describe("rule semantics", () => {
     const d = await write({ grade: 5, n: n++ });
     expect(d.status).toBe(403);
     expect(d.json.message).toContain("evaluation error");
-    // level present and low: the deny rule does not match; no grade → the allow rule errors → skipped; fallback allows.
-    expect((await write({ level: 1, n: n++ })).status).toBe(201);
-    await rule("probe-fallback", "allow", 50, "false");
-    expect((await write({ level: 1, n: n++ })).status).toBe(403); // the erroring allow rule never opens the door
+    // level present and low: the deny rule does not match; no grade → the allow rule errors → denied,
+    // though the fallback below it would allow.
+    const e = await write({ level: 1, n: n++ });
+    expect(e.status).toBe(403);
+    expect(e.json.message).toContain('allow rule "probe" (priority 100) could not be evaluated');
     expect((await write({ level: 1, grade: 2, n: n++ })).status).toBe(201);
+    expect((await write({ level: 1, grade: 0, n: n++ })).status).toBe(201); // the allow rule does not match: the fallback allows
+    await rule("probe-fallback", "allow", 50, "false");
+    expect((await write({ level: 1, grade: 0, n: n++ })).status).toBe(403);
   });
 
   test("a record whose clock the store assigns is shown to rules with that clock", async () => {

@@ -253,14 +253,16 @@ async function post(inst: Instance, path: string, body: unknown, waitMs = 30_000
 
 /** Polls GET /health until stopped; every answer must be a 200 within 10 s. */
 function healthWatch(inst: Instance) {
-  const seen = { asked: 0, ok: 0, problems: [] as string[] };
+  const seen = { asked: 0, ok: 0, slowestMs: 0, problems: [] as string[] };
   let on = true;
   const done = (async () => {
     while (on) {
       seen.asked++;
       try {
+        const t0 = performance.now();
         const r = await fetch(`${inst.url}/health`, { signal: AbortSignal.timeout(10_000) });
         await r.text();
+        seen.slowestMs = Math.max(seen.slowestMs, performance.now() - t0);
         if (r.status === 200) seen.ok++;
         else seen.problems.push(`status ${r.status}`);
       } catch (err) {
@@ -382,4 +384,97 @@ describe("a full disk", () => {
         `first write ${Math.round(resumeMs)} ms after space returned (${afterFree} tries), /health answered ${seen.ok}/${seen.asked}, --stop on a full disk exit 0, 0 lost`,
     );
   }, 180_000);
+});
+
+describe("rules with backtracking regexes", () => {
+  const ADMIN = "did:sync:agent:admin";
+  const PROBE = "did:sync:agent:probe";
+  const TOKEN_RE = /spl_[a-z0-9]+_[a-z0-9]+_[A-Za-z0-9]+/;
+  // 46 characters that `^(\w+\s?)*$` can split into words in exponentially many ways before the "!" refutes them all.
+  const STALL_GOAL = `${"a".repeat(45)}!`;
+  const WORDS_GOAL = "fix the flaky build in the ingest path today x"; // 46 characters, words only
+
+  async function tcp(inst: Instance, method: string, path: string, token: string, body?: unknown, waitMs = 60_000) {
+    const res = await fetch(inst.url + path, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(waitMs),
+    });
+    return answerOf(res);
+  }
+
+  async function reconcilerCounts(inst: Instance) {
+    return (await tcp(inst, "GET", "/v1/dispatches?limit=0", inst.token!)).json.reconciler;
+  }
+
+  test("a routing rule `^(\\w+\\s?)*$` over 30 INTENDs with a 46-character goal: requests keep being answered, and words-only goals still route", async () => {
+    expect(STALL_GOAL.length).toBe(46);
+    expect(WORDS_GOAL.length).toBe(46);
+    const inst = new Instance();
+    instances.push(inst);
+    await inst.start();
+    const token = inst.token!;
+    const target = "did:sync:agent:words";
+    const ruleBody = { topic: "routing_rule", name: "words-only", target, priority: 10, expression: 'record.body.goal.matches("^(\\\\w+\\\\s?)*$")' };
+    expect((await tcp(inst, "POST", "/v1/config/rules", token, ruleBody)).status).toBe(201);
+    const intends = (goal: string, tag: string) => ({ records: Array.from({ length: 30 }, (_, i) => ({ thread: `th_re_${tag}_${i}`, actor: "did:sync:user:alice", act: "INTEND", body: { goal, i } })) });
+
+    const before = await reconcilerCounts(inst);
+    // Routing runs on the daemon's event loop after the commit: /health, asked every 100 ms, must
+    // be answered within 10 s each time (before linear-time matching it waited ~19 s).
+    const watch = healthWatch(inst);
+    const t0 = performance.now();
+    const batch = await tcp(inst, "POST", "/v1/records/batch", token, intends(STALL_GOAL, "stall"));
+    expect(batch.status).toBe(200);
+    const routed = await waitFor(async () => {
+      const c = await reconcilerCounts(inst);
+      return c.decided - before.decided >= 30 ? c : null;
+    }, 120_000);
+    const routeMs = performance.now() - t0;
+    const seen = await watch.stop();
+    expect({ healthProblems: seen.problems }).toEqual({ healthProblems: [] });
+    expect(routed.dispatched - before.dispatched).toBe(0); // "!" is no word: the rule does not match, nothing routed to it
+
+    // RE2 semantics still match what they should: words-only goals go to the target.
+    expect((await tcp(inst, "POST", "/v1/records/batch", token, intends(WORDS_GOAL, "words"))).status).toBe(200);
+    await waitFor(async () => (await reconcilerCounts(inst)).dispatched - before.dispatched >= 30, 60_000);
+    console.log(`reliability: regex routing rule ^(\\w+\\s?)*$, 30 INTENDs with a 46-character goal: routed in ${Math.round(routeMs)} ms, /health answered ${seen.ok}/${seen.asked} meanwhile, slowest in ${Math.round(seen.slowestMs)} ms`);
+  }, 180_000);
+
+  test("a deny rule `(a+)+$|!` denies \"a\"*40+\"!\" (never fails open); patterns RE2 cannot run are refused when written", async () => {
+    const inst = new Instance();
+    instances.push(inst);
+    await inst.spl(["init"]);
+    await inst.start();
+    const mint = async (actor: string) => {
+      const r = await inst.spl(["token", "create", "--name", actor.split(":").pop()!, "--actor", actor, "--scopes", "admin"]);
+      return TOKEN_RE.exec(r.stdout)![0];
+    };
+    const admin = await mint(ADMIN);
+    const probe = await mint(PROBE);
+    const rule = async (name: string, action: string, priority: number, expression: string) => tcp(inst, "POST", "/v1/config/rules", admin, { topic: "permission_rule", name, action, priority, expression });
+    expect((await rule("admin-all", "allow", 20000, `current_actor() == "${ADMIN}"`)).status).toBe(201);
+    expect((await rule("no-aaa", "deny", 200, `current_actor() == "${PROBE}" && record.body.goal.matches("(a+)+$|!")`)).status).toBe(201);
+    expect((await rule("probe", "allow", 100, `current_actor() == "${PROBE}"`)).status).toBe(201);
+    const enable = await tcp(inst, "POST", "/v1/records", admin, { thread: "th_engine_config", actor: ADMIN, act: "LEARN", body: { topic: "permissions_enabled", enabled: true } });
+    expect(enable.status).toBe(201);
+
+    const write = (goal: string) => tcp(inst, "POST", "/v1/records", probe, { thread: "th_re_deny", actor: PROBE, act: "DO", body: { goal } });
+    const t0 = performance.now();
+    const long = await write(`${"a".repeat(40)}!`);
+    const longMs = performance.now() - t0;
+    expect({ status: long.status, code: long.json?.code }).toEqual({ status: 403, code: "PERMISSION_DENIED" });
+    expect(long.json.message).toContain('deny rule "no-aaa"');
+    expect((await write("aaaa!")).status).toBe(403);
+    expect((await write(`${"a".repeat(40)}b`)).status).toBe(201); // no "!" and no trailing a: allowed
+
+    // Backreferences and lookaround have no linear-time match: refused at write time, saying so.
+    for (const pattern of ["(a)\\\\1", "(?=a)b", "(?<!a)b"]) {
+      const r = await rule(`bad-${pattern.length}`, "deny", 150, `record.body.goal.matches("${pattern}")`);
+      expect({ pattern, status: r.status, code: r.json?.code }).toEqual({ pattern, status: 400, code: "INVALID_RULE" });
+      expect(r.json.message).toMatch(/RE2 syntax/);
+    }
+    console.log(`reliability: regex deny rule (a+)+$|!, "a"*40+"!" denied in ${Math.round(longMs)} ms; backreference and lookaround patterns refused when written`);
+  }, 120_000);
 });

@@ -30,15 +30,32 @@ describe("decide", () => {
     expect(decide([], { actor: ADMIN, resource: "admin" }, scope).allowed).toBe(false);
   });
 
-  test("an evaluation error makes an allow rule not match", () => {
+  test("an evaluation error in an allow rule denies: a lower rule does not get to allow instead", () => {
     const rules = [
       rule("broken-allow", "allow", 100, "record.body.level > 3"), // body has no "level": no_such_key
       rule("fallback", "allow", 1, 'resource == "record_write"'),
     ];
     const d = decide(rules, { actor: "did:bob", resource: "record_write", record: { act: "DO", body: {} } }, scope);
-    expect(d).toMatchObject({ allowed: true, rule: "fallback" });
-    const d2 = decide([rules[0]!], { actor: "did:bob", resource: "record_write", record: { act: "DO", body: {} } }, scope);
-    expect(d2.allowed).toBe(false); // fail closed
+    expect(d).toMatchObject({ allowed: false, rule: "broken-allow" });
+    expect(d.reason).toContain('allow rule "broken-allow" (priority 100) could not be evaluated (evaluation error:');
+    // With the data there the rule decides as written.
+    expect(decide(rules, { actor: "did:bob", resource: "record_write", record: { act: "DO", body: { level: 5 } } }, scope)).toMatchObject({ allowed: true, rule: "broken-allow" });
+    expect(decide(rules, { actor: "did:bob", resource: "record_write", record: { act: "DO", body: { level: 1 } } }, scope)).toMatchObject({ allowed: true, rule: "fallback" });
+  });
+
+  test("matches() is RE2: a backtracking pattern neither stalls nor gives up and answers \"no match\"", () => {
+    const rules = [rule("no-aaa", "deny", 100, 'record.body.goal.matches("(a+)+$|!")'), rule("everyone", "allow", 1, "true")];
+    const goal = (g: string) => ({ actor: "did:bob", resource: "record_write", record: { act: "DO", body: { goal: g } } });
+    expect(decide(rules, goal(`${"a".repeat(40)}!`), scope)).toMatchObject({ allowed: false, rule: "no-aaa" });
+    expect(decide(rules, goal("aaaa!"), scope)).toMatchObject({ allowed: false, rule: "no-aaa" });
+    expect(decide(rules, goal(`${"a".repeat(40)}b`), scope)).toMatchObject({ allowed: true, rule: "everyone" });
+  });
+
+  test("a pattern read from the record that RE2 cannot run denies", () => {
+    const rules = [rule("pattern", "allow", 100, "record.body.s.matches(record.body.p)")];
+    const d = decide(rules, { actor: "did:bob", resource: "record_write", record: { act: "DO", body: { s: "aa", p: "(a)\\1" } } }, scope);
+    expect(d.allowed).toBe(false);
+    expect(d.reason).toContain("is not RE2 syntax");
   });
 
   test("an evaluation error makes a deny rule match", () => {

@@ -1,6 +1,6 @@
 // CEL permission decisions: descending priority, first match decides, no match denies.
-// An evaluation error never opens a door: an allow rule that errors does not match,
-// a deny rule that errors matches.
+// An evaluation error never opens a door: a rule that errors or runs out of budget (README
+// "Engine") denies the request, whatever its action, rather than letting a lower rule decide.
 
 import type { Envelope } from "../records/types";
 import { bindContextDefaults, evaluateBool, toCelVars, type CelScope, type CelVars } from "./cel";
@@ -76,12 +76,12 @@ export function decide(rules: readonly PermissionRule[], req: PermissionRequest,
 
   for (const rule of ordered) {
     let matched: boolean;
-    let failure = "";
     try {
       matched = evaluate(rule, vars, callerScope);
     } catch (err) {
-      matched = rule.action === "deny"; // fail closed
-      failure = ` (evaluation error: ${(err as Error).message})`;
+      // Fail closed: the rule could not say, so nobody lower down gets to allow instead.
+      const reason = `denied: ${rule.action} rule "${rule.name}" (priority ${rule.priority}) could not be evaluated (evaluation error: ${(err as Error).message})`;
+      return { allowed: false, resource: req.resource, rule: rule.name, priority: rule.priority, reason };
     }
     if (!matched) continue;
     const allowed = rule.action === "allow";
@@ -90,7 +90,7 @@ export function decide(rules: readonly PermissionRule[], req: PermissionRequest,
       resource: req.resource,
       rule: rule.name,
       priority: rule.priority,
-      reason: `${allowed ? "allowed" : "denied"} by ${rule.action} rule "${rule.name}" (priority ${rule.priority})${failure}`,
+      reason: `${allowed ? "allowed" : "denied"} by ${rule.action} rule "${rule.name}" (priority ${rule.priority})`,
     };
   }
   return { allowed: false, resource: req.resource, reason: `no permission rule allows ${req.actor} ${req.resource} (fail-closed)` };
