@@ -45,7 +45,7 @@ describe("decide", () => {
 
   test("matches() is RE2: a backtracking pattern neither stalls nor gives up and answers \"no match\"", () => {
     const rules = [rule("no-aaa", "deny", 100, 'record.body.goal.matches("(a+)+$|!")'), rule("everyone", "allow", 1, "true")];
-    const goal = (g: string) => ({ actor: "did:bob", resource: "record_write", record: { act: "DO", body: { goal: g } } });
+    const goal = (g: string) => ({ actor: "did:bob", resource: "record_write", record: { act: "DO" as const, body: { goal: g } } });
     expect(decide(rules, goal(`${"a".repeat(40)}!`), scope)).toMatchObject({ allowed: false, rule: "no-aaa" });
     expect(decide(rules, goal("aaaa!"), scope)).toMatchObject({ allowed: false, rule: "no-aaa" });
     expect(decide(rules, goal(`${"a".repeat(40)}b`), scope)).toMatchObject({ allowed: true, rule: "everyone" });
