@@ -7,7 +7,7 @@ import { FLEET_KEYS } from "./fleet/config";
 /** Keys per section; "any" for sections whose own module checks their keys. */
 const KNOWN: Record<string, readonly string[] | "any"> = {
   identity: ["actor"],
-  server: ["host", "port", "allowed_hosts"],
+  server: ["host", "port", "allowed_hosts", "max_body_memory"],
   store: ["durability"],
   backup: ["keep", "offsite"],
   dispatch: ["concurrency", "targets"],

@@ -11,7 +11,7 @@ import { type OffsiteConfig, parseOffsiteConfig } from "./backup/offsite/config"
 export interface SplConfig {
   identity: { actor: string };
   /** allowedHosts: DNS names besides localhost that TCP clients may use in Host (origin.ts). */
-  server: { host: string; port: number; allowedHosts: string[] };
+  server: { host: string; port: number; allowedHosts: string[]; /** bytes for request bodies in flight (daemon/body-budget.ts) */ maxBodyMemory: number };
   store: { durability: "normal" | "full" };
   /** offsite: [backup.offsite], null when off-host backups are not configured. */
   backup: { keep: number; offsite: OffsiteConfig | null };
@@ -28,6 +28,7 @@ export interface SplConfig {
 }
 
 export const DEFAULT_PORT = 9100;
+export const DEFAULT_BODY_MEMORY = 1024 * 1024 * 1024;
 export const DEFAULT_HOST = "127.0.0.1";
 
 export function defaultActor(): string {
@@ -55,7 +56,7 @@ function osUserName(): string {
 export function defaultConfig(): SplConfig {
   return {
     identity: { actor: defaultActor() },
-    server: { host: DEFAULT_HOST, port: DEFAULT_PORT, allowedHosts: [] },
+    server: { host: DEFAULT_HOST, port: DEFAULT_PORT, allowedHosts: [], maxBodyMemory: DEFAULT_BODY_MEMORY },
     store: { durability: "normal" },
     backup: { keep: 5, offsite: null },
     tasks: { aliasPrefix: "TSK" },
@@ -79,6 +80,9 @@ port = ${c.server.port}
 # Names clients may use to reach this daemon over TCP besides IP addresses and localhost
 # (requests with any other Host are refused, against DNS rebinding), e.g. ["spl.example.com"].
 allowed_hosts = ${JSON.stringify(c.server.allowedHosts)}
+# Memory for request bodies in flight; a body takes about 8x its size while it is handled, and
+# past this the daemon answers 503 with Retry-After (default 1 GiB: two 64 MiB batches at once).
+# max_body_memory = ${DEFAULT_BODY_MEMORY}
 
 [store]
 # "normal" survives a crash of the daemon; "full" also survives power loss (slower writes).
@@ -159,6 +163,12 @@ export function loadConfig(path: string): SplConfig {
     const h = raw.server.allowed_hosts;
     if (!Array.isArray(h) || !h.every((x: unknown) => typeof x === "string" && /^[A-Za-z0-9.-]+$/.test(x))) bad("[server] allowed_hosts", 'a list of host names, e.g. ["spl.example.com"]');
     c.server.allowedHosts = h.map((x: string) => x.toLowerCase());
+  }
+  // [server] max_body_memory (lib/daemon/body-budget.ts): bytes, at least 1 MiB.
+  if (raw.server?.max_body_memory !== undefined) {
+    const m = raw.server.max_body_memory;
+    if (typeof m !== "number" || !Number.isSafeInteger(m) || m < 1024 * 1024) bad("[server] max_body_memory", "an integer number of bytes, at least 1048576 (1 MiB)");
+    c.server.maxBodyMemory = m;
   }
   if (raw.store?.durability !== undefined) {
     if (raw.store.durability !== "normal" && raw.store.durability !== "full") bad("[store] durability", '"normal" or "full"');

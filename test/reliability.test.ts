@@ -478,3 +478,74 @@ describe("rules with backtracking regexes", () => {
     console.log(`reliability: regex deny rule (a+)+$|!, "a"*40+"!" denied in ${Math.round(longMs)} ms; backreference and lookaround patterns refused when written`);
   }, 120_000);
 });
+
+describe("memory for bodies in flight", () => {
+  /** VmHWM / VmRSS of a process in bytes, from /proc/<pid>/status. */
+  const memory = (pid: number) => {
+    const st = readFileSync(`/proc/${pid}/status`, "utf8");
+    const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(st)![1]) * 1024;
+    return { hwm: kib("VmHWM"), rss: kib("VmRSS") };
+  };
+  const mib = (n: number) => Math.round(n / (1024 * 1024));
+
+  test("24 concurrent 64 MiB batches, with Content-Length and then chunked: 503 + Retry-After past the budget, admitted ones finish, peak RSS under budget + baseline", async () => {
+    const inst = new Instance();
+    instances.push(inst);
+    const pid = await inst.start();
+    const budget = 1024 * 1024 * 1024; // the documented default of [server] max_body_memory
+    const baseline = memory(pid).hwm;
+    // One batch at the route's 64 MiB limit; every request sends the same records (stored once).
+    const pad = "x".repeat(67_000);
+    const body = new TextEncoder().encode(JSON.stringify({ records: Array.from({ length: 1000 }, (_, i) => ({ thread: "th_big", actor: "did:sync:user:big", act: "KNOW", body: { i, pad } })) }));
+    expect(body.length).toBeGreaterThan(64_000_000);
+    expect(body.length).toBeLessThanOrEqual(64 * 1024 * 1024);
+
+    const wave = async (chunked: boolean) => {
+      const answers = await Promise.all(
+        Array.from({ length: 24 }, async () => {
+          const res = await fetch(`${inst.url}/v1/records/batch`, {
+            method: "POST",
+            headers: { authorization: `Bearer ${inst.token}`, "content-type": "application/json" },
+            body: chunked ? new Blob([body]).stream() : body,
+          });
+          return { ...(await answerOf(res)), retryAfter: res.headers.get("retry-after") };
+        }),
+      );
+      const ok = answers.filter((a) => a.status === 200);
+      const busy = answers.filter((a) => a.status === 503);
+      expect({ chunked, other: answers.filter((a) => a.status !== 200 && a.status !== 503).map((a) => `${a.status} ${a.text.slice(0, 200)}`) }).toEqual({ chunked, other: [] });
+      expect(ok.length).toBeGreaterThan(0);
+      for (const a of ok) expect(a.json.data.length).toBe(1000);
+      for (const b of busy) {
+        expect({ code: b.json.code, retryAfter: b.retryAfter }).toEqual({ code: "BODY_MEMORY_BUSY", retryAfter: "1" });
+        expect(b.json.message).toContain("max_body_memory");
+      }
+      return { ok: ok.length, busy: busy.length };
+    };
+    const withLength = await wave(false);
+    const chunked = await wave(true);
+    const peak = memory(pid).hwm;
+    // Once the admitted bodies have finished, a refused client that retries gets in.
+    const retry = await fetch(`${inst.url}/v1/records/batch`, { method: "POST", headers: { authorization: `Bearer ${inst.token}`, "content-type": "application/json" }, body });
+    expect(retry.status).toBe(200);
+    await retry.text();
+    expect((await inst.http("GET", "/health")).status).toBe(200);
+    const metrics = await fetch(`${inst.url}/metrics`, { headers: { authorization: `Bearer ${inst.token}` } }).then((r) => r.text());
+    expect(metrics).toContain(`spl_body_memory_refused_total ${withLength.busy + chunked.busy}\n`);
+    expect(metrics).toContain(`spl_body_memory_limit_bytes ${budget}\n`);
+    console.log(
+      `reliability: memory budget ${mib(budget)} MiB, 24 concurrent 64 MiB batches: Content-Length ${withLength.ok} admitted / ${withLength.busy} answered 503, chunked ${chunked.ok} / ${chunked.busy}; ` +
+        `daemon peak RSS ${mib(peak)} MiB (baseline ${mib(baseline)} MiB, bound ${mib(budget + baseline)} MiB)`,
+    );
+    expect(peak).toBeLessThanOrEqual(budget + baseline);
+  }, 300_000);
+
+  test("[server] max_body_memory of the wrong shape stops the start with the fix", async () => {
+    const inst = new Instance();
+    expect((await inst.spl(["init"])).code).toBe(0);
+    writeFileSync(inst.path("config.toml"), readFileSync(inst.path("config.toml"), "utf8").replace(/^\[server\]$/m, '[server]\nmax_body_memory = "1G"'));
+    const bad = await inst.spl(["serve", "--port", String(inst.port)]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("[server] max_body_memory must be an integer number of bytes, at least 1048576 (1 MiB) — edit the file and try again");
+  });
+});

@@ -3,6 +3,7 @@
 // (records, backups, dispatches, process) are read from the daemon's state when scraped.
 import { readdirSync } from "node:fs";
 import type { LogWriteStatus } from "../log";
+import type { BodyBudgetStatus } from "./body-budget";
 
 /** Upper bounds (seconds) of the request latency buckets. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -26,6 +27,8 @@ export interface MetricsSource {
   startedAt: number;
   /** The log's failed writes (lib/log.ts); absent in an older caller. */
   logWrites?: LogWriteStatus;
+  /** Memory for request bodies in flight (body-budget.ts). */
+  bodies?: BodyBudgetStatus;
 }
 
 export class Metrics {
@@ -114,6 +117,16 @@ export class Metrics {
       out.push(`spl_log_write_failures_total ${l.failed_writes}`);
       family("spl_log_lines_dropped_total", "counter", "Log lines lost because the log could not be written for too long.");
       out.push(`spl_log_lines_dropped_total ${l.dropped_lines}`);
+    }
+
+    if (src.bodies) {
+      const b = src.bodies;
+      family("spl_body_memory_limit_bytes", "gauge", "[server] max_body_memory: memory for request bodies in flight.");
+      out.push(`spl_body_memory_limit_bytes ${b.limit_bytes}`);
+      family("spl_body_memory_inflight_bytes", "gauge", "Memory reserved now for request bodies being handled (8x their size).");
+      out.push(`spl_body_memory_inflight_bytes ${b.inflight_bytes}`);
+      family("spl_body_memory_refused_total", "counter", "Requests answered 503 because the body memory budget was spent.");
+      out.push(`spl_body_memory_refused_total ${b.refused}`);
     }
 
     processMetrics(out, family, src.startedAt);

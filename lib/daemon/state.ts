@@ -25,6 +25,7 @@ import { offsiteService, type OffsiteService } from "../backup/offsite/service";
 import { Metrics } from "./metrics";
 import { FanoutTable, fanoutFolds } from "../fanout/fold";
 import { fanoutService } from "../fanout/service";
+import { BodyBudget } from "./body-budget";
 
 export type { BackupInfo };
 
@@ -61,6 +62,8 @@ export interface DaemonState {
   metrics: Metrics;
   /** Fan-outs held by this member (the coordinator) and the service that spawns and joins them. */
   fanout: { table: FanoutTable; service: Service };
+  /** holes25: memory for request bodies in flight, `[server] max_body_memory` (body-budget.ts). */
+  bodies: BodyBudget;
 }
 
 /**
@@ -116,6 +119,7 @@ export function createDaemonState(o: {
     offsite: o.config.backup.offsite ? offsiteService({ paths: o.paths, config: o.config.backup.offsite, log: o.log }) : null,
     metrics: new Metrics(o.config.metrics.enabled),
     fanout: { table: fanouts, service: null as unknown as Service },
+    bodies: new BodyBudget(o.config.server.maxBodyMemory), // holes25
   };
   const pullControl = fleetControlPuller(state);
   state.fanout.service = fanoutService(state, fanouts);

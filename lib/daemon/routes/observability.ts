@@ -34,6 +34,7 @@ export function observabilityRoutes(state: DaemonState, allRoutes: () => readonl
           dispatches: { total: dispatches.size, active: dispatches.active, queued, running, counts: reconciler.counts },
           startedAt: state.startedAt,
           logWrites: state.log.writeStatus(), // holes25: log write failures
+          bodies: state.bodies.status(), // holes25: memory budget for bodies in flight
         });
         return new Response(body, { headers: { "content-type": PROMETHEUS_TEXT } });
       },
