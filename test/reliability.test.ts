@@ -145,6 +145,10 @@ describe("bad-input barrage", () => {
       { name: "huge body integer", body: `{${recText},"body":{"n":123456789012345678901234567890}}` },
       { name: "huge negative integer", body: `{${recText},"body":{"n":-9007199254740993}}` },
       { name: "infinite float", body: `{${recText},"body":{"n":1e400}}` },
+      { name: "float past 2^53", body: `{${recText},"body":{"n":9007199254740993.0}}` },
+      { name: "float underflowing to 0", body: `{${recText},"body":{"n":1e-400}}` },
+      { name: "more digits than a double keeps", body: `{${recText},"body":{"n":0.10000000000000001}}` },
+      { name: "inexact float in a batch", path: "/v1/records/batch", body: `{"records":[{${recText},"body":{"n":1.12345678901234567890}}]}` },
       { name: "huge integer in a batch", path: "/v1/records/batch", body: `{"records":[{${recText},"body":{"n":99999999999999999999}}]}` },
       // duplicate keys
       { name: "duplicate thread", body: `{${recText},"thread":"th_other","body":{}}` },
@@ -232,8 +236,11 @@ describe("bad-input barrage", () => {
     expect(health.status).toBe(200);
     expect(health.json.records).toBe(healthBefore);
     expect([...(await storedIds(inst))].sort()).toEqual([...before].sort());
-    // Still serving writes after all that.
+    // Still serving writes after all that; numbers a double carries exactly are stored as sent.
     expect((await inst.http("POST", "/v1/records", rec({ body: { after: true } }))).status).toBe(201);
+    const exact = await inst.http("POST", "/v1/records", `{${recText},"body":{"a":0.1,"b":1e300,"c":-2.5E-10,"d":5e-324,"e":9007199254740991}}`);
+    expect(exact.status).toBe(201);
+    expect(exact.json.body).toEqual({ a: 0.1, b: 1e300, c: -2.5e-10, d: 5e-324, e: 9007199254740991 });
     console.log(`reliability: bad-input barrage, ${cases.length + 1} requests refused with 4xx and an error envelope, 0 records written by them`);
   }, 120_000);
 });
