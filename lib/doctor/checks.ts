@@ -240,7 +240,7 @@ export const storeLock: Check = (ctx) => {
   const file = lockFileFor(ctx.paths.store);
   const holder = readLockHolder(ctx.paths.store);
   if (!existsSync(file) || holder?.pid !== pid) {
-    return fail(name, `${file} ${existsSync(file) ? `names ${holder ? `pid ${holder.pid}` : "no holder"}` : "is missing"} while spl serve (pid ${pid}) runs: a second daemon could open the same store — 'spl serve --restart' takes the lock again`);
+    return fail(name, `${file} ${existsSync(file) ? `names ${holder ? `pid ${holder.pid}` : "no holder"}` : "is missing"} while spl serve (pid ${pid}) runs: spl names the store's holder from it (a second daemon is still kept out by the lock on hub.db itself) — 'spl serve --restart' takes the lock again`);
   }
   return pass(name, `${file} held by spl serve (pid ${pid})`);
 };
