@@ -65,6 +65,8 @@ function storageWarnings(st: any, backupInProgress: boolean): string[] {
   if (st.last_error) lines.push(`Storage:  last write error at ${st.last_error.at}: ${st.last_error.message} (see 'spl doctor')`);
   // The startup backup's pinned snapshot holds checkpoints off until it is written: expected.
   if (st.checkpoint_ok === false && !backupInProgress) lines.push(`Storage:  the WAL (${st.wal_bytes} bytes) is not being checkpointed (see 'spl doctor')`);
+  const log = st.log;
+  if (log && !log.ok) lines.push(`Log:      cannot be written since ${log.since}: ${log.last_error?.message} (${log.dropped_lines} lines dropped; retried every second)`);
   return lines;
 }
 

@@ -26,6 +26,8 @@ export interface ConfigSection<T> {
 
 export const DEFAULT_PORT = 9100;
 export const DEFAULT_HOST = "127.0.0.1";
+/** [server] max_body_memory: request bodies in flight (lib/daemon/body-budget.ts). */
+export const DEFAULT_BODY_MEMORY = 1024 * 1024 * 1024;
 
 /** A table's value, or a UserError when `raw` is not a table. */
 export function table(raw: unknown, file: string, name: string): Record<string, unknown> | undefined {
@@ -59,13 +61,15 @@ export interface ServerConfig {
   port: number;
   /** DNS names besides localhost that TCP clients may use in Host (origin.ts). */
   allowedHosts: string[];
+  /** Bytes of request bodies in flight before new ones get 503 (daemon/body-budget.ts). */
+  maxBodyMemory: number;
 }
 
 export const serverSection: ConfigSection<ServerConfig> = {
   name: "server",
-  keys: ["host", "port", "allowed_hosts"],
+  keys: ["host", "port", "allowed_hosts", "max_body_memory"],
   parse(raw, file) {
-    const c: ServerConfig = { host: DEFAULT_HOST, port: DEFAULT_PORT, allowedHosts: [] };
+    const c: ServerConfig = { host: DEFAULT_HOST, port: DEFAULT_PORT, allowedHosts: [], maxBodyMemory: DEFAULT_BODY_MEMORY };
     if (raw?.host !== undefined) {
       if (typeof raw.host !== "string") badValue(file, "server", "host", "a string");
       c.host = raw.host as string;
@@ -80,15 +84,23 @@ export const serverSection: ConfigSection<ServerConfig> = {
       if (!Array.isArray(h) || !h.every((x: unknown) => typeof x === "string" && /^[A-Za-z0-9.-]+$/.test(x))) badValue(file, "server", "allowed_hosts", 'a list of host names, e.g. ["spl.example.com"]');
       c.allowedHosts = (h as string[]).map((x) => x.toLowerCase());
     }
+    if (raw?.max_body_memory !== undefined) {
+      const m = raw.max_body_memory;
+      if (typeof m !== "number" || !Number.isSafeInteger(m) || m < 1024 * 1024) badValue(file, "server", "max_body_memory", "an integer number of bytes, at least 1048576 (1 MiB)");
+      c.maxBodyMemory = m as number;
+    }
     return c;
   },
-  show: (v) => ({ host: v.host, port: v.port, allowed_hosts: v.allowedHosts }),
+  show: (v) => ({ host: v.host, port: v.port, allowed_hosts: v.allowedHosts, max_body_memory: v.maxBodyMemory }),
   template: (v) => `[server]
 host = ${JSON.stringify(v.host)}
 port = ${v.port}
 # Names clients may use to reach this daemon over TCP besides IP addresses and localhost
 # (requests with any other Host are refused, against DNS rebinding), e.g. ["spl.example.com"].
-allowed_hosts = ${JSON.stringify(v.allowedHosts)}`,
+allowed_hosts = ${JSON.stringify(v.allowedHosts)}
+# Memory for request bodies in flight; a body takes about 8x its size while it is handled, and
+# past this the daemon answers 503 with Retry-After (default 1 GiB).
+# max_body_memory = ${DEFAULT_BODY_MEMORY}`,
 };
 
 export const storeSection: ConfigSection<{ durability: "normal" | "full" }> = {

@@ -57,3 +57,23 @@ test("a field named like a line key goes under fields, so every key has one valu
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a log that cannot be written never throws: failures are counted, lines wait for the retry", () => {
+  const dir = mkdtempSync(join(tmpdir(), "spl-log-"));
+  try {
+    // A file where the log's directory should be: every append fails (ENOTDIR).
+    const blocker = join(dir, "logs");
+    require("node:fs").writeFileSync(blocker, "");
+    const log = createFileLogger(join(blocker, "spl.log"), { level: "info" });
+    for (let i = 0; i < 5000; i++) log.error("line", { i, pad: "x".repeat(100) });
+    log.flush();
+    const st = log.writeStatus();
+    expect(st.ok).toBe(false);
+    expect(st.failed_writes).toBeGreaterThan(0);
+    expect(st.dropped_lines).toBeGreaterThan(0);
+    expect(st.last_error!.message).toContain(`log ${join(blocker, "spl.log")}: E`);
+    expect(Date.parse(st.since!)).not.toBeNaN();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

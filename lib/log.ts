@@ -3,8 +3,10 @@
 // once for WARN/ERROR) so per-record lines stay cheap; the file rotates at 10 MiB keeping 7.
 // A foreground daemon (systemd, Docker) also writes every line to stderr: the same JSON when
 // stderr is not a terminal, a readable line when it is.
+// Logging never throws: a write that fails (a full disk) is counted and retried (LogWriteStatus,
+// shown by `spl status` and `spl doctor` through the storage status), never logged about again.
 import { createConsola, type LogObject } from "consola";
-import { appendFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync, truncateSync } from "node:fs";
 import { dirname } from "node:path";
 
 export const LEVELS = ["error", "warn", "info", "debug", "trace"] as const;
@@ -30,6 +32,86 @@ export interface Logger {
   stopMirroring(): void;
   /** Start a fresh file at the log's path after logrotate moved it (SIGHUP). */
   reopen(): void;
+  /** Whether lines reach their destinations, and what was lost when they did not. */
+  writeStatus(): LogWriteStatus;
+}
+
+/** What a logger could not write (its file, or stderr): for `spl status`, doctor and /metrics. */
+export interface LogWriteStatus {
+  /** false while writes are failing (retried every RETRY_MS). */
+  ok: boolean;
+  /** Writes that failed since start (each one a buffer of lines, or one stderr write). */
+  failed_writes: number;
+  /** Lines lost: they did not fit in the buffer kept for the retry. */
+  dropped_lines: number;
+  /** The latest failure. */
+  last_error: { at: string; message: string } | null;
+  /** When the current run of failures began; null while writes succeed. */
+  since: string | null;
+}
+
+/** How long a failed log write waits before it is tried again (no syscall per line meanwhile). */
+export const RETRY_MS = 1000;
+
+/** Counts failures for one logger (shared by its file and stderr, and by every child). */
+class WriteFailures {
+  failed = 0;
+  dropped = 0;
+  lastError: LogWriteStatus["last_error"] = null;
+  since: string | null = null;
+  /** The run of failures was reported on stderr. */
+  private reported = false;
+  /** `dropped` when the run began. */
+  private droppedBefore = 0;
+
+  /**
+   * A write failed: counted, and reported once on stderr per run of failures. A failed stderr
+   * write is only counted (it is retried with the next line, and reporting it there is moot).
+   */
+  note(what: string, err: unknown): void {
+    this.failed++;
+    const at = new Date().toISOString();
+    const message = `${what}: ${err instanceof Error ? err.message : String(err)}`;
+    this.lastError = { at, message };
+    if (what === "stderr") return;
+    if (this.since === null) {
+      this.since = at;
+      this.droppedBefore = this.dropped;
+    }
+    if (this.reported) return;
+    this.reported = true;
+    stderrWrite(`spl: cannot write ${message}; log lines wait in memory and are retried every ${RETRY_MS / 1000} s (see 'spl status')\n`);
+  }
+
+  /** A write succeeded: the run is over. Returns the run that ended (for one line about it), or null. */
+  recovered(): { since: string; dropped: number } | null {
+    if (this.since === null) return null;
+    const run = { since: this.since, dropped: this.dropped - this.droppedBefore };
+    this.since = null;
+    this.reported = false;
+    return run;
+  }
+
+  status(): LogWriteStatus {
+    return { ok: this.since === null, failed_writes: this.failed, dropped_lines: this.dropped, last_error: this.lastError, since: this.since };
+  }
+}
+
+// A failed write to process.stderr (a full disk under daemon.out) arrives later as an 'error'
+// event; unhandled, it becomes an uncaught exception, which is logged, which writes to stderr
+// again: a loop at 100% CPU. The listener takes those errors, counted by whoever is listening.
+let stderrFailed: ((err: unknown) => void) | null = null;
+let stderrListening = false;
+function stderrWrite(text: string): void {
+  if (!stderrListening) {
+    stderrListening = true;
+    process.stderr.on("error", (err) => stderrFailed?.(err));
+  }
+  try {
+    process.stderr.write(text);
+  } catch (err) {
+    stderrFailed?.(err);
+  }
 }
 
 export function levelFromEnv(value = process.env.SPL_LOG): Level {
@@ -50,57 +132,96 @@ class RotatingFile {
   private readonly buf = new Uint8Array(128 * 1024);
   private used = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
-  private failing = false;
+  /** While appends fail: no attempt before this time (Date.now() ms); lines wait in buf. */
+  private retryAt = 0;
 
   constructor(
     readonly path: string,
+    private readonly failures: WriteFailures,
     readonly maxBytes = ROTATE_BYTES,
     readonly keep = ROTATE_KEEP,
   ) {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    this.size = existsSync(path) ? statSync(path).size : 0;
+    try {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      this.size = existsSync(path) ? statSync(path).size : 0;
+    } catch (err) {
+      this.size = 0;
+      this.failed(err);
+    }
   }
 
-  write(line: string, urgent: boolean) {
+  write(line: string, urgent: boolean): void {
     const room = line.length * 3; // UTF-8 bytes at most
     if (this.used + room > this.buf.length) this.flush();
-    if (room > this.buf.length) this.append(encoder.encode(line));
-    else this.used += encoder.encodeInto(line, this.buf.subarray(this.used)).written;
-    if (urgent) this.flush();
-    else if (!this.timer && this.used) {
-      this.timer = setTimeout(() => this.flush(), 50);
-      this.timer.unref?.();
+    if (this.used + room <= this.buf.length) this.used += encoder.encodeInto(line, this.buf.subarray(this.used)).written;
+    else if (this.used > 0 || Date.now() < this.retryAt || !this.append(encoder.encode(line))) {
+      // The buffer holds lines waiting for the file to take writes again; this one is lost.
+      this.failures.dropped++;
+      return;
     }
+    if (urgent) this.flush();
+    else this.schedule(50);
   }
 
   flush() {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (!this.used) return;
-    const bytes = this.buf.subarray(0, this.used);
-    this.used = 0;
-    this.append(bytes);
+    const wait = this.retryAt - Date.now();
+    if (wait > 0) return this.schedule(wait);
+    if (this.append(this.buf.subarray(0, this.used))) this.used = 0;
+    else this.schedule(RETRY_MS);
   }
 
-  private append(bytes: Uint8Array) {
+  private schedule(ms: number) {
+    if (this.timer || !this.used) return;
+    this.timer = setTimeout(() => this.flush(), ms);
+    this.timer.unref?.();
+  }
+
+  private append(bytes: Uint8Array): boolean {
     try {
       if (this.size > 0 && this.size + bytes.length > this.maxBytes) this.rotate();
       appendFileSync(this.path, bytes, { mode: 0o600 });
       this.size += bytes.length;
-      this.failing = false;
     } catch (err) {
-      // Disk full, or the file became unwritable: the lines go to stderr instead (the console,
-      // the journal, docker logs), so the error that caused it is not lost with them.
-      if (!this.failing) process.stderr.write(`spl: cannot write log ${this.path}: ${(err as Error).message}; logging to stderr until it works again\n`);
-      this.failing = true;
-      process.stderr.write(Buffer.from(bytes)); // a copy: the buffer is reused
+      // Disk full, or the file became unwritable: cut off a partly written line so the file stays
+      // whole lines, keep the lines for the retry.
+      try {
+        if (existsSync(this.path) && statSync(this.path).size > this.size) truncateSync(this.path, this.size);
+      } catch {}
+      this.failed(err);
+      return false;
     }
+    if (this.retryAt) this.resumed();
+    return true;
+  }
+
+  private failed(err: unknown) {
+    this.retryAt = Date.now() + RETRY_MS;
+    this.failures.note(`log ${this.path}`, err);
+  }
+
+  /** The first append after failures: one line says what was lost, in the file itself. */
+  private resumed() {
+    this.retryAt = 0;
+    const run = this.failures.recovered();
+    if (!run) return;
+    const line = jsonLine(isoNow(), "WARN", "spl::log", "the log file could not be written for a while; lines that did not fit in memory were dropped", { path: this.path, since: run.since, dropped_lines: run.dropped });
+    try {
+      appendFileSync(this.path, line, { mode: 0o600 });
+      this.size += Buffer.byteLength(line);
+    } catch {}
   }
 
   /** The file may have been moved away (logrotate): appends recreate it, sized from scratch. */
   reopen() {
     this.flush();
-    this.size = existsSync(this.path) ? statSync(this.path).size : 0;
+    try {
+      this.size = existsSync(this.path) ? statSync(this.path).size : 0;
+    } catch {
+      this.size = 0;
+    }
   }
 
   private rotate() {
@@ -131,7 +252,7 @@ class StderrLines {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (!this.pending) return;
-    process.stderr.write(this.pending);
+    stderrWrite(this.pending);
     this.pending = "";
   }
 }
@@ -186,7 +307,9 @@ export interface FileLoggerOptions {
 
 /** A logger writing JSON lines to `path` (null: no file, `[log] file = false`) and as opts say. */
 export function createFileLogger(path: string | null, opts: FileLoggerOptions = {}): Logger {
-  const file = path === null ? null : new RotatingFile(path, opts.maxBytes);
+  const failures = new WriteFailures();
+  stderrFailed = (err) => failures.note("stderr", err);
+  const file = path === null ? null : new RotatingFile(path, failures, opts.maxBytes);
   const stderr = opts.stderr ? new StderrLines() : null;
   const text = opts.stderr === "text" ? terminalLines(stderr!) : null;
   const threshold = CONSOLA_LEVEL[opts.level ?? levelFromEnv()];
@@ -197,11 +320,15 @@ export function createFileLogger(path: string | null, opts: FileLoggerOptions = 
     const ts = isoNow();
     const name = NAME_OF[level]!;
     const urgent = level <= 1;
-    const line = jsonLine(ts, name, target, String(msg), fields);
-    file?.write(line, urgent);
-    if (text) text(level, target, String(msg), fields);
-    else if (stderr) stderr.write(line, urgent);
-    else if (opts.mirrorToStderr && urgent) process.stderr.write(`${name.toLowerCase()}: ${msg}\n`);
+    try {
+      const line = jsonLine(ts, name, target, String(msg), fields);
+      file?.write(line, urgent);
+      if (text) text(level, target, String(msg), fields);
+      else if (stderr) stderr.write(line, urgent);
+      else if (opts.mirrorToStderr && urgent) stderrWrite(`${name.toLowerCase()}: ${msg}\n`);
+    } catch (err) {
+      failures.note("log line", err); // a field JSON cannot encode (a BigInt, a cycle)
+    }
   };
   const make = (target: string): Logger => ({
     error: (m, f) => write(0, target, m, f),
@@ -219,6 +346,7 @@ export function createFileLogger(path: string | null, opts: FileLoggerOptions = 
       opts.mirrorToStderr = false;
     },
     reopen: () => file?.reopen(),
+    writeStatus: () => failures.status(),
   });
   return make("spl");
 }
@@ -248,4 +376,5 @@ export const silentLogger: Logger = {
   flush() {},
   stopMirroring() {},
   reopen() {},
+  writeStatus: () => ({ ok: true, failed_writes: 0, dropped_lines: 0, last_error: null, since: null }),
 };

@@ -1,6 +1,8 @@
 // HTTP API on TCP and the Unix socket, record rules, and bad input (issue 2.7).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { Instance } from "./harness";
+import { readFileSync } from "node:fs";
+import { connect } from "node:net";
+import { Instance, waitFor } from "./harness";
 
 const inst = new Instance();
 const rec = (over: Record<string, unknown> = {}) => ({
@@ -235,6 +237,36 @@ describe("bad input never crashes the daemon or loses data", () => {
     const after = await inst.http("GET", "/health");
     expect(after.status).toBe(200);
     expect(after.json.records).toBe(before);
+  });
+
+  test("an upload the client cuts off (Content-Length or chunked) is a 400 BODY_INCOMPLETE, not an ERROR with an empty error", async () => {
+    const cutOff = (head: string) =>
+      new Promise<void>((resolve, reject) => {
+        const s = connect(inst.port, "127.0.0.1", () => s.write(head));
+        s.on("error", reject);
+        // The daemon has the headers and part of the body; then the client is gone.
+        setTimeout(() => (s.destroy(), resolve()), 300);
+      });
+    const start = `POST /v1/records/batch HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${inst.token}\r\nContent-Type: application/json\r\n`;
+    // Answers of the batch route by status, from /metrics.
+    const counted = async () => {
+      const text = await (await fetch(`${inst.url}/metrics`, { headers: { authorization: `Bearer ${inst.token}` } })).text();
+      const byStatus: Record<string, number> = {};
+      for (const m of text.matchAll(/spl_http_requests_total\{route="POST \/v1\/records\/batch",status="(\d+)"\} (\d+)/g)) byStatus[m[1]!] = Number(m[2]);
+      return byStatus;
+    };
+    const total = (c: Record<string, number>) => Object.values(c).reduce((a, b) => a + b, 0);
+    const before = await counted();
+    await cutOff(`${start}Content-Length: 100000\r\n\r\n{"records":[${"x".repeat(1000)}`);
+    await cutOff(`${start}Transfer-Encoding: chunked\r\n\r\n100\r\n{"records":[${"x".repeat(100)}`);
+    const after = await waitFor(async () => {
+      const c = await counted();
+      return total(c) >= total(before) + 2 ? c : null;
+    });
+    expect((after!["400"] ?? 0) - (before["400"] ?? 0)).toBe(2);
+    const log = readFileSync(inst.path("logs", "spl.log"), "utf8");
+    expect(log.split("\n").filter((l) => l.includes('"level":"ERROR"'))).toEqual([]);
+    expect((await inst.http("GET", "/health")).status).toBe(200);
   });
 
   test("concurrent duplicate submissions store one record and answer one 201", async () => {

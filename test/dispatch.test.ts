@@ -322,3 +322,37 @@ describe("dispatch config mistakes", () => {
     }
   });
 });
+
+describe("the exec adapter's environment", () => {
+  test("a command running `env` sees the allowlist, the SPL_* dispatch variables and its pass_env, never the daemon's AWS_* or other secrets", async () => {
+    const inst = new Instance({ env: { AWS_SECRET_ACCESS_KEY: "wJalrXUtnFEMI-not-for-commands", AWS_ACCESS_KEY_ID: "AKIA-not-for-commands", SPL_TOKEN: "spl_local_leak", DB_PASSWORD: "hunter2", SHARE_ME: "shared-value", LANG: "C.UTF-8", TZ: "UTC" } });
+    await initWith(inst, [`[dispatch.targets."did:sync:agent:env"]`, `adapter = "exec"`, `command = ["env"]`, `pass_env = ["SHARE_ME"]`].join("\n"));
+    await inst.start();
+    try {
+      const goal = 'quoted "$(touch /tmp/spl-never)" goal';
+      const sent = (await intend(inst, { goal, to: "did:sync:agent:env" })).json;
+      const know = await waitFor(async () => (await inst.socket("GET", `/v1/threads/${sent.thread}/records`)).json.data.find((r: any) => r.act === "KNOW" && r.body.fulfills === sent.id));
+      expect(know.body.verdict).toBe("accept");
+      const env = Object.fromEntries(
+        (know.body.summary as string)
+          .trim()
+          .split("\n")
+          .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+      );
+      expect(Object.keys(env).sort()).toEqual(["HOME", "LANG", "PATH", "SHARE_ME", "SPL_GOAL", "SPL_RECORD_ID", "SPL_TARGET", "SPL_THREAD", "TZ", "USER"]);
+      expect(env).toMatchObject({ SPL_GOAL: goal, SPL_RECORD_ID: sent.id, SPL_THREAD: sent.thread, SPL_TARGET: "did:sync:agent:env", SHARE_ME: "shared-value", HOME: inst.home, LANG: "C.UTF-8", TZ: "UTC" });
+      const all = JSON.stringify((await inst.socket("GET", `/v1/threads/${sent.thread}/records`)).json);
+      for (const secret of ["wJalrXUtnFEMI", "AKIA-not", "spl_local_leak", "hunter2"]) expect(all).not.toContain(secret);
+    } finally {
+      await inst.stop();
+    }
+  });
+
+  test("pass_env of the wrong shape stops the start naming the key", async () => {
+    const inst = new Instance();
+    await initWith(inst, [`[dispatch.targets."did:sync:agent:env"]`, `adapter = "exec"`, `command = ["env"]`, `pass_env = "AWS_*"`].join("\n"));
+    const r = await inst.spl(["serve", "--port", String(inst.port)]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('[dispatch.targets."did:sync:agent:env"] pass_env must be a list of environment variable names — e.g. pass_env = ["GITHUB_TOKEN"]');
+  });
+});

@@ -2,7 +2,7 @@
 // <url>`), driven through the compiled binary against a file:/// directory and a real
 // S3-protocol server (s3rver) on loopback.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { emit, hashTree, logLines, sha256File, stopOk, threadIds } from "./backup-helpers";
 import { freePort, Instance, waitFor } from "./harness";
@@ -70,6 +70,24 @@ describe("off-host backups to a file:/// directory", () => {
     const text = await inst.spl(["backup", "list", "--remote"]);
     expect(text.stdout).toContain(p.url);
     await stopOk(inst);
+  });
+
+  test("a dangling symlink, a fifo and a symlink loop anywhere under the root are skipped: push, list --remote and retention still work", async () => {
+    const inst = new Instance();
+    const off = join(inst.root, "offsite");
+    mkdirSync(join(off, "someone-else", "deeper"), { recursive: true });
+    symlinkSync(join(inst.root, "no-such-target"), join(off, "dangling"));
+    symlinkSync(join(inst.root, "gone-too"), join(off, "someone-else", "deeper", "dangling.bak.zst"));
+    symlinkSync(join(off, "someone-else"), join(off, "someone-else", "loop"));
+    expect(Bun.spawnSync(["mkfifo", join(off, "someone-else", "pipe")]).exitCode).toBe(0);
+    await initWith(inst, fileToml(off, "keep_days = 1"));
+    const first = await inst.spl(["backup", "push", "-o", "json"]);
+    expect({ code: first.code, stderr: first.stderr }).toEqual({ code: 0, stderr: "" });
+    const second = await pushJson(inst);
+    const list = await remoteCopies(inst);
+    expect(list.map((c) => c.url)).toContain(second.url);
+    expect(list.every((c) => !c.url.includes("dangling") && !c.url.includes("someone-else"))).toBe(true);
+    expect((await inst.spl(["backup", "list", "--remote"])).code).toBe(0);
   });
 
   test("restore from a file:// URL into a wiped home: every record id back; a corrupted copy is refused and nothing replaced", async () => {

@@ -1,14 +1,20 @@
 // Reliability suite (runs with `bun run test`): repeated kill -9 of the compiled daemon under
-// mixed single and batch ingest, with every acknowledged id checked after each restart; and a
+// mixed single and batch ingest, with every acknowledged id checked after each restart; a
 // barrage of bad input that must each get a 4xx error envelope, write nothing, and leave the
-// daemon serving. Prints its counts.
+// daemon serving; a home on a disk that fills up; rules with backtracking regexes; many large
+// bodies at once against the memory budget. Prints its figures.
 import { afterAll, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
+import { closeSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
 import { answerOf, Instance, isAlive, waitFor } from "./harness";
+import { mountTmpfs, tmpfsUnavailable, unmountAll } from "./tmpfs";
 
 const TRIALS = 20;
 const instances: Instance[] = [];
 afterAll(async () => {
   for (const inst of instances) await inst.stop();
+  unmountAll();
 });
 
 /** Every record id the daemon holds, read through the socket in pages. */
@@ -139,6 +145,10 @@ describe("bad-input barrage", () => {
       { name: "huge body integer", body: `{${recText},"body":{"n":123456789012345678901234567890}}` },
       { name: "huge negative integer", body: `{${recText},"body":{"n":-9007199254740993}}` },
       { name: "infinite float", body: `{${recText},"body":{"n":1e400}}` },
+      { name: "float past 2^53", body: `{${recText},"body":{"n":9007199254740993.0}}` },
+      { name: "float underflowing to 0", body: `{${recText},"body":{"n":1e-400}}` },
+      { name: "more digits than a double keeps", body: `{${recText},"body":{"n":0.10000000000000001}}` },
+      { name: "inexact float in a batch", path: "/v1/records/batch", body: `{"records":[{${recText},"body":{"n":1.12345678901234567890}}]}` },
       { name: "huge integer in a batch", path: "/v1/records/batch", body: `{"records":[{${recText},"body":{"n":99999999999999999999}}]}` },
       // duplicate keys
       { name: "duplicate thread", body: `{${recText},"thread":"th_other","body":{}}` },
@@ -226,8 +236,323 @@ describe("bad-input barrage", () => {
     expect(health.status).toBe(200);
     expect(health.json.records).toBe(healthBefore);
     expect([...(await storedIds(inst))].sort()).toEqual([...before].sort());
-    // Still serving writes after all that.
+    // Still serving writes after all that; numbers a double carries exactly are stored as sent.
     expect((await inst.http("POST", "/v1/records", rec({ body: { after: true } }))).status).toBe(201);
+    const exact = await inst.http("POST", "/v1/records", `{${recText},"body":{"a":0.1,"b":1e300,"c":-2.5E-10,"d":5e-324,"e":9007199254740991}}`);
+    expect(exact.status).toBe(201);
+    expect(exact.json.body).toEqual({ a: 0.1, b: 1e300, c: -2.5e-10, d: 5e-324, e: 9007199254740991 });
     console.log(`reliability: bad-input barrage, ${cases.length + 1} requests refused with 4xx and an error envelope, 0 records written by them`);
   }, 120_000);
+});
+
+/** POST with a bound on the wait, so a daemon that stalls fails the test with what it was doing. */
+async function post(inst: Instance, path: string, body: unknown, waitMs = 30_000) {
+  const res = await fetch(inst.url + path, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${inst.token}` },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(waitMs),
+  }).catch((err) => {
+    throw new Error(`POST ${path} got no answer within ${waitMs / 1000} s: ${err}`);
+  });
+  return answerOf(res);
+}
+
+/** Polls GET /health until stopped; every answer must be a 200 within 10 s. */
+function healthWatch(inst: Instance) {
+  const seen = { asked: 0, ok: 0, slowestMs: 0, problems: [] as string[] };
+  let on = true;
+  const done = (async () => {
+    while (on) {
+      seen.asked++;
+      try {
+        const t0 = performance.now();
+        const r = await fetch(`${inst.url}/health`, { signal: AbortSignal.timeout(10_000) });
+        await r.text();
+        seen.slowestMs = Math.max(seen.slowestMs, performance.now() - t0);
+        if (r.status === 200) seen.ok++;
+        else seen.problems.push(`status ${r.status}`);
+      } catch (err) {
+        seen.problems.push(String(err));
+      }
+      await Bun.sleep(100);
+    }
+  })();
+  return { seen, stop: async () => ((on = false), await done, seen) };
+}
+
+/** Fills the filesystem holding dir with one file until ENOSPC; returns its path. */
+function fillUp(dir: string): string {
+  const path = join(dir, "filler-rest");
+  const fd = openSync(path, "w");
+  const chunk = Buffer.alloc(256 * 1024, 7);
+  try {
+    for (;;) writeSync(fd, chunk);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOSPC") throw err;
+  } finally {
+    closeSync(fd);
+  }
+  return path;
+}
+
+const diskFull = tmpfsUnavailable ? test.skip : test;
+if (tmpfsUnavailable) console.log(`reliability: disk-full cases skipped: ${tmpfsUnavailable}`);
+
+describe("a full disk", () => {
+  diskFull("home on a 20 MiB tmpfs filled with 3 KB records: 507 STORAGE_FULL, /health and --stop keep working, writes resume once space returns", async () => {
+    const inst = new Instance();
+    instances.push(inst);
+    mountTmpfs(inst.splHome, "20m");
+    const pid = await inst.start();
+    // Room the test can give back later: a file of its own on the same filesystem.
+    const filler = join(inst.splHome, "filler");
+    writeFileSync(filler, Buffer.alloc(3 * 1024 * 1024, 1));
+    const watch = healthWatch(inst);
+    const rec = (i: number) => ({ thread: "th_full", actor: "did:sync:user:filler", act: "KNOW", body: { i, pad: "p".repeat(3000) } });
+
+    const acked: string[] = [];
+    let full: any = null;
+    const t0 = performance.now();
+    for (let i = 0; !full && i < 20_000; i++) {
+      const r = await post(inst, "/v1/records", rec(i));
+      if (r.status === 201) acked.push(r.json.id);
+      else if (r.status === 507) full = r.json;
+      else throw new Error(`ingest answered ${r.status} before the disk was full: ${r.text}`);
+    }
+    const fillMs = performance.now() - t0;
+    expect(full).toMatchObject({ object: "error", type: "api_error", code: "STORAGE_FULL", filesystem: inst.splHome });
+    expect(full.message).toContain(`the filesystem mounted at ${inst.splHome} (tmpfs) is full`);
+    expect(full.message).toContain("free space on");
+
+    // Writes go on failing cleanly (never a 500, never a stall) until log lines cannot be written either.
+    let refused = 1;
+    const logFailing = await waitFor(async () => {
+      const r = await post(inst, "/v1/records", rec(-refused));
+      expect({ status: r.status, code: r.json?.code }).toEqual({ status: 507, code: "STORAGE_FULL" });
+      refused++;
+      const st = JSON.parse((await inst.spl(["status", "-o", "json"])).stdout).storage;
+      return st.log.ok === false ? st : null;
+    }, 60_000);
+    expect(logFailing.last_error.during).toMatch(/^(write|checkpoint)$/);
+    expect(logFailing.log.failed_writes).toBeGreaterThan(0);
+    expect(logFailing.log.last_error.message).toContain("ENOSPC");
+    const status = await inst.spl(["status"]);
+    expect(status.stdout).toMatch(/^Log: +cannot be written since \S+: log .*ENOSPC/m);
+    const doctor = JSON.parse((await inst.spl(["doctor", "-o", "json"])).stdout).checks.find((c: any) => c.name === "storage");
+    expect(doctor.status).toBe("fail");
+    const metrics = await fetch(`${inst.url}/metrics`, { headers: { authorization: `Bearer ${inst.token}` } }).then((r) => r.text());
+    expect(metrics).toContain("spl_log_write_ok 0");
+    // Reported once on stderr (daemon.out is on the full disk too: at most the one line got there).
+    const out = readFileSync(inst.path("logs", "daemon.out"), "utf8");
+    expect(out.split("spl: cannot write log").length - 1).toBeLessThanOrEqual(1);
+
+    // Space comes back: the next writes succeed without a restart, and the log catches up.
+    rmSync(filler);
+    const t1 = performance.now();
+    let afterFree = 0;
+    await waitFor(async () => {
+      const r = await post(inst, "/v1/records", rec(100_000 + afterFree++));
+      if (r.status === 201) acked.push(r.json.id);
+      return r.status === 201;
+    }, 60_000);
+    const resumeMs = performance.now() - t1;
+    for (let i = 0; i < 20; i++) {
+      const r = await post(inst, "/v1/records", { ...rec(200_000 + i), body: { i } });
+      expect(r.status).toBe(201);
+      acked.push(r.json.id);
+    }
+    await waitFor(async () => JSON.parse((await inst.spl(["status", "-o", "json"])).stdout).storage.log.ok === true, 30_000);
+    expect(readFileSync(inst.path("logs", "spl.log"), "utf8")).toContain("the log file could not be written for a while");
+
+    // Full again, and `spl serve --stop` still stops it.
+    const rest = fillUp(inst.splHome);
+    // What is left in the WAL's reused pages may still take a few.
+    await waitFor(async () => {
+      const r = await post(inst, "/v1/records", rec(300_000 + acked.length));
+      if (r.status === 201) acked.push(r.json.id);
+      else expect(r.status).toBe(507);
+      return r.status === 507;
+    }, 60_000);
+    const seen = await watch.stop();
+    expect({ healthProblems: seen.problems }).toEqual({ healthProblems: [] });
+    const stop = await inst.spl(["serve", "--stop"]);
+    expect({ code: stop.code, stderr: stop.stderr }).toEqual({ code: 0, stderr: "" });
+    expect(isAlive(pid)).toBe(false);
+
+    // Every acknowledged record is in the store.
+    rmSync(rest);
+    const db = new Database(inst.path("hub.db"), { readonly: true });
+    const stored = new Set((db.query("SELECT id FROM records").all() as { id: string }[]).map((r) => r.id));
+    db.close();
+    expect(acked.filter((id) => !stored.has(id))).toEqual([]);
+    console.log(
+      `reliability: disk full: ${acked.length} records acknowledged (${full ? "filled 20 MiB in " + Math.round(fillMs) + " ms" : ""}), ${refused} writes answered 507 STORAGE_FULL, ` +
+        `first write ${Math.round(resumeMs)} ms after space returned (${afterFree} tries), /health answered ${seen.ok}/${seen.asked}, --stop on a full disk exit 0, 0 lost`,
+    );
+  }, 180_000);
+});
+
+describe("rules with backtracking regexes", () => {
+  const ADMIN = "did:sync:agent:admin";
+  const PROBE = "did:sync:agent:probe";
+  const TOKEN_RE = /spl_[a-z0-9]+_[a-z0-9]+_[A-Za-z0-9]+/;
+  // 46 characters that `^(\w+\s?)*$` can split into words in exponentially many ways before the "!" refutes them all.
+  const STALL_GOAL = `${"a".repeat(45)}!`;
+  const WORDS_GOAL = "fix the flaky build in the ingest path today x"; // 46 characters, words only
+
+  async function tcp(inst: Instance, method: string, path: string, token: string, body?: unknown, waitMs = 60_000) {
+    const res = await fetch(inst.url + path, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(waitMs),
+    });
+    return answerOf(res);
+  }
+
+  async function reconcilerCounts(inst: Instance) {
+    return (await tcp(inst, "GET", "/v1/dispatches?limit=0", inst.token!)).json.reconciler;
+  }
+
+  test("a routing rule `^(\\w+\\s?)*$` over 30 INTENDs with a 46-character goal: requests keep being answered, and words-only goals still route", async () => {
+    expect(STALL_GOAL.length).toBe(46);
+    expect(WORDS_GOAL.length).toBe(46);
+    const inst = new Instance();
+    instances.push(inst);
+    await inst.start();
+    const token = inst.token!;
+    const target = "did:sync:agent:words";
+    const ruleBody = { topic: "routing_rule", name: "words-only", target, priority: 10, expression: 'record.body.goal.matches("^(\\\\w+\\\\s?)*$")' };
+    expect((await tcp(inst, "POST", "/v1/config/rules", token, ruleBody)).status).toBe(201);
+    const intends = (goal: string, tag: string) => ({ records: Array.from({ length: 30 }, (_, i) => ({ thread: `th_re_${tag}_${i}`, actor: "did:sync:user:alice", act: "INTEND", body: { goal, i } })) });
+
+    const before = await reconcilerCounts(inst);
+    // Routing runs on the daemon's event loop after the commit: /health, asked every 100 ms, must
+    // be answered within 10 s each time (before linear-time matching it waited ~19 s).
+    const watch = healthWatch(inst);
+    const t0 = performance.now();
+    const batch = await tcp(inst, "POST", "/v1/records/batch", token, intends(STALL_GOAL, "stall"));
+    expect(batch.status).toBe(200);
+    const routed = await waitFor(async () => {
+      const c = await reconcilerCounts(inst);
+      return c.decided - before.decided >= 30 ? c : null;
+    }, 120_000);
+    const routeMs = performance.now() - t0;
+    const seen = await watch.stop();
+    expect({ healthProblems: seen.problems }).toEqual({ healthProblems: [] });
+    expect(routed.dispatched - before.dispatched).toBe(0); // "!" is no word: the rule does not match, nothing routed to it
+
+    // RE2 semantics still match what they should: words-only goals go to the target.
+    expect((await tcp(inst, "POST", "/v1/records/batch", token, intends(WORDS_GOAL, "words"))).status).toBe(200);
+    await waitFor(async () => (await reconcilerCounts(inst)).dispatched - before.dispatched >= 30, 60_000);
+    console.log(`reliability: regex routing rule ^(\\w+\\s?)*$, 30 INTENDs with a 46-character goal: routed in ${Math.round(routeMs)} ms, /health answered ${seen.ok}/${seen.asked} meanwhile, slowest in ${Math.round(seen.slowestMs)} ms`);
+  }, 180_000);
+
+  test("a deny rule `(a+)+$|!` denies \"a\"*40+\"!\" (never fails open); patterns RE2 cannot run are refused when written", async () => {
+    const inst = new Instance();
+    instances.push(inst);
+    await inst.spl(["init"]);
+    await inst.start();
+    const mint = async (actor: string) => {
+      const r = await inst.spl(["token", "create", "--name", actor.split(":").pop()!, "--actor", actor, "--scopes", "admin"]);
+      return TOKEN_RE.exec(r.stdout)![0];
+    };
+    const admin = await mint(ADMIN);
+    const probe = await mint(PROBE);
+    const rule = async (name: string, action: string, priority: number, expression: string) => tcp(inst, "POST", "/v1/config/rules", admin, { topic: "permission_rule", name, action, priority, expression });
+    expect((await rule("admin-all", "allow", 20000, `current_actor() == "${ADMIN}"`)).status).toBe(201);
+    expect((await rule("no-aaa", "deny", 200, `current_actor() == "${PROBE}" && record.body.goal.matches("(a+)+$|!")`)).status).toBe(201);
+    expect((await rule("probe", "allow", 100, `current_actor() == "${PROBE}"`)).status).toBe(201);
+    const enable = await tcp(inst, "POST", "/v1/records", admin, { thread: "th_engine_config", actor: ADMIN, act: "LEARN", body: { topic: "permissions_enabled", enabled: true } });
+    expect(enable.status).toBe(201);
+
+    const write = (goal: string) => tcp(inst, "POST", "/v1/records", probe, { thread: "th_re_deny", actor: PROBE, act: "DO", body: { goal } });
+    const t0 = performance.now();
+    const long = await write(`${"a".repeat(40)}!`);
+    const longMs = performance.now() - t0;
+    expect({ status: long.status, code: long.json?.code }).toEqual({ status: 403, code: "PERMISSION_DENIED" });
+    expect(long.json.message).toContain('deny rule "no-aaa"');
+    expect((await write("aaaa!")).status).toBe(403);
+    expect((await write(`${"a".repeat(40)}b`)).status).toBe(201); // no "!" and no trailing a: allowed
+
+    // Backreferences and lookaround have no linear-time match: refused at write time, saying so.
+    for (const pattern of ["(a)\\\\1", "(?=a)b", "(?<!a)b"]) {
+      const r = await rule(`bad-${pattern.length}`, "deny", 150, `record.body.goal.matches("${pattern}")`);
+      expect({ pattern, status: r.status, code: r.json?.code }).toEqual({ pattern, status: 400, code: "INVALID_RULE" });
+      expect(r.json.message).toMatch(/RE2 syntax/);
+    }
+    console.log(`reliability: regex deny rule (a+)+$|!, "a"*40+"!" denied in ${Math.round(longMs)} ms; backreference and lookaround patterns refused when written`);
+  }, 120_000);
+});
+
+describe("memory for bodies in flight", () => {
+  /** VmHWM / VmRSS of a process in bytes, from /proc/<pid>/status. */
+  const memory = (pid: number) => {
+    const st = readFileSync(`/proc/${pid}/status`, "utf8");
+    const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(st)![1]) * 1024;
+    return { hwm: kib("VmHWM"), rss: kib("VmRSS") };
+  };
+  const mib = (n: number) => Math.round(n / (1024 * 1024));
+
+  test("24 concurrent 64 MiB batches, with Content-Length and then chunked: 503 + Retry-After past the budget, admitted ones finish, peak RSS under budget + baseline", async () => {
+    const inst = new Instance();
+    instances.push(inst);
+    const pid = await inst.start();
+    const budget = 1024 * 1024 * 1024; // the documented default of [server] max_body_memory
+    const baseline = memory(pid).hwm;
+    // One batch at the route's 64 MiB limit; every request sends the same records (stored once).
+    const pad = "x".repeat(67_000);
+    const body = new TextEncoder().encode(JSON.stringify({ records: Array.from({ length: 1000 }, (_, i) => ({ thread: "th_big", actor: "did:sync:user:big", act: "KNOW", body: { i, pad } })) }));
+    expect(body.length).toBeGreaterThan(64_000_000);
+    expect(body.length).toBeLessThanOrEqual(64 * 1024 * 1024);
+
+    const wave = async (chunked: boolean) => {
+      const answers = await Promise.all(
+        Array.from({ length: 24 }, async () => {
+          const res = await fetch(`${inst.url}/v1/records/batch`, {
+            method: "POST",
+            headers: { authorization: `Bearer ${inst.token}`, "content-type": "application/json" },
+            body: chunked ? new Blob([body]).stream() : body,
+          });
+          return { ...(await answerOf(res)), retryAfter: res.headers.get("retry-after") };
+        }),
+      );
+      const ok = answers.filter((a) => a.status === 200);
+      const busy = answers.filter((a) => a.status === 503);
+      expect({ chunked, other: answers.filter((a) => a.status !== 200 && a.status !== 503).map((a) => `${a.status} ${a.text.slice(0, 200)}`) }).toEqual({ chunked, other: [] });
+      expect(ok.length).toBeGreaterThan(0);
+      for (const a of ok) expect(a.json.data.length).toBe(1000);
+      for (const b of busy) {
+        expect({ code: b.json.code, retryAfter: b.retryAfter }).toEqual({ code: "BODY_MEMORY_BUSY", retryAfter: "1" });
+        expect(b.json.message).toContain("max_body_memory");
+      }
+      return { ok: ok.length, busy: busy.length };
+    };
+    const withLength = await wave(false);
+    const chunked = await wave(true);
+    const peak = memory(pid).hwm;
+    // Once the admitted bodies have finished, a refused client that retries gets in.
+    const retry = await fetch(`${inst.url}/v1/records/batch`, { method: "POST", headers: { authorization: `Bearer ${inst.token}`, "content-type": "application/json" }, body });
+    expect(retry.status).toBe(200);
+    await retry.text();
+    expect((await inst.http("GET", "/health")).status).toBe(200);
+    const metrics = await fetch(`${inst.url}/metrics`, { headers: { authorization: `Bearer ${inst.token}` } }).then((r) => r.text());
+    expect(metrics).toContain(`spl_body_memory_refused_total ${withLength.busy + chunked.busy}\n`);
+    expect(metrics).toContain(`spl_body_memory_limit_bytes ${budget}\n`);
+    console.log(
+      `reliability: memory budget ${mib(budget)} MiB, 24 concurrent 64 MiB batches: Content-Length ${withLength.ok} admitted / ${withLength.busy} answered 503, chunked ${chunked.ok} / ${chunked.busy}; ` +
+        `daemon peak RSS ${mib(peak)} MiB (baseline ${mib(baseline)} MiB, bound ${mib(budget + baseline)} MiB)`,
+    );
+    expect(peak).toBeLessThanOrEqual(budget + baseline);
+  }, 300_000);
+
+  test("[server] max_body_memory of the wrong shape stops the start with the fix", async () => {
+    const inst = new Instance();
+    expect((await inst.spl(["init"])).code).toBe(0);
+    writeFileSync(inst.path("config.toml"), readFileSync(inst.path("config.toml"), "utf8").replace(/^\[server\]$/m, '[server]\nmax_body_memory = "1G"'));
+    const bad = await inst.spl(["serve", "--port", String(inst.port)]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("[server] max_body_memory must be an integer number of bytes, at least 1048576 (1 MiB) — edit the file and try again");
+  });
 });

@@ -2,11 +2,11 @@
 // startup (its startup backup keeps the store as found); a newer one is refused, untouched.
 import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { mkdirSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { prepareRecord, sealRecord } from "../lib/records/envelope";
 import { Instance } from "./harness";
-import { backupsRoot, emit, factsOf, hashTree, health, logLines, sha256File, stopOk } from "./backup-helpers";
+import { backupsRoot, emit, factsOf, hashTree, health, logLines, sha256File, stopOk, threadIds } from "./backup-helpers";
 
 
 /** Schema version 1 exactly as the first spl wrote it: meta + records and their indexes. */
@@ -123,5 +123,58 @@ describe("schema versions", () => {
     const doc = await inst.spl(["doctor", "--json"]);
     expect(doc.code).toBe(2);
     expect(JSON.parse(doc.stdout).checks.find((c: any) => c.name === "schema version")).toMatchObject({ status: "fail" });
+  });
+});
+
+describe("only spl's own schema", () => {
+  const TRIGGER = "CREATE TRIGGER lose_new AFTER INSERT ON records BEGIN DELETE FROM records WHERE seq = NEW.seq; END";
+
+  test("a backup with an added AFTER INSERT ... DELETE trigger (checksum fresh) is refused by restore, --force included, naming it; a daemon refuses to start on such a store", async () => {
+    const inst = new Instance();
+    await inst.start();
+    await emit(inst, 20, "th_schema");
+    await stopOk(inst);
+    const clean = join(inst.root, "clean.bak");
+    expect((await inst.spl(["backup", "--out", clean])).code).toBe(0);
+
+    // The tampered copy: a trigger, a view and an index spl never creates.
+    const tampered = join(inst.root, "tampered.bak");
+    copyFileSync(clean, tampered);
+    const db = new Database(tampered);
+    db.exec(TRIGGER);
+    db.exec("CREATE VIEW every_actor AS SELECT DISTINCT actor FROM records");
+    db.exec("CREATE INDEX records_body ON records(body)");
+    db.close();
+    // As an off-host copy: compressed, with a checksum that matches it.
+    const zst = join(inst.root, "hub.db.20260101-000000.bak.zst");
+    writeFileSync(zst, Bun.zstdCompressSync(readFileSync(tampered)));
+    writeFileSync(`${zst}.sha256`, `${sha256File(zst)}  ${zst.split("/").pop()}\n`);
+
+    for (const args of [["restore", tampered], ["restore", tampered, "--force"], ["restore", zst], ["restore", zst, "--force"]]) {
+      const r = await inst.spl(args);
+      expect({ args, code: r.code }).toEqual({ args, code: 1 });
+      expect(r.stderr).toMatch(/^error: .* is not an intact spl store: it holds schema objects spl does not create: index records_body on records, trigger lose_new on records, view every_actor .* — restore another backup/m);
+      expect(r.stdout).not.toContain("verified");
+    }
+    // The store was not touched: the clean backup still restores over it... and it is intact.
+    expect(factsOf(inst.path("hub.db")).records).toBeGreaterThanOrEqual(20);
+
+    // The runbook's manual procedure (copy a backup to hub.db) meets the same check at start.
+    for (const f of ["hub.db", "hub.db-wal", "hub.db-shm"]) rmSync(inst.path(f), { force: true });
+    copyFileSync(tampered, inst.path("hub.db"));
+    const start = await inst.spl(["serve", "--daemon", "--port", String(inst.port)]);
+    expect(start.code).not.toBe(0);
+    expect(start.stderr).toContain("holds schema objects spl does not create: index records_body on records, trigger lose_new on records, view every_actor");
+    expect((await inst.spl(["status"])).code).toBe(1); // not running
+
+    // Dropping them (the fix the message gives) makes it a store spl starts on, every record there.
+    const fix = new Database(inst.path("hub.db"));
+    fix.exec('DROP TRIGGER "lose_new"; DROP VIEW "every_actor"; DROP INDEX "records_body";');
+    fix.close();
+    await inst.start();
+    expect((await health(inst)).records).toBe(factsOf(clean).records);
+    await emit(inst, 5, "th_schema_after");
+    expect((await threadIds(inst, "th_schema_after")).size).toBe(5);
+    await stopOk(inst);
   });
 });

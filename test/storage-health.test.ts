@@ -89,6 +89,9 @@ describe("storage status", () => {
     expect(failure).not.toBeNull();
     expect(failure!.status).toBeGreaterThanOrEqual(500);
     expect(failure!.json.object).toBe("error");
+    // Says why (item: a failed write is not a bare INTERNAL): SQLite's error, the free space, the fix.
+    expect(failure!.json.code).toBe("STORE_WRITE_FAILED");
+    expect(failure!.json.message).toMatch(/could not be written: disk I\/O error \(SQLITE_IOERR_WRITE; \d+ bytes free on \S+\) — nothing of this request was written; .*file-size limit/);
     expect(acked.length).toBeGreaterThan(0);
 
     const storage = await storageOf(inst);

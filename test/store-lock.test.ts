@@ -55,6 +55,35 @@ describe("the store lock", () => {
     await stopOk(inst);
   });
 
+  test("spl.lock and run/ deleted by hand: a second daemon on the same hub.db is still refused (the lock on hub.db itself), and kill -9 of the first releases it", async () => {
+    const inst = new Instance();
+    await inst.spl(["init"]);
+    const pid = await inst.start();
+    await emit(inst, 5, "th_first");
+    rmSync(inst.path("spl.lock"));
+    rmSync(inst.path("run"), { recursive: true, force: true });
+    const other = new Instance().port;
+    for (const args of [["serve", "--daemon", "--port", String(other)], ["serve", "--port", String(other)]]) {
+      const r = await inst.spl(args);
+      expect({ args, code: r.code }).toEqual({ args, code: 1 });
+      expect(r.stderr).toContain(`error: spl serve is already running (pid ${pid})`);
+    }
+    expect(await fetch(`http://127.0.0.1:${other}/health`).then(() => true, () => false)).toBe(false);
+    // Offline writers meet the same lock.
+    const unlock = await inst.spl(["config", "permissions-unlock"]);
+    expect(unlock.code).toBe(1);
+    expect(unlock.stderr).toContain(`spl serve is already running (pid ${pid})`);
+    expect(isAlive(pid)).toBe(true);
+
+    // kill -9: the kernel drops the lock with the process; the next start takes it at once.
+    process.kill(pid, "SIGKILL");
+    await waitFor(() => !isAlive(pid));
+    const pid2 = await inst.start();
+    expect((await health(inst)).pid).toBe(pid2);
+    expect((await health(inst)).records).toBeGreaterThanOrEqual(5);
+    await stopOk(inst);
+  });
+
   test("kill -9 leaves no stale lock: the next start takes it at once", async () => {
     const inst = new Instance();
     const pid = await inst.start();

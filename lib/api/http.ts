@@ -50,11 +50,21 @@ export async function readBody(request: Request, maxBytes: number, tooLargeCode 
   if (declared > maxBytes) throw tooLarge(tooLargeCode, maxBytes, declared, true);
   // Bun hands a GET no body stream, so a chunked body there is refused on its framing alone.
   if (maxBytes === 0 && request.headers.has("transfer-encoding")) throw tooLarge(tooLargeCode, 0, 0, false);
-  // With a Content-Length (within the limit) Bun delivers exactly that many bytes; the body
-  // stream is only touched for a chunked body.
-  if (request.headers.has("content-length")) return declared === 0 ? EMPTY : new Uint8Array(await request.arrayBuffer());
-  if (!request.body) return EMPTY;
-  const reader = request.body.getReader();
+  try {
+    // With a Content-Length (within the limit) Bun delivers exactly that many bytes; the body
+    // stream is only touched for a chunked body.
+    if (request.headers.has("content-length")) return declared === 0 ? EMPTY : new Uint8Array(await request.arrayBuffer());
+    if (!request.body) return EMPTY;
+    return await readChunked(request.body, maxBytes, tooLargeCode);
+  } catch (err) {
+    if (err instanceof ApiError) throw err;
+    // The client went away mid-upload: its mistake (or its network's), not the daemon's.
+    throw new ApiError(400, "BODY_INCOMPLETE", "the request body ended before it was complete (the client closed the connection mid-upload) — send the request again");
+  }
+}
+
+async function readChunked(body: ReadableStream<Uint8Array>, maxBytes: number, tooLargeCode: string): Promise<Uint8Array> {
+  const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {

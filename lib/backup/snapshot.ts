@@ -10,7 +10,7 @@ import { dirname } from "node:path";
 import { UserError } from "../errors";
 import { readInstanceDid } from "../instance";
 import { StoreReader } from "../store/reader";
-import { SCHEMA_VERSION } from "../store/schema";
+import { foreignSchemaMessage, foreignSchemaObjects, SCHEMA_VERSION } from "../store/schema";
 import { fsyncDir, fsyncFile, renameNoClobber, tempPathFor } from "./fsutil";
 
 export interface StoreFacts {
@@ -110,6 +110,12 @@ export function inspectStoreFile(path: string, opts: { quick?: boolean; mode?: "
       throw new NotAStoreError(path, `SQLite cannot read it (${(err as Error).message})`);
     }
     if (facts.schema_version < 1) throw new NotAStoreError(path, "it has no schema_version in its meta table");
+    // A restore or backup carries only the schema spl creates (no --force skips this).
+    const foreign = foreignSchemaObjects(db.db);
+    if (foreign.length) {
+      const [what, fix] = foreignSchemaMessage(path, foreign);
+      throw new NotAStoreError(path, `it ${what.slice(path.length + 1)}`, fix);
+    }
     if (facts.schema_version > SCHEMA_VERSION) {
       throw new NotAStoreError(
         path,

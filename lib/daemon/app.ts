@@ -51,9 +51,16 @@ export function buildApp(state: DaemonState) {
     const thread = spec.path.startsWith("/v1/threads/:id") ? (ctx.params.id ?? "") : "";
     const caller = gate.admit(request, guarded, thread);
     if (caller instanceof Response) return caller;
-    // Read only after the caller is admitted, and never past the route's own limit.
-    const body = await readBody(request, spec.maxBody ?? 0, spec.tooLargeCode);
-    return handler({ request, params: ctx.params, query: ctx.query, caller, body, as: { caller, route: guarded } });
+    // Admitted within the memory budget for bodies in flight (body-budget.ts), held until answered.
+    const held = state.bodies.reserve(request, spec.maxBody ?? 0);
+    if (held < 0) return state.bodies.refusal();
+    try {
+      // Read only after the caller is admitted, and never past the route's own limit.
+      const body = await readBody(request, spec.maxBody ?? 0, spec.tooLargeCode);
+      return await handler({ request, params: ctx.params, query: ctx.query, caller, body, as: { caller, route: guarded } });
+    } finally {
+      state.bodies.release(held);
+    }
   }
 
   /** No route matched: refused like an admin route (so nothing answers without a token), then 404. */

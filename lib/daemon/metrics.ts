@@ -3,6 +3,8 @@
 // (records, backups, dispatches, process) are read from the daemon's state when scraped.
 import { readdirSync } from "node:fs";
 import type { MetricsOut } from "../capability";
+import type { LogWriteStatus } from "../log";
+import type { BodyBudgetStatus } from "./body-budget";
 
 /** Upper bounds (seconds) of the request latency buckets. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -23,6 +25,10 @@ export interface MetricsSource {
   /** The startup backup: when it was written and its outcome ("written" or why not). */
   backup: { written_at: string | null; outcome: string } | null;
   startedAt: number;
+  /** The log's failed writes (lib/log.ts). */
+  logWrites: LogWriteStatus;
+  /** Memory for request bodies in flight (body-budget.ts). */
+  bodies: BodyBudgetStatus;
   /** The capabilities' families (dispatches, ...), in list order. */
   capabilities: ReadonlyArray<(out: MetricsOut) => void>;
 }
@@ -102,6 +108,22 @@ export class Metrics {
       },
     };
     for (const add of src.capabilities) add(writer);
+
+    const l = src.logWrites;
+    family("spl_log_write_ok", "gauge", "0 while log lines cannot be written (a full disk); they are retried.");
+    out.push(`spl_log_write_ok ${l.ok ? 1 : 0}`);
+    family("spl_log_write_failures_total", "counter", "Log writes that failed since start.");
+    out.push(`spl_log_write_failures_total ${l.failed_writes}`);
+    family("spl_log_lines_dropped_total", "counter", "Log lines lost because the log could not be written for too long.");
+    out.push(`spl_log_lines_dropped_total ${l.dropped_lines}`);
+
+    const budget = src.bodies;
+    family("spl_body_memory_limit_bytes", "gauge", "[server] max_body_memory: memory for request bodies in flight.");
+    out.push(`spl_body_memory_limit_bytes ${budget.limit_bytes}`);
+    family("spl_body_memory_inflight_bytes", "gauge", "Memory reserved now for request bodies being handled (8x their size).");
+    out.push(`spl_body_memory_inflight_bytes ${budget.inflight_bytes}`);
+    family("spl_body_memory_refused_total", "counter", "Requests answered 503 because the body memory budget was spent.");
+    out.push(`spl_body_memory_refused_total ${budget.refused}`);
 
     processMetrics(out, family, src.startedAt);
     return out.join("\n") + "\n";

@@ -171,6 +171,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
       throw err;
     }
     const { db } = opened;
+    if (opened.created) lock.coverStore(); // hub.db did not exist to be locked with spl.lock
     const store = new RecordStore(db);
     // Migrations add no records, so this is the count the pinned snapshot holds.
     backup?.startedWith(store.counts.records);

@@ -18,6 +18,7 @@ import { CORE_RESERVED_THREADS, type ReservedThread } from "../records/reserved-
 import { IngestQueue } from "../store/ingest-queue";
 import type { RecordStore } from "../store/records";
 import { Gate, isLoopback, tcpAuthRequired } from "./access";
+import { BodyBudget } from "./body-budget";
 import { Metrics } from "./metrics";
 import { walCheckpointer } from "./services";
 import { StorageHealth } from "./storage-health";
@@ -53,6 +54,8 @@ export interface DaemonState {
   services: Service[];
   /** Counters and histograms for GET /metrics (no-ops when [metrics] enabled = false). */
   metrics: Metrics;
+  /** Memory for request bodies in flight, `[server] max_body_memory` (body-budget.ts). */
+  bodies: BodyBudget;
   /** What each capability of the list added, in list order. */
   capabilities: Array<{ capability: Capability; parts: Parts }>;
   /** The routes the capabilities added (the daemon's own are in app.ts). */
@@ -178,6 +181,7 @@ export function createDaemonState(o: {
     auth,
     gate,
     metrics,
+    bodies: new BodyBudget(o.config.server.maxBodyMemory),
     capabilities,
     services: [storage, walCheckpointer(o.store.db, o.paths.store, storage), ...capabilities.flatMap(({ parts }) => parts.services ?? [])],
     routes: capabilities.flatMap(({ parts }) => parts.routes ?? []),

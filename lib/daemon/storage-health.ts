@@ -1,10 +1,10 @@
 // What the daemon knows about its storage, for GET /v1/status and `spl doctor`: the last write
-// error, and whether the WAL is being copied back into hub.db. Both fail silently otherwise:
-// SQLite ignores a failed automatic checkpoint (the WAL just grows), and when the disk is full
-// the log line about it fails as well.
+// error, whether the WAL is being copied back into hub.db, and whether log lines reach the log
+// file. All fail silently otherwise: SQLite ignores a failed automatic checkpoint (the WAL just
+// grows), and when the disk is full the log line about it fails as well.
 import type { Database } from "bun:sqlite";
 import { statSync } from "node:fs";
-import type { Logger } from "../log";
+import type { Logger, LogWriteStatus } from "../log";
 import { checkpointPassive } from "../store/open";
 
 export interface StorageStatus {
@@ -14,6 +14,8 @@ export interface StorageStatus {
   /** false while checkpoints cannot finish; null before the first one. */
   checkpoint_ok: boolean | null;
   last_error: { at: string; during: string; message: string } | null;
+  /** Log lines that could not be written (lib/log.ts): a full disk shows here first. */
+  log: LogWriteStatus;
 }
 
 /** How often a checkpoint that could not finish is retried (and a large WAL is checked). */
@@ -89,7 +91,7 @@ export class StorageHealth {
   }
 
   status(): StorageStatus {
-    return { wal_bytes: this.walBytes(), last_checkpoint_at: this.lastCheckpointAt, checkpoint_ok: this.checkpointOk, last_error: this.lastError };
+    return { wal_bytes: this.walBytes(), last_checkpoint_at: this.lastCheckpointAt, checkpoint_ok: this.checkpointOk, last_error: this.lastError, log: this.log.writeStatus() };
   }
 
   /** Retries unfinished checkpoints so the status clears (or the warning comes) on its own. */

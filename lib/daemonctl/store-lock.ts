@@ -5,12 +5,15 @@
 // commands that rewrite the store while the daemon is stopped (restore, permissions-unlock,
 // backup, init) hold it while they work, so none of them can interleave with a starting daemon.
 // The holder writes its pid, command and address into the file so others can name it.
+// Every holder also takes flock(2) on hub.db itself (store-file-lock.ts), so deleting spl.lock by
+// hand does not let a second daemon open the same store.
 import { constants, Database } from "bun:sqlite";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { UserError } from "../errors";
-import { isAlive } from "./proc";
+import { cmdline, isAlive, isSplServe } from "./proc";
 import { uriPath } from "../store/reader";
+import { lockStoreFile, unlockStoreFile, type StoreFileLock } from "./store-file-lock";
 
 export interface LockHolder {
   pid: number;
@@ -67,14 +70,51 @@ export function readLockHolder(storePath: string): LockHolder | null {
 const held = new Set<StoreLock>();
 
 export class StoreLock {
-  constructor(private db: Database) {
+  constructor(
+    private db: Database,
+    private readonly storePath: string,
+    private fileLock: StoreFileLock | null,
+  ) {
     held.add(this);
+  }
+
+  /**
+   * Locks hub.db itself if it was not there to lock when the lock was taken (a new store: call
+   * once it is created). Throws StoreBusyError if another process holds it.
+   */
+  coverStore(): void {
+    if (this.fileLock) return;
+    const got = lockStoreFile(this.storePath);
+    if (got === "busy") throw new StoreBusyError(lockFileFor(this.storePath), storeFileHolder(this.storePath));
+    this.fileLock = got;
   }
 
   /** Gives the lock up (process exit does the same). */
   release(): void {
-    if (held.delete(this)) this.db.close();
+    if (!held.delete(this)) return;
+    if (this.fileLock) unlockStoreFile(this.fileLock);
+    this.db.close();
   }
+}
+
+/**
+ * Who holds the flock on hub.db, from /proc/locks (its inode): named as `spl serve` when it is
+ * one, which is how a daemon whose spl.lock was deleted is still found. null when unknown.
+ */
+export function storeFileHolder(storePath: string): LockHolder | null {
+  try {
+    const ino = statSync(storePath).ino;
+    for (const line of readFileSync("/proc/locks", "utf8").split("\n")) {
+      const f = line.trim().split(/\s+/);
+      // "1: FLOCK  ADVISORY  WRITE 1234 fe:00:2187313 0 EOF"
+      if (f[1] !== "FLOCK" || f[3] !== "WRITE" || Number(f[5]?.split(":")[2]) !== ino) continue;
+      const pid = Number(f[4]);
+      if (pid === process.pid || !isAlive(pid)) continue;
+      const command = isSplServe(pid) ? "serve" : (/\bspl\s+(\S+)/.exec(cmdline(pid) ?? "")?.[1] ?? "(unknown command)");
+      return { pid, command, host: null, port: null, since: "" };
+    }
+  } catch {}
+  return null;
 }
 
 interface Me {
@@ -97,6 +137,19 @@ export function acquireStoreLock(storePath: string, me: Me, opts: { fix?: string
 }
 
 function lockNow(storePath: string, me: Me, waitMs: number, fix: string | undefined): StoreLock {
+  const lock = lockSplLock(storePath, me, waitMs, fix);
+  // Then the store file itself: waited for like spl.lock (a short-lived holder lets go soon).
+  for (const deadline = Date.now() + waitMs; ; Bun.sleepSync(50)) {
+    const got = lockStoreFile(storePath);
+    if (got !== "busy") return new StoreLock(lock, storePath, got);
+    if (Date.now() >= deadline) {
+      lock.close();
+      throw new StoreBusyError(lockFileFor(storePath), storeFileHolder(storePath), fix);
+    }
+  }
+}
+
+function lockSplLock(storePath: string, me: Me, waitMs: number, fix: string | undefined): Database {
   const file = lockFileFor(storePath);
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   let db: Database;
@@ -132,7 +185,7 @@ function lockNow(storePath: string, me: Me, waitMs: number, fix: string | undefi
       db.exec("ROLLBACK");
     } catch {}
   }
-  return new StoreLock(db);
+  return db;
 }
 
 /**

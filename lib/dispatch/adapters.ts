@@ -45,11 +45,24 @@ export interface ExecSpec {
   command: string[];
   timeoutSecs: number;
   cwd?: string;
+  /** Names of the daemon's environment variables the target's config passes on (`pass_env`). */
+  passEnv?: string[];
 }
 
-/** The daemon's environment without its own credentials: a dispatched command is not the operator. */
-function commandEnv(): Record<string, string | undefined> {
-  const { SPL_TOKEN: _token, SPL_BOOTSTRAP_TOKEN: _bootstrap, ...env } = process.env;
+/**
+ * What a dispatched command inherits from the daemon (README "Dispatch"): an allowlist, never the
+ * rest. The daemon's environment holds its own credentials (SPL_TOKEN, AWS_* for off-host
+ * backups, whatever the service manager set), and a command's output becomes a KNOW that any
+ * `records:read` token can read.
+ */
+export const INHERITED_ENV = ["PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR"];
+
+function commandEnv(passEnv: readonly string[] = []): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of [...INHERITED_ENV, ...passEnv]) {
+    const value = process.env[name];
+    if (value !== undefined) env[name] = value;
+  }
   return env;
 }
 
@@ -59,7 +72,7 @@ export class ExecAdapter implements Adapter {
   constructor(private readonly spec: ExecSpec) {}
 
   async run(job: DispatchJob): Promise<Outcome> {
-    const { command, timeoutSecs, cwd } = this.spec;
+    const { command, timeoutSecs, cwd, passEnv } = this.spec;
     let proc;
     try {
       proc = Bun.spawn(command, {
@@ -67,7 +80,7 @@ export class ExecAdapter implements Adapter {
         stdin: "pipe",
         stdout: "pipe",
         stderr: "pipe",
-        env: { ...commandEnv(), SPL_GOAL: job.goal, SPL_RECORD_ID: job.record.id, SPL_THREAD: job.record.thread, SPL_TARGET: job.target },
+        env: { ...commandEnv(passEnv), SPL_GOAL: job.goal, SPL_RECORD_ID: job.record.id, SPL_THREAD: job.record.thread, SPL_TARGET: job.target },
       });
     } catch (err) {
       return { ok: false, verdict: "reject", reason: `cannot run ${command[0]}: ${(err as Error).message}` };

@@ -6,6 +6,7 @@
 //   command = ["./build.sh"]    # argv, never a shell
 //   timeout_secs = 600
 //   cwd = "/srv/work"
+//   pass_env = ["GITHUB_TOKEN"] # daemon environment variables the command gets besides the allowlist
 // A value of the wrong shape is a startup error naming the key. What can change while the daemon
 // runs (a command installed later, a cwd created later) and a target table that names no adapter
 // are checked per dispatch instead: that dispatch fails with the fix in its reason and the log,
@@ -24,6 +25,8 @@ export interface TargetConfig {
   timeoutSecs: number;
   cwd?: string;
   delayMs: number;
+  /** `pass_env`: names of the daemon's environment variables passed to the command (adapters.ts). */
+  passEnv?: string[];
 }
 
 export interface DispatchConfig {
@@ -33,7 +36,7 @@ export interface DispatchConfig {
 
 export const defaultDispatchConfig = (): DispatchConfig => ({ concurrency: DEFAULT_CONCURRENCY, targets: {} });
 
-const TARGET_KEYS = ["adapter", "command", "timeout_secs", "cwd", "delay_ms"];
+const TARGET_KEYS = ["adapter", "command", "timeout_secs", "cwd", "delay_ms", "pass_env"];
 const isTable = (v: unknown): v is Record<string, unknown> => !!v && typeof v === "object" && !Array.isArray(v);
 
 /** Reads the [dispatch] table of a parsed config.toml; a malformed value is a UserError naming its key. */
@@ -83,6 +86,11 @@ export function parseDispatchConfig(raw: unknown, path: string): DispatchConfig 
       if (typeof e.cwd !== "string" || e.cwd === "") bad(`${where} cwd`, "a directory path", `e.g. cwd = "/srv/work"`);
       t.cwd = e.cwd as string;
     }
+    if (e.pass_env !== undefined) {
+      const p = e.pass_env;
+      if (!Array.isArray(p) || !p.every((x) => typeof x === "string" && /^[A-Za-z_][A-Za-z0-9_]*$/.test(x))) bad(`${where} pass_env`, "a list of environment variable names", `e.g. pass_env = ["GITHUB_TOKEN"]`);
+      t.passEnv = p as string[];
+    }
     config.targets[did] = t;
   }
   return config;
@@ -107,5 +115,5 @@ export function adapterFor(config: DispatchConfig, target: string): Adapter | st
   const command = t.command!;
   if (t.cwd !== undefined && !(existsSync(t.cwd) && statSync(t.cwd).isDirectory())) return `${where}: cwd ${t.cwd} is not a directory — create it, or fix cwd and restart`;
   if (!findCommand(command[0]!, t.cwd)) return `${where}: command ${command[0]} not found — install it, or give its full path in command and restart`;
-  return new ExecAdapter({ command, timeoutSecs: t.timeoutSecs, cwd: t.cwd });
+  return new ExecAdapter({ command, timeoutSecs: t.timeoutSecs, cwd: t.cwd, passEnv: t.passEnv });
 }

@@ -239,7 +239,7 @@ export const storeLock: Check = (ctx) => {
   const file = lockFileFor(ctx.paths.store);
   const holder = readLockHolder(ctx.paths.store);
   if (!existsSync(file) || holder?.pid !== pid) {
-    return fail(name, `${file} ${existsSync(file) ? `names ${holder ? `pid ${holder.pid}` : "no holder"}` : "is missing"} while spl serve (pid ${pid}) runs: a second daemon could open the same store — 'spl serve --restart' takes the lock again`);
+    return fail(name, `${file} ${existsSync(file) ? `names ${holder ? `pid ${holder.pid}` : "no holder"}` : "is missing"} while spl serve (pid ${pid}) runs: spl names the store's holder from it (a second daemon is still kept out by the lock on hub.db itself) — 'spl serve --restart' takes the lock again`);
   }
   return pass(name, `${file} held by spl serve (pid ${pid})`);
 };
@@ -256,6 +256,9 @@ export const storageHealth: Check = (ctx) => {
       name,
       `last write error at ${st.last_error.at} (${st.last_error.during}): ${st.last_error.message} — free disk space and check that ${ctx.paths.store} and its directory are writable; acknowledged records are safe`,
     );
+  }
+  if (st.log && !st.log.ok) {
+    return fail(name, `the log cannot be written since ${st.log.since}: ${st.log.last_error?.message} (${st.log.dropped_lines} lines dropped) — free disk space under ${ctx.paths.home}; the daemon retries on its own`);
   }
   const since = st.last_checkpoint_at ? `since ${st.last_checkpoint_at}` : "since start";
   if (st.checkpoint_ok === false && ctx.status?.backup?.outcome?.startsWith("in progress")) {

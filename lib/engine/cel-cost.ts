@@ -14,11 +14,12 @@ export const MAX_EVALUATION_STEPS = 100_000;
 export const UNKNOWN_LIST_SIZE = 100;
 
 // cel-js AST nodes, as far as this module relies on them.
-interface AstNode {
+export interface AstNode {
   op: string;
   args: unknown;
   meta: { alternate?: AstNode };
-  handle?: (items: unknown, args: unknown, ev: unknown, ctx: unknown) => unknown;
+  start?: number;
+  handle?: (...args: any[]) => unknown;
 }
 interface ComprehensionArgs {
   iterable: AstNode;
@@ -92,9 +93,14 @@ function sizeOf(items: unknown): number {
 }
 
 function charge(items: unknown): void {
+  chargeSteps(sizeOf(items));
+}
+
+/** Charges work that is not a comprehension (a regex match: cel-regex.ts) to the running budget. */
+export function chargeSteps(steps: number): void {
   const budget = active;
   if (!budget) return;
-  budget.left -= sizeOf(items);
+  budget.left -= steps;
   if (budget.left < 0) {
     budget.exceeded = true;
     throw runtimeCostError();
@@ -103,8 +109,20 @@ function charge(items: unknown): void {
 
 function runtimeCostError(): CelCostError {
   return new CelCostError(
-    `expression is too costly: its comprehensions visited more than ${MAX_EVALUATION_STEPS} elements — nest fewer comprehensions or walk shorter lists`,
+    `expression is too costly: its comprehensions visited more than ${MAX_EVALUATION_STEPS} elements (a regex match counts one per 64 characters it reads) — nest fewer comprehensions, walk shorter lists or match shorter strings`,
   );
+}
+
+/** Calls visit on every node of a type-checked AST, looking through macro expansions. */
+export function walkAst(root: unknown, visit: (node: AstNode) => void): void {
+  const seen = new Set<AstNode>();
+  const go = (node: AstNode) => {
+    if (seen.has(node)) return;
+    seen.add(node);
+    visit(node);
+    children(node).forEach(go);
+  };
+  if (isNode(root)) go(root);
 }
 
 const instrumented = new WeakSet<object>();

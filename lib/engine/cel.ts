@@ -3,11 +3,12 @@
 // One Environment per rule context, built lazily from the vocabulary (vocabulary.ts): the
 // library is loaded with a lazy require so CLI commands that never evaluate CEL do not pay for
 // it. Compiled (parsed + type-checked) expressions live in a 1024-entry LRU. Every evaluation
-// runs under a cost budget (cel-cost.ts).
+// runs under a cost budget (cel-cost.ts); `matches()` runs RE2 (cel-regex.ts).
 
 import type * as CelJs from "@marcbachmann/cel-js";
 import { LruMap } from "./lru";
 import { instrument, staticCostProblem, withBudget } from "./cel-cost";
+import { useRe2 } from "./cel-regex";
 import { CelCostError, CelEvaluationError } from "./cel-values";
 import {
   CEL_CONTEXTS,
@@ -151,6 +152,8 @@ function compileUncached(context: CelContextName, expr: string, requireBool: boo
     // Rules are stored and run on every request: refuse one whose fan-out could exceed the budget.
     const tooCostly = requireBool ? staticCostProblem(fn.ast) : undefined;
     if (tooCostly) return { ok: false, error: tooCostly };
+    const badRegex = useRe2(fn.ast);
+    if (badRegex) return { ok: false, ...describeError({ message: badRegex.error, range: badRegex.start === undefined ? undefined : { start: badRegex.start, end: badRegex.start } }, expr) };
     instrument(fn.ast);
     return { ok: true, fn: fn as Compiled };
   } catch (err) {

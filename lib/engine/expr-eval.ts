@@ -47,7 +47,7 @@ export async function evaluateAdHoc(context: CelContextName, expression: string,
   try {
     const reply = await new Promise<AdHocReply>((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new CelCostError(`expression is too costly: it did not finish within ${AD_HOC_TIMEOUT_MS / 1000} s — simplify it (a backtracking regular expression?)`)),
+        () => reject(new CelCostError(`expression is too costly: it did not finish within ${AD_HOC_TIMEOUT_MS / 1000} s — simplify it (long strings built over and over in a comprehension?)`)),
         AD_HOC_TIMEOUT_MS,
       );
       worker.onmessage = (event: MessageEvent<AdHocReply>) => {

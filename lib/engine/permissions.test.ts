@@ -42,6 +42,24 @@ describe("decide", () => {
     expect(d).toMatchObject({ allowed: true, rule: "fallback" });
     const d2 = decide([rules[0]!], { actor: "did:bob", resource: "record_write", record: { act: "DO", body: {} } }, scope);
     expect(d2.allowed).toBe(false); // fail closed
+    expect(d2.reason).toContain('allow rule "broken-allow" (priority 100) could not be evaluated (evaluation error:');
+    // With the data there the rule decides as written.
+    expect(decide(rules, { actor: "did:bob", resource: "record_write", record: { act: "DO", body: { level: 5 } } }, scope)).toMatchObject({ allowed: true, rule: "broken-allow" });
+  });
+
+  test("matches() is RE2: a backtracking pattern neither stalls nor gives up and answers \"no match\"", () => {
+    const rules = [rule("no-aaa", "deny", 100, 'record.body.goal.matches("(a+)+$|!")'), rule("everyone", "allow", 1, "true")];
+    const goal = (g: string) => ({ actor: "did:bob", resource: "record_write", record: { act: "DO" as const, body: { goal: g } } });
+    expect(decide(rules, goal(`${"a".repeat(40)}!`), scope)).toMatchObject({ allowed: false, rule: "no-aaa" });
+    expect(decide(rules, goal("aaaa!"), scope)).toMatchObject({ allowed: false, rule: "no-aaa" });
+    expect(decide(rules, goal(`${"a".repeat(40)}b`), scope)).toMatchObject({ allowed: true, rule: "everyone" });
+  });
+
+  test("a pattern read from the record that RE2 cannot run denies", () => {
+    const rules = [rule("pattern", "allow", 100, "record.body.s.matches(record.body.p)")];
+    const d = decide(rules, { actor: "did:bob", resource: "record_write", record: { act: "DO", body: { s: "aa", p: "(a)\\1" } } }, scope);
+    expect(d.allowed).toBe(false);
+    expect(d.reason).toContain("is not RE2 syntax");
   });
 
   test("an evaluation error makes a deny rule match", () => {

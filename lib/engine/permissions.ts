@@ -1,6 +1,6 @@
 // CEL permission decisions: descending priority, first match decides, no match denies.
-// An evaluation error never opens a door: an allow rule that errors does not match,
-// a deny rule that errors matches.
+// An evaluation error (or a rule out of budget) never opens a door: an allow rule that errors
+// does not match, a deny rule that errors matches; either way the error is in the decision.
 
 import type { Envelope } from "../records/types";
 import { bindContextDefaults, evaluateBool, toCelVars, type CelScope, type CelVars } from "./cel";
@@ -82,6 +82,8 @@ export function decide(rules: readonly PermissionRule[], req: PermissionRequest,
   );
   const callerScope: CelScope = scope.actor === req.actor ? scope : { ...scope, actor: req.actor };
 
+  /** The first allow rule that could not be evaluated, named if nothing else allows. */
+  let skipped = "";
   for (const rule of ordered) {
     let matched: boolean;
     let failure = "";
@@ -90,6 +92,7 @@ export function decide(rules: readonly PermissionRule[], req: PermissionRequest,
     } catch (err) {
       matched = rule.action === "deny"; // fail closed
       failure = ` (evaluation error: ${(err as Error).message})`;
+      if (!matched && !skipped) skipped = `; allow rule "${rule.name}" (priority ${rule.priority}) could not be evaluated${failure}`;
     }
     if (!matched) continue;
     const allowed = rule.action === "allow";
@@ -101,7 +104,7 @@ export function decide(rules: readonly PermissionRule[], req: PermissionRequest,
       reason: `${allowed ? "allowed" : "denied"} by ${rule.action} rule "${rule.name}" (priority ${rule.priority})${failure}`,
     };
   }
-  return { allowed: false, resource: req.resource, reason: `no permission rule allows ${req.actor} ${req.resource} (fail-closed)` };
+  return { allowed: false, resource: req.resource, reason: `no permission rule allows ${req.actor} ${req.resource} (fail-closed)${skipped}` };
 }
 
 /**

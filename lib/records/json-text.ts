@@ -1,10 +1,16 @@
 // I-JSON checks over the raw text of a body JSON.parse has already accepted. JSON.parse keeps the
-// last of two equal keys and rounds integers past 2^53, so the value hashed would differ from the
-// one sent; RFC 8785 also needs strings without lone surrogates. One pass over the text: string
-// contents are skipped with indexOf, and only keys, long integers and escapes are looked at.
+// last of two equal keys and rounds every number to the nearest double, so the value hashed
+// would differ from the one sent; RFC 8785 also needs strings without lone surrogates. One pass
+// over the text: string contents are skipped with indexOf, and only keys, long integers,
+// numbers with a fraction or exponent, and escapes are looked at.
+//
+// A number is accepted when its value survives the trip through a double (README "HTTP API"):
+// an integer within ±(2^53-1), or a number whose decimal value is that of the shortest form of
+// the double nearest to it (what RFC 8785 writes): 0.1 and 1e300 pass (1.0 is stored as 1, the
+// same value); 9007199254740993.0, 0.10000000000000001, 1e-400 and 1e400 are refused.
 
 export interface JsonTextProblem {
-  code: "DUPLICATE_KEY" | "UNSAFE_INTEGER" | "LONE_SURROGATE";
+  code: "DUPLICATE_KEY" | "UNSAFE_INTEGER" | "INEXACT_NUMBER" | "LONE_SURROGATE";
   /** What is wrong, naming the value ("holds the integer 9007199254740993, ..."). */
   what: string;
   fix: string;
@@ -61,9 +67,35 @@ function hasKey(keys: string[], key: string): boolean {
 
 const isDigit = (c: number) => c >= 48 && c <= 57;
 
+/** A JSON number's exact decimal value as sign, significant digits (no leading/trailing zeros) and exponent; "" digits is zero. */
+function decimalValue(num: string): { neg: boolean; digits: string; exp: number } {
+  const m = /^(-?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(num)!;
+  const frac = m[3] ?? "";
+  let digits = (m[2] ?? "") + frac;
+  let exp = Number(m[4] ?? 0) - frac.length;
+  let lead = 0;
+  while (lead < digits.length && digits.charCodeAt(lead) === 48) lead++;
+  let end = digits.length;
+  while (end > lead && digits.charCodeAt(end - 1) === 48) end--;
+  exp += digits.length - end;
+  digits = digits.slice(lead, end);
+  return { neg: m[1] === "-", digits, exp };
+}
+
+/** What JSON.parse turns `num` into, when that is another value (null when it is the same). */
+function inexact(num: string): string | null {
+  const parsed = Number(num);
+  if (!Number.isFinite(parsed)) return String(parsed);
+  const sent = decimalValue(num);
+  const kept = decimalValue(String(parsed));
+  if (sent.digits === "" && kept.digits === "") return null; // zero, whatever its sign or spelling
+  return sent.neg === kept.neg && sent.digits === kept.digits && sent.exp === kept.exp ? null : String(parsed);
+}
+
 /**
  * Returns the first I-JSON problem in `text` (which must be valid JSON), or null: a duplicate
- * key in one object, an integer outside ±(2^53-1), or a lone surrogate in a string.
+ * key in one object, an integer outside ±(2^53-1), a number a double cannot carry, or a lone
+ * surrogate in a string.
  */
 export function jsonTextProblem(text: string): JsonTextProblem | null {
   // Per open container: null for an array, else the keys seen so far in that object.
@@ -131,6 +163,14 @@ export function jsonTextProblem(text: string): JsonTextProblem | null {
       }
       if (isInteger && digits >= MAX_SAFE.length && (digits > MAX_SAFE.length || text.slice(digitsStart, j) > MAX_SAFE)) {
         return problem("UNSAFE_INTEGER", `holds the integer ${text.slice(i, j)}, beyond ±(2^53-1), which JSON numbers cannot carry exactly`, "send it as a string");
+      }
+      if (!isInteger) {
+        const num = text.slice(i, j);
+        const stored = inexact(num);
+        if (stored !== null) {
+          const would = Number.isFinite(Number(stored)) ? `would be stored as ${stored}` : "is beyond the range of a double";
+          return problem("INEXACT_NUMBER", `holds the number ${num.length > 40 ? `${num.slice(0, 40)}...` : num}, which a JSON number (an IEEE 754 double) cannot carry exactly: it ${would}`, "send it as a string, or as the value that is stored");
+        }
       }
       i = j - 1;
     }

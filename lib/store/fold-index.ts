@@ -18,6 +18,7 @@
 // noted: PRAGMA data_version shows it, and the watermark then moves only after a range scan.
 import type { Database, Statement } from "bun:sqlite";
 import { filterSql, matchesAny, type RecordFilter } from "../records/filter";
+import { FOLD_INDEX_SQL } from "./schema";
 import type { Envelope, StoredRecord } from "../records/types";
 import { COLUMNS, type RecordRow, rowToRecord } from "./rows";
 
@@ -95,7 +96,7 @@ export class FoldIndex {
    */
   use(filters: readonly RecordFilter[]): CatchUpPlan {
     const signature = filterSignature(filters);
-    this.db.exec("CREATE TABLE IF NOT EXISTS fold_records (seq INTEGER PRIMARY KEY)");
+    this.db.exec(FOLD_INDEX_SQL);
     const parts = filters.map(filterSql);
     const where = parts.length ? parts.map((p) => p.sql).join(" OR ") : "0";
     this.rangeParams = parts.flatMap((p) => p.params);

@@ -5,6 +5,7 @@ import type { Logger } from "../log";
 import type { Envelope, StoredRecord } from "../records/types";
 import { type PreparedRecord, RecordError } from "../records/envelope";
 import type { InsertResult, RecordStore } from "./records";
+import { writeFailure } from "./write-failure";
 
 export type ItemResult = InsertResult | { status: "error"; error: RecordError };
 
@@ -144,7 +145,9 @@ export class IngestQueue<As = unknown> {
       this.settle();
       this.store.resync();
       this.onFailed(err as Error);
-      for (const p of batch) p.reject(err as Error);
+      // Said as what it is (507 STORAGE_FULL on a full disk), never a bare 500.
+      const answer = writeFailure(err, this.store.db.filename);
+      for (const p of batch) p.reject(answer);
       return;
     }
     // Committed: answer everyone now. Their continuations run after this turn, so the hook has

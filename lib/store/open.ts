@@ -3,7 +3,7 @@ import { Database } from "bun:sqlite";
 import { existsSync, mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { checkStoreFiles, quickCheck, StoreDamagedError } from "./integrity";
-import { assertKnownVersion, migrate } from "./schema";
+import { assertKnownVersion, foreignSchemaMessage, foreignSchemaObjects, migrate, SchemaError } from "./schema";
 import { UserError } from "../errors";
 import { quietPhases, type Phases } from "../progress/phase";
 
@@ -59,6 +59,9 @@ export function openStore(path: string, opts: OpenOptions = {}): OpenedStore {
     db.exec("PRAGMA busy_timeout = 5000");
     // quick_check before the journal-mode switch: a damaged store is never written to.
     if (opts.check !== false && !created) phases.run("integrity check (quick_check)", storeBytes, () => quickCheck(db, path));
+    // Only the schema spl creates: a foreign trigger could delete what spl acknowledges.
+    const foreign = created ? [] : foreignSchemaObjects(db);
+    if (foreign.length) throw new SchemaError(...foreignSchemaMessage(path, foreign));
     db.exec("PRAGMA journal_mode = WAL");
     db.exec(`PRAGMA synchronous = ${opts.durability === "full" ? "FULL" : "NORMAL"}`);
     // The id index takes random inserts; SQLite's 8 MiB default cache makes large stores

@@ -1,7 +1,7 @@
 // Store schema, versioned in meta.schema_version. Steps only add (CREATE ... IF NOT EXISTS,
 // backfills of derived tables); existing rows are never rewritten. A store newer than this
 // binary is refused rather than guessed at.
-import type { Database } from "bun:sqlite";
+import { Database } from "bun:sqlite";
 import { UserError } from "../errors";
 
 interface Step {
@@ -56,6 +56,74 @@ const STEPS: Step[] = [
 ];
 
 export const SCHEMA_VERSION = STEPS[STEPS.length - 1]!.version;
+
+/**
+ * Tables spl creates outside the versioned steps: the fold index, a cache an older spl ignores
+ * (fold-index.ts). A new table of that kind goes here too, or stores holding it are refused.
+ */
+export const FOLD_INDEX_SQL = "CREATE TABLE IF NOT EXISTS fold_records (seq INTEGER PRIMARY KEY)";
+
+/** A CREATE statement without what does not change its meaning: case, quoting, spacing. */
+const normalized = (sql: string | null) =>
+  (sql ?? "")
+    .toLowerCase()
+    .replace(/["`[\]]/g, "")
+    .replace(/\s+/g, " ")
+    .replace(/ ?([(),;]) ?/g, "$1")
+    .replace(/;$/, "")
+    .trim();
+
+interface SchemaRow {
+  type: string;
+  name: string;
+  tbl_name: string;
+  sql: string | null;
+}
+
+let known: Map<string, string> | null = null;
+
+/** Every object some version of spl's schema has, "type name" → its CREATE statement (normalized). */
+function knownObjects(): Map<string, string> {
+  if (known) return known;
+  const db = new Database(":memory:");
+  try {
+    for (const step of STEPS) db.exec(step.sql);
+    db.exec(FOLD_INDEX_SQL);
+    const rows = db.query("SELECT type, name, tbl_name, sql FROM sqlite_master").all() as SchemaRow[];
+    known = new Map(rows.map((r) => [`${r.type} ${r.name}`, normalized(r.sql)]));
+    return known;
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * The objects in a store that spl does not create (README "Backups and recovery"): a trigger, a
+ * view, a table or an index of another name, or one of spl's own under another definition. A
+ * trigger can delete or rewrite every record acknowledged after it was added, so such a store is
+ * neither restored nor started on. SQLite's automatic indexes follow from the table definitions.
+ */
+export function foreignSchemaObjects(db: Database): string[] {
+  const expected = knownObjects();
+  const found: string[] = [];
+  for (const r of db.query("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name").all() as SchemaRow[]) {
+    if (r.type === "index" && r.name.startsWith("sqlite_autoindex_")) continue;
+    const want = expected.get(`${r.type} ${r.name}`);
+    const on = r.type === "trigger" || r.type === "index" ? ` on ${r.tbl_name}` : "";
+    if (want === undefined) found.push(`${r.type} ${r.name}${on}`);
+    else if (want !== normalized(r.sql)) found.push(`${r.type} ${r.name}${on} (not as spl defines it)`);
+  }
+  return found;
+}
+
+/** The refusal for a store holding foreign objects: what they are, and how to get a clean store. */
+export function foreignSchemaMessage(path: string, objects: string[]): [what: string, fix: string] {
+  const drops = objects.filter((o) => !o.endsWith("(not as spl defines it)")).map((o) => `DROP ${o.split(" ")[0]!.toUpperCase()} "${o.split(" ")[1]}";`);
+  return [
+    `${path} holds schema objects spl does not create: ${objects.join(", ")} (a trigger or view can change or delete records behind spl's back)`,
+    `restore another backup ('spl backup list'); or, if you added them yourself and trust the records, remove them${drops.length ? ` (sqlite3 ${path} '${drops.join(" ")}')` : ""} and try again`,
+  ];
+}
 
 export class SchemaError extends UserError {}
 

@@ -2,7 +2,7 @@
 // NFS or SFTP mount) or an S3-compatible bucket (Bun's built-in S3 client, no SDK).
 // A copy only ever appears under its final name complete: a directory gets a hidden temporary
 // that is renamed; S3 objects appear only when their PUT (or multipart upload) completes.
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { type Dirent, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../../errors";
 import type { HomePaths } from "../../paths";
@@ -42,8 +42,8 @@ export class DirRemote implements Remote {
   async put(key: string, data: Uint8Array) {
     const path = join(this.dir, key);
     const parent = path.slice(0, path.lastIndexOf("/"));
-    mkdirSync(parent, { recursive: true, mode: 0o700 });
     try {
+      mkdirSync(parent, { recursive: true, mode: 0o700 });
       writeFileAtomic(path, data); // temp name, fsync, rename, fsync the folder: never a half copy
     } catch (err) {
       throw this.explain(err);
@@ -61,19 +61,24 @@ export class DirRemote implements Remote {
   async list(prefix: string) {
     const out: RemoteObject[] = [];
     const walk = (rel: string) => {
-      let names: string[];
+      let entries: Dirent[];
       try {
-        names = readdirSync(join(this.dir, rel));
+        entries = readdirSync(join(this.dir, rel), { withFileTypes: true });
       } catch (err) {
         if (rel === "" && (err as NodeJS.ErrnoException).code !== "ENOENT") throw this.explain(err);
         return;
       }
-      for (const name of names) {
-        if (name.startsWith(".")) continue; // temporaries of a push in progress (or cut off)
-        const key = rel ? `${rel}/${name}` : name;
-        const st = statSync(join(this.dir, key));
-        if (st.isDirectory()) walk(key);
-        else if (key.startsWith(prefix)) out.push({ key, bytes: st.size });
+      for (const e of entries) {
+        if (e.name.startsWith(".")) continue; // temporaries of a push in progress (or cut off)
+        const key = rel ? `${rel}/${e.name}` : e.name;
+        // Pushes write folders and regular files only: a symlink (dangling or not), a socket or a
+        // fifo under the root is someone else's, and never stops a push.
+        if (e.isDirectory()) walk(key);
+        else if (e.isFile() && key.startsWith(prefix)) {
+          try {
+            out.push({ key, bytes: lstatSync(join(this.dir, key)).size });
+          } catch {} // removed meanwhile (another push's retention)
+        }
       }
     };
     walk("");
@@ -88,7 +93,7 @@ export class DirRemote implements Remote {
     const e = err as NodeJS.ErrnoException;
     if (e.code === "ENOENT" && key) return new UserError(`${this.urlOf(key)} does not exist`, "'spl backup list --remote' shows the copies");
     if (e.code === "EACCES" || e.code === "EROFS") return new UserError(`cannot write to ${this.dir} (${e.code})`, "check the mount and its permissions");
-    return new UserError(`${this.dir}: ${e.message}`, "check that the directory (or its mount) is reachable");
+    return new UserError(`${this.dir}: ${e.message}`, "check that the directory (or its mount) is reachable, and that nothing but folders and copies is in the way");
   }
 }
 

@@ -30,6 +30,8 @@ export function observabilityRoutes(state: DaemonState, allRoutes: () => readonl
           ready: state.ready,
           backup: state.backup,
           startedAt: state.startedAt,
+          logWrites: state.log.writeStatus(),
+          bodies: state.bodies.status(),
           capabilities: state.capabilities.flatMap(({ parts }) => (parts.metrics ? [parts.metrics] : [])),
         });
         return new Response(body, { headers: { "content-type": PROMETHEUS_TEXT } });
