@@ -88,13 +88,16 @@ durability = ${JSON.stringify(c.store.durability)}
 # Startup backups kept besides hub.db.bak (hub.db.bak.1 .. hub.db.bak.N).
 keep = ${c.backup.keep}
 
-# Off-host copies, pushed on a schedule (README "Backups"). Credentials for s3:// come from
-# AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or <home>/secrets/s3.toml, never from this file.
+# Off-host copies: committed records shipped continuously plus daily snapshots (README
+# "Off-host backups in five minutes"). Credentials for s3:// come from the AWS chain (environment,
+# AWS_PROFILE, roles) or <home>/secrets/s3.toml, never from this file.
 # [backup.offsite]
 # url = "s3://my-bucket/spl"        # or "file:///mnt/offsite/spl"
 # endpoint = "https://s3.example.com"
 # region = "us-east-1"
-# every = "24h"
+# continuous = true                 # false: snapshots only
+# sync_interval = "1s"
+# snapshot_every = "24h"
 # keep_days = 14
 
 [tasks]

@@ -33,7 +33,7 @@ export function observabilityRoutes(state: DaemonState, allRoutes: () => readonl
           backup: state.backup,
           dispatches: { total: dispatches.size, active: dispatches.active, queued, running, counts: reconciler.counts },
           startedAt: state.startedAt,
-        });
+        }) + (state.offsite?.metrics() ?? ""); // off-host push and replication (lib/backup/offsite/service.ts)
         return new Response(body, { headers: { "content-type": PROMETHEUS_TEXT } });
       },
     ),
