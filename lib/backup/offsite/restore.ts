@@ -7,7 +7,7 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { Database } from "bun:sqlite";
 import { findDaemon } from "../../daemonctl/control";
-import { UserError } from "../../errors";
+import { UsageError, UserError } from "../../errors";
 import { homePaths } from "../../paths";
 import { quietPhases, type Phases } from "../../progress/phase";
 import { restoreStore, type RestoreResult } from "../restore";
@@ -42,7 +42,7 @@ export async function restoreOffsite(source: string, opts: OffsiteRestoreOptions
   let pitr: PitrResult | null = null;
   if (isCopyName(source)) {
     if (target.seq !== undefined || target.timeMs !== undefined) {
-      throw new UserError(`--to-seq and --to-time restore from a folder, and ${source} is one copy`, `name its folder instead: spl restore ${source.slice(0, source.lastIndexOf("/"))}`);
+      throw new UsageError(`--to-seq and --to-time restore from a folder, and ${source} is one copy`, `name its folder instead: spl restore ${source.slice(0, source.lastIndexOf("/"))}`);
     }
     file = await fetchCopy(source, paths, { s3, phases });
     try {

@@ -18,6 +18,8 @@ import { type LastPush, readLastPush } from "./push";
 import { Replicator, type ReplicationStatus } from "./replicator";
 
 const FIRST_RETRY_MS = 2000;
+/** How often offsite.json is read for a push that failed beside the daemon. */
+const EXTERNAL_CHECK_MS = 5000;
 /** With replication and no push yet: the latest the first snapshot waits for the thread's word. */
 const FIRST_PUSH_WAIT_MS = 30_000;
 
@@ -114,6 +116,20 @@ export function offsiteService(o: { paths: HomePaths; config: OffsiteConfig; log
     schedule(retryMs);
   }
 
+  /**
+   * A push that failed beside the daemon (`spl backup push` by hand) counts as the daemon's own:
+   * it is retried with the same backoff rather than at the next `snapshot_every`.
+   */
+  let seenExternal = "";
+  let watchExternal: ReturnType<typeof setInterval> | null = null;
+  const checkExternal = () => {
+    const file = readLastPush(o.paths);
+    if (!file || file.ok || child || file.at === seenExternal || (mine && Date.parse(mine.at) >= Date.parse(file.at))) return;
+    seenExternal = file.at;
+    failures++;
+    schedule(Math.min(everyMs, FIRST_RETRY_MS * 2 ** (failures - 1)));
+  };
+
   /** A snapshot now (a new replication generation needs one), or right after the one running. */
   const pushSoon = () => {
     if (child) again = true;
@@ -171,9 +187,11 @@ export function offsiteService(o: { paths: HomePaths; config: OffsiteConfig; log
       const due = Math.max(0, Math.min(everyMs, lastOk + everyMs - Date.now()));
       schedule(replicator && !lastOk ? Math.min(everyMs, FIRST_PUSH_WAIT_MS) : due);
       replicator?.start();
+      watchExternal = setInterval(checkExternal, EXTERNAL_CHECK_MS);
     },
     async stop() {
       stopped = true;
+      if (watchExternal) clearInterval(watchExternal);
       if (timer) clearTimeout(timer);
       timer = null;
       const c = child;
