@@ -7,8 +7,9 @@ import { Database } from "bun:sqlite";
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { ACTOR, emit, logLines, stopOk } from "./backup-helpers";
+import { emit, logLines, stopOk } from "./backup-helpers";
 import { Instance, waitFor } from "./harness";
+import { killTrial } from "./kill-trial";
 import { S3_KEY, S3_SECRET, startS3, type S3Server } from "./s3-server";
 
 const S3_ENV = { AWS_ACCESS_KEY_ID: S3_KEY, AWS_SECRET_ACCESS_KEY: S3_SECRET };
@@ -388,67 +389,6 @@ describe("continuous replication to a file:/// directory", () => {
     expect(u.rows).toEqual(rows(inst.path("hub.db")));
   }, 120_000);
 });
-
-/**
- * One kill -9 trial: load from four clients, SIGKILL at a random moment, restore from the remote
- * alone into an empty home. Every record acknowledged more than sync_interval + the longest
- * flush the daemon reported before the kill must be back; answers the loss window (how long
- * before the kill the oldest missing acknowledged record was acknowledged; 0 when none is missing).
- */
-async function killTrial(inst: Instance, url: string, env: Record<string, string>, syncSecs: number): Promise<{ lossMs: number; acked: number; missing: number; flushMs: number }> {
-  const pid = await inst.start();
-  await caughtUp(inst);
-  const acked = new Map<string, number>();
-  let stop = false;
-  let flushMs = 0;
-  const client = async (c: number) => {
-    for (let i = 0; !stop; i++) {
-      const records = Array.from({ length: 10 }, (_, k) => ({ thread: `th_kill_${c}`, actor: ACTOR, act: "KNOW", body: { text: `c${c} ${i} ${k} ${crypto.randomUUID()}` } }));
-      try {
-        const r = await inst.socket("POST", "/v1/records/batch", { records });
-        const at = Date.now();
-        if (r.status === 200) for (const d of r.json.data) acked.set(d.id, at);
-      } catch {
-        return; // the daemon is gone
-      }
-    }
-  };
-  const watcher = (async () => {
-    while (!stop) {
-      try {
-        const s = (await status(inst)).offsite.replication;
-        flushMs = Math.max(flushMs, s.ship_ms.max);
-      } catch {}
-      await Bun.sleep(50);
-    }
-  })();
-  const clients = [0, 1, 2, 3].map(client);
-  await Bun.sleep(1500 + Math.random() * 1500);
-  const killAt = Date.now();
-  process.kill(pid, "SIGKILL");
-  stop = true;
-  await Promise.all([...clients, watcher]);
-  await waitFor(() => {
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch {
-      return true;
-    }
-  }, 10_000, 20).catch(() => {});
-  const back = await restoreFresh(url, [], env);
-  const have = new Set(back.rows.map((r) => r.id));
-  const allowance = syncSecs * 1000 + flushMs + 50; // + the thread's 5 ms poll and the client's own delay
-  let lossMs = 0;
-  let missing = 0;
-  for (const [id, at] of acked) {
-    if (have.has(id)) continue;
-    missing++;
-    lossMs = Math.max(lossMs, killAt - at);
-    if (at < killAt - allowance) throw new Error(`record ${id} acknowledged ${killAt - at} ms before the kill is not in the restore (allowance ${allowance} ms)`);
-  }
-  return { lossMs, acked: acked.size, missing, flushMs };
-}
 
 describe("kill -9 under load, then a restore from the remote alone", () => {
   let s3: S3Server;
