@@ -10,7 +10,7 @@ import { Database } from "bun:sqlite";
 import { copyFileSync, rmSync } from "node:fs";
 import { UserError } from "../../errors";
 import type { HomePaths } from "../../paths";
-import type { Phases } from "../../progress/phase";
+import { quietPhases, type Phases } from "../../progress/phase";
 import { fsyncFile, tempPathFor } from "../fsutil";
 import { decompressFile, fetchVerified, isCompressed } from "./fetch";
 import { chainFrom, generationsOf, withMeta, type Folder, type RemoteCopy, type Tile } from "./listing";
@@ -164,7 +164,7 @@ async function applySegments(file: string, remote: Remote, plan: Plan, target: T
       for (const tile of plan.chain) {
         if (done) break;
         if (tile.first > app.lastSeq + 1) throw new UserError(`segments are missing between seq ${app.lastSeq} and ${tile.first} in ${remote.urlOf(tile.folder)}`, fix);
-        const got = await fetchVerified(remote, tile.key, paths.home, phases);
+        const got = await fetchVerified(remote, tile.key, paths.home, quietPhases); // one line for all: "apply segments"
         used++;
         try {
           const m = got.meta;

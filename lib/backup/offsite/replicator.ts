@@ -54,6 +54,8 @@ export class Replicator {
   private lagSum = 0;
   private st: ReplicationStatus;
   private readonly log: Logger;
+  /** When the oldest record not yet off-host was committed (null: none waits). */
+  private behindSince: number | null = null;
 
   constructor(
     private readonly o: {
@@ -99,6 +101,13 @@ export class Replicator {
   /** After every commit (the daemon's hook): two numbers into shared memory. */
   committed(lastSeq: number): void {
     this.ring.committed(lastSeq);
+    if (this.behindSince === null) this.behindSince = Date.now();
+  }
+
+  /** After a report: the commit time of the first record still waiting (exact from the ring, else its acceptance second). */
+  private waiting(through: number, since: number | null): void {
+    if (since === null && this.ring.latest <= through) this.behindSince = null;
+    else this.behindSince = this.ring.commitTime(through + 1) ?? since ?? this.behindSince ?? Date.now();
   }
 
   private spawn(): void {
@@ -127,6 +136,7 @@ export class Replicator {
         st.generation = r.generation;
         st.folder = r.folder;
         st.shipped_through = r.through;
+        this.waiting(r.through, r.waiting_since);
         if (r.fresh) this.log.info("replication: new generation", { generation: r.generation, folder: r.folder, from_seq: r.through, reason: r.reason });
         else this.log.info("replication: continuing", { generation: r.generation, folder: r.folder, shipped_through: r.through });
         break;
@@ -137,6 +147,7 @@ export class Replicator {
       case "shipped": {
         if (st.consecutive_failures > 0) this.log.info("replication: shipping again", { after_failures: st.consecutive_failures, first: r.first });
         st.shipped_through = r.last;
+        this.waiting(r.last, r.waiting_since);
         st.last_ship = { at: r.at, first: r.first, last: r.last, records: r.records, ms: r.ms, lag_ms: r.lag_ms, url: r.url };
         st.last_ok_at = r.at;
         st.last_error = null;
@@ -151,6 +162,7 @@ export class Replicator {
       case "failed":
         st.last_error = { at: r.at, message: r.error };
         st.consecutive_failures = r.attempt;
+        this.waiting(st.shipped_through, r.waiting_since);
         st.next_retry_at = new Date(Date.now() + r.retry_in_ms).toISOString();
         // Every failure counts; the log gets attempts 1, 2, 4, 8, … and then one every 64.
         if ((r.attempt & (r.attempt - 1)) === 0 || r.attempt % 64 === 0) {
@@ -214,8 +226,7 @@ export class Replicator {
     const now = Date.now();
     st.committed_through = Math.max(st.committed_through, this.ring.latest);
     st.behind_records = Math.max(0, st.committed_through - st.shipped_through);
-    const oldest = st.behind_records ? this.ring.commitTime(st.shipped_through + 1) : null;
-    st.lag_secs = st.behind_records ? Math.max(0, (now - (oldest ?? now)) / 1000) : 0;
+    st.lag_secs = st.behind_records && this.behindSince !== null ? Math.max(0, (now - this.behindSince) / 1000) : 0;
     if (st.state !== "stopped") st.state = st.generation === null ? "starting" : st.consecutive_failures > 0 ? "failing" : st.behind_records ? "shipping" : "caught up";
     const sorted = [...this.lags].sort((a, b) => a - b);
     const q = (p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! : 0);

@@ -75,21 +75,8 @@ export async function* recordLines(db: Database, after: number, through: number,
   }
 }
 
-/** A record read back from a segment line, id verified. */
-export interface SegmentRecord {
-  seq: number;
-  id: string;
-  thread: string;
-  actor: string;
-  act: string;
-  clock: number;
-  data_type: string;
-  judged_by: string | null;
-  parents: string[];
-  body: Record<string, unknown>;
-  bodyJson: string;
-  created_at: number;
-}
+/** A record read back from a segment line, id verified: the stored row, parents and body parsed. */
+export type SegmentRecord = Omit<RecordRow, "parents" | "body"> & { parents: string[]; body: Record<string, unknown>; bodyJson: string };
 
 const isStr = (v: unknown): v is string => typeof v === "string";
 const isInt = (v: unknown): v is number => Number.isSafeInteger(v);
@@ -153,19 +140,21 @@ export async function* lines(src: Chunks, where: string): AsyncGenerator<string>
  * Anything the daemon derives besides (the fold index) catches up at its next start.
  */
 export class Appender {
-  private s: Record<"insert" | "bump" | "newThread", Statement>;
+  private s: { insert: Statement; bump: Statement | null; newThread: Statement | null };
   constructor(
     private readonly db: Database,
     /** The last record already in the store (0 and null when empty). */
     public lastSeq: number,
     public lastId: string | null,
   ) {
+    // A snapshot of a schema-1 store has no thread summary yet: the daemon's migration builds it.
+    const summary = db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'threads'").get() !== null;
     this.s = {
       insert: db.prepare(
         `INSERT INTO records (seq, id, thread, actor, act, clock, data_type, judged_by, parents, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      bump: db.prepare(`UPDATE threads SET record_count = record_count + 1, last_seq = ?, last_seen = ?, closed = MAX(closed, ?) WHERE thread = ?`),
-      newThread: db.prepare(`INSERT INTO threads (thread, record_count, first_seq, last_seq, first_seen, last_seen, closed) VALUES (?, 1, ?, ?, ?, ?, ?)`),
+      bump: summary ? db.prepare(`UPDATE threads SET record_count = record_count + 1, last_seq = ?, last_seen = ?, closed = MAX(closed, ?) WHERE thread = ?`) : null,
+      newThread: summary ? db.prepare(`INSERT INTO threads (thread, record_count, first_seq, last_seq, first_seen, last_seen, closed) VALUES (?, 1, ?, ?, ?, ?, ?)`) : null,
     };
   }
 
@@ -173,12 +162,12 @@ export class Appender {
   add(r: SegmentRecord): void {
     this.s.insert.run(r.seq, r.id, r.thread, r.actor, r.act, r.clock, r.data_type, r.judged_by, JSON.stringify(r.parents), r.bodyJson, r.created_at);
     const closed = closesThread({ act: r.act as any, body: r.body }) ? 1 : 0;
-    if (this.s.bump.run(r.seq, r.created_at, closed, r.thread).changes === 0) this.s.newThread.run(r.thread, r.seq, r.seq, r.created_at, r.created_at, closed);
+    if (this.s.bump && this.s.bump.run(r.seq, r.created_at, closed, r.thread).changes === 0) this.s.newThread!.run(r.thread, r.seq, r.seq, r.created_at, r.created_at, closed);
     this.lastSeq = r.seq;
     this.lastId = r.id;
   }
 
   close(): void {
-    for (const s of Object.values(this.s)) s.finalize();
+    for (const s of Object.values(this.s)) s?.finalize();
   }
 }

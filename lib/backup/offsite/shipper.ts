@@ -42,10 +42,10 @@ const POLL_MS = 500;
 const RETENTION_EVERY = 10;
 
 export type ShipReport =
-  | { type: "generation"; generation: string; folder: string; fresh: boolean; reason: string; through: number }
+  | { type: "generation"; generation: string; folder: string; fresh: boolean; reason: string; through: number; waiting_since: number | null }
   | { type: "needs_snapshot"; generation: string }
-  | { type: "shipped"; url: string; first: number; last: number; records: number; bytes: number; compressed_bytes: number; ms: number; lag_ms: number; at: string; through_at: number | null }
-  | { type: "failed"; error: string; attempt: number; retry_in_ms: number; at: string }
+  | { type: "shipped"; url: string; first: number; last: number; records: number; bytes: number; compressed_bytes: number; ms: number; lag_ms: number; at: string; waiting_since: number | null }
+  | { type: "failed"; error: string; attempt: number; retry_in_ms: number; at: string; waiting_since: number | null }
   | { type: "compacted"; url: string; merged: number }
   | { type: "maintenance_failed"; error: string }
   | { type: "retention"; deleted: string[] };
@@ -106,7 +106,7 @@ export class Shipper {
     else if (st.through > max || idAt(this.db, st.through) !== st.through_id || !continuesGeneration(this.db, st)) reason = "this store is not the one the generation replicated (restored or replaced)";
     if (!reason) {
       this.st = st!;
-      this.report({ type: "generation", generation: st!.generation, folder: this.folder, fresh: false, reason: "continued", through: st!.through });
+      this.report({ type: "generation", generation: st!.generation, folder: this.folder, fresh: false, reason: "continued", through: st!.through, waiting_since: this.waitingSince() });
       return;
     }
     this.newGeneration(reason, max);
@@ -128,7 +128,7 @@ export class Shipper {
     };
     writeReplicaState(this.paths, this.st);
     this.reconciled = true; // nothing of a new generation is on the remote yet
-    this.report({ type: "generation", generation: this.st.generation, folder: this.folder, fresh: true, reason, through: max });
+    this.report({ type: "generation", generation: this.st.generation, folder: this.folder, fresh: true, reason, through: max, waiting_since: null });
     this.report({ type: "needs_snapshot", generation: this.st.generation });
   }
 
@@ -156,6 +156,12 @@ export class Shipper {
   private advance(through: number, id: string | null, at: number | null): void {
     this.st = { ...this.st, through, through_id: id, through_at: at, shipped_at: new Date().toISOString(), last_error: null };
     writeReplicaState(this.paths, this.st);
+  }
+
+  /** When the oldest record not yet shipped was accepted (ms, to the second), or null when none waits. */
+  private waitingSince(): number | null {
+    const r = this.s.createdAt.get(this.st.through + 1) as { t: number } | null;
+    return r ? r.t * 1000 : null;
   }
 
   /** Whether records wait to be shipped and the next attempt is due. */
@@ -224,7 +230,7 @@ export class Shipper {
         ms: Math.round(performance.now() - t0),
         lag_ms: Math.max(0, done - committedAt),
         at: new Date(done).toISOString(),
-        through_at: lastRow.created_at,
+        waiting_since: this.waitingSince(),
       });
       const more = n < rows.length || rows.length === MAX_ROWS;
       this.nextAt = more ? 0 : started + this.cfg.syncIntervalSecs * 1000;
@@ -240,7 +246,7 @@ export class Shipper {
       try {
         writeReplicaState(this.paths, this.st);
       } catch {}
-      this.report({ type: "failed", error, attempt: this.failures, retry_in_ms: wait, at });
+      this.report({ type: "failed", error, attempt: this.failures, retry_in_ms: wait, at, waiting_since: this.waitingSince() });
       return false;
     }
   }
