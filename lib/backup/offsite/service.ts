@@ -62,6 +62,8 @@ export function offsiteService(o: { paths: HomePaths; config: OffsiteConfig; log
   let child: ReturnType<typeof Bun.spawn> | null = null;
   let again = false;
   let stopped = false;
+  /** The offsite.json entry last accounted for (the daemon's own pushes, or one seen failing beside it). */
+  let seenExternal = "";
 
   const schedule = (ms: number) => {
     if (stopped) return;
@@ -92,6 +94,7 @@ export function offsiteService(o: { paths: HomePaths; config: OffsiteConfig; log
     child = proc;
     const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
     child = null;
+    seenExternal = readLastPush(o.paths)?.at ?? seenExternal; // the child's own entry is not someone else's
     if (stopped) return;
     if (code === 0) {
       failures = 0;
@@ -120,7 +123,6 @@ export function offsiteService(o: { paths: HomePaths; config: OffsiteConfig; log
    * A push that failed beside the daemon (`spl backup push` by hand) counts as the daemon's own:
    * it is retried with the same backoff rather than at the next `snapshot_every`.
    */
-  let seenExternal = "";
   let watchExternal: ReturnType<typeof setInterval> | null = null;
   const checkExternal = () => {
     const file = readLastPush(o.paths);
