@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { cleanupAll, Instance } from "../test/harness";
 import { killTrial } from "../test/kill-trial";
 import { BenchHome, fmt, percentile } from "./lib";
-import { cpuSeconds } from "./proc";
+import { cpuSeconds, threadCpuSeconds } from "./proc";
 import { bunLoad } from "./wrk";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -42,8 +42,10 @@ async function round(toml: string, continuous: boolean, env: Record<string, stri
     h.start();
     await settled(h, continuous);
     const c0 = cpuSeconds(h.pid);
+    const m0 = threadCpuSeconds(h.pid, h.pid);
     const load = await bunLoad(`unix:${h.socket}`, SECONDS, "repl", h.token);
     const cpuUs = ((cpuSeconds(h.pid) - c0) / load.requests) * 1e6;
+    const mainUs = ((threadCpuSeconds(h.pid, h.pid) - m0) / load.requests) * 1e6;
     let lag = null;
     if (continuous) {
       for (let i = 0; i < 300; i++) {
@@ -53,7 +55,7 @@ async function round(toml: string, continuous: boolean, env: Record<string, stri
       }
       lag = (await status(h)).offsite.replication;
     }
-    return { rate: load.rate, cpuUs, lag };
+    return { rate: load.rate, cpuUs, mainUs, lag };
   } finally {
     h.cleanup();
   }
@@ -72,25 +74,26 @@ export async function benchReplication(): Promise<Record<string, string | number
     const off: number[] = [];
     const on: number[] = [];
     const cpu = { off: [] as number[], on: [] as number[] };
+    const main = { off: [] as number[], on: [] as number[] };
     const lags: number[] = [];
     let flush = 0;
     for (let i = 0; i < ROUNDS; i++) {
       const a = await round(`\n[backup.offsite]\nurl = "file://${remote}/off-${i}"\ncontinuous = false\n`, false);
-      off.push(a.rate), cpu.off.push(a.cpuUs);
+      off.push(a.rate), cpu.off.push(a.cpuUs), main.off.push(a.mainUs);
       const b = await round(`\n[backup.offsite]\nurl = "file://${remote}/on-${i}"\n`, true);
-      on.push(b.rate), cpu.on.push(b.cpuUs);
+      on.push(b.rate), cpu.on.push(b.cpuUs), main.on.push(b.mainUs);
       lags.push(b.lag.lag_ms.p50, b.lag.lag_ms.p99);
       flush = Math.max(flush, b.lag.ship_ms.max);
       out[`round ${i + 1}: off / on (records/s)`] = `${fmt(a.rate)} / ${fmt(b.rate)}  (p50 lag ${b.lag.lag_ms.p50} ms, p99 ${b.lag.lag_ms.p99} ms, ${b.lag.segments_shipped} segments)`;
     }
     const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
-    out["ingest, replication off (median records/s)"] = `${fmt(med(off))} (${fmt(med(cpu.off), 1)} µs CPU/request)`;
-    out["ingest, replication on, file:// (median records/s)"] = `${fmt(med(on))} (${fmt(med(cpu.on), 1)} µs CPU/request)`;
+    out["ingest, replication off (median records/s)"] = `${fmt(med(off))} (CPU/request: ${fmt(med(cpu.off), 1)} µs, main thread ${fmt(med(main.off), 1)} µs)`;
+    out["ingest, replication on, file:// (median records/s)"] = `${fmt(med(on))} (CPU/request: ${fmt(med(cpu.on), 1)} µs, main thread ${fmt(med(main.on), 1)} µs)`;
     out["ratio on / off (target >= 0.9)"] = fmt(med(on) / med(off), 2);
     out["ship lag under load, file:// (per segment, p50 / p99 of the rounds)"] = `${fmt(med(lags.filter((_, i) => i % 2 === 0)))} ms / ${fmt(Math.max(...lags.filter((_, i) => i % 2 === 1)))} ms`;
     out["longest flush (segment upload), file://"] = `${flush} ms`;
 
-    const s = await round(`\n[backup.offsite]\nurl = "s3://bench/r"\nendpoint = "http://127.0.0.1:${port}"\n`, true, { AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER" }).catch((e) => ({ rate: 0, cpuUs: 0, lag: null, error: String(e) }));
+    const s = await round(`\n[backup.offsite]\nurl = "s3://bench/r"\nendpoint = "http://127.0.0.1:${port}"\n`, true, { AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER" }).catch((e) => ({ rate: 0, cpuUs: 0, mainUs: 0, lag: null, error: String(e) }));
     if (s.lag) out["S3 (s3rver): records/s, ship lag p50 / p99, longest flush"] = `${fmt(s.rate)}, ${s.lag.lag_ms.p50} ms / ${s.lag.lag_ms.p99} ms, ${s.lag.ship_ms.max} ms`;
 
     const windows: number[] = [];

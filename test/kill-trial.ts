@@ -73,7 +73,7 @@ export async function killTrial(inst: Instance, url: string, restoreEnv: Record<
   const db = new Database(fresh.path("hub.db"), { readonly: true });
   const have = new Set((db.query("SELECT id FROM records").all() as { id: string }[]).map((x) => x.id));
   db.close();
-  // + the replication thread's 5 ms poll and this process's own delay in noting acknowledgements.
+  // + the replication thread's 10 ms poll and this process's own delay in noting acknowledgements.
   const allowance = syncSecs * 1000 + flushMs + 50;
   let lossMs = 0;
   let missing = 0;

@@ -5,11 +5,11 @@
 // generation. A store that is not the one the file describes (restored, replaced) starts a new
 // generation (README "Continuous replication").
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Database } from "bun:sqlite";
 import type { HomePaths } from "../../paths";
-import { writeFileAtomic } from "../fsutil";
+import { tempPathFor } from "../fsutil";
 import { timestamp } from "../manual";
 
 export interface ReplicaState {
@@ -40,8 +40,21 @@ export function readReplicaState(paths: HomePaths): ReplicaState | null {
   }
 }
 
+/**
+ * Replaced whole (temporary + rename) but not fsynced: it is rewritten after every segment, and a
+ * state lost to a power cut only makes the next start reconcile with the remote listing (or start
+ * a generation), never lose or repeat a record.
+ */
 export function writeReplicaState(paths: HomePaths, s: ReplicaState): void {
-  writeFileAtomic(replicaStateFile(paths), JSON.stringify(s) + "\n");
+  const file = replicaStateFile(paths);
+  const tmp = tempPathFor(file);
+  try {
+    writeFileSync(tmp, JSON.stringify(s) + "\n", { mode: 0o600 });
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
 }
 
 export const newGenerationName = (now = new Date()) => `${timestamp(now)}-${randomBytes(2).toString("hex")}`;

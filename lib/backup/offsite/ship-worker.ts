@@ -1,6 +1,5 @@
 // The replication thread (replicator.ts starts it; each worker is an entry point in
-// .ci/build.ts): a Shipper over its own read-only connection, polling the commit ring every few
-// milliseconds, shipping when records wait, maintaining the remote once per merge window.
+// .ci/build.ts): a Shipper over its own read-only connection, polling the commit ring every 10 ms, shipping when records wait, maintaining the remote once per merge window.
 // "drain" ships what is left (a clean stop loses nothing) and answers "drained"; "close" closes.
 import { homePaths } from "../../paths";
 import { CommitRing } from "./commit-ring";
@@ -17,7 +16,8 @@ export interface ShipInit {
 export type WorkerReport = ShipReport | { type: "drained"; through: number } | { type: "closed" } | { type: "crashed"; error: string } | { type: "credentials?" };
 export type WorkerRequest = ShipInit | "drain" | "close" | { type: "credentials"; creds: S3Credentials | null };
 
-const TICK_MS = 5;
+/** How often the commit ring is looked at (the lag this adds is at most this). */
+const TICK_MS = 10;
 
 declare const self: Worker;
 const post = (r: WorkerReport) => self.postMessage(r);
