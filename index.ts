@@ -15,6 +15,9 @@ process.umask(0o077);
 if (!process.stdout.isTTY) process.env.NO_COLOR ??= "1";
 const { defineCommand } = await import("citty");
 const { runCli } = await import("./lib/cli/run");
+// The capability list: importing it makes its CEL functions (task(), fleet_*()...) known to every
+// verb that checks a rule (config add-*, expr check, task fan-out --join) and to the daemon.
+await import("./lib/capabilities");
 
 // Each verb is its own chunk, imported only when run. (Literal paths so the bundler sees them.)
 const def = (m: { default: any }) => m.default;

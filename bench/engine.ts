@@ -9,6 +9,7 @@ import { RecordStore } from "../lib/store/records";
 import { EngineConfig, ENGINE_CONFIG_THREAD } from "../lib/engine/config-fold";
 import { PermissionEnforcer } from "../lib/engine/enforce";
 import { TrustTable } from "../lib/engine/trust";
+import { scopeWith } from "../lib/engine/cel";
 import { BenchHome, fmt, percentile } from "./lib";
 
 const CLIENTS = 32;
@@ -81,7 +82,10 @@ function permissionCheckTimes(n: number) {
   const started = Date.now();
   const enforcer = new PermissionEnforcer({
     config,
-    scope: (actor) => trust.scopeFor(actor, Math.floor(Date.now() / 1000)),
+    scope: (actor) => {
+      const now = Math.floor(Date.now() / 1000);
+      return scopeWith(actor, now, { trust: { score: (a: string, d: string) => trust.score(a, d, now), count: (a: string, d: string) => trust.count(a, d) } });
+    },
     system: () => ({ uptime_secs: Math.floor((Date.now() - started) / 1000), records_total: seq }),
   });
   const times: number[] = [];

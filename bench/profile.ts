@@ -7,9 +7,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { refuseForeign } from "../lib/daemon/origin";
-import { repeatedQueryParam } from "../lib/daemon/query";
-import { Gate } from "../lib/daemon/access";
-import { json, parseJson } from "../lib/daemon/http";
+import { repeatedQueryParam } from "../lib/api/query";
+import type { Gate } from "../lib/daemon/access";
+import { json, parseJson } from "../lib/api/http";
 import { prepareRecord, sealRecord } from "../lib/records/envelope";
 import { toWire } from "../lib/records/wire";
 import { inProcessDaemon } from "../test/app-harness";
@@ -57,7 +57,7 @@ export async function benchProfile(): Promise<Record<string, string | number>> {
   const d = await inProcessDaemon({ logLevel: "info" });
   const { state } = d;
   try {
-    const gate = new Gate(state);
+    const { gate } = state;
     const guarded = { cls: "record_write" as const, label: "POST /v1/records", rulesPerRecord: true };
     const headers = { host: "127.0.0.1:9100", authorization: `Bearer ${d.token}`, "content-type": "application/json" };
     const texts = Array.from({ length: ROUNDS * 2 }, (_, i) => benchRecord("prof", i));
@@ -78,8 +78,7 @@ export async function benchProfile(): Promise<Record<string, string | number>> {
     const parsed = bytes.map((b) => parseJson(b));
     f.push(["validation + canonical body", stage(ROUNDS, (i) => prepareRecord(parsed[i]))]);
     const prepared = parsed.map((p) => prepareRecord(p));
-    const authorize = gate.writeAuthorizer(caller, guarded);
-    f.push(["write checks (reserved threads, actor, freezes, rules, tasks)", stage(ROUNDS, (i) => authorize(prepared[i]!.env))]);
+    f.push(["write checks (reserved threads, actor, freezes, rules, tasks)", stage(ROUNDS, (i) => state.ingest.check(prepared[i]!.env, { caller, route: guarded }))]);
     f.push(["clock lookup (when the client omits clock)", stage(ROUNDS, (i) => state.store.nextClock(prepared[i]!.env.thread, prepared[i]!.env.actor))]);
     f.push(["id: canonical envelope + SHA-256", stage(ROUNDS, (i) => sealRecord(prepared[i]!))]);
     // store.insert = id + records row + thread summary, then COMMIT, in groups of 32 fresh
@@ -127,7 +126,7 @@ export async function benchProfile(): Promise<Record<string, string | number>> {
     for (let i = 0; i < 5000; i++) {
       const body = parseJson(new TextEncoder().encode(benchRecord("e2e", i)));
       const t = performance.now();
-      const p = state.ingest.submit([prepareRecord(body)], authorize);
+      const p = state.ingest.submit([prepareRecord(body)], { caller, route: guarded });
       state.ingest.flush();
       await p;
       e2e.push((performance.now() - t) * 1000);

@@ -5,6 +5,7 @@ import { out, outputArgs, printJson, table, wantsJson } from "../lib/cli/output"
 import { UsageError, UserError } from "../lib/errors";
 import { homePaths } from "../lib/paths";
 import { addRuleCommand, lockoutHint, operatorActor, requireFlag, writeConfig } from "../lib/cli/engine-config";
+import { permissionRuleCommand } from "../lib/cli/rule-command";
 import { isRuleTopic, RULE_KINDS, RULE_TOPICS, type RuleTopic } from "../lib/engine/rule-kinds";
 
 const TOPICS = RULE_TOPICS.join(", ");
@@ -73,6 +74,14 @@ const listPermissionRules = defineCommand({
   },
 });
 
+/** One table's values on one line: `key = value, ...`, or "(not set)". */
+function showSection(value: unknown): string {
+  if (value === null || value === undefined) return "(not set)";
+  if (typeof value !== "object") return JSON.stringify(value);
+  const pairs = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== null && v !== undefined);
+  return pairs.length ? pairs.map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join(", ") : "(defaults)";
+}
+
 const show = defineCommand({
   meta: { name: "show", description: "Summary of the engine config the daemon has folded" },
   args: { ...outputArgs, ...urlArg },
@@ -92,6 +101,9 @@ const show = defineCommand({
         `Rules:        ${RULE_TOPICS.map((t) => `${RULE_KINDS[t].label} ${r[t]}`).join(", ")}`,
         `Refused:      ${c.refused}${c.refused ? " (see 'spl config list-rules')" : ""}`,
         `Skipped:      ${c.skipped} LEARN(s) on th_engine_config without a known topic`,
+        "",
+        "config.toml, as the daemon read it:",
+        ...Object.entries(c.sections ?? {}).map(([name, value]) => `  [${name}] ${showSection(value)}`),
       ].join("\n"),
     );
   },
@@ -108,7 +120,7 @@ const permissionsEnable = defineCommand({
       process.stderr.write(
         `error: refusing to enable permission enforcement: the rules would not allow ${actor} ${pf.missing.join(", ")}, ` +
           "so 'spl status' and 'spl config permissions-disable' would refuse once it is on — add this rule first, then retry:\n" +
-          `  ${pf.fix_command}\n`,
+          `  ${permissionRuleCommand(pf.fix_rule)}\n`,
       );
       process.exitCode = 1;
       return;

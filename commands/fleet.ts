@@ -1,5 +1,5 @@
 // spl fleet start|stop|list|status|show|ping|token|join: the fleet of the runbook's
-// "Multi-instance fleet operations" (SPEC 14). The work is in lib/fleet; this file parses flags.
+// "Multi-instance fleet operations" (README "Fleet"). The work is in lib/fleet; this file parses flags.
 import { defineCommand } from "citty";
 import { out, outputArgs, printJson, wantsJson } from "../lib/cli/output";
 import { urlArg } from "../lib/client";

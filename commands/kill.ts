@@ -1,4 +1,4 @@
-// spl kill --namespace NS [--level soft|hard] [--grace S] [--reason ..] | --emergency [--reason ..] (SPEC 15)
+// spl kill --namespace NS [--level soft|hard] [--grace S] [--reason ..] | --emergency [--reason ..] (README "Fleet")
 import { defineCommand } from "citty";
 import { out, outputArgs, printJson, wantsJson } from "../lib/cli/output";
 import { urlArg } from "../lib/client";

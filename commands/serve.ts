@@ -20,7 +20,7 @@ export function parsePort(value: string | undefined): number | undefined {
 
 export async function startCommand(args: { port?: string; host?: string; insecureLocalhost?: boolean; extra?: string[] }) {
   parsePort(args.port);
-  const { startDetached } = await import("../lib/daemonctl/control");
+  const { startDetached } = await import("../lib/daemonctl/start");
   const extra = args.extra ?? (args.insecureLocalhost ? ["--insecure-localhost"] : []);
   out(await startDetached({ port: args.port, host: args.host, extra }));
 }
@@ -34,7 +34,7 @@ export async function stopCommand(args: { force?: boolean }) {
 
 export async function restartCommand(args: { port?: string; host?: string; force?: boolean; insecureLocalhost?: boolean }) {
   parsePort(args.port);
-  const { findDaemon, runningFlags } = await import("../lib/daemonctl/control");
+  const [{ findDaemon }, { runningFlags }] = await Promise.all([import("../lib/daemonctl/control"), import("../lib/daemonctl/start")]);
   const running = await findDaemon();
   const previous = running ? runningFlags(running.pid) : {};
   await stopCommand(args);

@@ -1,4 +1,4 @@
-// spl task fan-out|join-status|retry (SPEC 15, fleet.md 5): everything is checked here before the
+// spl task fan-out|join-status|retry (README "Fan-out"): everything is checked here before the
 // one parent INTEND is written (descriptors, depends= cycles, targets against the fleet registry,
 // the join type-checked in the `join` CEL context), so bad input never leaves a partial fan-out.
 // The coordinator's fan-out service does the rest: spawn, collect reports, write the join.

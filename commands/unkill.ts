@@ -1,4 +1,4 @@
-// spl unkill --namespace NS | --emergency: the counter-record of spl kill (SPEC 15)
+// spl unkill --namespace NS | --emergency: the counter-record of spl kill (README "Fleet")
 import { defineCommand } from "citty";
 import { out, outputArgs, printJson, wantsJson } from "../lib/cli/output";
 import { urlArg } from "../lib/client";

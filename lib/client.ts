@@ -105,9 +105,9 @@ export async function call<T = any>(method: string, path: string, body?: unknown
   const p = (reply.body as { permission?: { actor: string; resource: string; priority: number | null } } | null)?.permission;
   if (err.code === "PERMISSION_DENIED" && p) {
     // The daemon says which rule refused what; the fix is a rule that allows exactly that.
-    const { allowCommand } = await import("./engine/permissions");
+    const [{ allowRule }, { permissionRuleCommand }] = await Promise.all([import("./engine/permissions"), import("./cli/rule-command")]);
     // On a line of its own, so it can be pasted as it is.
-    throw err.withFix(`an operator can allow it with the command below\n  ${allowCommand(p.actor, p.resource, p.priority)}`);
+    throw err.withFix(`an operator can allow it with the command below\n  ${permissionRuleCommand(allowRule(p.actor, p.resource, p.priority))}`);
   }
   throw err;
 }

@@ -1,34 +1,171 @@
-// config.toml: the few settings that are files rather than records (identity, bind, store,
-// backup retention). Runtime engine config lives in records on th_engine_config instead.
+// config.toml: the few settings that are files rather than records. Every table is a ConfigSection
+// declared once (name, keys, defaults, parsing, the lines `spl init` writes): the daemon's own
+// (identity, server, store, backup, metrics, log) here, each capability's in its own module
+// (ARCHITECTURE.md "Capabilities"). The same declarations drive parsing, the unknown-key
+// warnings and `spl config show`. Runtime engine config lives in records on th_engine_config.
 import { existsSync, readFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { parse } from "smol-toml";
 import { UserError } from "./errors";
-import { defaultDispatchConfig, type DispatchConfig, parseDispatchConfig } from "./dispatch/config";
-import { defaultFleetConfig, type FleetConfig, parseFleetConfig } from "./fleet/config";
-import { type OffsiteConfig, parseOffsiteConfig } from "./backup/offsite/config";
 
-export interface SplConfig {
-  identity: { actor: string };
-  /** allowedHosts: DNS names besides localhost that TCP clients may use in Host (origin.ts). */
-  server: { host: string; port: number; allowedHosts: string[] };
-  store: { durability: "normal" | "full" };
-  /** offsite: [backup.offsite], null when off-host backups are not configured. */
-  backup: { keep: number; offsite: OffsiteConfig | null };
-  /** aliasPrefix: minted task aliases are <prefix>-0001, <prefix>-0002... */
-  tasks: { aliasPrefix: string };
-  /** [dispatch]: the concurrency cap and per-target adapters (lib/dispatch/config.ts). */
-  dispatch: DispatchConfig;
-  /** [fleet]: coordinator, heartbeat interval, name (lib/fleet/config.ts). */
-  fleet: FleetConfig;
-  /** [metrics]: GET /metrics on (enabled) and served without a token (public). */
-  metrics: { enabled: boolean; public: boolean };
-  /** [log]: file = false keeps logs on stderr only (containers). */
-  log: { file: boolean };
+/** A table of config.toml, declared once. */
+export interface ConfigSection<T> {
+  /** The table's name: "fleet", or "backup.offsite" for a sub-table. */
+  readonly name: string;
+  /** The keys it may hold; anything else is named in a WARN at start (a typo, a newer spl). */
+  readonly keys: readonly string[];
+  /** Keys whose values are tables a capability checks itself (their contents are not warned about). */
+  readonly freeform?: readonly string[];
+  /** Parses the table (undefined when absent); a bad value is a UserError naming the key and a fix. */
+  parse(raw: Record<string, unknown> | undefined, file: string): T;
+  /** Commented lines for the config.toml `spl init` writes (the values a new home gets). */
+  template?(value: T): string;
+  /** What `spl config show` prints of it; secrets never appear here. Default: the parsed value. */
+  show?(value: T): unknown;
 }
 
 export const DEFAULT_PORT = 9100;
 export const DEFAULT_HOST = "127.0.0.1";
+
+/** A table's value, or a UserError when `raw` is not a table. */
+export function table(raw: unknown, file: string, name: string): Record<string, unknown> | undefined {
+  if (raw === undefined) return undefined;
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw new UserError(`${file}: [${name}] must be a table`, "edit the file and try again");
+  return raw as Record<string, unknown>;
+}
+
+/** A UserError naming `[section] key` and what it must be. */
+export function badValue(file: string, section: string, key: string, want: string, fix = "edit the file and try again"): never {
+  throw new UserError(`${file}: [${section}] ${key} must be ${want}`, fix);
+}
+
+// ---- the daemon's own sections ----------------------------------------------------------------
+
+export const identitySection: ConfigSection<{ actor: string }> = {
+  name: "identity",
+  keys: ["actor"],
+  parse(raw, file) {
+    if (raw?.actor === undefined) return { actor: defaultActor() };
+    if (typeof raw.actor !== "string" || !raw.actor.startsWith("did:")) badValue(file, "identity", "actor", "a DID string");
+    return { actor: raw.actor as string };
+  },
+  template: (v) => `[identity]
+# The operator's actor: records emitted by this CLI, and the actor permission pre-flight checks.
+actor = ${JSON.stringify(v.actor)}`,
+};
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  /** DNS names besides localhost that TCP clients may use in Host (origin.ts). */
+  allowedHosts: string[];
+}
+
+export const serverSection: ConfigSection<ServerConfig> = {
+  name: "server",
+  keys: ["host", "port", "allowed_hosts"],
+  parse(raw, file) {
+    const c: ServerConfig = { host: DEFAULT_HOST, port: DEFAULT_PORT, allowedHosts: [] };
+    if (raw?.host !== undefined) {
+      if (typeof raw.host !== "string") badValue(file, "server", "host", "a string");
+      c.host = raw.host as string;
+    }
+    if (raw?.port !== undefined) {
+      const p = Number(raw.port);
+      if (!Number.isInteger(p) || p < 1 || p > 65535) badValue(file, "server", "port", "an integer from 1 to 65535");
+      c.port = p;
+    }
+    if (raw?.allowed_hosts !== undefined) {
+      const h = raw.allowed_hosts;
+      if (!Array.isArray(h) || !h.every((x: unknown) => typeof x === "string" && /^[A-Za-z0-9.-]+$/.test(x))) badValue(file, "server", "allowed_hosts", 'a list of host names, e.g. ["spl.example.com"]');
+      c.allowedHosts = (h as string[]).map((x) => x.toLowerCase());
+    }
+    return c;
+  },
+  show: (v) => ({ host: v.host, port: v.port, allowed_hosts: v.allowedHosts }),
+  template: (v) => `[server]
+host = ${JSON.stringify(v.host)}
+port = ${v.port}
+# Names clients may use to reach this daemon over TCP besides IP addresses and localhost
+# (requests with any other Host are refused, against DNS rebinding), e.g. ["spl.example.com"].
+allowed_hosts = ${JSON.stringify(v.allowedHosts)}`,
+};
+
+export const storeSection: ConfigSection<{ durability: "normal" | "full" }> = {
+  name: "store",
+  keys: ["durability"],
+  parse(raw, file) {
+    const d = raw?.durability ?? "normal";
+    if (d !== "normal" && d !== "full") badValue(file, "store", "durability", '"normal" or "full"');
+    return { durability: d as "normal" | "full" };
+  },
+  template: (v) => `[store]
+# "normal" survives a crash of the daemon; "full" also survives power loss (slower writes).
+durability = ${JSON.stringify(v.durability)}`,
+};
+
+export const backupSection: ConfigSection<{ keep: number }> = {
+  name: "backup",
+  keys: ["keep"],
+  parse(raw, file) {
+    if (raw?.keep === undefined) return { keep: 5 };
+    const k = Number(raw.keep);
+    if (!Number.isInteger(k) || k < 0 || k > 1000) badValue(file, "backup", "keep", "an integer from 0 to 1000");
+    return { keep: k };
+  },
+  template: (v) => `[backup]
+# Startup backups kept besides hub.db.bak (hub.db.bak.1 .. hub.db.bak.N).
+keep = ${v.keep}`,
+};
+
+function booleans<K extends string>(name: string, defaults: Record<K, boolean>): (raw: Record<string, unknown> | undefined, file: string) => Record<K, boolean> {
+  return (raw, file) => {
+    const c = { ...defaults };
+    for (const key of Object.keys(defaults) as K[]) {
+      const v = raw?.[key];
+      if (v === undefined) continue;
+      if (typeof v !== "boolean") badValue(file, name, key, "true or false");
+      c[key] = v as boolean;
+    }
+    return c;
+  };
+}
+
+export const metricsSection: ConfigSection<{ enabled: boolean; public: boolean }> = {
+  name: "metrics",
+  keys: ["enabled", "public"],
+  parse: booleans("metrics", { enabled: true, public: false }),
+  template: () => `# Prometheus metrics at GET /metrics: a token, like /v1/*, unless made public.
+# [metrics]
+# enabled = true
+# public = false`,
+};
+
+export const logSection: ConfigSection<{ file: boolean }> = {
+  name: "log",
+  keys: ["file"],
+  parse: booleans("log", { file: true }),
+  template: () => `# Log lines go to logs/spl.log, and to stderr when spl serve runs in the foreground;
+# file = false keeps them on stderr only (containers).
+# [log]
+# file = true`,
+};
+
+/** The daemon's own sections, in the order config.toml lists them. */
+export const CORE_SECTIONS = [identitySection, serverSection, storeSection, backupSection, metricsSection, logSection] as const;
+
+export interface SplConfig {
+  identity: { actor: string };
+  server: ServerConfig;
+  store: { durability: "normal" | "full" };
+  backup: { keep: number };
+  metrics: { enabled: boolean; public: boolean };
+  log: { file: boolean };
+  /** The file these values came from (named in errors). */
+  readonly file: string;
+  /** Every table as parsed TOML, for the capabilities' sections (sectionOf). */
+  readonly raw: Record<string, unknown>;
+}
 
 export function defaultActor(): string {
   const name = process.env.USER || process.env.LOGNAME || osUserName();
@@ -52,77 +189,42 @@ function osUserName(): string {
   return `uid${uid}`;
 }
 
-export function defaultConfig(): SplConfig {
-  return {
-    identity: { actor: defaultActor() },
-    server: { host: DEFAULT_HOST, port: DEFAULT_PORT, allowedHosts: [] },
-    store: { durability: "normal" },
-    backup: { keep: 5, offsite: null },
-    tasks: { aliasPrefix: "TSK" },
-    dispatch: defaultDispatchConfig(),
-    fleet: defaultFleetConfig(),
-    metrics: { enabled: true, public: false },
-    log: { file: true },
-  };
+/** The raw table of a (possibly dotted) section name, e.g. "backup.offsite". */
+function rawTable(raw: Record<string, unknown>, name: string, file: string): Record<string, unknown> | undefined {
+  let at: unknown = raw;
+  const parts = name.split(".");
+  for (let i = 0; i < parts.length; i++) {
+    if (at === undefined) return undefined;
+    at = table(at, file, parts.slice(0, i).join(".") || name)?.[parts[i]!];
+  }
+  return table(at, file, name);
 }
 
-export function renderConfig(c: SplConfig): string {
-  return `# spl instance configuration. Runtime engine config (rules, permissions) lives in records.
+const parsed = new WeakMap<SplConfig, Map<ConfigSection<unknown>, unknown>>();
 
-[identity]
-# The operator's actor: records emitted by this CLI, and the actor permission pre-flight checks.
-actor = ${JSON.stringify(c.identity.actor)}
+/** A section's value in `config` (parsed once per config, so a bad value throws at the first read). */
+export function sectionOf<T>(config: SplConfig, section: ConfigSection<T>): T {
+  let cache = parsed.get(config);
+  if (!cache) parsed.set(config, (cache = new Map()));
+  if (cache.has(section)) return cache.get(section) as T;
+  const value = section.parse(rawTable(config.raw, section.name, config.file), config.file);
+  cache.set(section, value);
+  return value;
+}
 
-[server]
-host = ${JSON.stringify(c.server.host)}
-port = ${c.server.port}
-# Names clients may use to reach this daemon over TCP besides IP addresses and localhost
-# (requests with any other Host are refused, against DNS rebinding), e.g. ["spl.example.com"].
-allowed_hosts = ${JSON.stringify(c.server.allowedHosts)}
+function fromRaw(raw: Record<string, unknown>, file: string): SplConfig {
+  const c = { file, raw } as SplConfig;
+  c.identity = sectionOf(c, identitySection);
+  c.server = sectionOf(c, serverSection);
+  c.store = sectionOf(c, storeSection);
+  c.backup = sectionOf(c, backupSection);
+  c.metrics = sectionOf(c, metricsSection);
+  c.log = sectionOf(c, logSection);
+  return c;
+}
 
-[store]
-# "normal" survives a crash of the daemon; "full" also survives power loss (slower writes).
-durability = ${JSON.stringify(c.store.durability)}
-
-[backup]
-# Startup backups kept besides hub.db.bak (hub.db.bak.1 .. hub.db.bak.N).
-keep = ${c.backup.keep}
-
-# Off-host copies: committed records shipped continuously plus daily snapshots (README
-# "Off-host backups in five minutes"). Credentials for s3:// come from the AWS chain (environment,
-# AWS_PROFILE, roles) or <home>/secrets/s3.toml, never from this file.
-# [backup.offsite]
-# url = "s3://my-bucket/spl"        # or "file:///mnt/offsite/spl"
-# endpoint = "https://s3.example.com"
-# region = "us-east-1"
-# continuous = true                 # false: snapshots only
-# sync_interval = "1s"
-# snapshot_every = "24h"
-# keep_days = 14
-
-[tasks]
-# Tasks added without --alias get <alias_prefix>-0001, <alias_prefix>-0002...
-alias_prefix = ${JSON.stringify(c.tasks.aliasPrefix)}
-
-# Dispatch: routed INTENDs go to the target's adapter (README "Dispatch"). Targets not listed
-# get the echo adapter. Example:
-# [dispatch]
-# concurrency = 4
-# [dispatch.targets."did:sync:agent:builder"]
-# adapter = "exec"
-# command = ["/usr/local/bin/build-task"]
-# timeout_secs = 600
-
-# Prometheus metrics at GET /metrics: a token, like /v1/*, unless made public.
-# [metrics]
-# enabled = true
-# public = false
-
-# Log lines go to logs/spl.log, and to stderr when spl serve runs in the foreground;
-# file = false keeps them on stderr only (containers).
-# [log]
-# file = true
-`;
+export function defaultConfig(file = "config.toml"): SplConfig {
+  return fromRaw({}, file);
 }
 
 /** config.toml as parsed TOML; a syntax error is a one-line UserError naming the line and column. */
@@ -137,58 +239,44 @@ export function readConfigToml(path: string): Record<string, any> {
   }
 }
 
-/** Reads config.toml, filling defaults for anything missing. A broken file is a UserError. */
+/**
+ * Reads config.toml, filling defaults for anything missing; a broken file is a UserError. The
+ * daemon's sections are parsed here; a capability's when it is first read (sectionOf) — the
+ * daemon reads every one at start, so a bad value stops it there.
+ */
 export function loadConfig(path: string): SplConfig {
-  const c = defaultConfig();
-  if (!existsSync(path)) return c;
+  return fromRaw(existsSync(path) ? readConfigToml(path) : {}, path);
+}
+
+/** The config.toml `spl init` writes: each section's template, in order. */
+export function renderConfig(c: SplConfig, sections: readonly ConfigSection<any>[]): string {
+  const parts = sections.filter((s) => s.template).map((s) => s.template!(sectionOf(c, s)));
+  return `# spl instance configuration. Runtime engine config (rules, permissions) lives in records.\n\n${parts.join("\n\n")}\n`;
+}
+
+/** One sentence per unknown table or key of the file at `path` (none when it is absent). */
+export function unknownConfigKeys(path: string, sections: readonly ConfigSection<any>[]): string[] {
+  if (!existsSync(path)) return [];
   const raw = readConfigToml(path);
-  const bad = (key: string, want: string): never => {
-    throw new UserError(`${path}: ${key} must be ${want}`, "edit the file and try again");
+  const byName = new Map(sections.map((s) => [s.name, s]));
+  const topLevel = [...new Set(sections.map((s) => s.name.split(".")[0]!))];
+  const found: string[] = [];
+  const walk = (value: Record<string, unknown>, name: string) => {
+    const s = byName.get(name);
+    const subTables = sections.filter((x) => x.name.startsWith(`${name}.`) && !x.name.slice(name.length + 1).includes(".")).map((x) => x.name.slice(name.length + 1));
+    const known = [...(s?.keys ?? []), ...subTables];
+    for (const [key, v] of Object.entries(value)) {
+      if (subTables.includes(key) && v && typeof v === "object" && !Array.isArray(v)) walk(v as Record<string, unknown>, `${name}.${key}`);
+      else if (!known.includes(key) && !s?.freeform?.includes(key)) found.push(`${path}: unknown key '${key}' in [${name}] is ignored — known keys there: ${known.join(", ")}`);
+    }
   };
-  if (raw.identity?.actor !== undefined) {
-    if (typeof raw.identity.actor !== "string" || !raw.identity.actor.startsWith("did:")) bad("[identity] actor", "a DID string");
-    c.identity.actor = raw.identity.actor;
+  for (const [name, value] of Object.entries(raw)) {
+    const isTable = value !== null && typeof value === "object" && !Array.isArray(value);
+    if (!topLevel.includes(name) || !isTable) {
+      found.push(`${path}: unknown ${isTable ? `section [${name}]` : `key '${name}'`} is ignored — known sections: ${topLevel.join(", ")}`);
+      continue;
+    }
+    walk(value as Record<string, unknown>, name);
   }
-  if (raw.server?.host !== undefined) {
-    if (typeof raw.server.host !== "string") bad("[server] host", "a string");
-    c.server.host = raw.server.host;
-  }
-  if (raw.server?.port !== undefined) {
-    const p = Number(raw.server.port);
-    if (!Number.isInteger(p) || p < 1 || p > 65535) bad("[server] port", "an integer from 1 to 65535");
-    c.server.port = p;
-  }
-  if (raw.server?.allowed_hosts !== undefined) {
-    const h = raw.server.allowed_hosts;
-    if (!Array.isArray(h) || !h.every((x: unknown) => typeof x === "string" && /^[A-Za-z0-9.-]+$/.test(x))) bad("[server] allowed_hosts", 'a list of host names, e.g. ["spl.example.com"]');
-    c.server.allowedHosts = h.map((x: string) => x.toLowerCase());
-  }
-  if (raw.store?.durability !== undefined) {
-    if (raw.store.durability !== "normal" && raw.store.durability !== "full") bad("[store] durability", '"normal" or "full"');
-    c.store.durability = raw.store.durability;
-  }
-  if (raw.backup?.keep !== undefined) {
-    const k = Number(raw.backup.keep);
-    if (!Number.isInteger(k) || k < 0 || k > 1000) bad("[backup] keep", "an integer from 0 to 1000");
-    c.backup.keep = k;
-  }
-  if (raw.tasks?.alias_prefix !== undefined) {
-    const p = raw.tasks.alias_prefix;
-    if (typeof p !== "string" || !/^[A-Za-z][A-Za-z0-9_]{0,15}$/.test(p)) bad("[tasks] alias_prefix", 'letters, digits and _ starting with a letter, e.g. "TSK"');
-    c.tasks.aliasPrefix = p;
-  }
-  c.backup.offsite = parseOffsiteConfig(raw.backup?.offsite, path);
-  for (const key of ["enabled", "public"] as const) {
-    const v = raw.metrics?.[key];
-    if (v === undefined) continue;
-    if (typeof v !== "boolean") bad(`[metrics] ${key}`, "true or false");
-    c.metrics[key] = v;
-  }
-  if (raw.log?.file !== undefined) {
-    if (typeof raw.log.file !== "boolean") bad("[log] file", "true or false");
-    c.log.file = raw.log.file;
-  }
-  c.dispatch = parseDispatchConfig(raw.dispatch, path);
-  c.fleet = parseFleetConfig(raw.fleet, path);
-  return c;
+  return found;
 }

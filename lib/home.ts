@@ -1,6 +1,7 @@
 // Creating an instance home (spl init, and spl serve on an empty volume): directories with
 // private modes and a default config.toml. Existing files are left alone unless forced.
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { CONFIG_SECTIONS } from "./capabilities";
 import { defaultConfig, renderConfig } from "./config";
 import type { HomePaths } from "./paths";
 
@@ -18,7 +19,7 @@ export function ensureHome(p: HomePaths, opts: { forceConfig?: boolean } = {}): 
   chmodSync(p.secretsDir, 0o700);
   let wroteConfig = false;
   if (opts.forceConfig || !existsSync(p.config)) {
-    writeFileSync(p.config, renderConfig(defaultConfig()), { mode: 0o600 });
+    writeFileSync(p.config, renderConfig(defaultConfig(), CONFIG_SECTIONS), { mode: 0o600 });
     chmodSync(p.config, 0o600);
     wroteConfig = true;
   }

@@ -6,7 +6,7 @@ import { Elysia } from "elysia";
 import { readFileSync } from "node:fs";
 import { Instance, track } from "./harness";
 import { rawRequest, streamChunked } from "./raw-http";
-import { assertDeclared, assertOnlyDeclared, route } from "../lib/daemon/route";
+import { assertDeclared, assertOnlyDeclared, route } from "../lib/api/route";
 
 const OP = "did:sync:user:tester";
 const CI = "did:sync:agent:ci";

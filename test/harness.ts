@@ -102,9 +102,12 @@ export class Instance {
   readonly splHome: string;
   port: number;
   env: Record<string, string>;
+  /** The binary this instance runs (dist/spl unless a test built its own). */
+  readonly bin: string;
 
-  constructor(opts: { port?: number; env?: Record<string, string> } = {}) {
-    assertFreshBinary();
+  constructor(opts: { port?: number; env?: Record<string, string>; bin?: string } = {}) {
+    if (!opts.bin) assertFreshBinary();
+    this.bin = opts.bin ?? SPL;
     this.root = mkdtempSync(join(tmpdir(), "spl-test-"));
     tempDirs.push(this.root);
     this.home = this.root;
@@ -132,7 +135,7 @@ export class Instance {
    * returns once the startup backup it writes while serving is done, unless `waitForBackup` is false.
    */
   async spl(args: string[], opts: { env?: Record<string, string>; stdin?: string; timeoutMs?: number; waitForBackup?: boolean } = {}): Promise<Run> {
-    const proc = Bun.spawn([SPL, ...args], {
+    const proc = Bun.spawn([this.bin, ...args], {
       env: { ...this.env, ...opts.env },
       stdin: opts.stdin !== undefined ? new Blob([opts.stdin]) : "ignore",
       stdout: "pipe",

@@ -125,3 +125,47 @@ describe("tokens", () => {
     expect(r.json.message).toContain(`expired at ${new Date(expired * 1000).toISOString()}`);
   });
 });
+
+describe("reserved threads carry a read scope too", () => {
+  test("a records:read token reads no token metadata on any read route; other reserved threads stay readable; admin reads all", async () => {
+    const created = await d.request("POST", "/v1/tokens", { scopes: ["records:read"] });
+    const reader = { authorization: `Bearer ${created.json.token}` };
+    const as = (headers: Record<string, string>) => ({ headers });
+    // A record on each reserved thread (the daemon's own th_auth and th_instance already exist).
+    for (const thread of ["th_engine_config", "th_instance_registry", "th_fleet_control"]) {
+      const [r] = await d.state.ingest.submit([prepareRecord({ thread, actor: ENGINE_ACTOR, act: "LEARN", body: { topic: "probe" } })]);
+      expect(r!.status).toBe("created");
+    }
+    const authRecord = d.state.store.list({ thread: AUTH_THREAD, limit: 1 }).data[0]!;
+    const secretHash = String(authRecord.body.secret_sha256 ?? authRecord.body.hash ?? "");
+    for (const thread of ["th_auth", "th_engine_config", "th_instance", "th_instance_registry", "th_fleet_control"]) {
+      const one = d.state.store.list({ thread, limit: 1 }).data[0]!;
+      const routes = [`/v1/records?thread=${thread}`, `/v1/threads/${thread}/records`, `/v1/threads/${thread}/state`, `/v1/records/${one.id}`];
+      for (const path of routes) {
+        const r = await d.request("GET", path, undefined, as(reader));
+        if (thread === AUTH_THREAD) {
+          expectError(r, 403, "SCOPE_FORBIDDEN");
+          expect(r.json.message).toContain("scope admin");
+        } else expect([path, r.status]).toEqual([path, 200]);
+        expect((await d.request("GET", path)).status).toBe(200); // the admin token reads it
+      }
+    }
+    // The unfiltered list leaves th_auth out, page after page; for the admin it is there.
+    let after = 0;
+    const seen: string[] = [];
+    for (;;) {
+      const page = await d.request("GET", `/v1/records?limit=50&after=${after}`, undefined, as(reader));
+      expect(page.status).toBe(200);
+      seen.push(...page.json.data.map((r: { thread: string }) => r.thread));
+      if (!page.json.has_more) break;
+      after = Number(page.json.next_cursor);
+    }
+    expect(seen).not.toContain(AUTH_THREAD);
+    expect(seen).toContain("th_instance");
+    if (secretHash) expect(JSON.stringify(seen)).not.toContain(secretHash);
+    const byActor = await d.request("GET", `/v1/records?actor=${encodeURIComponent(ENGINE_ACTOR)}&limit=1000`, undefined, as(reader));
+    expect(byActor.json.data.map((r: { thread: string }) => r.thread)).not.toContain(AUTH_THREAD);
+    const admin = await d.request("GET", `/v1/records?actor=${encodeURIComponent(ENGINE_ACTOR)}&limit=1000`);
+    expect(admin.json.data.map((r: { thread: string }) => r.thread)).toContain(AUTH_THREAD);
+  });
+});

@@ -3,22 +3,20 @@
 // transaction, and each must be checked against the records accepted before it in that
 // transaction, not against the status at the last commit.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { Gate, type Caller } from "../lib/daemon/access";
-import { ApiError } from "../lib/daemon/http";
-import { TASK_FOLDS } from "../lib/engine/folds";
+import type { Caller } from "../lib/api/caller";
+import { ApiError } from "../lib/api/http";
+import { TASKS } from "../lib/tasks/capability";
 import { matchesFilter } from "../lib/records/filter";
 import { prepareRecord } from "../lib/records/envelope";
 import { inProcessDaemon, type InProcessDaemon } from "./app-harness";
 
 const OP = "did:sync:user:tester";
 let d: InProcessDaemon;
-let gate: Gate;
 const caller: Caller = { actor: OP, via: "socket", token: null, scopes: null, actsForOthers: true };
 const route = { cls: "record_write" as const, label: "POST /v1/records", rulesPerRecord: true };
 
 beforeAll(async () => {
   d = await inProcessDaemon();
-  gate = new Gate(d.state);
 });
 afterAll(() => d?.close());
 
@@ -32,7 +30,8 @@ async function newTask(): Promise<string> {
 const ev = (thread: string, verb: string, extra: Record<string, unknown> = {}) =>
   prepareRecord({ act: "DO", actor: OP, thread, body: { task_event: verb, ...extra } });
 /** One submission, queued now; all submissions queued in one turn share a transaction. */
-const submit = (...records: ReturnType<typeof ev>[]) => d.state.ingest.submit(records, gate.writeAuthorizer(caller, route));
+const submit = (...records: ReturnType<typeof ev>[]) => d.state.ingest.submit(records, { caller, route });
+const tasks = () => d.state.use(TASKS);
 const outcome = (r: PromiseSettledResult<unknown>) => (r.status === "fulfilled" ? "ok" : r.reason instanceof ApiError ? r.reason.code : String(r.reason));
 
 describe("task checks within one transaction", () => {
@@ -42,7 +41,7 @@ describe("task checks within one transaction", () => {
     const settled = await Promise.allSettled([submit(ev(thread, "start", { by: 1 })), submit(ev(thread, "start", { by: 2 })), submit(ev(thread, "done", { forced: true }))]);
     expect(settled.map(outcome)).toEqual(["ok", "INVALID_TRANSITION", "ok"]);
     expect(d.state.store.counts.records).toBe(commitsBefore + 2);
-    expect(d.state.engine.tasks.get(thread)!.history.map((h) => h.event)).toEqual(["add", "start", "done"]);
+    expect(tasks().get(thread)!.history.map((h) => h.event)).toEqual(["add", "start", "done"]);
   });
 
   test("a refused submission's accepted records are unstaged: later submissions in the transaction do not see them", async () => {
@@ -53,7 +52,7 @@ describe("task checks within one transaction", () => {
       submit(ev(thread, "start", { by: 3 })),
     ]);
     expect(settled.map(outcome)).toEqual(["INVALID_TRANSITION", "INVALID_TRANSITION", "ok"]);
-    expect(d.state.engine.tasks.get(thread)!.history.map((h) => [h.event, h.to])).toEqual([
+    expect(tasks().get(thread)!.history.map((h) => [h.event, h.to])).toEqual([
       ["add", "inbox"],
       ["start", "active"],
     ]);
@@ -74,7 +73,7 @@ describe("task checks within one transaction", () => {
       db.run("PRAGMA max_page_count = 4294967294");
     }
     expect(String(full)).toMatch(/full/i);
-    expect(d.state.engine.tasks.get(thread)!.status).toBe("inbox");
+    expect(tasks().get(thread)!.status).toBe("inbox");
     const [done] = await Promise.allSettled([submit(ev(thread, "done", { forced: true }))]);
     expect(outcome(done!)).toBe("INVALID_TRANSITION");
     expect((await Promise.allSettled([submit(ev(thread, "start"))])).map(outcome)).toEqual(["ok"]);
@@ -82,10 +81,10 @@ describe("task checks within one transaction", () => {
 
   test("alias uniqueness counts INTENDs staged in the same transaction", async () => {
     const open = (thread: string, alias: string) =>
-      d.state.ingest.submit([prepareRecord({ act: "INTEND", actor: OP, thread, body: { task: true, goal: thread, alias } })], gate.writeAuthorizer(caller, route));
+      d.state.ingest.submit([prepareRecord({ act: "INTEND", actor: OP, thread, body: { task: true, goal: thread, alias } })], { caller, route });
     const settled = await Promise.allSettled([open("th_alias_a", "SAME-1"), open("th_alias_b", "same-1"), open("th_alias_a", "OTHER-1")]);
     expect(settled.map(outcome)).toEqual(["ok", "ALIAS_TAKEN", "TASK_EXISTS"]);
-    expect(d.state.engine.tasks.get("SAME-1")!.thread).toBe("th_alias_a");
+    expect(tasks().get("SAME-1")!.thread).toBe("th_alias_a");
   });
 });
 
@@ -103,15 +102,15 @@ describe("task folds", () => {
     for (const r of recs) expect((await d.request("POST", "/v1/records", { actor: OP, ...r }, { socket: true })).status).toBe(201);
     const stored = d.state.store.list({ limit: 100, after: from }).data;
     expect(stored.length).toBe(recs.length);
-    const folds = d.state.engine.folds.filter((f) => TASK_FOLDS.some((make) => make(d.state.engine).name === f.name));
+    const folds = d.state.engine.folds.filter((f) => f.name === "tasks" || f.name === "task_events");
     expect(folds.map((f) => f.name)).toEqual(["tasks", "task_events"]);
     for (const fold of folds) {
       const bySql = [...d.state.store.scanMatching([fold.consumes])].filter((r) => r.sequence > from).map((r) => r.id);
       expect(bySql).toEqual(stored.filter((r) => matchesFilter(r, fold.consumes)).map((r) => r.id));
     }
     // Only the INTEND with task === true opened a task, and only the DO moved it.
-    expect(d.state.engine.tasks.get("th_f_1")!.status).toBe("active");
-    expect(d.state.engine.tasks.get("th_f_2")).toBeUndefined();
-    expect(d.state.engine.tasks.get("th_f_3")).toBeUndefined();
+    expect(tasks().get("th_f_1")!.status).toBe("active");
+    expect(tasks().get("th_f_2")).toBeUndefined();
+    expect(tasks().get("th_f_3")).toBeUndefined();
   });
 });

@@ -262,6 +262,6 @@ export function scopeForClass(routeClass: string): Scope {
   }
 }
 
-export function hasScope(scopes: readonly string[], needed: Scope): boolean {
+export function hasScope(scopes: readonly string[], needed: Scope | string): boolean {
   return scopes.includes("admin") || scopes.includes(needed);
 }

@@ -1,37 +1,35 @@
 // Who is calling, and may they? Runs inside every matched route but GET /health (app.ts), on TCP
 // and the socket: bearer token (TCP needs one unless auth is off) → the actor it acts as →
-// token scopes → CEL permission rules. Record writes are authorized once more per record, inside
-// the write transaction (writeAuthorizer), where the clock a rule sees is the one stored; the
-// task status machine is checked there too, so a refused transition is never written.
+// token scopes → CEL permission rules. The gate keeps identity, scopes and rules only: what a
+// record may be is decided by the write checks (write-checks.ts and the capabilities'), which the
+// ingest queue runs inside the write transaction, where the clock a rule sees is the one stored.
 // The socket is trusted by its file mode and acts as the config's [identity] actor; a bearer sent
 // over the socket is still honoured, so a token's actor can be exercised locally too.
 import type { Envelope } from "../records/types";
-import { AUTH_THREAD, hasScope, scopeForClass, type TokenInfo } from "../auth/tokens";
-import { ENGINE_CONFIG_THREAD } from "../engine/config-fold";
-import { FLEET_CONTROL_THREAD, INSTANCE_REGISTRY_THREAD } from "../records/reserved-threads";
-import { syntheticRecord, type Decision, type RouteClass } from "../engine/permissions";
-import { ApiError, errorResponse } from "./http";
-import type { DaemonState } from "./state";
+import { hasScope, scopeForClass, type TokenInfo } from "../auth/tokens";
+import { syntheticRecord, type Decision } from "../engine/permissions";
+import { ApiError, errorResponse } from "../api/http";
+import type { Caller, Guarded, WriteAs } from "../api/caller";
+import type { ReservedThread } from "../records/reserved-threads";
+import type { Engine } from "../engine/runtime";
+import type { Logger } from "../log";
+import type { Metrics } from "./metrics";
 
-export interface Caller {
-  /** The actor this request acts as: the token's DID, the socket's [identity] actor, or an allowed claim. */
-  actor: string;
-  via: "socket" | "tcp";
-  /** The token used, if any. */
-  token: TokenInfo | null;
-  /** null = every scope (socket, or TCP with auth off). */
-  scopes: readonly string[] | null;
-  /** May write records naming another actor (trusted callers and admin tokens). */
-  actsForOthers: boolean;
-}
+export type { Caller, Guarded } from "../api/caller";
 
-/** What the gate needs to know about the route it guards. */
-export interface Guarded {
-  cls: RouteClass;
-  /** "METHOD /template", named in denials and logs. */
-  label: string;
-  /** Rules are checked per record in the write path instead of once here. */
-  rulesPerRecord?: boolean;
+/** What the gate reads of the daemon. */
+export interface GateContext {
+  engine: Engine;
+  log: Logger;
+  metrics: Metrics;
+  /** The operator's actor: what the socket (and TCP with auth off) acts as. */
+  operator: string;
+  startedAt: number;
+  viaSocket: WeakSet<Request>;
+  /** Whether TCP requests need a bearer token right now. */
+  tcpAuthRequired(): boolean;
+  /** Reserved threads with a read scope of their own. */
+  reserved: readonly ReservedThread[];
 }
 
 /** The header a caller uses to act as another actor (records-api 3.0). */
@@ -44,10 +42,10 @@ export function isLoopback(host: string): boolean {
 }
 
 /** Whether TCP requests must carry a bearer token right now. */
-export function tcpAuthRequired(state: DaemonState): boolean {
-  if (state.auth.insecureLocalhost) return false;
+export function tcpAuthRequired(o: { insecureLocalhost: boolean; authRequired: boolean | null | undefined; bindHost: string }): boolean {
+  if (o.insecureLocalhost) return false;
   // auth_required=false is honoured only on loopback; on any other address auth stays on.
-  return state.engine.config.authRequired !== false || !isLoopback(state.bind.host);
+  return o.authRequired !== false || !isLoopback(o.bindHost);
 }
 
 function unauthorized(message: string): Response {
@@ -56,19 +54,47 @@ function unauthorized(message: string): Response {
   return res;
 }
 
-function claimDenied(caller: Caller, actor: string): ApiError {
-  return new ApiError(
-    403,
-    "DID_CLAIM_DENIED",
-    `token ${caller.token?.id} acts as ${caller.token?.actor} and may not act as ${actor} — write as ${caller.token?.actor} (spl --actor ${caller.token?.actor}), or use a token that may act for others (scope admin)`,
-  );
+function tokenCaller(token: TokenInfo, via: Caller["via"]): Caller {
+  // A fleet token relays records written by others (heartbeats name their instance, README "Fleet").
+  const actsForOthers = hasScope(token.scopes, "admin") || token.scopes.includes("fleet:control");
+  return { actor: token.actor, via, token, scopes: token.scopes, actsForOthers };
 }
 
 export class Gate {
   private readonly permissionLog;
+  private readonly readScopes: Map<string, string>;
 
-  constructor(private readonly state: DaemonState) {
+  constructor(private readonly state: GateContext) {
     this.permissionLog = state.log.child("spl::permissions");
+    this.readScopes = new Map(state.reserved.filter((t) => t.read).map((t) => [t.thread, t.read!]));
+  }
+
+  claimDenied(caller: Caller, actor: string): ApiError {
+    return new ApiError(
+      403,
+      "DID_CLAIM_DENIED",
+      `token ${caller.token?.id} acts as ${caller.token?.actor} and may not act as ${actor} — write as ${caller.token?.actor} (spl --actor ${caller.token?.actor}), or use a token that may act for others (scope admin)`,
+    );
+  }
+
+  /** Threads whose records `caller` may not read (reserved threads with a read scope it lacks). */
+  unreadable(caller: Caller): string[] {
+    if (!caller.scopes) return [];
+    return [...this.readScopes].filter(([, scope]) => !hasScope(caller.scopes!, scope)).map(([thread]) => thread);
+  }
+
+  /** Refuses reading `thread` when it is reserved with a read scope the caller lacks. */
+  checkRead(caller: Caller, thread: string): void {
+    const scope = this.readScopes.get(thread);
+    if (scope && caller.scopes && !hasScope(caller.scopes, scope)) {
+      throw new ApiError(403, "SCOPE_FORBIDDEN", `the records of ${thread} are readable with scope ${scope} only; token ${caller.token?.id} has ${caller.scopes.join(",") || "none"} — use a token with scope ${scope}`);
+    }
+  }
+
+  /** The caller a bearer token identifies (a peer's records pulled or pushed), or null. */
+  callerFor(bearer: string, via: Caller["via"] = "tcp"): Caller | null {
+    const v = this.state.engine.tokens.verify(bearer);
+    return v.ok ? tokenCaller(v.token, via) : null;
   }
 
   /** Identifies the caller of a matched route and checks scope and (unless per record) rules. */
@@ -88,46 +114,9 @@ export class Gate {
     return err ? err.response() : caller;
   }
 
-  /**
-   * The one authorization of a record write, run by the ingest queue inside its transaction,
-   * after the store assigned the clock and before the insert: reserved threads, the config:write
-   * scope for engine config, the actor the caller may write as, and the permission rules with
-   * `record` bound to the record as it will be stored. Throws ApiError; nothing is written then.
-   */
-  writeAuthorizer(caller: Caller, route: Guarded): (rec: Envelope) => void {
-    const { tasks } = this.state.engine;
-    // Task records this submission staged; a refusal rolls the whole submission back, so unstage them.
-    const staged: Envelope[] = [];
-    const authorize = (rec: Envelope) => {
-      if (rec.thread === AUTH_THREAD) {
-        throw new ApiError(403, "RESERVED_THREAD", `${AUTH_THREAD} holds API tokens and is written only by the daemon — use 'spl token create|revoke'`);
-      }
-      if (rec.thread === ENGINE_CONFIG_THREAD && caller.scopes && !hasScope(caller.scopes, "config:write")) {
-        throw new ApiError(403, "SCOPE_FORBIDDEN", `writing ${ENGINE_CONFIG_THREAD} needs scope config:write; token ${caller.token?.id} has ${caller.scopes.join(",")}`);
-      }
-      if ((rec.thread === INSTANCE_REGISTRY_THREAD || rec.thread === FLEET_CONTROL_THREAD) && caller.scopes && !hasScope(caller.scopes, "fleet:control")) {
-        throw new ApiError(403, "RESERVED_THREAD", `${rec.thread} is written only by fleet members (scope fleet:control); token ${caller.token?.id} has ${caller.scopes.join(",")} — use the fleet token (spl fleet token, spl fleet join)`);
-      }
-      if (rec.actor !== caller.actor && !caller.actsForOthers) throw claimDenied(caller, rec.actor);
-      const frozen = this.state.fleet.control.refusal(rec);
-      if (frozen) throw frozen;
-      if (this.state.engine.config.permissionsEnabled) {
-        const err = this.checkRules(caller, route, rec);
-        if (err) throw err;
-      }
-      // The task status machine, against the table plus records accepted earlier in this transaction.
-      const refusal = tasks.check(rec);
-      if (refusal) throw new ApiError(refusal.status, refusal.code, refusal.message);
-      if (tasks.stage(rec)) staged.push(rec);
-    };
-    return (rec) => {
-      try {
-        authorize(rec);
-      } catch (err) {
-        tasks.unstage(staged.splice(0));
-        throw err;
-      }
-    };
+  /** The permission rules for one record about to be written (null: allowed or enforcement off). */
+  checkRecord({ caller, route }: WriteAs, rec: Envelope): ApiError | null {
+    return this.state.engine.config.permissionsEnabled ? this.checkRules(caller, route, rec) : null;
   }
 
   private identify(request: Request): Caller | Response | ApiError {
@@ -140,20 +129,18 @@ export class Gate {
       if (!m) return unauthorized("the Authorization header must be 'Bearer <token>' — use the token in <home>/token or one from 'spl token create'");
       const v = state.engine.tokens.verify(m[1]!);
       if (!v.ok) return unauthorized(`${v.why} — use a valid token (see 'spl token list'; create one with 'spl token create')`);
-      // A fleet token relays records written by others (heartbeats name their instance, SPEC 14).
-      const actsForOthers = hasScope(v.token.scopes, "admin") || v.token.scopes.includes("fleet:control");
-      caller = { actor: v.token.actor, via, token: v.token, scopes: v.token.scopes, actsForOthers };
-    } else if (via === "tcp" && tcpAuthRequired(state)) {
+      caller = tokenCaller(v.token, via);
+    } else if (via === "tcp" && state.tcpAuthRequired()) {
       return unauthorized(
         "this endpoint needs 'Authorization: Bearer spl_<env>_<id>_<secret>' — use the token in <home>/token (SPL_TOKEN for the CLI) or create one with 'spl token create'",
       );
     } else {
-      caller = { actor: state.config.identity.actor, via, token: null, scopes: null, actsForOthers: true };
+      caller = { actor: state.operator, via, token: null, scopes: null, actsForOthers: true };
     }
     const claim = request.headers.get(ACTOR_HEADER);
     if (claim === null || claim === caller.actor) return caller;
     if (!DID.test(claim)) return new ApiError(400, "INVALID_ACTOR", `${ACTOR_HEADER} must be a DID such as did:sync:agent:ci, got ${JSON.stringify(claim.slice(0, 100))}`);
-    if (!caller.actsForOthers) return claimDenied(caller, claim);
+    if (!caller.actsForOthers) return this.claimDenied(caller, claim);
     return { ...caller, actor: claim };
   }
 

@@ -4,28 +4,21 @@
 // sends can produce a stack trace in the answer.
 import { Elysia } from "elysia";
 import type { DaemonState } from "./state";
-import { ApiError, errorResponse, readBody } from "./http";
-import { Gate, type Caller } from "./access";
+import { ApiError, errorResponse, readBody } from "../api/http";
+import type { Caller, Guarded } from "../api/caller";
 import { refuseForeign } from "./origin";
-import { repeatedQueryParam } from "./query";
-import { assertDeclared, assertOnlyDeclared, assertStaticPath, assertWithinCap, largestBody, routeLabel, type Route } from "./route";
+import { repeatedQueryParam } from "../api/query";
+import { assertDeclared, assertOnlyDeclared, assertStaticPath, assertWithinCap, largestBody, routeLabel, type Route } from "../api/route";
 import { healthRoutes } from "./routes/health";
 import { recordRoutes } from "./routes/records";
 import { threadRoutes } from "./routes/threads";
 import { engineRoutes } from "./routes/engine";
 import { tokenRoutes } from "./routes/tokens";
-import { taskRoutes } from "./routes/tasks";
-import { dispatchRoutes } from "./routes/dispatch";
-import { fleetRoutes } from "./routes/fleet";
-import { fanoutRoutes } from "./routes/fanout";
 import { observabilityRoutes } from "./routes/observability";
 
 /** Names the route that handled (or refused) a request; "none" when no route matched. */
 export const ROUTE_HEADER = "x-spl-route";
 
-const writesNothing = () => {
-  throw new ApiError(403, "PERMISSION_DENIED", "this route writes no records");
-};
 const starting = () => errorResponse(503, "STARTING", "the daemon is starting (rebuilding state from the store) — retry in a moment");
 
 function tagged(res: Response, label: string): Response {
@@ -42,7 +35,7 @@ interface Matched {
 export function buildApp(state: DaemonState) {
   const routes = allRoutes(state);
   const log = state.log.child("spl::http");
-  const gate = new Gate(state);
+  const { gate } = state;
 
   async function serveRoute({ spec, handler }: Route, ctx: Matched): Promise<Response> {
     const { request } = ctx;
@@ -50,17 +43,17 @@ export function buildApp(state: DaemonState) {
       // GET /health: nobody is identified, and nothing may be written in its name.
       const anyone: Caller = { actor: state.config.identity.actor, via: state.viaSocket.has(request) ? "socket" : "tcp", token: null, scopes: [], actsForOthers: false };
       const body = await readBody(request, spec.maxBody ?? 0, spec.tooLargeCode);
-      return handler({ request, params: ctx.params, query: ctx.query, caller: anyone, body, authorize: writesNothing });
+      return handler({ request, params: ctx.params, query: ctx.query, caller: anyone, body, as: { caller: anyone, route: { cls: "open", label: routeLabel(spec) } } });
     }
     if (!state.ready) return starting();
-    const guarded = { cls: spec.cls, label: routeLabel(spec), rulesPerRecord: spec.rulesPerRecord };
+    const guarded: Guarded = { cls: spec.cls, label: routeLabel(spec), rulesPerRecord: spec.rulesPerRecord };
     // A thread route's synthetic record names the thread Elysia matched, for rules on record.thread.
     const thread = spec.path.startsWith("/v1/threads/:id") ? (ctx.params.id ?? "") : "";
     const caller = gate.admit(request, guarded, thread);
     if (caller instanceof Response) return caller;
     // Read only after the caller is admitted, and never past the route's own limit.
     const body = await readBody(request, spec.maxBody ?? 0, spec.tooLargeCode);
-    return handler({ request, params: ctx.params, query: ctx.query, caller, body, authorize: gate.writeAuthorizer(caller, guarded) });
+    return handler({ request, params: ctx.params, query: ctx.query, caller, body, as: { caller, route: guarded } });
   }
 
   /** No route matched: refused like an admin route (so nothing answers without a token), then 404. */
@@ -152,8 +145,9 @@ function queryOf(url: string): Record<string, string | undefined> {
   return q < 0 ? {} : Object.fromEntries(new URLSearchParams(url.slice(q + 1)));
 }
 
+/** The daemon's own routes, then each capability's (state.routes), then the ones that list them all. */
 function allRoutes(state: DaemonState): Route[] {
-  const routes: Route[] = [...healthRoutes(state), ...recordRoutes(state), ...threadRoutes(state), ...engineRoutes(state), ...tokenRoutes(state), ...taskRoutes(state), ...dispatchRoutes(state), ...fleetRoutes(state), ...fanoutRoutes(state)];
+  const routes: Route[] = [...healthRoutes(state), ...recordRoutes(state), ...threadRoutes(state), ...engineRoutes(state), ...tokenRoutes(state), ...state.routes];
   routes.push(...observabilityRoutes(state, () => routes));
   return routes;
 }

@@ -1,15 +1,14 @@
-// The engine's part of daemon startup (bind → rebuild_from_store() → ready):
-// fold the log (records committed meanwhile are applied after it, see Engine.applyCommitted),
-// refuse an unauthenticated non-loopback bind, and mint the operator / bootstrap tokens if they are missing.
+// The engine's part of daemon startup (bind → rebuild_from_store() → ready): fold the log
+// (records committed meanwhile are applied after it, see Engine.applyCommitted), refuse an
+// unauthenticated non-loopback bind, mint the operator / bootstrap tokens if they are missing,
+// then each capability's boot step (e.g. the fleet token), in list order.
 import type { Phases } from "../progress/phase";
-import { ENGINE_ACTOR } from "../instance";
-import { prepareRecord } from "../records/envelope";
 import { UserError } from "../errors";
 import { AUTH_THREAD } from "../auth/tokens";
 import { bootstrapTokenFromEnv, ensureBootstrapToken, ensureOperatorToken, type TokenBody } from "../auth/operator-token";
+import { ENGINE_ACTOR } from "../instance";
+import { prepareRecord } from "../records/envelope";
 import { isLoopback } from "./access";
-import { ensureFleetToken } from "../fleet/token";
-import type { CommitHook } from "./ingest";
 import type { DaemonState } from "./state";
 
 /** `--insecure-localhost` binds loopback only: an explicit other --host is refused. */
@@ -26,19 +25,6 @@ export function insecureBindHost(flagHost: string | undefined): string {
 async function writeAuthRecord(state: DaemonState, body: TokenBody): Promise<void> {
   const [r] = await state.ingest.submit([prepareRecord({ thread: AUTH_THREAD, actor: ENGINE_ACTOR, act: "LEARN", body })]);
   if (r!.status === "error") throw r!.error;
-}
-
-/** What the engine does with each commit: apply the records to its folds (hot reload). */
-export function engineCommitHook(state: DaemonState): CommitHook {
-  return (created) => {
-    const { engine, log } = state;
-    const { host, port } = state.bind;
-    const authBefore = engine.config.authRequired;
-    engine.applyCommitted(created);
-    if (engine.config.authRequired === false && authBefore !== false && !state.auth.insecureLocalhost && !isLoopback(host)) {
-      log.warn("auth_required=false ignored: this daemon listens on a non-loopback address, where bearer auth stays on", { bind: `${host}:${port}` });
-    }
-  };
 }
 
 export async function startEngine(state: DaemonState, phases?: Phases): Promise<void> {
@@ -61,9 +47,6 @@ export async function startEngine(state: DaemonState, phases?: Phases): Promise<
     const r = await ensureBootstrapToken(boot.value, engine.tokens, operator, (b) => writeAuthRecord(state, b), boot.source);
     if (r === "minted") log.info(`registered ${boot.source} as an admin token`, { actor: operator });
   }
-  const { member } = state.fleet;
-  const fleet = await ensureFleetToken({ home: state.paths.home, role: member.role, registry: engine.tokens, write: (b) => writeAuthRecord(state, b) });
-  if (fleet === "minted" || fleet === "registered") log.info(`fleet token ${fleet}`, { path: "<home>/secrets/fleet_token" });
-  if (member.role !== "plain") log.info("fleet member", { role: member.role, name: member.name, endpoint: member.endpoint, coordinator_url: member.coordinatorUrl, heartbeat_interval_secs: member.heartbeatSecs });
+  for (const { parts } of state.capabilities) await parts.boot?.();
   if (state.auth.insecureLocalhost) log.warn("TCP auth is off (--insecure-localhost); listening on loopback only", { bind: `${host}:${port}` });
 }

@@ -2,6 +2,7 @@
 // library on the ingest path. Counters and histograms are updated in place per request; gauges
 // (records, backups, dispatches, process) are read from the daemon's state when scraped.
 import { readdirSync } from "node:fs";
+import type { MetricsOut } from "../capability";
 
 /** Upper bounds (seconds) of the request latency buckets. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -21,8 +22,9 @@ export interface MetricsSource {
   ready: boolean;
   /** The startup backup: when it was written and its outcome ("written" or why not). */
   backup: { written_at: string | null; outcome: string } | null;
-  dispatches: { total: number; active: number; queued: number; running: number; counts: Record<string, number> };
   startedAt: number;
+  /** The capabilities' families (dispatches, ...), in list order. */
+  capabilities: ReadonlyArray<(out: MetricsOut) => void>;
 }
 
 export class Metrics {
@@ -92,16 +94,14 @@ export class Metrics {
     const at = b?.written_at ? Date.parse(b.written_at) : NaN;
     if (Number.isFinite(at)) out.push(`spl_backup_age_seconds ${Math.max(0, (Date.now() - at) / 1000)}`);
 
-    family("spl_dispatches", "gauge", "Dispatches in the dispatch fold.");
-    out.push(`spl_dispatches ${src.dispatches.total}`);
-    family("spl_dispatches_active", "gauge", "Dispatches not yet closed.");
-    out.push(`spl_dispatches_active ${src.dispatches.active}`);
-    family("spl_reconciler_queued", "gauge", "INTENDs waiting for the reconciler.");
-    out.push(`spl_reconciler_queued ${src.dispatches.queued}`);
-    family("spl_reconciler_running", "gauge", "Adapters running now.");
-    out.push(`spl_reconciler_running ${src.dispatches.running}`);
-    family("spl_reconciler_decisions_total", "counter", "Reconciler events since start: decided, dispatched, defaulted, failed, finished.");
-    for (const [event, n] of Object.entries(src.dispatches.counts)) out.push(`spl_reconciler_decisions_total{event="${label(event)}"} ${n}`);
+    const writer: MetricsOut = {
+      family,
+      sample(name, value, labels) {
+        const l = labels ? Object.entries(labels).map(([k, v]) => `${k}="${label(v)}"`) : [];
+        out.push(`${name}${l.length ? `{${l.join(",")}}` : ""} ${value}`);
+      },
+    };
+    for (const add of src.capabilities) add(writer);
 
     processMetrics(out, family, src.startedAt);
     return out.join("\n") + "\n";

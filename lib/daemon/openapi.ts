@@ -2,7 +2,7 @@
 // (route.ts) so it cannot drift from what the app serves: one operation per declared route, its
 // permission class as the required token scope, its body limit, and the error envelope.
 import { VERSION } from "../version";
-import { routeLabel, type Route } from "./route";
+import { routeLabel, type Route } from "../api/route";
 
 const ERROR_STATUSES: Record<string, string> = {
   "400": "the request is malformed (the message names the problem and the fix)",

@@ -4,7 +4,7 @@
 // localhost, *.localhost or a name in [server] allowed_hosts is refused, and so is one whose
 // Origin is present and not this daemon's own. No CORS headers are ever sent, so a preflight
 // from a foreign page fails too. The Unix socket is exempt: no browser can reach it.
-import { errorResponse } from "./http";
+import { errorResponse } from "../api/http";
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 

@@ -6,8 +6,8 @@
 // and probes see "starting" (not a refused connection) during a long start.
 import type { Server } from "bun";
 import { rmSync } from "node:fs";
-import { loadConfig, type SplConfig } from "../config";
-import { unknownConfigKeys } from "../config-keys";
+import { loadConfig, unknownConfigKeys, type SplConfig } from "../config";
+import { CONFIG_SECTIONS } from "../capabilities";
 import { UserError } from "../errors";
 import { ensureHome } from "../home";
 import { ensureInstanceDid } from "../instance";
@@ -17,8 +17,8 @@ import { checkpoint, openStore } from "../store/open";
 import { RecordStore } from "../store/records";
 import { VERSION } from "../version";
 import { buildApp, type DirectRoutes } from "./app";
-import { errorResponse, json } from "./http";
-import { REQUEST_BODY_CAP } from "./route";
+import { errorResponse, json } from "../api/http";
+import { REQUEST_BODY_CAP } from "../api/route";
 import { renderBanner } from "../daemonctl/banner";
 import { startServices, stopServices } from "./services";
 import { acquirePidFile, releasePidFile } from "../daemonctl/pidfile";
@@ -126,7 +126,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   const bind = resolveBind(opts, config);
   const phases = daemonPhases(log);
   log.info("starting spl serve", { version: VERSION, pid: process.pid, home: paths.home });
-  for (const warning of unknownConfigKeys(paths.config)) log.warn(warning);
+  for (const warning of unknownConfigKeys(paths.config, CONFIG_SECTIONS)) log.warn(warning);
 
   // The store lock is the real single-instance guard (it survives a deleted run/); the pid file
   // stays for the runbook and for `spl serve --stop`.

@@ -1,28 +1,14 @@
-// Background work the daemon runs besides answering requests (WAL checkpoints, the reconciler,
-// fan-outs, off-host pushes, heartbeats). Each service starts once the daemon is ready and is stopped,
-// in reverse order of the list, on SIGTERM before the store is closed. A new service is one more
-// entry in daemonServices().
-import type { Logger } from "../log";
-import type { DaemonState } from "./state";
-import type { StoredRecord } from "../records/types";
-import { fleetControlForwarder } from "../fleet/control-sync";
+// Background work the daemon runs besides answering requests: its own (storage health, WAL
+// checkpoints) and each capability's (the reconciler, fan-outs, off-host pushes, heartbeats).
+// Each starts once the daemon is ready and is stopped, in reverse order, on SIGTERM before the
+// store is closed (state.ts lists them).
 import type { Database } from "bun:sqlite";
+import type { Service } from "../capability";
+import type { Logger } from "../log";
 import { Checkpointer } from "../store/checkpointer";
 import type { StorageHealth } from "./storage-health";
 
-export interface Service {
-  readonly name: string;
-  start(): void;
-  /** Stops timers and finishes or abandons in-flight work; the store is still open. */
-  stop(): void | Promise<void>;
-  /** Called after every commit (from the ingest queue's hook). */
-  afterCommit?(created: StoredRecord[]): void;
-}
-
-export function daemonServices(state: DaemonState): Service[] {
-  // The heartbeat is last, so it stops first: its draining beat goes out while the rest still runs.
-  return [state.storage, walCheckpointer(state.db, state.paths.store, state.storage), state.reconciler, state.fanout.service, ...(state.offsite ? [state.offsite] : []), ...(state.fleet.member.role === "coordinator" ? [fleetControlForwarder(state)] : []), state.fleet.heartbeat];
-}
+export type { Service };
 
 /**
  * WAL checkpoints on their own thread (lib/store/checkpointer.ts), counted per commit. Writes

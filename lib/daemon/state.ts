@@ -1,30 +1,27 @@
-// What the running daemon knows about itself; shared by routes, lifecycle and engine hooks.
+// The running daemon: the store, the write path, the gate, the engine, and what every capability
+// of the list adds (ARCHITECTURE.md "Capabilities"). Assembled the same way for the real daemon
+// (serve.ts) and for in-process tests; nothing here knows any one capability.
 import type { Database } from "bun:sqlite";
-import type { SplConfig } from "../config";
+import type { WriteAs } from "../api/caller";
+import type { Route } from "../api/route";
+import type { BackupInfo } from "../backup/startup";
+import type { Capability, Host, Parts, Service, Slot, WriteCheck } from "../capability";
+import { CAPABILITIES } from "../capabilities";
+import { CORE_SECTIONS, sectionOf, type ConfigSection, type SplConfig } from "../config";
+import { Engine } from "../engine/runtime";
+import { ENGINE_ACTOR } from "../instance";
 import type { Logger } from "../log";
 import type { HomePaths } from "../paths";
+import { PeerClient } from "../peer";
+import { prepareRecord } from "../records/envelope";
+import { CORE_RESERVED_THREADS, type ReservedThread } from "../records/reserved-threads";
+import { IngestQueue } from "../store/ingest-queue";
 import type { RecordStore } from "../store/records";
-import type { StoredRecord } from "../records/types";
-import { IngestQueue } from "./ingest";
-import { Engine } from "../engine/runtime";
-import { TASK_FOLDS } from "../engine/folds";
-import { engineCommitHook } from "./engine-boot";
-import { daemonServices, type Service } from "./services";
-import type { BackupInfo } from "../backup/startup";
-import { StorageHealth } from "./storage-health";
-import { reconcilerService, type ReconcilerService } from "../dispatch/service";
-import { DispatchTable, dispatchFold } from "../dispatch/fold";
-import { fleetMember, type FleetMember } from "../fleet/config";
-import { FleetRegistry, registryFold } from "../fleet/registry";
-import { FleetControl, controlFold } from "../fleet/control";
-import { fleetControlPuller } from "../fleet/control-sync";
-import { heartbeatService, type HeartbeatService } from "../fleet/heartbeat";
-import { readFleetToken } from "../fleet/token";
-import { VERSION } from "../version";
-import { offsiteService, type OffsiteService } from "../backup/offsite/service";
+import { Gate, isLoopback, tcpAuthRequired } from "./access";
 import { Metrics } from "./metrics";
-import { FanoutTable, fanoutFolds } from "../fanout/fold";
-import { fanoutService } from "../fanout/service";
+import { walCheckpointer } from "./services";
+import { StorageHealth } from "./storage-health";
+import { actorBindingCheck, openRouteCheck, permissionRuleCheck, reservedThreadCheck } from "./write-checks";
 
 export type { BackupInfo };
 
@@ -34,7 +31,8 @@ export interface DaemonState {
   log: Logger;
   db: Database;
   store: RecordStore;
-  ingest: IngestQueue;
+  /** The one write path: group commit, with every write check for a caller's records. */
+  ingest: IngestQueue<WriteAs>;
   /** Last write error and checkpoint progress (GET /v1/status `storage`). */
   storage: StorageHealth;
   instanceDid: string;
@@ -49,18 +47,22 @@ export interface DaemonState {
   engine: Engine;
   /** `spl serve --insecure-localhost`: TCP without bearer auth, bound to loopback only. */
   auth: { insecureLocalhost: boolean };
-  /** Background services (WAL checkpoint thread, ...): started once ready, stopped in reverse on SIGTERM. */
+  /** Identity, scopes and permission rules for every request (access.ts). */
+  gate: Gate;
+  /** Background services (the WAL checkpoint thread, then each capability's): started once ready, stopped in reverse on SIGTERM. */
   services: Service[];
-  /** Routes committed INTENDs and dispatches them (one of the services; GET /v1/dispatches reads it). */
-  reconciler: ReconcilerService;
-  /** This daemon's place in the fleet, the registry it folds, and its heartbeat loop (lib/fleet). */
-  fleet: { member: FleetMember; registry: FleetRegistry; heartbeat: HeartbeatService; control: FleetControl };
-  /** Pushes off-host backups on schedule ([backup.offsite]); null when not configured. */
-  offsite: OffsiteService | null;
   /** Counters and histograms for GET /metrics (no-ops when [metrics] enabled = false). */
   metrics: Metrics;
-  /** Fan-outs held by this member (the coordinator) and the service that spawns and joins them. */
-  fanout: { table: FanoutTable; service: Service };
+  /** What each capability of the list added, in list order. */
+  capabilities: Array<{ capability: Capability; parts: Parts }>;
+  /** The routes the capabilities added (the daemon's own are in app.ts). */
+  routes: Route[];
+  /** What the capabilities handed each other (and tests read): Host.provide/use. */
+  use<T>(s: Slot<T>): T;
+  /** Whether TCP requests need a bearer token right now. */
+  tcpAuthRequired(): boolean;
+  /** Every config.toml table as this daemon read it (GET /v1/config `sections`). */
+  sectionsShown(): Record<string, unknown>;
 }
 
 /**
@@ -76,65 +78,121 @@ export function createDaemonState(o: {
   bind: DaemonState["bind"];
   backup?: BackupInfo | null;
   insecureLocalhost?: boolean;
+  /** The capability list (default: lib/capabilities.ts). */
+  capabilities?: readonly Capability[];
 }): DaemonState {
-  // Every commit feeds the engine's folds, then each service; both exist once the state does.
-  let engineHook = (_: StoredRecord[]) => {};
-  const storage = new StorageHealth(o.store.db, o.paths.store, o.log.child("spl::store"));
-  const dispatches = new DispatchTable();
-  const registry = new FleetRegistry();
-  const control = new FleetControl();
-  const fanouts = new FanoutTable();
-  const engine = new Engine(o.store, o.log, { extraFolds: [...TASK_FOLDS, dispatchFold(dispatches), registryFold(registry), controlFold(control), ...fanoutFolds(fanouts)], taskAliasPrefix: o.config.tasks.aliasPrefix, fleetFacts: (nowMs) => control.facts(nowMs), fanouts });
+  const list = o.capabilities ?? CAPABILITIES;
   const startedAt = Date.now();
-  const reconciler = reconcilerService({ engine, dispatches, config: o.config, log: o.log, startedAt, submit: (records) => state.ingest.submit(records), mayStartWork: (rec) => control.mayStartWork(rec.body.namespace) });
-  const state: DaemonState = {
+  const storage = new StorageHealth(o.store.db, o.paths.store, o.log.child("spl::store"));
+  const engine = new Engine(o.store, o.log);
+  const metrics = new Metrics(o.config.metrics.enabled);
+  const reserved: ReservedThread[] = [...CORE_RESERVED_THREADS, ...list.flatMap((c) => c.reservedThreads ?? [])];
+  const viaSocket = new WeakSet<Request>();
+  const auth = { insecureLocalhost: o.insecureLocalhost === true };
+  const needsToken = () => tcpAuthRequired({ insecureLocalhost: auth.insecureLocalhost, authRequired: engine.config.authRequired, bindHost: o.bind.host });
+  const gate = new Gate({ engine, log: o.log, metrics, operator: o.config.identity.actor, startedAt, viaSocket, tcpAuthRequired: needsToken, reserved });
+  let authBefore = engine.config.authRequired;
+  const ingest = new IngestQueue<WriteAs>(
+    o.store,
+    (created) => {
+      metrics.committed(created.length);
+      engine.applyCommitted(created);
+      warnIfAuthDropped(state, authBefore);
+      authBefore = engine.config.authRequired;
+      for (const s of state.services) s.afterCommit?.(created);
+    },
+    o.log,
+    (err) => storage.failed("write", err),
+  );
+
+  const provided = new Map<string, unknown>();
+  const peers = new PeerClient();
+  let ready = false;
+  let state: DaemonState;
+  const host = (c: Capability): Host => ({
+    instanceDid: o.instanceDid,
+    startedAt,
+    paths: o.paths,
+    bind: o.bind,
+    operator: o.config.identity.actor,
+    log: o.log,
+    now: () => Date.now(),
+    store: o.store,
+    engine,
+    peers,
+    ready: () => ready,
+    config: (section) => sectionOf(o.config, section),
+    submit: (records, as) => ingest.submit(records, as),
+    async write(d) {
+      const [r] = await ingest.submit([prepareRecord({ actor: ENGINE_ACTOR, ...d })]);
+      if (r!.status === "error") throw r!.error;
+      return r!.record;
+    },
+    callerFor: (bearer) => gate.callerFor(bearer),
+    provide(s, value) {
+      if (provided.has(s.name)) throw new Error(`capability ${c.name} provides ${s.name}, which another capability already provides`);
+      provided.set(s.name, value);
+    },
+    use: (s) => use(s, `capability ${c.name}`),
+    find: (s) => provided.get(s.name) as never,
+  });
+  const use = <T>(s: Slot<T>, who: string): T => {
+    if (!provided.has(s.name)) throw new Error(`${who} needs ${s.name}, which no capability before it in lib/capabilities.ts provides`);
+    return provided.get(s.name) as T;
+  };
+
+  // A bad value in any section stops the start here, naming the key.
+  const sections: ConfigSection<unknown>[] = [...CORE_SECTIONS, ...list.flatMap((c) => (c.config ? [c.config] : []))];
+  for (const s of sections) sectionOf(o.config, s);
+
+  const capabilities = list.map((capability) => ({ capability, parts: capability.setup(host(capability)) }));
+  const checks: WriteCheck[] = [openRouteCheck(), reservedThreadCheck(reserved), actorBindingCheck(gate), permissionRuleCheck(gate)];
+  for (const { parts } of capabilities) {
+    engine.addFolds(parts.folds ?? []);
+    engine.addFacts(parts.facts ?? []);
+    checks.push(...(parts.writeChecks ?? []));
+  }
+  ingest.useChecks(checks);
+  engine.open(); // every fold is known: the fold index follows them from the next write on
+
+  state = {
     paths: o.paths,
     config: o.config,
     log: o.log,
     db: o.store.db,
     store: o.store,
-    ingest: new IngestQueue(o.store, (created) => {
-      state.metrics.committed(created.length);
-      engineHook(created);
-      for (const s of state.services) s.afterCommit?.(created);
-    }, o.log, (err) => {
-      storage.failed("write", err);
-      state.engine.tasks.settle(); // the task records staged in that transaction were not written
-    }),
+    ingest,
     storage,
     instanceDid: o.instanceDid,
     startedAt,
     bind: o.bind,
     backup: o.backup ?? null,
-    ready: false,
-    viaSocket: new WeakSet(),
-    engine,
-    auth: { insecureLocalhost: o.insecureLocalhost === true },
-    services: [],
-    reconciler,
-    fleet: { member: fleetMember(o.config.fleet, o.bind, o.paths.home), registry, heartbeat: null as unknown as HeartbeatService, control },
-    offsite: o.config.backup.offsite ? offsiteService({ paths: o.paths, config: o.config.backup.offsite, log: o.log }) : null,
-    metrics: new Metrics(o.config.metrics.enabled),
-    fanout: { table: fanouts, service: null as unknown as Service },
-  };
-  const pullControl = fleetControlPuller(state);
-  state.fanout.service = fanoutService(state, fanouts);
-  state.fleet.heartbeat = heartbeatService({
-    member: state.fleet.member,
-    instanceDid: o.instanceDid,
-    version: VERSION,
-    startedAt,
-    storeRecords: () => o.store.counts.records,
-    activeDispatches: () => dispatches.active,
-    submitLocal: async (rec) => {
-      const [r] = await state.ingest.submit([rec]);
-      if (r!.status === "error") throw r!.error;
+    get ready() {
+      return ready;
     },
-    fleetToken: () => readFleetToken(o.paths.home),
-    afterAck: (token) => pullControl(token),
-    log: o.log,
-  });
-  engineHook = engineCommitHook(state);
-  state.services = daemonServices(state);
+    set ready(v: boolean) {
+      ready = v;
+    },
+    viaSocket,
+    engine,
+    auth,
+    gate,
+    metrics,
+    capabilities,
+    services: [storage, walCheckpointer(o.store.db, o.paths.store, storage), ...capabilities.flatMap(({ parts }) => parts.services ?? [])],
+    routes: capabilities.flatMap(({ parts }) => parts.routes ?? []),
+    use: (s) => use(s, "the daemon"),
+    tcpAuthRequired: needsToken,
+    sectionsShown: () => Object.fromEntries(sections.map((s) => [s.name, (s.show ?? ((v: unknown) => v))(sectionOf(o.config, s))])),
+  };
   return state;
+}
+
+/** auth_required=false on a non-loopback bind is ignored; say so when a LEARN turns it off. */
+function warnIfAuthDropped(state: DaemonState, before: boolean | null | undefined): void {
+  const { engine, log } = state;
+  const { host, port } = state.bind;
+  if (engine.config.authRequired === false && before !== false && !state.auth.insecureLocalhost && !isLoopback(host)) {
+    log.warn("auth_required=false ignored: this daemon listens on a non-loopback address, where bearer auth stays on", { bind: `${host}:${port}` });
+  }
 }

@@ -1,5 +1,5 @@
 // `spl status|doctor --port N` (runbook: "run spl doctor + spl status locally against that
-// instance's port"; SPEC 14): act as the home whose daemon serves port N — named by its store
+// instance's port"; README "Fleet"): act as the home whose daemon serves port N — named by its store
 // lock while it runs, else by its config.toml — so its socket, store and token are used. With no
 // such home, talk HTTP to 127.0.0.1:N with the CLI's own token.
 import { existsSync, readdirSync } from "node:fs";

@@ -1,7 +1,6 @@
 // Dispatches as a fold: the engine's DO {dispatch_handled} opens one, its completion KNOW on the
 // `<thread>/dispatch` sub-thread closes it. `spl dispatch list` and exactly-once dispatch across
 // restarts both read this table, so neither needs state outside the log.
-import type { Fold } from "../engine/folds";
 import { ENGINE_ACTOR } from "../instance";
 import type { RecordFilter } from "../records/filter";
 import type { StoredRecord } from "../records/types";
@@ -99,10 +98,3 @@ export class DispatchTable {
     return out;
   }
 }
-
-/** The engine fold that keeps `table` current, at rebuild and at every commit. */
-export const dispatchFold = (table: DispatchTable) => (): Fold => ({
-  name: "dispatches",
-  consumes: DISPATCH_RECORDS,
-  apply: (rec) => table.apply(rec),
-});

@@ -28,7 +28,7 @@ export interface ReconcilerDeps<R extends RoutingRuleLike> {
   /** The adapter for a target, or an error message naming the config fix. */
   adapterFor(target: string): Adapter | string;
   isSystemActor(did: string): boolean;
-  /** The kill switch (SPEC 15): false while the record's namespace is frozen or the fleet is stopped. */
+  /** The kill switch (README "Fleet"): false while the record's namespace is frozen or the fleet is stopped. */
   mayStartWork?(rec: StoredRecord): boolean;
   dispatches: DispatchTable;
   concurrency: number;

@@ -18,7 +18,7 @@ export class RoutingRules {
   private best: { at: number; byDomain: Map<string, string> } | null = null;
 
   constructor(
-    private readonly engine: Engine,
+    private readonly engine: Pick<Engine, "config" | "trust" | "scope" | "system">,
     private readonly startedAt: number,
     private readonly log: Logger,
   ) {}
@@ -94,7 +94,7 @@ export class RoutingRules {
 }
 
 /** The highest-trust actor with evidence in each domain (ties: the one with more verdicts, then by name). */
-function highestTrust(engine: Engine, nowSecs: number): Map<string, string> {
+function highestTrust(engine: Pick<Engine, "trust">, nowSecs: number): Map<string, string> {
   const best = new Map<string, { actor: string; trust: number; total: number }>();
   for (const r of engine.trust.rows(nowSecs)) {
     if (r.total === 0) continue;

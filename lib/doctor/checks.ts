@@ -10,14 +10,13 @@ import { cmdline, isAlive, isSplServe } from "../daemonctl/proc";
 import { socketAnswers } from "../daemonctl/socket";
 import { lockFileFor, readLockHolder } from "../daemonctl/store-lock";
 import { readInstanceDid } from "../instance";
-import { unknownConfigKeys } from "../config-keys";
+import { unknownConfigKeys } from "../config";
+import { CAPABILITIES, CONFIG_SECTIONS } from "../capabilities";
 import { checkStoreFiles, quickCheck, StoreDamagedError } from "../store/integrity";
 import { StoreReader } from "../store/reader";
 import { SCHEMA_VERSION } from "../store/schema";
 import { type Check, type CheckResult, type DoctorContext, fail, pass, warn } from "./types";
 import { permissionEnforcement } from "./engine";
-import { fleetRows } from "./fleet";
-import { offsiteBackup } from "./offsite";
 
 /** A startup backup older than this gets a warning: schedule `spl backup` (and copy it off-host). */
 export const BACKUP_MAX_AGE_SECS = 48 * 3600;
@@ -274,13 +273,14 @@ export const storageHealth: Check = (ctx) => {
 
 export const configFile: Check = (ctx) => {
   if (ctx.configError) return fail("config", ctx.configError);
-  const unknown = unknownConfigKeys(ctx.paths.config);
+  const unknown = unknownConfigKeys(ctx.paths.config, CONFIG_SECTIONS);
   return unknown.length ? warn("config", unknown.join("; ")) : null;
 };
 
 /**
  * The rows, in order, each under a literal name: the name labels a check that throws (a
- * function's own name does not survive minification). Later issues add theirs here.
+ * function's own name does not survive minification). The daemon's own rows come first, then
+ * each capability's (its `doctor` list), in the order of lib/capabilities.ts.
  */
 export const CHECKS: Record<string, Check> = {
   "daemon reachable": daemonReachable,
@@ -293,8 +293,7 @@ export const CHECKS: Record<string, Check> = {
   "store has records": storeRecords,
   "schema version": schemaVersion,
   backup: latestBackup,
-  "off-host backup": offsiteBackup,
   "file modes": fileModes,
   "permission enforcement": permissionEnforcement,
-  fleet: fleetRows,
+  ...Object.fromEntries(CAPABILITIES.flatMap((c) => (c.doctor ?? []).map((check, i) => [i ? `${c.name} (${i + 1})` : c.name, check]))),
 };

@@ -2,7 +2,8 @@
 // would talk to (the socket, or SPL_SERVE_URL).
 import { request, resolveTarget, type Target } from "../client";
 import { daemonByPort, sameHome } from "../daemonctl/control";
-import { loadConfig } from "../config";
+import { loadConfig, sectionOf } from "../config";
+import { CONFIG_SECTIONS } from "../capabilities";
 import { UserError } from "../errors";
 import { homePaths } from "../paths";
 import { CHECKS } from "./checks";
@@ -26,7 +27,9 @@ export async function doctorContext(): Promise<DoctorContext> {
   let config = null;
   let configError: string | null = null;
   try {
-    config = loadConfig(paths.config);
+    const read = loadConfig(paths.config);
+    for (const s of CONFIG_SECTIONS) sectionOf(read, s); // a bad value in any table is the config row's
+    config = read;
   } catch (err) {
     configError = err instanceof UserError ? err.oneLine : (err as Error).message;
   }

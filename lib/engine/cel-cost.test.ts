@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { CelCostError, CelEvaluationError, checkExpression, evaluateBool, evaluateValue, toCelVars, type CelScope } from "./cel";
+import { CelCostError, CelEvaluationError, checkExpression, evaluateBool, evaluateValue, scopeWith, toCelVars, type CelScope } from "./cel";
 import { estimateCost, MAX_EVALUATION_STEPS, UNKNOWN_LIST_SIZE } from "./cel-cost";
 
-const scope: CelScope = { actor: "did:sync:user:a", nowSecs: 0, trust: () => 0, trustCount: () => 0 };
+const scope: CelScope = scopeWith("did:sync:user:a", 0);
 const L = "[1,2,3,4,5,6,7,8,9,10]";
 const nest = (depth: number, list = L, inner = "true") => "abcdefghij".slice(0, depth).split("").reduce((acc, v) => `${list}.all(${v}, ${acc})`, inner);
 const astOf = (expr: string) => {
@@ -71,7 +71,7 @@ describe("run-time budget", () => {
 });
 
 describe("ad-hoc evaluation in a worker thread", () => {
-  const snapshot = { actor: "did:sync:user:a", nowSecs: 1_700_000_000, trust: [["did:sync:agent:b", "code", 0.75, 12]] as Array<[string, string, number, number]>, prior: 0.18 };
+  const snapshot = { actor: "did:sync:user:a", nowSecs: 1_700_000_000, facts: { trust: { rows: [["did:sync:agent:b", "code", 0.75, 12]] as Array<[string, string, number, number]>, prior: 0.18 } } };
 
   test("answers the value and its CEL type, with the caller's scope and trust table", async () => {
     const { evaluateAdHoc } = await import("./expr-eval");

@@ -12,16 +12,17 @@ import {
   resetExpressionCache,
   toCelRecord,
   toCelValue,
+  scopeWith,
   toCelVars,
   type CelScope,
 } from "./cel";
 
-const scope: CelScope = {
-  actor: "did:sync:user:alice",
-  nowSecs: 1_700_000_000.9,
-  trust: (actor, domain) => (actor === "did:sync:agent:bob" && domain === "code" ? 0.75 : 0),
-  trustCount: (actor, domain) => (actor === "did:sync:agent:bob" && domain === "code" ? 12 : 0),
-};
+const scope: CelScope = scopeWith("did:sync:user:alice", 1_700_000_000.9, {
+  trust: {
+    score: (actor: string, domain: string) => (actor === "did:sync:agent:bob" && domain === "code" ? 0.75 : 0),
+    count: (actor: string, domain: string) => (actor === "did:sync:agent:bob" && domain === "code" ? 12 : 0),
+  },
+});
 
 function rec(over: Partial<StoredRecord> = {}): StoredRecord {
   return {
@@ -122,12 +123,14 @@ describe("evaluateBool", () => {
     const outer: CelScope = {
       ...scope,
       actor: "did:outer",
-      trust: () => {
-        // re-entrant evaluation with another scope, one that throws
-        expect(evaluateBool("permission", 'current_actor() == "did:inner"', {}, inner)).toBe(true);
-        expect(() => evaluateBool("permission", "record.body.missing == 1", {}, inner)).toThrow(CelEvaluationError);
-        return 1;
-      },
+      facts: (): any => ({
+        score: () => {
+          // re-entrant evaluation with another scope, one that throws
+          expect(evaluateBool("permission", 'current_actor() == "did:inner"', {}, inner)).toBe(true);
+          expect(() => evaluateBool("permission", "record.body.missing == 1", {}, inner)).toThrow(CelEvaluationError);
+          return 1;
+        },
+      }),
     };
     expect(evaluateBool("permission", 'trust("a", "b") == 1.0 && current_actor() == "did:outer"', {}, outer)).toBe(true);
     expect(evaluateValue("permission", "current_actor()", {}, { ...scope, actor: "did:x" })).toBe("did:x");

@@ -13,7 +13,7 @@ import {
   CEL_CONTEXTS,
   CEL_TYPES,
   CONTEXT_VARIABLES,
-  FUNCTIONS,
+  celFunctions,
   VARIABLES,
   type CelContextName,
   type CelScope,
@@ -22,7 +22,7 @@ import {
 } from "./vocabulary";
 
 export { CelCostError, CelEvaluationError, celToJson, celType, emptyCelRecord, toCelRecord, toCelValue, type CelRecord } from "./cel-values";
-export { CEL_CONTEXTS, type CelContextName, type CelScope, type RawCelVars } from "./vocabulary";
+export { CEL_CONTEXTS, scopeWith, type CelContextName, type CelScope, type RawCelVars } from "./vocabulary";
 
 export function isCelContext(value: unknown): value is CelContextName {
   return typeof value === "string" && Object.hasOwn(CONTEXT_VARIABLES, value);
@@ -37,8 +37,6 @@ export function contextVariables(context: CelContextName): Array<{ name: string;
   return CONTEXT_VARIABLES[context].map((name) => ({ name, type: VARIABLES[name].type }));
 }
 
-/** Functions bound in every context. */
-export const CEL_FUNCTIONS = FUNCTIONS.map((f) => f.signature);
 
 /** Converts the raw inputs a caller has into CEL variables (do it once per request). */
 export function toCelVars(raw: RawCelVars): CelVars {
@@ -60,6 +58,8 @@ type Compiled = (context: CelVars) => unknown;
 let celModule: CelModule | undefined;
 let baseEnv: Environment | undefined;
 const environments = new Map<CelContextName, Environment>();
+/** The function list the environments were built from (celFunctions().generation). */
+let builtFor = -1;
 
 /** The caller scope of the evaluation in progress; cel-js handlers get no context, only arguments. */
 let activeScope: CelScope | null = null;
@@ -78,14 +78,24 @@ function cel(): CelModule {
 function buildBase(): Environment {
   const env = new (cel().Environment)();
   for (const [name, fields] of Object.entries(CEL_TYPES)) env.registerType(name, { fields });
-  for (const f of FUNCTIONS) {
+  for (const f of celFunctions().functions) {
     const name = f.signature.slice(0, f.signature.indexOf("("));
-    env.registerFunction(f.signature, (...args: unknown[]) => f.call(scope(name), ...args));
+    env.registerFunction(f.signature, (...args: unknown[]) => {
+      const s = scope(name);
+      return f.call(f.facts ? s.facts(f.facts) : undefined, s, ...args);
+    });
   }
   return env;
 }
 
 function environment(context: CelContextName): Environment {
+  const { generation } = celFunctions();
+  if (generation !== builtFor) {
+    // Functions were installed since: rebuild the environments (compiled rules stay valid).
+    builtFor = generation;
+    baseEnv = undefined;
+    environments.clear();
+  }
   let env = environments.get(context);
   if (env) return env;
   if (!isCelContext(context)) throw new Error(`unknown CEL context "${String(context)}" (expected one of ${CEL_CONTEXTS.join(", ")})`);

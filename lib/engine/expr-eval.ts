@@ -2,23 +2,13 @@
 // daemon keeps answering while it runs, and a wall-clock limit ends what the step budget cannot
 // see (one regular expression that backtracks for minutes). Rules stay in-process (cel.ts).
 import { CelCostError, CelEvaluationError, toCelVars, type CelContextName, type RawCelVars } from "./cel";
-import type { TaskFacts } from "../tasks/fold";
-import type { FleetFacts } from "./vocabulary";
 import { workerEntry } from "../worker-entry";
 
-/** What the worker needs of the caller: who it is, when, and the trust table as it stands. */
+/** What the worker needs of the caller: who it is, when, and a snapshot of each provider's facts (by name). */
 export interface AdHocScope {
   actor: string;
   nowSecs: number;
-  /** [actor, domain, score, verdict count] per trust row. */
-  trust: Array<[string, string, number, number]>;
-  /** trust() of a pair without evidence. */
-  prior: number;
-  /** task() facts by upper-cased alias and by thread id. */
-  tasks?: Array<[string, TaskFacts]>;
-  fleet?: FleetFacts;
-  /** fanout_status() by parent thread. */
-  fanouts?: Array<[string, string]>;
+  facts: Record<string, unknown>;
 }
 
 export interface AdHocRequest {

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { IngestQueue } from "../daemon/ingest";
+import { IngestQueue } from "../store/ingest-queue";
 import { createFileLogger } from "../log";
 import { matchesFilter } from "../records/filter";
 import { prepareRecord } from "../records/envelope";
@@ -29,7 +29,8 @@ function open(paths: ReturnType<typeof home>, extra: Array<() => Fold> = []) {
   const { db } = openStore(paths.store);
   const store = new RecordStore(db);
   const log = createFileLogger(paths.log, { level: "info" });
-  const engine = new Engine(store, log, { extraFolds: extra });
+  const engine = new Engine(store, log);
+  engine.addFolds(extra.map((make) => make()));
   const ingest = new IngestQueue(store, (created) => engine.applyCommitted(created), log);
   const write = async (rec: Record<string, unknown>) => {
     const r = (await ingest.submit([prepareRecord(rec)]))[0]!;

@@ -1,7 +1,8 @@
 // The engine's folds: each names the records it consumes (one RecordFilter: the store's fold index
 // keeps the records any fold's filter matches, which rebuild_from_store() replays, and the filter
 // is the predicate on every commit) and how it applies one of them. Runtime walks this list for
-// both, so a new fold (tasks, fleet, ...) is one more entry; the index re-indexes once for it.
+// both; a capability's folds come after these (Engine.addFolds), and the index re-indexes once
+// for a new one.
 import type { Logger } from "../log";
 import type { RecordFilter } from "../records/filter";
 import type { StoredRecord } from "../records/types";
@@ -9,7 +10,6 @@ import type { TokenRegistry } from "../auth/tokens";
 import { AUTH_THREAD, ENGINE_CONFIG_THREAD } from "../records/reserved-threads";
 import type { EngineConfig } from "./config-fold";
 import type { TrustTable } from "./trust";
-import type { TaskTable } from "../tasks/fold";
 
 export interface FoldContext {
   /** true while rebuild_from_store() replays the log; false for records just committed. */
@@ -31,7 +31,6 @@ export interface EngineState {
   readonly config: EngineConfig;
   readonly trust: TrustTable;
   readonly tokens: TokenRegistry;
-  readonly tasks: TaskTable;
 }
 
 const configFold = (engine: EngineState): Fold => ({
@@ -62,25 +61,8 @@ const trustFold = (engine: EngineState): Fold => ({
   apply: (rec, { actorOf }) => engine.trust.apply(rec, actorOf),
 });
 
-// Tasks (lib/tasks/fold.ts): the INTEND that opens a task, and the DO/KNOW events on it. The
-// table ignores an INTEND whose body.task is not exactly true, and any event check() refuses.
-const taskFold = (engine: EngineState): Fold => ({
-  name: "tasks",
-  consumes: { act: "INTEND", bodyField: "task" },
-  apply: (rec) => engine.tasks.apply(rec),
-});
-
-const taskEventFold = (engine: EngineState): Fold => ({
-  name: "task_events",
-  consumes: { bodyField: "task_event" },
-  apply: (rec) => rec.act !== "INTEND" && engine.tasks.apply(rec),
-});
-
 /** The built-in folds, in the order each record visits them. */
 export const ENGINE_FOLDS: ReadonlyArray<(engine: EngineState) => Fold> = [configFold, tokenFold, trustFold];
-
-/** The task folds; the daemon adds them after the built-in ones (createDaemonState, extraFolds). */
-export const TASK_FOLDS: ReadonlyArray<(engine: EngineState) => Fold> = [taskFold, taskEventFold];
 
 function syncTrustParams(engine: EngineState): void {
   const want = engine.config.trustParams;

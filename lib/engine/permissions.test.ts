@@ -1,11 +1,14 @@
 import { describe, expect, test } from "bun:test";
 import type { StoredRecord } from "../records/types";
-import type { CelScope } from "./cel";
+import { scopeWith, type CelScope } from "./cel";
 import { EngineConfig, ENGINE_CONFIG_THREAD, type PermissionRule } from "./config-fold";
-import { decide, fixCommand, preflight, shellQuote, syntheticRecord } from "./permissions";
+import { decide, fixRule, preflight, syntheticRecord } from "./permissions";
+import { permissionRuleCommand, shellQuote } from "../cli/rule-command";
+
+const fixCommand = (rules: Parameters<typeof fixRule>[0], actor: string) => permissionRuleCommand(fixRule(rules, actor));
 
 const ADMIN = "did:sync:user:admin";
-const scope: CelScope = { actor: "ignored", nowSecs: 1_700_000_000, trust: () => 0.9, trustCount: () => 4 };
+const scope: CelScope = scopeWith("ignored", 1_700_000_000, { trust: { score: () => 0.9, count: () => 4 } });
 
 let seq = 0;
 function rule(name: string, action: "allow" | "deny", priority: number, expression: string): PermissionRule {
@@ -89,7 +92,7 @@ describe("preflight", () => {
     const rules = [
       rule("admin-self", "allow", 10000, `current_actor() == "${ADMIN}" && (resource == "record_write" || resource == "thread_read" || resource == "config_read" || resource == "status_read")`),
     ];
-    expect(preflight(rules, ADMIN, scope)).toEqual({ ok: true, missing: [], fixCommand: "" });
+    expect(preflight(rules, ADMIN, scope)).toEqual({ ok: true, missing: [], fixRule: null });
   });
 
   test("the record_write check uses the disabling LEARN on th_engine_config", () => {
@@ -110,12 +113,13 @@ describe("preflight", () => {
     expect(p.ok).toBe(false);
     expect(p.missing).toEqual(["record_write", "config_read", "status_read"]);
     // priority above every rule (20000 + 1), name not taken
-    expect(p.fixCommand).toBe(
+    const command = permissionRuleCommand(p.fixRule!);
+    expect(command).toBe(
       `spl config add-permission-rule --name admin-self-2 --action allow --priority 20001 --expression 'current_actor() == "${ADMIN}" && (resource == "record_write" || resource == "thread_read" || resource == "config_read" || resource == "status_read")'`,
     );
 
     // applying the suggested rule fixes it
-    const expr = p.fixCommand.match(/--expression '(.*)'$/)![1]!;
+    const expr = command.match(/--expression '(.*)'$/)![1]!;
     const fixed = [...rules, rule("admin-self-2", "allow", 20001, expr)];
     expect(preflight(fixed, ADMIN, scope).ok).toBe(true);
   });

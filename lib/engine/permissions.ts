@@ -36,11 +36,19 @@ export interface Decision {
   reason: string;
 }
 
+/** A permission rule the engine proposes as a fix; the CLI renders it as `spl config add-permission-rule`. */
+export interface RuleDraft {
+  name: string;
+  action: "allow";
+  priority: number;
+  expression: string;
+}
+
 export interface Preflight {
   ok: boolean;
   missing: RouteClass[];
-  /** Shell command that adds an allow rule covering the missing resources; "" when ok. */
-  fixCommand: string;
+  /** An allow rule covering the missing resources; null when ok. */
+  fixRule: RuleDraft | null;
 }
 
 /** The stand-in `record` for requests that carry none, so rules can read `record.*` safely. */
@@ -102,8 +110,8 @@ export function decide(rules: readonly PermissionRule[], req: PermissionRequest,
  */
 export function preflight(rules: readonly PermissionRule[], actor: string, scope: CelScope): Preflight {
   const missing = PREFLIGHT_RESOURCES.filter((resource) => !decide(rules, preflightRequest(actor, resource), scope).allowed);
-  if (missing.length === 0) return { ok: true, missing, fixCommand: "" };
-  return { ok: false, missing: [...missing], fixCommand: fixCommand(rules, actor) };
+  if (missing.length === 0) return { ok: true, missing, fixRule: null };
+  return { ok: false, missing: [...missing], fixRule: fixRule(rules, actor) };
 }
 
 function preflightRequest(actor: string, resource: RouteClass): PermissionRequest {
@@ -127,35 +135,26 @@ function preflightRequest(actor: string, resource: RouteClass): PermissionReques
  * An allow rule for every PREFLIGHT_RESOURCES class, placed above every existing rule
  * (so no deny rule can shadow it) under a name no existing rule uses.
  */
-export function fixCommand(rules: readonly PermissionRule[], actor: string): string {
+export function fixRule(rules: readonly PermissionRule[], actor: string): RuleDraft {
   const top = rules.reduce((max, r) => Math.max(max, r.priority), 0);
-  const priority = Math.max(10000, top + 1);
   const names = new Set(rules.map((r) => r.name));
   let name = "admin-self";
   for (let i = 2; names.has(name); i++) name = `admin-self-${i}`;
   const resources = PREFLIGHT_RESOURCES.map((r) => `resource == "${r}"`).join(" || ");
-  const expression = `current_actor() == ${celString(actor)} && (${resources})`;
-  return ["spl config add-permission-rule", "--name", shellQuote(name), "--action allow", "--priority", String(priority), "--expression", shellQuote(expression)].join(" ");
+  return { name, action: "allow", priority: Math.max(10000, top + 1), expression: `current_actor() == ${celString(actor)} && (${resources})` };
 }
 
-/**
- * The command that lets `actor` do `resource`, ranked above the rule that refused it (if one did),
- * for a client to print beside a denial.
- */
-export function allowCommand(actor: string, resource: string, deniedAtPriority: number | null): string {
-  const priority = deniedAtPriority === null ? 100 : deniedAtPriority + 1;
-  const name = `allow-${resource}-${actor.split(":").pop()!.replace(/[^A-Za-z0-9_-]/g, "_")}`;
-  const expression = `current_actor() == ${celString(actor)} && resource == ${celString(resource)}`;
-  return ["spl config add-permission-rule", "--name", shellQuote(name), "--action allow", "--priority", String(priority), "--expression", shellQuote(expression)].join(" ");
+/** The rule that lets `actor` do `resource`, ranked above the rule that refused it (if one did). */
+export function allowRule(actor: string, resource: string, deniedAtPriority: number | null): RuleDraft {
+  return {
+    name: `allow-${resource}-${actor.split(":").pop()!.replace(/[^A-Za-z0-9_-]/g, "_")}`,
+    action: "allow",
+    priority: deniedAtPriority === null ? 100 : deniedAtPriority + 1,
+    expression: `current_actor() == ${celString(actor)} && resource == ${celString(resource)}`,
+  };
 }
 
 /** A CEL double-quoted string literal (JSON escaping is valid CEL escaping). */
 function celString(s: string): string {
   return JSON.stringify(s);
-}
-
-/** POSIX single-quoting, only when needed. */
-export function shellQuote(s: string): string {
-  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s)) return s;
-  return `'${s.replace(/'/g, `'\\''`)}'`;
 }

@@ -10,14 +10,12 @@ import type { CatchUpPlan } from "../store/fold-index";
 import { TokenRegistry } from "../auth/tokens";
 import { VERSION } from "../version";
 import type { CelScope } from "./cel";
-import type { FanoutTable } from "../fanout/fold";
 import type { AdHocScope } from "./expr-eval";
 import { EngineConfig } from "./config-fold";
 import { PermissionEnforcer } from "./enforce";
 import { ENGINE_FOLDS, type EngineState, type Fold, type FoldContext } from "./folds";
 import { TrustTable } from "./trust";
-import { TaskTable, taskFacts, type TaskFacts } from "../tasks/fold";
-import type { FleetFacts } from "./vocabulary";
+import { TRUST_FACTS, type FactSource, type TrustLookup, type TrustSnapshot } from "./vocabulary";
 
 export interface RebuildStats {
   /** Records the store holds. */
@@ -35,43 +33,53 @@ export interface RebuildStats {
 // How often the rebuild yields, so /health can answer 503 meanwhile.
 const PAGE = 5000;
 
-export interface EngineOptions {
-  /** Folds beyond the built-in ones (ENGINE_FOLDS), applied after them. */
-  extraFolds?: ReadonlyArray<(engine: EngineState) => Fold>;
-  /** Prefix of minted task aliases (config.toml [tasks] alias_prefix). */
-  taskAliasPrefix?: string;
-  /** The fleet's kill switch, for the fleet_* CEL functions (lib/fleet/control.ts). */
-  fleetFacts?: (nowMs: number) => FleetFacts;
-  /** The fan-outs this member holds, for fanout_status() (lib/fanout/fold.ts). */
-  fanouts?: Pick<FanoutTable, "status" | "statuses">;
-}
-
 export class Engine implements EngineState {
   readonly config = new EngineConfig();
   readonly trust = new TrustTable();
   readonly tokens = new TokenRegistry();
-  readonly tasks: TaskTable;
   readonly permissions = new PermissionEnforcer(this);
-  readonly folds: readonly Fold[];
+  private readonly allFolds: Fold[];
   lastRebuild: RebuildStats | null = null;
   readonly log: Logger;
   private readonly live: FoldContext;
   /** Records committed before the rebuild has finished; applied after it unless its scan saw them. */
   private heldBack: StoredRecord[] | null = [];
-  /** What the store's fold index has to catch up on before the rebuild can read it. */
-  private indexPlan: CatchUpPlan | null;
+  /** What the store's fold index has to catch up on before the rebuild can read it (null until open()). */
+  private indexPlan: CatchUpPlan | null = null;
+  private opened = false;
+  /** Live facts behind CEL functions, by provider name (the trust table's, and each capability's). */
+  private readonly facts = new Map<string, FactSource>();
 
   constructor(
     private readonly store: RecordStore,
     log: Logger,
-    private readonly opts: EngineOptions = {},
   ) {
     this.log = log.child("spl::engine");
-    this.tasks = new TaskTable(opts.taskAliasPrefix);
-    this.folds = [...ENGINE_FOLDS, ...(opts.extraFolds ?? [])].map((make) => make(this));
+    this.allFolds = ENGINE_FOLDS.map((make) => make(this));
     this.live = { rebuilding: false, log: this.log, actorOf: (id) => store.actorOf(id) };
-    // Before any write of ours, so every record committed from here on is indexed as it lands.
-    this.indexPlan = store.foldIndex.use(this.folds.map((f) => f.consumes));
+    this.addFacts([trustFacts(this.trust)]);
+  }
+
+  /** The engine's folds and the capabilities', in the order each record visits them. */
+  get folds(): readonly Fold[] {
+    return this.allFolds;
+  }
+
+  /** Folds after the built-in ones (a capability's); only before open(). */
+  addFolds(folds: readonly Fold[]): void {
+    if (this.opened) throw new Error("folds are added before the engine opens the fold index");
+    this.allFolds.push(...folds);
+  }
+
+  addFacts(sources: readonly FactSource[]): void {
+    for (const s of sources) this.facts.set(s.provider.name, s);
+  }
+
+  /** Every fold is known: the store's fold index starts indexing for them. Before any write of ours. */
+  open(): void {
+    if (this.opened) return;
+    this.opened = true;
+    this.indexPlan = this.store.foldIndex.use(this.allFolds.map((f) => f.consumes));
   }
 
   /**
@@ -81,6 +89,7 @@ export class Engine implements EngineState {
    * /health answers "starting" until this resolves).
    */
   async rebuild(progress?: { update(done: number): void; end(records: number): void }): Promise<RebuildStats> {
+    this.open();
     const t0 = performance.now();
     this.heldBack ??= [];
     const ctx: FoldContext = { ...this.live, rebuilding: true };
@@ -140,8 +149,6 @@ export class Engine implements EngineState {
 
   /** Applies records the ingest queue just committed (hot reload); the commit hook calls this. */
   applyCommitted(records: StoredRecord[]): void {
-    // Task records staged for write-time checks are committed now (or were never written).
-    this.tasks.settle();
     if (this.heldBack) {
       this.heldBack.push(...records);
       return;
@@ -168,30 +175,26 @@ export class Engine implements EngineState {
     return counted;
   }
 
-  /** The CEL caller scope for one request or evaluation. */
+  /** The CEL caller scope for one request or evaluation: each provider's facts, looked up once when first read. */
   scope(actor: string, nowSecs = Math.floor(Date.now() / 1000)): CelScope {
-    const task = (ref: string) => {
-      const t = this.tasks.get(ref);
-      return t && taskFacts(t, nowSecs);
+    const seen = new Map<string, unknown>();
+    return {
+      actor,
+      nowSecs,
+      facts: (p) => {
+        if (seen.has(p.name)) return seen.get(p.name) as any;
+        const v = this.facts.get(p.name)?.live(nowSecs) ?? p.empty;
+        seen.set(p.name, v);
+        return v;
+      },
     };
-    const fanouts = this.opts.fanouts;
-    return { ...this.trust.scopeFor(actor, nowSecs), task, fleet: () => this.opts.fleetFacts?.(nowSecs * 1000), ...(fanouts ? { fanoutStatus: (thread: string) => fanouts.status(thread) } : {}) };
   }
 
   /** The caller scope as plain data, for an evaluation in a worker thread (expr-eval.ts). */
   scopeSnapshot(actor: string, nowSecs = Math.floor(Date.now() / 1000)): AdHocScope {
-    return {
-      actor,
-      nowSecs,
-      trust: this.trust.rows(nowSecs).map((r) => [r.actor, r.domain, r.trust, r.total]),
-      prior: this.trust.score("", "", nowSecs), // no evidence is ever recorded for an empty actor
-      fleet: this.opts.fleetFacts?.(nowSecs * 1000),
-      tasks: this.tasks.list(true).flatMap((t) => {
-        const facts = taskFacts(t, nowSecs);
-        return [[t.alias.toUpperCase(), facts], [t.thread, facts]] as [string, TaskFacts][];
-      }),
-      fanouts: this.opts.fanouts?.statuses() ?? [],
-    };
+    const facts: Record<string, unknown> = {};
+    for (const [name, source] of this.facts) facts[name] = source.snapshot(nowSecs);
+    return { actor, nowSecs, facts };
   }
 
   /** The `system` map CEL rules see. */
@@ -206,4 +209,16 @@ export class Engine implements EngineState {
       today: { dispatches: 0, cost_usd: 0, tasks_completed: 0 },
     };
   }
+}
+
+/** trust() and trust_count() over the live trust table. */
+function trustFacts(trust: TrustTable): FactSource<TrustLookup, TrustSnapshot> {
+  return {
+    provider: TRUST_FACTS,
+    live: (nowSecs) => ({ score: (a, d) => trust.score(a, d, nowSecs), count: (a, d) => trust.count(a, d) }),
+    snapshot: (nowSecs) => ({
+      rows: trust.rows(nowSecs).map((r) => [r.actor, r.domain, r.trust, r.total]),
+      prior: trust.score("", "", nowSecs), // no evidence is ever recorded for an empty actor
+    }),
+  };
 }

@@ -1,6 +1,11 @@
 import { describe, expect, test } from "bun:test";
 import type { JsonObject, StoredRecord } from "../records/types";
 import { DEFAULT_TRUST_PARAMS, judgedActor, TrustTable, wilsonLowerBound, type TrustParams } from "./trust";
+import { Engine } from "./runtime";
+import { TRUST_FACTS, type TrustSnapshot } from "./vocabulary";
+import { RecordStore } from "../store/records";
+import { openStore } from "../store/open";
+import { createFileLogger } from "../log";
 
 const DAY = 86_400;
 const NOW = 1_750_000_000;
@@ -172,13 +177,17 @@ describe("verdict fold", () => {
     expect(rows[2]!.trust).toBeCloseTo(referenceScore([{ accept: true, ageDays: 0 }, { accept: false, ageDays: 0 }]), 12);
   });
 
-  test("scopeFor exposes score and count as CEL trust()/trust_count()", () => {
-    const t = new TrustTable();
-    t.apply(verdict({ verdict: "accept", domain: "code" }), noLookup);
-    const scope = t.scopeFor(ALICE, NOW);
+  test("an engine's CEL scope exposes score and count as trust()/trust_count(), live and in a worker's snapshot", () => {
+    const engine = new Engine(new RecordStore(openStore(":memory:").db), createFileLogger(null, { level: "error" }));
+    engine.trust.apply(verdict({ verdict: "accept", domain: "code" }), noLookup);
+    const scope = engine.scope(ALICE, NOW);
     expect(scope.actor).toBe(ALICE);
-    expect(scope.trust(BOB, "code")).toBeCloseTo(0.250454, 6);
-    expect(scope.trustCount(BOB, "code")).toBe(1);
+    const live = scope.facts(TRUST_FACTS);
+    expect(live.score(BOB, "code")).toBeCloseTo(0.250454, 6);
+    expect(live.count(BOB, "code")).toBe(1);
+    const restored = TRUST_FACTS.restore(engine.scopeSnapshot(ALICE, NOW).facts.trust as TrustSnapshot);
+    expect(restored.score(BOB, "code")).toBeCloseTo(0.250454, 6);
+    expect(restored.count(BOB, "code")).toBe(1);
   });
 
   test("setParams rejects invalid values and keeps the old ones", () => {

@@ -6,7 +6,6 @@
 // O(1): sum_i w_i = 2^(-(now - ref)/H) * sum_i 2^((t_i - ref)/H).
 
 import type { StoredRecord } from "../records/types";
-import type { CelScope } from "./cel";
 
 export interface TrustParams {
   prior_success: number;
@@ -141,16 +140,6 @@ export class TrustTable {
   clear(): void {
     this.rowsByKey.clear();
     this.applied.clear();
-  }
-
-  /** A CEL scope whose trust()/trust_count() read this table. */
-  scopeFor(actor: string, nowSecs: number): CelScope {
-    return {
-      actor,
-      nowSecs,
-      trust: (a, d) => this.score(a, d, nowSecs),
-      trustCount: (a, d) => this.count(a, d),
-    };
   }
 
   private halfLifeSecs(): number {

@@ -1,29 +1,40 @@
-// What CEL rules can name: the variables a caller binds, the functions every rule may call, and
-// which rule context sees which variables. Later features add their bindings here (a variable
-// entry, a function entry, a context row) and the CEL host picks them up.
+// What CEL rules can name: the variables a caller binds, which rule context sees which variables,
+// and the functions every rule may call. A function that reads daemon state names the provider of
+// its facts; capabilities declare theirs beside their state (ARCHITECTURE.md "CEL").
 import type { Envelope } from "../records/types";
 import { emptyCelRecord, toCelRecord, toCelValue } from "./cel-values";
 
-/** Per-evaluation caller state behind the zero-argument and lookup functions. */
+/**
+ * The state a group of CEL functions reads, declared once beside them (the capability that owns
+ * the state declares both): what the functions see where there are no such facts (a CLI check, a
+ * daemon without that capability), and how to read a snapshot of them in the evaluation worker.
+ * The live side is a FactSource, from the capability's setup().
+ */
+export interface FactProvider<L = any, D = any> {
+  readonly name: string;
+  readonly empty: L;
+  restore(snapshot: D): L;
+}
+
+/** A provider's facts in a running daemon: a lookup over the current state, and a plain-data snapshot of it. */
+export interface FactSource<L = any, D = any> {
+  readonly provider: FactProvider<L, D>;
+  live(nowSecs: number): L;
+  snapshot(nowSecs: number): D;
+}
+
+/** Per-evaluation caller state behind the functions: who asks, when, and each provider's facts. */
 export interface CelScope {
   actor: string;
   nowSecs: number;
-  trust(actor: string, domain: string): number;
-  trustCount(actor: string, domain: string): number;
-  /** task(ref): the task by alias or thread id, if any; a scope without it sees no tasks. */
-  task?(ref: string): object | undefined;
-  /** The fleet's kill switch now (SPEC 15); a scope without it sees nothing frozen. */
-  fleet?(): FleetFacts | undefined;
-  /** fanout_status(thread): none|spawning|in_progress|ready_to_join|done; a scope without it sees none. */
-  fanoutStatus?(thread: string): string;
+  /** The lookup of `provider`'s facts for this evaluation (its `empty` where there are none). */
+  facts<L>(provider: FactProvider<L>): L;
 }
 
-export interface FleetFacts {
-  frozen: string[];
-  hardPastGrace: string[];
-  emergency: boolean;
+/** A scope over fixed lookups by provider name (the evaluation worker, tests, the fan-out join). */
+export function scopeWith(actor: string, nowSecs: number, lookups: Record<string, unknown> = {}): CelScope {
+  return { actor, nowSecs, facts: (p) => (Object.hasOwn(lookups, p.name) ? lookups[p.name] : p.empty) as any };
 }
-const NO_FLEET: FleetFacts = { frozen: [], hardPastGrace: [], emergency: false };
 
 export const RECORD_TYPE = "Record";
 /** Object types rules can read fields of (name -> field -> CEL type). */
@@ -78,7 +89,7 @@ export const VARIABLES = {
   tasks: { type: "list", convert: (t) => toCelValue(t), empty: () => [] },
   proposal_confidence: { type: "double", convert: (c) => Number(c), empty: () => 0 },
   meta_trust: { type: "map", convert: (m) => toCelValue(m), empty: mapOf(EMPTY_META_TRUST) },
-  // A fan-out's join (SPEC 15): one map per reported child {index, verdict, worker, cost_usd...}.
+  // A fan-out's join (README "Fan-out"): one map per reported child {index, verdict, worker, cost_usd...}.
   children: { type: "list", convert: (c) => toCelValue(c), empty: () => [] },
   parent: { type: RECORD_TYPE, convert: (r) => toCelRecord(r as RawRecord), empty: emptyCelRecord },
 } satisfies Record<string, VariableSpec>;
@@ -112,22 +123,62 @@ export const CONTEXT_VARIABLES = {
 export type CelContextName = keyof typeof CONTEXT_VARIABLES;
 export const CEL_CONTEXTS = Object.keys(CONTEXT_VARIABLES) as CelContextName[];
 
-export interface FunctionSpec {
+/** A function every rule may call; `facts` names the provider of the state it reads. */
+export interface CelFunction<L = any> {
   signature: string;
-  /** Called with the scope of the evaluation in progress, then the CEL arguments. */
-  call(scope: CelScope, ...args: any[]): unknown;
+  facts?: FactProvider<L>;
+  /** Called with the provider's lookup (undefined without a provider), the scope, then the CEL arguments. */
+  call(facts: L, scope: CelScope, ...args: any[]): unknown;
 }
 
-/** Functions bound in every context. */
-export const FUNCTIONS: readonly FunctionSpec[] = [
-  { signature: "current_actor(): string", call: (s) => s.actor },
-  { signature: "now(): int", call: (s) => BigInt(Math.floor(s.nowSecs)) },
-  { signature: "trust(string, string): double", call: (s, actor: string, domain: string) => Number(s.trust(actor, domain)) },
-  { signature: "trust_count(string, string): int", call: (s, actor: string, domain: string) => BigInt(Math.trunc(s.trustCount(actor, domain))) },
-  // A missing task reads as {exists: false, status: ""...}, so `task("X").status == "approved"` is just false.
-  { signature: "task(string): map", call: (s, ref: string) => toCelValue(s.task?.(ref) ?? EMPTY_TASK) },
-  { signature: "fleet_frozen_namespaces(): list<string>", call: (s) => [...(s.fleet?.() ?? NO_FLEET).frozen] },
-  { signature: "fleet_hard_frozen_past_grace(): list<string>", call: (s) => [...(s.fleet?.() ?? NO_FLEET).hardPastGrace] },
-  { signature: "fleet_emergency_active(): bool", call: (s) => (s.fleet?.() ?? NO_FLEET).emergency },
-  { signature: "fanout_status(string): string", call: (s, thread: string) => s.fanoutStatus?.(thread) ?? "none" },
+/** trust() and trust_count(): the trust table (lib/engine/trust.ts), the engine's own facts. */
+export interface TrustLookup {
+  score(actor: string, domain: string): number;
+  count(actor: string, domain: string): number;
+}
+export interface TrustSnapshot {
+  /** [actor, domain, score, verdict count] per row. */
+  rows: Array<[string, string, number, number]>;
+  /** The score of a pair without evidence. */
+  prior: number;
+}
+export const TRUST_FACTS: FactProvider<TrustLookup, TrustSnapshot> = {
+  name: "trust",
+  empty: { score: () => 0, count: () => 0 },
+  restore({ rows, prior }) {
+    const byPair = new Map(rows.map(([actor, domain, score, count]) => [`${actor}\u0000${domain}`, { score, count }]));
+    return { score: (a, d) => byPair.get(`${a}\u0000${d}`)?.score ?? prior, count: (a, d) => byPair.get(`${a}\u0000${d}`)?.count ?? 0 };
+  },
+};
+
+const CORE_FUNCTIONS: readonly CelFunction[] = [
+  { signature: "current_actor(): string", call: (_, s) => s.actor },
+  { signature: "now(): int", call: (_, s) => BigInt(Math.floor(s.nowSecs)) },
+  { signature: "trust(string, string): double", facts: TRUST_FACTS, call: (t: TrustLookup, _, actor: string, domain: string) => Number(t.score(actor, domain)) },
+  { signature: "trust_count(string, string): int", facts: TRUST_FACTS, call: (t: TrustLookup, _, actor: string, domain: string) => BigInt(Math.trunc(t.count(actor, domain))) },
 ];
+
+let functions: readonly CelFunction[] = CORE_FUNCTIONS;
+let generation = 0;
+
+/**
+ * Makes capabilities' functions known to every CEL environment (lib/capabilities.ts does it for
+ * the list, so whoever imports the list compiles rules that call them). Idempotent per signature.
+ */
+export function installCelFunctions(extra: readonly CelFunction[]): void {
+  const known = new Set(functions.map((f) => f.signature));
+  const fresh = extra.filter((f) => !known.has(f.signature));
+  if (!fresh.length) return;
+  functions = [...functions, ...fresh];
+  generation++;
+}
+
+/** The functions bound in every context, and a number that changes when they do. */
+export function celFunctions(): { functions: readonly CelFunction[]; generation: number } {
+  return { functions, generation };
+}
+
+/** Every provider some installed function reads. */
+export function factProviders(): FactProvider[] {
+  return [...new Set(functions.flatMap((f) => (f.facts ? [f.facts] : [])))];
+}

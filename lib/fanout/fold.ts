@@ -1,4 +1,4 @@
-// Fan-outs as a fold of their parent threads (SPEC 15), so a coordinator restart resumes them:
+// Fan-outs as a fold of their parent threads (README "Fan-out"), so a coordinator restart resumes them:
 // the parent INTEND (body.subtasks) opens one; DO fanout_spawned, DO fanout_child_done,
 // LEARN fanout_retry_subtask and KNOW fanout_join_complete (all naming parent_record_id) move it.
 import type { Fold } from "../engine/folds";
@@ -110,7 +110,7 @@ export class FanoutTable {
 }
 
 /** Two folds over one table: parents are INTENDs with body.subtasks, events name their parent. */
-export const fanoutFolds = (table: FanoutTable) => [
-  (): Fold => ({ name: "fanout_parents", consumes: { act: "INTEND", bodyField: "subtasks" }, apply: (rec) => table.apply(rec) }),
-  (): Fold => ({ name: "fanout_events", consumes: { bodyField: "parent_record_id" }, apply: (rec) => table.apply(rec) }),
+export const fanoutFolds = (table: FanoutTable): Fold[] => [
+  { name: "fanout_parents", consumes: { act: "INTEND", bodyField: "subtasks" }, apply: (rec) => table.apply(rec) },
+  { name: "fanout_events", consumes: { bodyField: "parent_record_id" }, apply: (rec) => table.apply(rec) },
 ];

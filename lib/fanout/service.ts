@@ -1,36 +1,19 @@
-// The fan-out service (SPEC 15). On the member that holds a fan-out (the coordinator): spawn the
+// The fan-out service (README "Fan-out"). On the member that holds a fan-out (the coordinator): spawn the
 // children whose dependencies accepted onto their workers (the child INTEND is content-addressed,
 // so a re-spawn after a restart or a retry lands on the same record), resolve the ones that never
 // reported as `timeout`, and write the join's KNOW once the predicate holds. On a worker: when the
 // reconciler fulfils a child INTEND, report it to the coordinator's parent thread.
-import type { Service } from "../daemon/services";
-import type { DaemonState } from "../daemon/state";
-import { compileBool, toCelVars } from "../engine/cel";
+import type { Host, Service } from "../capability";
+import { compileBool, scopeWith, toCelVars } from "../engine/cel";
 import { ENGINE_ACTOR } from "../instance";
-import { prepareRecord } from "../records/envelope";
+import type { PeerClient } from "../peer";
 import type { JsonObject, StoredRecord } from "../records/types";
-import { readFleetToken } from "../fleet/token";
+import type { FleetView } from "../fleet/contract";
 import { CHILD_DONE, type Child, type Fanout, type FanoutTable, JOIN_COMPLETE, SPAWNED } from "./fold";
 import { closesEarly, joinExpression, pickWorker, REPORT_GRACE_SECS } from "./spec";
 
 const TICK_MS = 1000;
-const POST_TIMEOUT_MS = 5000;
 const REPORT_ATTEMPTS = 30;
-
-type Wiring = Pick<DaemonState, "fleet" | "ingest" | "log" | "paths" | "instanceDid" | "store">;
-
-/** One call to another member with the fleet token; the JSON answer, or an error naming the status. */
-async function memberCall(endpoint: string, token: string | null, method: "GET" | "POST", path: string, body?: JsonObject): Promise<any> {
-  const res = await fetch(`${endpoint}${path}`, {
-    method,
-    headers: { ...(body ? { "content-type": "application/json" } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-    signal: AbortSignal.timeout(POST_TIMEOUT_MS),
-  });
-  const text = await res.text();
-  if (res.status >= 300) throw new Error(`${endpoint} answered ${res.status}: ${text.slice(0, 200)}`);
-  return JSON.parse(text);
-}
 
 /** The body of a child's report, from the KNOW that fulfilled its INTEND on the worker. */
 function childDone(parentRecord: string, index: number, thread: string, worker: string, fulfil: Pick<StoredRecord, "body" | "created_at">, startedAt: number): JsonObject {
@@ -49,22 +32,21 @@ function childDone(parentRecord: string, index: number, thread: string, worker: 
 }
 
 /** The engine's KNOW fulfilling `intend` on a worker's child thread, if the worker has one. */
-async function fulfilment(endpoint: string, token: string | null, thread: string, intend: string): Promise<StoredRecord | null> {
-  const page = await memberCall(endpoint, token, "GET", `/v1/threads/${encodeURIComponent(thread)}/records`);
+async function fulfilment(peers: PeerClient, endpoint: string, thread: string, intend: string): Promise<StoredRecord | null> {
+  const page = await peers.call(endpoint, "GET", `/v1/threads/${encodeURIComponent(thread)}/records`);
   return (page.data as StoredRecord[]).find((r) => r.act === "KNOW" && r.actor === ENGINE_ACTOR && r.body.fulfills === intend) ?? null;
 }
 
-export function fanoutService(state: Wiring, table: FanoutTable): Service {
-  const log = state.log.child("syncropel_engine::fanout");
+/** `fleet` is read when first needed: the fleet capability comes after this one in the list. */
+export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutTable): Service {
+  const log = host.log.child("syncropel_engine::fanout");
+  const { peers } = host;
   const busy = new Set<string>(); // parent:index (spawning) or parent (joining) with a write in flight
   let timer: ReturnType<typeof setInterval> | null = null;
   let scheduled = false;
   let running = false;
 
-  const write = async (body: JsonObject, thread: string, act: "DO" | "KNOW", parents?: string[]) => {
-    const [r] = await state.ingest.submit([prepareRecord({ act, actor: ENGINE_ACTOR, thread, body, ...(parents ? { parents } : {}) })]);
-    if (r!.status === "error") throw r!.error;
-  };
+  const write = (body: JsonObject, thread: string, act: "DO" | "KNOW", parents?: string[]) => host.write({ act, thread, body, ...(parents ? { parents } : {}) });
 
   /** Picks whose fanout_spawned is not yet committed (one pass spawns many before any commits). */
   const picking = new Map<string, number>();
@@ -80,7 +62,7 @@ export function fanoutService(state: Wiring, table: FanoutTable): Service {
     busy.add(key);
     let reserved: string | null = null;
     try {
-      const members = state.fleet.registry.view(state.fleet.member.heartbeatSecs).map((m) => ({ ...m }));
+      const members = fleet().members().map((m) => ({ ...m }));
       // A retried child is re-resolved to the least-loaded live worker (its first may be gone).
       const picked = pickWorker(c.retries ? "least-loaded-worker" : c.target, members, `${key}:${c.retries}`, inFlight);
       if (typeof picked === "string") return log.warn("fan-out child not spawned", { parent: f.parent.id, index: c.index, reason: picked });
@@ -97,13 +79,12 @@ export function fanoutService(state: Wiring, table: FanoutTable): Service {
           namespace: f.namespace,
           timeout_secs: c.timeout_secs,
           ...(c.budget_usd !== null ? { budget_usd: c.budget_usd } : {}),
-          fanout: { parent_thread: f.parent.thread, parent_record: f.parent.id, index: c.index, coordinator_url: state.fleet.member.endpoint },
+          fanout: { parent_thread: f.parent.thread, parent_record: f.parent.id, index: c.index, coordinator_url: fleet().member.endpoint },
         },
       };
-      const token = readFleetToken(state.paths.home);
-      const answer = await memberCall(picked.endpoint, token, "POST", "/v1/records", intend);
+      const answer = await peers.call(picked.endpoint, "POST", "/v1/records", intend);
       // The worker already holds this child (a retry onto it): its earlier result is the report.
-      const earlier = answer.duplicate ? await fulfilment(picked.endpoint, token, c.thread, answer.id) : null;
+      const earlier = answer.duplicate ? await fulfilment(peers, picked.endpoint, c.thread, answer.id) : null;
       await write({ topic: SPAWNED, parent_record_id: f.parent.id, index: c.index, thread: c.thread, worker: picked.did, worker_name: picked.name, children: [c.thread] }, f.parent.thread, "DO", [f.parent.id]);
       log.info("fan-out child spawned", { parent: f.parent.id, index: c.index, thread: c.thread, worker: picked.name, duplicate: answer.duplicate === true });
       if (earlier) await write(childDone(f.parent.id, c.index, c.thread, picked.did, earlier, Number(answer.created_at)), f.parent.thread, "DO", [f.parent.id]);
@@ -146,7 +127,7 @@ export function fanoutService(state: Wiring, table: FanoutTable): Service {
     const reported = f.children.filter((c) => c.result).map((c) => c.result!);
     if (reported.length < f.children.length && !closesEarly(f.join)) return false;
     try {
-      return compileBool("join", joinExpression(f.join))(toCelVars({ children: reported as unknown as Record<string, unknown>[], parent: f.parent }), { actor: ENGINE_ACTOR, nowSecs: Date.now() / 1000, trust: () => 0, trustCount: () => 0 });
+      return compileBool("join", joinExpression(f.join))(toCelVars({ children: reported as unknown as Record<string, unknown>[], parent: f.parent }), scopeWith(ENGINE_ACTOR, Date.now() / 1000));
     } catch (err) {
       log.warn("fan-out join could not be evaluated", { parent: f.parent.id, error: (err as Error).message });
       return false;
@@ -179,11 +160,11 @@ export function fanoutService(state: Wiring, table: FanoutTable): Service {
 
   async function report(intend: StoredRecord, fulfil: StoredRecord): Promise<void> {
     const fo = intend.body.fanout as JsonObject;
-    const body = childDone(String(fo.parent_record), Number(fo.index), intend.thread, state.instanceDid, fulfil, intend.created_at);
-    const record = { act: "DO", actor: state.instanceDid, thread: fo.parent_thread, body } as JsonObject;
+    const body = childDone(String(fo.parent_record), Number(fo.index), intend.thread, host.instanceDid, fulfil, intend.created_at);
+    const record = { act: "DO", actor: host.instanceDid, thread: fo.parent_thread, body } as JsonObject;
     for (let attempt = 1; running && attempt <= REPORT_ATTEMPTS; attempt++) {
       try {
-        return void (await memberCall(String(fo.coordinator_url), readFleetToken(state.paths.home), "POST", "/v1/records", record));
+        return void (await peers.call(String(fo.coordinator_url), "POST", "/v1/records", record));
       } catch (err) {
         if (attempt === REPORT_ATTEMPTS) log.error("could not report a fan-out child to its coordinator", { thread: intend.thread, error: (err as Error).message });
         else await Bun.sleep(TICK_MS);
@@ -209,7 +190,7 @@ export function fanoutService(state: Wiring, table: FanoutTable): Service {
       for (const r of created) {
         const b = r.body;
         if (r.act === "KNOW" && r.actor === ENGINE_ACTOR && typeof b.fulfills === "string" && b.topic !== JOIN_COMPLETE) {
-          const intend = state.store.get(b.fulfills);
+          const intend = host.store.get(b.fulfills);
           if (intend?.body.fanout && typeof intend.body.fanout === "object") void report(intend, r);
         }
         if (Array.isArray(b.subtasks) || b.parent_record_id != null) relevant = true;

@@ -1,4 +1,4 @@
-// What a fan-out is, before anything is written (SPEC 15): the `--subtask` descriptors, their
+// What a fan-out is, before anything is written (README "Fan-out"): the `--subtask` descriptors, their
 // `depends=` order (refused when it loops), the join predicate as CEL over `children`/`parent`,
 // the content-addressed child thread and the pick of a worker for a target.
 import { UsageError } from "../errors";

@@ -1,8 +1,9 @@
-// [fleet] in config.toml (SPEC 14): whether this daemon is in a fleet, and as what.
+// [fleet] in config.toml (README "Fleet"): whether this daemon is in a fleet, and as what.
 //   no [fleet] section (and no SPL_FLEET_COORDINATOR_URL) → a plain instance: no heartbeats
 //   coordinator_url absent, or equal to this daemon's advertised endpoint → the coordinator
 //   otherwise → a worker that beats to coordinator_url
 import { basename } from "node:path";
+import type { ConfigSection } from "../config";
 import { UserError } from "../errors";
 
 export const DEFAULT_HEARTBEAT_SECS = 15;
@@ -97,3 +98,10 @@ export function fleetMember(c: FleetConfig, bind: { host: string; port: number }
   const name = c.name ?? (role === "coordinator" ? "coordinator" : (suffix ?? basename(home).replace(/^\./, "")));
   return { role, endpoint, name, coordinatorUrl: role === "plain" ? null : role === "coordinator" ? endpoint : c.coordinatorUrl, heartbeatSecs: c.heartbeatSecs };
 }
+
+export const fleetSection: ConfigSection<FleetConfig> = {
+  name: "fleet",
+  keys: FLEET_KEYS,
+  parse: (raw, file) => parseFleetConfig(raw, file),
+  show: (c) => (c.enabled ? { coordinator_url: c.coordinatorUrl, advertised_endpoint: c.advertisedEndpoint, heartbeat_interval_secs: c.heartbeatSecs, name: c.name } : null),
+};

@@ -1,40 +1,44 @@
-// th_fleet_control from the coordinator to every member (SPEC 15): the coordinator forwards each
-// new control record to the live members at once, and a worker catches up with the coordinator's
-// thread after every acknowledged heartbeat, so one that missed the forward (down, unreachable)
-// enforces a freeze one interval after it returns. Records are copied as they are (content-addressed:
-// a copy already held is a duplicate, never a second record); only the new ones are fetched.
-import type { DaemonState } from "../daemon/state";
-import type { Service } from "../daemon/services";
+// How a th_fleet_control record reaches every member (README "Fleet", kill switch): the
+// coordinator forwards each new control record to the live members at once, and a worker catches
+// up with the coordinator's thread after every acknowledged heartbeat, so one that missed the
+// forward (down, unreachable) enforces a freeze one interval after it returns. Records are copied
+// as they are (content-addressed: a copy already held is a duplicate, never a second record), and
+// a pulled record passes the same write path and checks as a pushed one: it is written as the
+// fleet token's caller, as if the coordinator had posted it.
+import type { Host, Service } from "../capability";
 import { toWire } from "../records/wire";
-import { readFleetToken } from "./token";
 import { prepareRecord } from "../records/envelope";
 import { FLEET_CONTROL_THREAD } from "../records/reserved-threads";
+import type { FleetView } from "./contract";
 
 const PAGE = 1000;
-const PULL_TIMEOUT_MS = 5000;
 
 interface WirePage {
   data: { id: string; sequence: number }[];
   has_more: boolean;
 }
 
-export function fleetControlPuller(state: DaemonState): (token: string | null) => Promise<void> {
-  const log = state.log.child("syncropel_fleet::control_sync");
+/** A worker's catch-up after an acknowledged beat: the control records it lacks, through the write path. */
+export function fleetControlPuller(host: Host, fleet: FleetView, credential: () => string | null): () => Promise<void> {
+  const log = host.log.child("syncropel_fleet::control_sync");
   let after = 0; // the coordinator's sequence of the last control record copied
-  return async (token) => {
-    const base = state.fleet.member.coordinatorUrl;
+  return async () => {
+    const base = fleet.member.coordinatorUrl;
     if (!base) return;
     try {
       for (;;) {
-        const res = await fetch(`${base}/v1/records?thread=${FLEET_CONTROL_THREAD}&limit=${PAGE}&after=${after}`, {
-          headers: token ? { authorization: `Bearer ${token}` } : {},
-          signal: AbortSignal.timeout(PULL_TIMEOUT_MS),
-        });
+        const res = await host.peers.request<WirePage>(base, "GET", `/v1/records?thread=${FLEET_CONTROL_THREAD}&limit=${PAGE}&after=${after}`);
         if (res.status !== 200) return log.warn(`cannot read the coordinator's ${FLEET_CONTROL_THREAD}: ${res.status} — check the fleet token (spl fleet join)`);
-        const page = (await res.json()) as WirePage;
-        const fresh = page.data.filter((r) => !state.store.get(r.id));
+        const page = res.body;
+        const fresh = page.data.filter((r) => !host.store.get(r.id));
         if (fresh.length) {
-          const results = await state.ingest.submit(fresh.map((r) => prepareRecord(r)));
+          const token = credential();
+          const caller = token ? host.callerFor(token) : null;
+          if (!caller) return log.warn(`${FLEET_CONTROL_THREAD} records from the coordinator are not accepted: this member does not know the fleet token it holds — spl fleet join`);
+          const results = await host.submit(
+            fresh.map((r) => prepareRecord(r)),
+            { caller, route: { cls: "record_write", label: "fleet control pull" } },
+          );
           const failed = results.find((r) => r.status === "error");
           if (failed && failed.status === "error") return log.warn(`a fleet control record was refused here: ${failed.error.message}`);
           log.info("fleet control updated from the coordinator", { records: fresh.length });
@@ -49,12 +53,11 @@ export function fleetControlPuller(state: DaemonState): (token: string | null) =
 }
 
 /**
- * The coordinator forwards each new control record to every live member at once (SPEC 15), so a
- * freeze holds fleet-wide well within an interval; a member it misses catches up by the pull.
- * A coordinator's service only (services.ts).
+ * The coordinator forwards each new control record to every live member at once, so a freeze
+ * holds fleet-wide well within an interval; a member it misses catches up by the pull.
  */
-export function fleetControlForwarder(state: DaemonState): Service {
-  const log = state.log.child("syncropel_fleet::control_forward");
+export function fleetControlForwarder(host: Host, fleet: FleetView): Service {
+  const log = host.log.child("syncropel_fleet::control_forward");
   let running = false;
   return {
     name: "fleet-control-forward",
@@ -68,17 +71,10 @@ export function fleetControlForwarder(state: DaemonState): Service {
       if (!running) return;
       const fresh = created.filter((r) => r.thread === FLEET_CONTROL_THREAD);
       if (!fresh.length) return;
-      const { member, registry } = state.fleet;
-      const token = readFleetToken(state.paths.home);
-      const body = JSON.stringify({ records: fresh.map(toWire) });
-      for (const m of registry.view(member.heartbeatSecs)) {
-        if (m.status !== "live" || m.did === state.instanceDid || !m.endpoint) continue;
-        fetch(`${m.endpoint}/v1/records/batch`, {
-          method: "POST",
-          headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-          body,
-          signal: AbortSignal.timeout(PULL_TIMEOUT_MS),
-        }).then(
+      const body = { records: fresh.map(toWire) };
+      for (const m of fleet.members()) {
+        if (m.status !== "live" || m.did === host.instanceDid || !m.endpoint) continue;
+        host.peers.request(m.endpoint, "POST", "/v1/records/batch", body).then(
           (res) => res.status !== 200 && log.warn(`forwarding fleet control to ${m.name} answered ${res.status}; it catches up after its next heartbeat`),
           () => log.warn(`cannot forward fleet control to ${m.name} at ${m.endpoint}; it catches up after its next heartbeat`),
         );

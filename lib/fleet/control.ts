@@ -1,12 +1,17 @@
-// The kill switch (SPEC 15): LEARN records on th_fleet_control — freeze / unfreeze of a namespace,
-// emergency_stop / emergency_clear fleet-wide — folded into the state every write is checked
-// against. The check runs in the write path (access.ts), before permission rules, on every member.
+// The kill switch's state (README "Fleet"): LEARN records on th_fleet_control — freeze / unfreeze
+// of a namespace, emergency_stop / emergency_clear fleet-wide — folded into the state every write
+// is checked against (killswitch.ts: a write check before permission rules, on every member).
 // Reserved fleet threads always pass: unkill must get through, and heartbeats keep the fleet visible.
-import type { Fold } from "../engine/folds";
-import { ApiError } from "../daemon/http";
+import { ApiError } from "../api/http";
 import { FLEET_CONTROL_THREAD, INSTANCE_REGISTRY_THREAD } from "../records/reserved-threads";
 import type { Envelope, StoredRecord } from "../records/types";
-import type { FleetFacts } from "../engine/vocabulary";
+
+/** What the fleet_* CEL functions see. */
+export interface FleetFacts {
+  frozen: string[];
+  hardPastGrace: string[];
+  emergency: boolean;
+}
 
 export type FreezeLevel = "soft" | "hard";
 export const FREEZE_LEVELS: readonly FreezeLevel[] = ["soft", "hard"];
@@ -119,10 +124,3 @@ export class FleetControl {
     return new ApiError(403, "NAMESPACE_FROZEN", `namespace '${ns}' is under a ${hit.level} freeze of '${hit.namespace}'${why}: ${what} — lift it with 'spl unkill --namespace ${hit.namespace}'`);
   }
 }
-
-/** The fleet-control fold: LEARN on th_fleet_control (lib/daemon/state.ts extraFolds). */
-export const controlFold = (control: FleetControl) => (): Fold => ({
-  name: "fleet_control",
-  consumes: { act: "LEARN", threads: [FLEET_CONTROL_THREAD] },
-  apply: (rec) => control.apply(rec),
-});

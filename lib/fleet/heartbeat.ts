@@ -1,11 +1,12 @@
-// The heartbeat loop (SPEC 14): every member of a fleet, the coordinator included, sends
+// The heartbeat loop (README "Fleet"): every member of a fleet, the coordinator included, sends
 // DO {topic:"heartbeat", ...} on th_instance_registry every interval (±10% jitter) — the
-// coordinator straight into its own ingest queue, a worker as POST <coordinator>/v1/records with
-// the fleet token. On SIGTERM a last beat says "draining" (best effort, at most 1 s). A network
+// coordinator straight into its own write path, a worker as POST <coordinator>/v1/records through
+// the peer client. On SIGTERM a last beat says "draining" (best effort, at most 1 s). A network
 // error never stops the loop or the daemon: it is a WARN, at most one a minute, and the next beat
 // simply tries again (so a worker re-registers as soon as its coordinator is back).
 import type { Logger } from "../log";
-import type { Service } from "../daemon/services";
+import type { Service } from "../capability";
+import type { PeerClient } from "../peer";
 import { INSTANCE_REGISTRY_THREAD } from "../records/reserved-threads";
 import { prepareRecord, type PreparedRecord } from "../records/envelope";
 import type { FleetMember } from "./config";
@@ -21,12 +22,14 @@ export interface HeartbeatWiring {
   startedAt: number;
   storeRecords(): number;
   activeDispatches(): number;
-  /** The coordinator's own beat: into its ingest queue. */
+  /** The coordinator's own beat: into its write path. */
   submitLocal(rec: PreparedRecord): Promise<void>;
-  /** The fleet token, read when a beat is sent (null: none on this member). */
-  fleetToken(): string | null;
-  /** A worker's beat was acknowledged: catch up with the coordinator's fleet control (SPEC 15). */
-  afterAck?(token: string | null): Promise<void>;
+  /** A worker's beats go through it (it carries the fleet credential). */
+  peers: PeerClient;
+  /** Whether this member holds a fleet credential at all (named when the coordinator refuses it). */
+  hasCredential(): boolean;
+  /** A worker's beat was acknowledged (the kill switch catches up with the coordinator then). */
+  afterAck?(): Promise<void>;
   log: Logger;
 }
 
@@ -44,7 +47,7 @@ export function heartbeatService(w: HeartbeatWiring): HeartbeatService {
   let timer: ReturnType<typeof setTimeout> | null = null;
   let running = false;
   let lastWarnMs = 0;
-  const url = w.member.role === "worker" ? `${w.member.coordinatorUrl}/v1/records` : null;
+  const coordinator = w.member.role === "worker" ? w.member.coordinatorUrl : null;
 
   const body = (health: string) => ({
     topic: "heartbeat",
@@ -62,7 +65,7 @@ export function heartbeatService(w: HeartbeatWiring): HeartbeatService {
 
   const failed = (message: string) => {
     const now = Date.now();
-    status.lastError = { at: Math.floor(now / 1000), url: url ?? "(local)", message };
+    status.lastError = { at: Math.floor(now / 1000), url: coordinator ? `${coordinator}/v1/records` : "(local)", message };
     if (now - lastWarnMs >= WARN_EVERY_MS) {
       lastWarnMs = now;
       log.warn(`heartbeat to ${w.member.coordinatorUrl} failed: ${message} (the daemon keeps serving locally; repeats are logged once a minute)`, { coordinator_url: w.member.coordinatorUrl });
@@ -71,39 +74,29 @@ export function heartbeatService(w: HeartbeatWiring): HeartbeatService {
 
   async function send(health: string, timeoutMs: number): Promise<void> {
     const draft = { thread: INSTANCE_REGISTRY_THREAD, actor: w.instanceDid, act: "DO", body: body(health) };
-    if (!url) {
+    if (!coordinator) {
       await w.submitLocal(prepareRecord(draft));
       status.lastAckUnix = Math.floor(Date.now() / 1000);
       return;
     }
-    const token = w.fleetToken();
-    let res: Response;
+    let res: { status: number; body: any };
     try {
-      res = await fetch(url, {
-        method: "POST",
-        headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-        body: JSON.stringify(draft),
-        signal: AbortSignal.timeout(timeoutMs),
-      });
+      res = await w.peers.request(coordinator, "POST", "/v1/records", draft, { timeoutMs });
     } catch (err) {
-      return failed(`${(err as Error).name === "TimeoutError" ? `no answer within ${timeoutMs / 1000} s` : "cannot connect"} — check that the coordinator runs: curl -fsS ${w.member.coordinatorUrl}/health`);
+      return failed((err as Error).message);
     }
-    const text = await res.text().catch(() => "");
     if (res.status === 200 || res.status === 201) {
       if (status.lastError && status.lastAckUnix !== null) log.info("heartbeat acknowledged again", { coordinator_url: w.member.coordinatorUrl });
       status.lastAckUnix = Math.floor(Date.now() / 1000);
       status.lastError = null;
       log.info("heartbeat sent", { coordinator_url: w.member.coordinatorUrl, health });
-      if (health !== "draining") await w.afterAck?.(token);
+      if (health !== "draining") await w.afterAck?.();
       return;
     }
-    let code = "";
-    try {
-      code = JSON.parse(text).code ?? "";
-    } catch {}
+    const code = typeof res.body?.code === "string" ? res.body.code : "";
     if (res.status === 401) {
       return failed(
-        `the coordinator refused it (401 ${code || "AUTH_REQUIRED"}): ${token ? "it does not know this member's fleet token" : "this member has no fleet token"} — copy the coordinator's token here: 'spl fleet token' on the coordinator, then 'spl fleet join ${w.member.coordinatorUrl} --token-file FILE' and restart`,
+        `the coordinator refused it (401 ${code || "AUTH_REQUIRED"}): ${w.hasCredential() ? "it does not know this member's fleet token" : "this member has no fleet token"} — copy the coordinator's token here: 'spl fleet token' on the coordinator, then 'spl fleet join ${w.member.coordinatorUrl} --token-file FILE' and restart`,
       );
     }
     failed(`the coordinator answered ${res.status} ${code}`.trim() + " — see the coordinator's log for the refusal");

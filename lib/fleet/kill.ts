@@ -1,4 +1,4 @@
-// `spl kill` / `spl unkill` (SPEC 15): check the flags, then write one LEARN on th_fleet_control at
+// `spl kill` / `spl unkill` (README "Fleet"): check the flags, then write one LEARN on th_fleet_control at
 // the coordinator (the local daemon when this home is not a worker), which every member copies.
 import { call } from "../client";
 import { loadConfig } from "../config";

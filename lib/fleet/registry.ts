@@ -3,7 +3,6 @@
 // Status comes from the age of the last beat, N being the heartbeat interval:
 //   age ≤ 2N live · 2N < age ≤ 3N stale · age > 3N archived
 // A member that said goodbye (health "draining") skips stale: it left, it did not fail.
-import type { Fold } from "../engine/folds";
 import { INSTANCE_REGISTRY_THREAD } from "../records/reserved-threads";
 import type { StoredRecord } from "../records/types";
 
@@ -109,13 +108,6 @@ export class FleetRegistry {
       }));
   }
 }
-
-/** The registry fold: heartbeats on th_instance_registry (lib/engine/folds.ts extraFolds). */
-export const registryFold = (registry: FleetRegistry) => (): Fold => ({
-  name: "fleet_registry",
-  consumes: { act: "DO", threads: [INSTANCE_REGISTRY_THREAD] },
-  apply: (rec, { rebuilding }) => registry.apply(rec, rebuilding ? rec.created_at * 1000 : Date.now()),
-});
 
 export function counts(members: readonly MemberView[]) {
   const c = { live: 0, stale: 0, archived: 0 };

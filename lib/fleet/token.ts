@@ -1,4 +1,4 @@
-// The fleet token (SPEC 14): one bearer shared by the members of a fleet, `spl_fleet_<id>_<secret>`,
+// The fleet token (README "Fleet"): one bearer shared by the members of a fleet, `spl_fleet_<id>_<secret>`,
 // kept in <home>/secrets/fleet_token (0600) and registered on every member's th_auth (its hash
 // only). It carries records:read, records:write and fleet:control, which alone may write the
 // registry and control threads, and may relay records written by other actors. Never admin.

@@ -1,12 +1,12 @@
-// What the fleet verbs read and print: where the coordinator is (SPEC 14: [fleet] coordinator_url,
+// What the fleet verbs read and print: where the coordinator is (README "Fleet": [fleet] coordinator_url,
 // else the local daemon), picking one member by DID, tail or name, and the runbook's layouts.
 import { existsSync, readFileSync } from "node:fs";
 import { call, resolveTarget, type Target } from "../client";
-import { loadConfig } from "../config";
+import { loadConfig, sectionOf } from "../config";
 import { UserError } from "../errors";
 import { homePaths } from "../paths";
 import { formatDuration } from "../cli/output";
-import { fleetMember } from "./config";
+import { fleetMember, fleetSection } from "./config";
 import type { MemberView } from "./registry";
 import type { EmergencyState, Freeze } from "./control";
 import { readFleetToken } from "./token";
@@ -36,7 +36,7 @@ export function coordinatorTarget(urlOverride?: string): Target {
   const url = urlOverride || process.env.SPL_SERVE_URL;
   if (url) return { url: url.replace(/\/+$/, ""), token: memberToken(p.home), describe: url };
   const config = loadConfig(p.config);
-  const me = fleetMember(config.fleet, config.server, p.home);
+  const me = fleetMember(sectionOf(config, fleetSection), config.server, p.home);
   if (me.role === "worker" && me.coordinatorUrl) return { url: me.coordinatorUrl, token: memberToken(p.home), describe: me.coordinatorUrl };
   return resolveTarget();
 }

@@ -6,12 +6,13 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { IngestQueue } from "../daemon/ingest";
+import { IngestQueue } from "./ingest-queue";
 import { createFileLogger } from "../log";
 import { prepareRecord } from "../records/envelope";
 import { AUTH_THREAD, ENGINE_CONFIG_THREAD } from "../records/reserved-threads";
 import { RecordError } from "../records/envelope";
-import { TASK_FOLDS, type Fold } from "../engine/folds";
+import type { Fold } from "../engine/folds";
+import { taskFolds, TaskTable } from "../tasks/fold";
 import { Engine } from "../engine/runtime";
 import { fanoutFolds, FanoutTable } from "../fanout/fold";
 import { openStore } from "./open";
@@ -34,9 +35,13 @@ function open(paths: ReturnType<typeof home>, extra: Array<() => Fold> = []) {
   const { db } = openStore(paths.store);
   const store = new RecordStore(db);
   const log = createFileLogger(paths.log, { level: "info" });
-  const engine = new Engine(store, log, { extraFolds: [...TASK_FOLDS, ...fanoutFolds(new FanoutTable()), ...extra] });
-  const ingest = new IngestQueue(store, (created) => engine.applyCommitted(created), log);
-  const write = (recs: Array<Record<string, unknown>>, authorize?: (env: any) => void) =>
+  const engine = new Engine(store, log);
+  engine.addFolds([...taskFolds(new TaskTable()), ...fanoutFolds(new FanoutTable()), ...extra.map((make) => make())]);
+  engine.open();
+  type Authorize = (env: unknown) => void;
+  const ingest = new IngestQueue<Authorize>(store, (created) => engine.applyCommitted(created), log);
+  ingest.useChecks([{ name: "the test's", phase: "rules", check: (env, authorize) => authorize(env) }]);
+  const write = (recs: Array<Record<string, unknown>>, authorize?: Authorize) =>
     ingest.submit(recs.map((r) => prepareRecord({ actor: "did:sync:user:x", ...r })), authorize);
   const indexed = () => [...store.foldIndex.records(3)].map((r) => r.sequence);
   const fullScan = () => [...store.scanMatching(engine.folds.map((f) => f.consumes))].map((r) => r.sequence);

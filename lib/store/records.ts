@@ -19,6 +19,8 @@ export interface ListFilter {
   thread?: string;
   actor?: string;
   act?: string;
+  /** Leave out these threads' records (reserved threads the caller may not read). */
+  exceptThreads?: readonly string[];
   /** Return records with a sequence greater than this (the cursor). */
   after?: number;
   limit: number;
@@ -226,6 +228,7 @@ export class RecordStore extends StoreReader {
     if (f.thread !== undefined) where.push("thread = ?"), args.push(f.thread);
     if (f.actor !== undefined) where.push("actor = ?"), args.push(f.actor);
     if (f.act !== undefined) where.push("act = ?"), args.push(f.act);
+    if (f.exceptThreads?.length) where.push(`thread NOT IN (${f.exceptThreads.map(() => "?").join(",")})`), args.push(...f.exceptThreads);
     const rows = this.db
       .query(`SELECT ${COLUMNS} FROM records WHERE ${where.join(" AND ")} ORDER BY seq LIMIT ?`)
       .all(...args, f.limit + 1) as Row[];

@@ -2,6 +2,7 @@
 // body.task = true; every later DO/KNOW on it carrying body.task_event moves it through the
 // status machine (lifecycle.ts). Nothing about a task is stored apart from its records, so a
 // restart (or kill -9) rebuilds exactly the same table from the log.
+import type { Fold } from "../engine/folds";
 import type { Envelope, JsonObject, StoredRecord } from "../records/types";
 import {
   allowedVerbs,
@@ -320,4 +321,12 @@ export class TaskTable {
 /** A record not yet stored, as the overlay folds it (its id and sequence are not known yet). */
 function asStored(rec: Envelope): StoredRecord {
   return { ...rec, id: "", sequence: 0, created_at: Math.floor(Date.now() / 1000) };
+}
+
+/** The task folds: task-opening INTENDs, and DO/KNOW events on them (the table ignores what check() refuses). */
+export function taskFolds(table: TaskTable): Fold[] {
+  return [
+    { name: "tasks", consumes: { act: "INTEND", bodyField: "task" }, apply: (rec) => table.apply(rec) },
+    { name: "task_events", consumes: { bodyField: "task_event" }, apply: (rec) => rec.act !== "INTEND" && table.apply(rec) },
+  ];
 }

@@ -8,6 +8,7 @@
 //   keep_days = 14
 // Credentials never live here: the AWS chain (environment, AWS_PROFILE, web identity, container
 // and instance roles) or <home>/secrets/s3.toml (README "Off-host backups in five minutes").
+import type { ConfigSection } from "../../config";
 import { UserError } from "../../errors";
 
 export interface OffsiteConfig {
@@ -102,3 +103,30 @@ export function showDuration(secs: number): string {
   for (const [unit, n] of [["d", 86400], ["h", 3600], ["m", 60]] as const) if (secs % n === 0) return `${secs / n}${unit}`;
   return `${secs}s`;
 }
+
+export const offsiteSection: ConfigSection<OffsiteConfig | null> = {
+  name: "backup.offsite",
+  keys: KEYS,
+  parse: (raw, file) => parseOffsiteConfig(raw, file),
+  show: (c) =>
+    c && {
+      url: c.url,
+      endpoint: c.endpoint ?? null,
+      region: c.region ?? null,
+      continuous: c.continuous,
+      sync_interval: showDuration(c.syncIntervalSecs),
+      snapshot_every: showDuration(c.everySecs),
+      keep_days: c.keepDays,
+    },
+  template: () => `# Off-host copies: committed records shipped continuously plus daily snapshots (README
+# "Off-host backups in five minutes"). Credentials for s3:// come from the AWS chain (environment,
+# AWS_PROFILE, roles) or <home>/secrets/s3.toml, never from this file.
+# [backup.offsite]
+# url = "s3://my-bucket/spl"        # or "file:///mnt/offsite/spl"
+# endpoint = "https://s3.example.com"
+# region = "us-east-1"
+# continuous = true                 # false: snapshots only
+# sync_interval = "1s"
+# snapshot_every = "24h"
+# keep_days = 14`,
+};

@@ -7,7 +7,7 @@
 // the last success) is kept in <home>/offsite.json for status, doctor and metrics.
 import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { loadConfig } from "../../config";
+import { loadConfig, sectionOf } from "../../config";
 import { isAlive } from "../../daemonctl/proc";
 import { UserError } from "../../errors";
 import { homePaths, type HomePaths } from "../../paths";
@@ -16,7 +16,7 @@ import { StoreReader } from "../../store/reader";
 import { writeFileAtomic } from "../fsutil";
 import { remoteFolder } from "../instance-key";
 import { manualBackup, timestamp } from "../manual";
-import { OFFSITE_EXAMPLE, type OffsiteConfig } from "./config";
+import { OFFSITE_EXAMPLE, offsiteSection, type OffsiteConfig } from "./config";
 import { readFolders, type RemoteCopy } from "./listing";
 import { remoteFor } from "./aws-chain";
 import { continuesGeneration, readReplicaState } from "./replica-state";
@@ -75,7 +75,7 @@ export function writeLastPush(paths: HomePaths, last: LastPush): void {
 }
 
 export function offsiteConfig(paths = homePaths()): OffsiteConfig {
-  const c = loadConfig(paths.config).backup.offsite;
+  const c = sectionOf(loadConfig(paths.config), offsiteSection);
   if (!c) throw new UserError(`off-host backups are not configured in ${paths.config}`, `add ${OFFSITE_EXAMPLE}`);
   return c;
 }

@@ -7,11 +7,11 @@
 // that is renamed; S3 objects appear only when their PUT (or multipart upload) completes.
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync, createReadStream } from "node:fs";
 import { dirname, join } from "node:path";
-import { loadConfig } from "../../config";
+import { loadConfig, sectionOf } from "../../config";
 import { UserError } from "../../errors";
 import type { HomePaths } from "../../paths";
 import { fsyncDir, tempPathFor, writeFileAtomic } from "../fsutil";
-import type { OffsiteConfig } from "./config";
+import { offsiteSection, type OffsiteConfig } from "./config";
 import { CredentialCache, credentialFix, type ChainLookup } from "./credentials";
 
 export interface RemoteObject {
@@ -321,7 +321,7 @@ export const bucketOf = (url: string) => /^s3:\/\/([^/]+)/.exec(url)?.[1] ?? nul
 export function s3OptionsFor(url: string, paths: HomePaths, explicit: S3Options = {}): S3Options {
   let cfg: OffsiteConfig | null = null;
   try {
-    cfg = loadConfig(paths.config).backup.offsite;
+    cfg = sectionOf(loadConfig(paths.config), offsiteSection);
   } catch {}
   const same = cfg && bucketOf(cfg.url) !== null && bucketOf(cfg.url) === bucketOf(url);
   return {

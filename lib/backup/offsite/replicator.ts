@@ -2,6 +2,7 @@
 // tells it about commits through shared memory (no message, no copy, nothing that could delay
 // an acknowledgement), and keeps what it reports for status, doctor, /metrics and the log.
 // A thread that dies is restarted after a pause; on stop it first ships what is left (bounded).
+import type { MetricsOut } from "../../capability";
 import type { Logger } from "../../log";
 import type { HomePaths } from "../../paths";
 import { workerEntry } from "../../worker-entry";
@@ -234,35 +235,29 @@ export class Replicator {
     return { ...st };
   }
 
-  /** Prometheus lines (README "Observability"): outcome, lag, watermark, counters, lag histogram. */
-  metrics(): string[] {
+  /** Prometheus families (README "Observability"): outcome, lag, watermark, counters, lag histogram. */
+  metrics(out: MetricsOut): void {
     const s = this.status();
-    const out: string[] = [];
-    const family = (name: string, type: string, help: string) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    family("spl_replication_up", "gauge", "1 when the last segment shipment succeeded (0 while it fails, or before the first).");
-    out.push(`spl_replication_up ${s.last_ok_at && !s.last_error ? 1 : 0}`);
-    family("spl_replication_last_success_timestamp_seconds", "gauge", "When a segment was last stored off-host.");
-    if (s.last_ok_at) out.push(`spl_replication_last_success_timestamp_seconds ${Date.parse(s.last_ok_at) / 1000}`);
-    family("spl_replication_lag_seconds", "gauge", "How long the oldest record not yet off-host has waited (0 when caught up).");
-    out.push(`spl_replication_lag_seconds ${s.lag_secs}`);
-    family("spl_replication_behind_records", "gauge", "Committed sequences not yet off-host.");
-    out.push(`spl_replication_behind_records ${s.behind_records}`);
-    family("spl_replication_shipped_seq", "gauge", "Every record up to this sequence is off-host.");
-    out.push(`spl_replication_shipped_seq ${s.shipped_through}`);
-    family("spl_replication_failures", "gauge", "Consecutive failed shipments (0 after a success).");
-    out.push(`spl_replication_failures ${s.consecutive_failures}`);
-    family("spl_replication_segments_total", "counter", "Segments stored off-host since the daemon started.");
-    out.push(`spl_replication_segments_total ${s.segments_shipped}`);
-    family("spl_replication_records_total", "counter", "Records shipped off-host since the daemon started.");
-    out.push(`spl_replication_records_total ${s.records_shipped}`);
-    family("spl_replication_ship_lag_seconds", "histogram", "Per segment: from the commit of its first record until it was stored off-host.");
+    const gauge = (name: string, help: string, value: number | null, type: "gauge" | "counter" = "gauge") => {
+      out.family(name, type, help);
+      if (value !== null) out.sample(name, value);
+    };
+    gauge("spl_replication_up", "1 when the last segment shipment succeeded (0 while it fails, or before the first).", s.last_ok_at && !s.last_error ? 1 : 0);
+    gauge("spl_replication_last_success_timestamp_seconds", "When a segment was last stored off-host.", s.last_ok_at ? Date.parse(s.last_ok_at) / 1000 : null);
+    gauge("spl_replication_lag_seconds", "How long the oldest record not yet off-host has waited (0 when caught up).", s.lag_secs);
+    gauge("spl_replication_behind_records", "Committed sequences not yet off-host.", s.behind_records);
+    gauge("spl_replication_shipped_seq", "Every record up to this sequence is off-host.", s.shipped_through);
+    gauge("spl_replication_failures", "Consecutive failed shipments (0 after a success).", s.consecutive_failures);
+    gauge("spl_replication_segments_total", "Segments stored off-host since the daemon started.", s.segments_shipped, "counter");
+    gauge("spl_replication_records_total", "Records shipped off-host since the daemon started.", s.records_shipped, "counter");
+    out.family("spl_replication_ship_lag_seconds", "histogram", "Per segment: from the commit of its first record until it was stored off-host.");
     let acc = 0;
     LAG_BUCKETS.forEach((le, i) => {
       acc += this.lagCounts[i]!;
-      out.push(`spl_replication_ship_lag_seconds_bucket{le="${le}"} ${acc}`);
+      out.sample("spl_replication_ship_lag_seconds_bucket", acc, { le: String(le) });
     });
-    out.push(`spl_replication_ship_lag_seconds_bucket{le="+Inf"} ${acc + this.lagCounts[LAG_BUCKETS.length]!}`);
-    out.push(`spl_replication_ship_lag_seconds_sum ${this.lagSum}`, `spl_replication_ship_lag_seconds_count ${s.segments_shipped}`);
-    return out;
+    out.sample("spl_replication_ship_lag_seconds_bucket", acc + this.lagCounts[LAG_BUCKETS.length]!, { le: "+Inf" });
+    out.sample("spl_replication_ship_lag_seconds_sum", this.lagSum);
+    out.sample("spl_replication_ship_lag_seconds_count", s.segments_shipped);
   }
 }

@@ -9,6 +9,7 @@
 // `spl backup push` beside the daemon counts as much as the daemon's own), so a failed push after
 // a good one shows as failed; metrics() the same as Prometheus lines.
 import { selfCommand } from "../../daemonctl/control";
+import type { MetricsOut } from "../../capability";
 import type { Logger } from "../../log";
 import type { HomePaths } from "../../paths";
 import type { StoredRecord } from "../../records/types";
@@ -47,8 +48,8 @@ export interface OffsiteService {
   stop(): Promise<void>;
   afterCommit(created: StoredRecord[]): void;
   status(): OffsiteStatus;
-  /** Prometheus text lines for GET /metrics. */
-  metrics(): string;
+  /** Its families in GET /metrics. */
+  metrics(out: MetricsOut): void;
 }
 
 export function offsiteService(o: { paths: HomePaths; config: OffsiteConfig; log: Logger }): OffsiteService {
@@ -207,18 +208,15 @@ export function offsiteService(o: { paths: HomePaths; config: OffsiteConfig; log
       if (replicator && created.length) replicator.committed(created[created.length - 1]!.sequence);
     },
     status,
-    metrics() {
+    metrics(out) {
       const s = status();
-      const out: string[] = [];
-      const family = (name: string, type: string, help: string) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-      family("spl_offsite_push_last_success", "gauge", "1 when the latest off-host snapshot push succeeded, 0 when it failed (or none yet).");
-      out.push(`spl_offsite_push_last_success ${s.last_push?.ok ? 1 : 0}`);
-      family("spl_offsite_push_last_success_timestamp_seconds", "gauge", "When an off-host snapshot push last succeeded.");
-      if (s.last_push_ok_at) out.push(`spl_offsite_push_last_success_timestamp_seconds ${Date.parse(s.last_push_ok_at) / 1000}`);
-      family("spl_offsite_push_failures", "gauge", "Consecutive failed snapshot pushes.");
-      out.push(`spl_offsite_push_failures ${s.consecutive_failures}`);
-      if (replicator) out.push(...replicator.metrics());
-      return out.join("\n") + "\n";
+      out.family("spl_offsite_push_last_success", "gauge", "1 when the latest off-host snapshot push succeeded, 0 when it failed (or none yet).");
+      out.sample("spl_offsite_push_last_success", s.last_push?.ok ? 1 : 0);
+      out.family("spl_offsite_push_last_success_timestamp_seconds", "gauge", "When an off-host snapshot push last succeeded.");
+      if (s.last_push_ok_at) out.sample("spl_offsite_push_last_success_timestamp_seconds", Date.parse(s.last_push_ok_at) / 1000);
+      out.family("spl_offsite_push_failures", "gauge", "Consecutive failed snapshot pushes.");
+      out.sample("spl_offsite_push_failures", s.consecutive_failures);
+      replicator?.metrics(out);
     },
   };
 }

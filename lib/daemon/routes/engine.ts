@@ -18,10 +18,9 @@ import { prepareRecord } from "../../records/envelope";
 import { toWire } from "../../records/wire";
 import { PREFLIGHT_RESOURCES, preflight } from "../../engine/permissions";
 import type { DaemonState } from "../state";
-import { ApiError, json, parseJson } from "../http";
-import { tcpAuthRequired } from "../access";
-import { route } from "../route";
-import { taskFacts } from "../../tasks/fold";
+import { ApiError, json, parseJson } from "../../api/http";
+import { route } from "../../api/route";
+import { TASK_FACTS } from "../../tasks/capability";
 
 const round = (x: number, places: number) => Math.round(x * 10 ** places) / 10 ** places;
 const nowSecs = () => Math.floor(Date.now() / 1000);
@@ -41,9 +40,9 @@ export interface HealthResult {
 /** Runs every health check; an expression that cannot be evaluated counts as failing. */
 export function runHealthChecks(state: DaemonState): { status: "ok" | "warn" | "critical"; checks: HealthResult[] } {
   const now = Math.floor(Date.now() / 1000);
-  const tasks = state.engine.tasks.list(true).map((t) => ({ ...taskFacts(t, now) }));
-  const vars = toCelVars({ system: state.engine.system(state.startedAt), tasks });
   const scope = state.engine.scope(state.config.identity.actor, now);
+  const tasks = scope.facts(TASK_FACTS).list().map((t) => ({ ...t }));
+  const vars = toCelVars({ system: state.engine.system(state.startedAt), tasks });
   const checks: HealthResult[] = [];
   let status: "ok" | "warn" | "critical" = "ok";
   for (const h of state.engine.config.healthChecks) {
@@ -73,10 +72,12 @@ export function engineRoutes(state: DaemonState) {
         refused_rules: engine.config.refused(),
         skipped_learns: engine.config.skipped(),
         identity_actor: state.config.identity.actor,
-        tcp_auth_required: tcpAuthRequired(state),
+        tcp_auth_required: state.tcpAuthRequired(),
         insecure_localhost: state.auth.insecureLocalhost,
         tokens_active: engine.tokens.activeCount,
         rebuild: engine.lastRebuild,
+        // config.toml as this daemon read it, table by table (`spl config show`).
+        sections: state.sectionsShown(),
         permission_checks: {
           checks: engine.permissions.stats.checks,
           denied: engine.permissions.stats.denied,
@@ -96,13 +97,13 @@ export function engineRoutes(state: DaemonState) {
     ),
     route(
       { method: "POST", path: "/v1/config/rules", cls: "config_write", maxBody: 256 * 1024, rulesPerRecord: true, doc: { summary: "Write an engine rule (a LEARN on th_engine_config), checked first", body: "a rule: topic, name, and the topic's fields (expression, priority, action, target...)", ok: { status: 201, description: "the LEARN record written" } } },
-      async ({ body: bytes, caller, authorize }) => {
+      async ({ body: bytes, caller, as }) => {
         // Validate first (400 with the column), then write the LEARN as the caller.
         const body = parseJson(bytes) as Record<string, unknown>;
         if (!body || typeof body !== "object" || Array.isArray(body)) throw new ApiError(400, "INVALID_REQUEST", 'send a rule body, e.g. {"topic":"permission_rule","name":"...","action":"allow","priority":10,"expression":"..."}');
         const problem = configBodyProblem(body);
         if (problem) throw new ApiError(400, "INVALID_RULE", problem.error);
-        const [r] = await state.ingest.submit([prepareRecord({ thread: ENGINE_CONFIG_THREAD, actor: caller.actor, act: "LEARN", body })], authorize);
+        const [r] = await state.ingest.submit([prepareRecord({ thread: ENGINE_CONFIG_THREAD, actor: caller.actor, act: "LEARN", body })], as);
         if (r!.status === "error") throw new ApiError(r!.error.status, r!.error.code, r!.error.message);
         return json(r!.status === "created" ? 201 : 200, toWire(r!.record));
       },
@@ -111,7 +112,7 @@ export function engineRoutes(state: DaemonState) {
     route({ method: "GET", path: "/v1/config/permissions/preflight", cls: "config_read", doc: { summary: "Would this actor keep what it needs once enforcement is on?", query: { actor: "the actor to check (default [identity] actor)" } } }, ({ query }) => {
       const actor = query.actor || state.config.identity.actor;
       const r = preflight(engine.config.permissionRules, actor, engine.scope(actor));
-      return json(200, { object: "preflight", actor, ok: r.ok, required: PREFLIGHT_RESOURCES, missing: r.missing, fix_command: r.fixCommand });
+      return json(200, { object: "preflight", actor, ok: r.ok, required: PREFLIGHT_RESOURCES, missing: r.missing, fix_rule: r.fixRule });
     }),
     route({ method: "GET", path: "/v1/engine/expression_cache/stats", cls: "status_read", doc: { summary: "CEL expression cache counters" } }, () => json(200, expressionCacheStats())),
     route({ method: "GET", path: "/v1/engine/health", cls: "status_read", doc: { summary: "Run the health checks" } }, () => json(200, { object: "health_checks", ...runHealthChecks(state) })),

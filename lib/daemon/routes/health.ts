@@ -2,8 +2,8 @@
 import { VERSION } from "../../version";
 import { storeUrl } from "../../paths";
 import type { DaemonState } from "../state";
-import { json } from "../http";
-import { route } from "../route";
+import { json } from "../../api/http";
+import { route } from "../../api/route";
 
 export function healthBody(state: DaemonState) {
   const { records, threads } = state.store.counts;
@@ -34,10 +34,11 @@ export function healthRoutes(state: DaemonState) {
         memory: { rss_bytes: mem.rss, heap_used_bytes: mem.heapUsed },
         active_threads: state.store.activeThreads(),
         backup: state.backup,
-        offsite: state.offsite?.status() ?? { configured: false },
         storage: state.storage.status(),
         permissions_enabled: state.engine.config.permissionsEnabled,
         log_path: state.paths.log,
+        // What each capability reports about itself (e.g. `offsite`).
+        ...Object.assign({}, ...state.capabilities.map(({ parts }) => parts.status?.() ?? {})),
       });
     }),
   ];

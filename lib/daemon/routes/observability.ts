@@ -2,8 +2,8 @@
 // (generated from the route declarations, so it lists exactly what the app serves), GET / (the
 // status page, lib/daemon/status-page.ts).
 import type { DaemonState } from "../state";
-import { errorResponse, json } from "../http";
-import { route, type Route } from "../route";
+import { errorResponse, json } from "../../api/http";
+import { route, type Route } from "../../api/route";
 import { openApiDocument } from "../openapi";
 import { STATUS_PAGE, STATUS_PAGE_HEADERS } from "../status-page";
 
@@ -25,15 +25,13 @@ export function observabilityRoutes(state: DaemonState, allRoutes: () => readonl
       },
       () => {
         if (!state.config.metrics.enabled) return errorResponse(404, "METRICS_DISABLED", "metrics are off in config.toml — set [metrics] enabled = true and restart");
-        const { reconciler, dispatches } = state.reconciler;
-        const { queued, running } = reconciler.stats;
         const body = state.metrics.render({
           ...state.store.counts,
           ready: state.ready,
           backup: state.backup,
-          dispatches: { total: dispatches.size, active: dispatches.active, queued, running, counts: reconciler.counts },
           startedAt: state.startedAt,
-        }) + (state.offsite?.metrics() ?? ""); // off-host push and replication (lib/backup/offsite/service.ts)
+          capabilities: state.capabilities.flatMap(({ parts }) => (parts.metrics ? [parts.metrics] : [])),
+        });
         return new Response(body, { headers: { "content-type": PROMETHEUS_TEXT } });
       },
     ),

@@ -3,9 +3,9 @@ import { ACTS } from "../../records/types";
 import { MAX_RECORD_BYTES, prepareRecord, type PreparedRecord, RecordError } from "../../records/envelope";
 import { toWire } from "../../records/wire";
 import type { DaemonState } from "../state";
-import { ApiError, errorBody, json, pageParams, parseJson } from "../http";
-import type { ItemResult } from "../ingest";
-import { PAGE_QUERY, route } from "../route";
+import { ApiError, errorBody, json, pageParams, parseJson } from "../../api/http";
+import type { ItemResult } from "../../store/ingest-queue";
+import { PAGE_QUERY, route } from "../../api/route";
 
 export const MAX_BATCH = 1000;
 // Room for JSON whitespace and escapes around a record at the size limit.
@@ -36,9 +36,9 @@ export function recordRoutes(state: DaemonState) {
   return [
     route(
       { method: "POST", path: "/v1/records", cls: "record_write", hot: true, maxBody: MAX_SINGLE_BODY, tooLargeCode: "RECORD_TOO_LARGE", rulesPerRecord: true, doc: { summary: "Write one record", body: "a record: thread, actor, act, body, and optionally parents, clock, data_type, judged_by", ok: { status: 201, description: "the stored record (200 with duplicate: true for identical content)" } } },
-      async ({ body, authorize }) => {
+      async ({ body, as }) => {
         const prepared = prepareOrThrow(parseJson(body));
-        const result = (await state.ingest.submit([prepared], authorize))[0]!;
+        const result = (await state.ingest.submit([prepared], as))[0]!;
         logIngest(ingestLog, [result]);
         if (result.status === "error") throw new ApiError(result.error.status, result.error.code, result.error.message);
         if (result.status === "duplicate") return json(200, { ...toWire(result.record), duplicate: true });
@@ -47,7 +47,7 @@ export function recordRoutes(state: DaemonState) {
     ),
     route(
       { method: "POST", path: "/v1/records/batch", cls: "record_write", hot: true, maxBody: MAX_BATCH_BODY, rulesPerRecord: true, doc: { summary: "Write up to 1000 records in one transaction", body: '{"records": [record, ...]}', ok: { description: "per-record status in data[]" } } },
-      async ({ body, authorize }) => {
+      async ({ body, as }) => {
         const input = parseJson(body) as { records?: unknown };
         if (!input || typeof input !== "object" || !Array.isArray(input.records)) {
           throw new ApiError(400, "INVALID_BATCH", 'a batch is {"records": [ ...records ]}');
@@ -68,7 +68,7 @@ export function recordRoutes(state: DaemonState) {
           }
         });
         // One submission: any refusal refuses the whole batch and writes none of it.
-        const results = valid.length ? await state.ingest.submit(valid, authorize) : [];
+        const results = valid.length ? await state.ingest.submit(valid, as) : [];
         logIngest(ingestLog, results);
         results.forEach((r, j) => {
           answers[slots[j]!] =
@@ -79,18 +79,20 @@ export function recordRoutes(state: DaemonState) {
         return json(200, { object: "list", data: answers });
       },
     ),
-    route({ method: "GET", path: "/v1/records/:id", cls: "record_read", doc: { summary: "One record by id" } }, ({ params }) => {
+    route({ method: "GET", path: "/v1/records/:id", cls: "record_read", doc: { summary: "One record by id" } }, ({ params, caller }) => {
       const record = state.store.get(params.id!);
       if (!record) throw new ApiError(404, "RECORD_NOT_FOUND", `no record with id ${params.id}`);
+      state.gate.checkRead(caller, record.thread);
       return json(200, toWire(record));
     }),
-    route({ method: "GET", path: "/v1/records", cls: "record_read", doc: { summary: "A page of records in store order", query: { thread: "only this thread", actor: "only this actor", act: "only this act (INTEND, DO, KNOW, LEARN...)", ...PAGE_QUERY } } }, ({ query }) => {
+    route({ method: "GET", path: "/v1/records", cls: "record_read", doc: { summary: "A page of records in store order", query: { thread: "only this thread", actor: "only this actor", act: "only this act (INTEND, DO, KNOW, LEARN...)", ...PAGE_QUERY } } }, ({ query, caller }) => {
       const { limit, after } = pageParams(query);
       const { thread, actor, act } = query;
       if (act !== undefined && !(ACTS as readonly string[]).includes(act)) {
         throw new ApiError(400, "INVALID_QUERY", `'act' must be one of ${ACTS.join(", ")}`);
       }
-      const page = state.store.list({ thread, actor, act, limit, after });
+      if (thread !== undefined) state.gate.checkRead(caller, thread);
+      const page = state.store.list({ thread, actor, act, limit, after, exceptThreads: thread === undefined ? state.gate.unreadable(caller) : undefined });
       return json(200, { object: "list", data: page.data.map(toWire), has_more: page.has_more, next_cursor: page.next_cursor });
     }),
   ];

@@ -1,8 +1,8 @@
 // Thread reads: GET /v1/threads, /v1/threads/:id/records, /v1/threads/:id/state.
 import { toWire } from "../../records/wire";
 import type { DaemonState } from "../state";
-import { ApiError, json, pageParams } from "../http";
-import { PAGE_QUERY, route } from "../route";
+import { ApiError, json, pageParams } from "../../api/http";
+import { PAGE_QUERY, route } from "../../api/route";
 
 export function threadRoutes(state: DaemonState) {
   const noThread = (id: string) =>
@@ -13,13 +13,15 @@ export function threadRoutes(state: DaemonState) {
       const page = state.store.threads(after, limit);
       return json(200, { object: "list", ...page });
     }),
-    route({ method: "GET", path: "/v1/threads/:id/records", cls: "thread_read", doc: { summary: "A page of one thread's records", query: PAGE_QUERY } }, ({ params, query }) => {
+    route({ method: "GET", path: "/v1/threads/:id/records", cls: "thread_read", doc: { summary: "A page of one thread's records", query: PAGE_QUERY } }, ({ params, query, caller }) => {
+      state.gate.checkRead(caller, params.id!);
       const { limit, after } = pageParams(query);
       const page = state.store.list({ thread: params.id!, limit, after });
       if (!page.data.length && after === 0 && !state.store.threadState(params.id!)) throw noThread(params.id!);
       return json(200, { object: "list", data: page.data.map(toWire), has_more: page.has_more, next_cursor: page.next_cursor });
     }),
-    route({ method: "GET", path: "/v1/threads/:id/state", cls: "thread_read", doc: { summary: "A thread's folded state" } }, ({ params }) => {
+    route({ method: "GET", path: "/v1/threads/:id/state", cls: "thread_read", doc: { summary: "A thread's folded state" } }, ({ params, caller }) => {
+      state.gate.checkRead(caller, params.id!);
       const s = state.store.threadState(params.id!);
       if (!s) throw noThread(params.id!);
       return json(200, s);

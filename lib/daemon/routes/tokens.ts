@@ -3,8 +3,8 @@
 import { prepareRecord } from "../../records/envelope";
 import { AUTH_THREAD, DEFAULT_SCOPES, isScope, mintToken, parseExpiresAt, revokeRecordBody, SCOPES, tokenRecordBody, type Scope } from "../../auth/tokens";
 import type { DaemonState } from "../state";
-import { ApiError, json, parseJson } from "../http";
-import { route, type RouteCall } from "../route";
+import { ApiError, json, parseJson } from "../../api/http";
+import { route, type RouteCall } from "../../api/route";
 
 const DID = /^did:[a-z0-9]+:\S+$/;
 

@@ -2,20 +2,21 @@
 // age against `snapshot_every`, the last push's result (the running daemon's view, which reads
 // <home>/offsite.json afresh, else that file), and continuous replication: outcome and lag from
 // the running daemon, else where <home>/replication.json says it stopped.
-import { OFFSITE_EXAMPLE, type OffsiteConfig } from "../backup/offsite/config";
-import { formatDuration } from "../cli/output";
-import { type Check, type CheckResult, type DoctorContext, fail, pass, warn } from "./types";
+import { sectionOf } from "../../config";
+import { OFFSITE_EXAMPLE, offsiteSection, type OffsiteConfig } from "./config";
+import { formatDuration } from "../../cli/output";
+import { type Check, type CheckResult, type DoctorContext, fail, pass, warn } from "../../doctor/types";
 
 const LIST_TIMEOUT_MS = 5000;
 
 export const offsiteBackup: Check = async (ctx) => {
   const name = "off-host backup";
   if (!ctx.config) return null; // the config row says why
-  const cfg = ctx.config.backup.offsite;
+  const cfg = sectionOf(ctx.config, offsiteSection);
   if (!cfg) return pass(name, `not configured: every backup lives on this machine only — add to ${ctx.paths.config}: ${OFFSITE_EXAMPLE}`);
-  const { readLastPush } = await import("../backup/offsite/push");
-  const { readFolders } = await import("../backup/offsite/listing");
-  const { remoteFor } = await import("../backup/offsite/aws-chain");
+  const { readLastPush } = await import("./push");
+  const { readFolders } = await import("./listing");
+  const { remoteFor } = await import("./aws-chain");
   const rows: CheckResult[] = [];
   const every = formatDuration(cfg.everySecs);
   try {
@@ -60,7 +61,7 @@ async function replicationRow(ctx: DoctorContext, cfg: OffsiteConfig): Promise<C
     // More than 10 intervals (at least a minute) behind: the remote is slow or overloaded.
     return r.lag_secs > Math.max(60, 10 * cfg.syncIntervalSecs) ? warn(name, `${what}: falling behind`) : pass(name, what);
   }
-  const { readReplicaState } = await import("../backup/offsite/replica-state");
+  const { readReplicaState } = await import("./replica-state");
   const st = readReplicaState(ctx.paths);
   if (!st) return pass(name, `nothing shipped yet: the daemon ships committed records while it runs (${interval})`);
   const where = `shipped through seq ${st.through} (generation ${st.generation}), last segment ${st.shipped_at ?? "none yet"}`;

@@ -4,7 +4,7 @@
 import type { Logger } from "../log";
 import type { Envelope, StoredRecord } from "../records/types";
 import { type PreparedRecord, RecordError } from "../records/envelope";
-import type { InsertResult, RecordStore } from "../store/records";
+import type { InsertResult, RecordStore } from "./records";
 
 export type ItemResult = InsertResult | { status: "error"; error: RecordError };
 
@@ -12,37 +12,52 @@ export type ItemResult = InsertResult | { status: "error"; error: RecordError };
 export type CommitHook = (created: StoredRecord[]) => void;
 
 /**
- * Checks one record, with the clock it will be stored at, inside the write transaction and before
- * its insert. Throwing refuses the whole submission (nothing of it is written); the submitter gets
- * the thrown error. Other submissions in the same transaction are unaffected.
+ * The phases write checks run in, in this order: who may write where (reserved threads, actor
+ * binding), what the fleet's control state refuses (freezes), the operator's permission rules,
+ * and the state machines records move (tasks).
  */
-export type Authorize = (env: Envelope) => void;
+export const WRITE_PHASES = ["scope", "control", "rules", "state"] as const;
+export type WritePhase = (typeof WRITE_PHASES)[number];
+
+/**
+ * One check of a record written on someone's behalf (`As`: who, and through which route), run
+ * inside the write transaction with the clock the record will be stored at, before its insert.
+ * Throwing refuses the whole submission (nothing of it is written; the submitter gets the error);
+ * other submissions in the same transaction are unaffected.
+ */
+export interface WriteCheck<As> {
+  readonly name: string;
+  readonly phase: WritePhase;
+  check(rec: Envelope, as: As): void;
+  /** Counts an accepted record in later checks of the same transaction. */
+  stage?(rec: Envelope): void;
+  /** Forgets the staged records of a refused submission (the others in the transaction stay). */
+  unstage?(recs: readonly Envelope[]): void;
+  /** The transaction ended, committed or not: forget everything staged. */
+  settle?(): void;
+}
+
+/** The checks in phase order (list order within a phase). */
+export function orderChecks<As>(checks: readonly WriteCheck<As>[]): WriteCheck<As>[] {
+  return WRITE_PHASES.flatMap((phase) => checks.filter((c) => c.phase === phase));
+}
 
 /** An authorizer's refusal, kept apart from store errors while unwinding one submission. */
 class Refused {
   constructor(readonly error: unknown) {}
 }
 
-interface Pending {
+interface Pending<As> {
   items: PreparedRecord[];
-  authorize?: Authorize;
+  as?: As;
   resolve(results: ItemResult[]): void;
   reject(err: Error): void;
 }
 
-function wrapRefusal(authorize: Authorize): Authorize {
-  return (env) => {
-    try {
-      authorize(env);
-    } catch (err) {
-      throw new Refused(err);
-    }
-  };
-}
-
-export class IngestQueue {
-  private queue: Pending[] = [];
+export class IngestQueue<As = unknown> {
+  private queue: Pending<As>[] = [];
   private scheduled = false;
+  private checks: WriteCheck<As>[] = [];
 
   constructor(
     private readonly store: RecordStore,
@@ -52,10 +67,18 @@ export class IngestQueue {
     private readonly onFailed: (err: Error) => void = () => {},
   ) {}
 
-  /** Writes the records (one submission = same transaction) and answers per record. */
-  submit(items: PreparedRecord[], authorize?: Authorize): Promise<ItemResult[]> {
+  /** The write checks every submission made on someone's behalf passes (the daemon's and its capabilities'). */
+  useChecks(checks: readonly WriteCheck<As>[]): void {
+    this.checks = orderChecks(checks);
+  }
+
+  /**
+   * Writes the records (one submission = same transaction) and answers per record. With `as`,
+   * every write check runs for each record first; without it they are the daemon's own writes.
+   */
+  submit(items: PreparedRecord[], as?: As): Promise<ItemResult[]> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ items, authorize, resolve, reject });
+      this.queue.push({ items, as, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.flush());
@@ -81,7 +104,8 @@ export class IngestQueue {
       for (const p of batch) {
         const out: ItemResult[] = [];
         const mine: StoredRecord[] = [];
-        const check = p.authorize && wrapRefusal(p.authorize);
+        const staged: Envelope[] = [];
+        const check = p.as === undefined ? undefined : this.checker(p.as, staged);
         // A refusal comes before its record's insert, so only a submission of several can need undoing.
         const undoable = check && p.items.length > 1;
         if (undoable) tx.savepoint();
@@ -98,6 +122,7 @@ export class IngestQueue {
           }
         } catch (err) {
           if (!(err instanceof Refused)) throw err;
+          for (const c of this.checks) c.unstage?.(staged);
           if (undoable) {
             tx.rollbackToSavepoint();
             tx.releaseSavepoint();
@@ -111,10 +136,12 @@ export class IngestQueue {
         results.push(out);
       }
       tx.commit();
+      this.settle();
     } catch (err) {
       try {
         tx.rollback();
       } catch {}
+      this.settle();
       this.store.resync();
       this.onFailed(err as Error);
       for (const p of batch) p.reject(err as Error);
@@ -132,5 +159,27 @@ export class IngestQueue {
     } catch (err) {
       this.log.error("commit hook failed; the records are stored", { records: created.length, error: (err as Error)?.message ?? String(err) });
     }
+  }
+
+  /** Runs every check on one record without writing or staging it (bench/profile.ts times this stage). */
+  check(env: Envelope, as: As): void {
+    for (const c of this.checks) c.check(env, as);
+  }
+
+  /** Every check for one record, then staging it; a refusal is wrapped so it unwinds only its submission. */
+  private checker(as: As, staged: Envelope[]): (env: Envelope) => void {
+    return (env) => {
+      try {
+        for (const c of this.checks) c.check(env, as);
+      } catch (err) {
+        throw new Refused(err);
+      }
+      for (const c of this.checks) c.stage?.(env);
+      staged.push(env);
+    };
+  }
+
+  private settle(): void {
+    for (const c of this.checks) c.settle?.();
   }
 }

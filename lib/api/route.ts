@@ -3,8 +3,7 @@
 // through it), so the class it enforces is the class of the handler that will run — never one
 // derived from a URL parsed some other way.
 import { ROUTE_CLASSES, type RouteClass } from "../engine/permissions";
-import type { Envelope } from "../records/types";
-import type { Caller } from "./access";
+import type { Caller, WriteAs } from "./caller";
 
 export interface RouteSpec {
   method: "GET" | "POST" | "DELETE";
@@ -17,7 +16,7 @@ export interface RouteSpec {
   tooLargeCode?: string;
   /**
    * The route writes records and its permission rules are checked per record in the write path,
-   * with `record` bound to each one (access.ts writeAuthorizer), rather than once up front.
+   * with `record` bound to each one (the write checks), rather than once up front.
    */
   rulesPerRecord?: boolean;
   /**
@@ -51,8 +50,8 @@ export interface RouteCall {
   caller: Caller;
   /** The request body, already read within the route's limit (empty when none was sent). */
   body: Uint8Array;
-  /** Authorizes each record this call writes; give it to IngestQueue.submit (access.ts writeAuthorizer). */
-  authorize: (rec: Envelope) => void;
+  /** Who this call writes as: give it to the write path, which runs every write check for it. */
+  as: WriteAs;
 }
 
 export type RouteHandler = (call: RouteCall) => Response | Promise<Response>;

@@ -3,9 +3,9 @@ import { Database } from "bun:sqlite";
 import { beforeEach, expect, test } from "bun:test";
 import { prepareRecord, type PreparedRecord } from "../records/envelope";
 import type { StoredRecord } from "../records/types";
-import { RecordStore } from "../store/records";
-import { migrate } from "../store/schema";
-import { IngestQueue } from "./ingest";
+import { RecordStore } from "./records";
+import { migrate } from "./schema";
+import { IngestQueue } from "./ingest-queue";
 import { silentLogger } from "../log";
 
 let store: RecordStore;

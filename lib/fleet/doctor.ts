@@ -1,15 +1,17 @@
-// The fleet rows of `spl doctor` (SPEC 14): this member's role, whether its coordinator answers,
+// The fleet rows of `spl doctor` (README "Fleet"): this member's role, whether its coordinator answers,
 // and when the coordinator last acknowledged a heartbeat. A plain instance has none of them.
 import { request } from "../client";
 import { formatDuration } from "../cli/output";
-import { fleetMember } from "../fleet/config";
-import { type Check, type CheckResult, fail, pass, warn } from "./types";
+import { sectionOf } from "../config";
+import { fleetMember, fleetSection } from "./config";
+import { type Check, type CheckResult, fail, pass, warn } from "../doctor/types";
 
 export const fleetRows: Check = async (ctx) => {
-  if (!ctx.config?.fleet.enabled) return null;
+  const fleet = ctx.config && sectionOf(ctx.config, fleetSection);
+  if (!ctx.config || !fleet?.enabled) return null;
   const running = ctx.daemonIsOurs ? await request("GET", "/v1/fleet/member", undefined, ctx.target, 3000).catch(() => null) : null;
   const self = running?.status === 200 ? running.body : null;
-  const planned = fleetMember(ctx.config.fleet, ctx.config.server, ctx.paths.home);
+  const planned = fleetMember(fleet, ctx.config.server, ctx.paths.home);
   const role: string = self?.role ?? planned.role;
   const coordinatorUrl: string | null = self?.coordinator_url ?? planned.coordinatorUrl;
   const rows: CheckResult[] = [pass("fleet role", `${role} '${self?.name ?? planned.name}'${self ? ` (${self.did})` : ""}${role === "worker" ? ` of ${coordinatorUrl}` : ""}`)];

@@ -1,0 +1,102 @@
+// Member-to-member HTTP (heartbeats, fleet control, fan-out sends and reports, the fleet-status
+// proxy): one client with one credential, timeouts that grow with the payload, capped jittered
+// retries, and one error text. Every caller goes through it (ARCHITECTURE.md "Peers").
+
+/** A call that got no usable answer: the peer did not answer, or refused. One line, with the fix. */
+export class PeerError extends Error {
+  constructor(
+    message: string,
+    /** The peer's HTTP status and error code when it answered; undefined when it did not. */
+    readonly status?: number,
+    readonly code?: string,
+  ) {
+    super(message);
+    this.name = "PeerError";
+  }
+}
+
+export interface PeerAnswer<T = any> {
+  status: number;
+  /** The JSON answer (null when the body was not JSON). */
+  body: T;
+}
+
+export interface PeerCallOptions {
+  /** Base timeout before the payload's share is added (default 5 s). */
+  timeoutMs?: number;
+  /** Further attempts after a failure to connect or a 5xx (default 0), with capped jittered backoff. */
+  retries?: number;
+  /** Ends waiting and retrying early (the service is stopping). */
+  signal?: AbortSignal;
+}
+
+const BASE_TIMEOUT_MS = 5000;
+/** A slow link still moves this much per second: the timeout grows by 1 s per this many bytes. */
+const SLOW_LINK_BYTES_PER_SEC = 32 * 1024;
+const FIRST_BACKOFF_MS = 500;
+const MAX_BACKOFF_MS = 30_000;
+
+/** How long to wait for a call carrying `bytes`: the base plus what a slow link needs for them. */
+export function timeoutFor(bytes: number, baseMs = BASE_TIMEOUT_MS): number {
+  return baseMs + Math.ceil((bytes / SLOW_LINK_BYTES_PER_SEC) * 1000);
+}
+
+/** The delay before retry `attempt` (1-based): doubling from 0.5 s, capped, ±25% jitter. */
+export function backoffMs(attempt: number, capMs = MAX_BACKOFF_MS): number {
+  const plain = Math.min(capMs, FIRST_BACKOFF_MS * 2 ** Math.max(0, attempt - 1));
+  return Math.round(plain * (0.75 + Math.random() * 0.5));
+}
+
+export class PeerClient {
+  private credential: () => string | null = () => null;
+
+  /** Where the bearer sent with every call comes from (read per call, so a rotation applies at once). */
+  authenticate(source: () => string | null): void {
+    this.credential = source;
+  }
+
+  /**
+   * One call; any HTTP answer is returned, whatever its status. Throws PeerError only when the peer
+   * did not answer (after the retries): cannot connect, or no answer within the timeout.
+   */
+  async request<T = any>(endpoint: string, method: "GET" | "POST", path: string, body?: unknown, opts: PeerCallOptions = {}): Promise<PeerAnswer<T>> {
+    const text = body === undefined ? undefined : JSON.stringify(body);
+    const timeoutMs = timeoutFor(text?.length ?? 0, opts.timeoutMs);
+    for (let attempt = 0; ; attempt++) {
+      const token = this.credential();
+      let failure: PeerError;
+      try {
+        const signals = [AbortSignal.timeout(timeoutMs), ...(opts.signal ? [opts.signal] : [])];
+        const res = await fetch(`${endpoint}${path}`, {
+          method,
+          headers: { ...(text ? { "content-type": "application/json" } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+          body: text,
+          signal: AbortSignal.any(signals),
+        });
+        const raw = await res.text();
+        let parsed: any = null;
+        try {
+          parsed = raw ? JSON.parse(raw) : null;
+        } catch {}
+        if (res.status < 500 || attempt >= (opts.retries ?? 0)) return { status: res.status, body: parsed };
+        failure = new PeerError(`${endpoint} answered ${res.status}`, res.status, parsed?.code);
+      } catch (err) {
+        const timedOut = (err as Error).name === "TimeoutError";
+        const what = timedOut ? `no answer from ${endpoint} within ${Math.round(timeoutMs / 1000)} s` : `cannot connect to ${endpoint}`;
+        failure = new PeerError(`${what} — check that it runs: curl -fsS ${endpoint}/health`);
+        if (opts.signal?.aborted || attempt >= (opts.retries ?? 0)) throw failure;
+      }
+      await Bun.sleep(backoffMs(attempt + 1));
+      if (opts.signal?.aborted) throw failure;
+    }
+  }
+
+  /** A call that must succeed: a non-2xx answer throws PeerError naming the status, code and message. */
+  async call<T = any>(endpoint: string, method: "GET" | "POST", path: string, body?: unknown, opts: PeerCallOptions = {}): Promise<T> {
+    const r = await this.request<T>(endpoint, method, path, body, opts);
+    if (r.status >= 200 && r.status < 300) return r.body;
+    const b = r.body as { code?: string; message?: string } | null;
+    const why = r.status === 401 ? "it does not know this member's fleet credential (spl fleet join)" : (b?.message ?? "see its log");
+    throw new PeerError(`${endpoint} answered ${r.status}${b?.code ? ` ${b.code}` : ""}: ${why}`, r.status, b?.code);
+  }
+}
