@@ -36,6 +36,8 @@ export interface ReplicationStatus {
   last_error: { at: string; message: string } | null;
   consecutive_failures: number;
   next_retry_at: string | null;
+  /** When the segment being stored now was started (null: none is). */
+  shipping_since: string | null;
   /** Time to store a segment, and how long records waited to be off-host (recent segments). */
   ship_ms: { last: number; max: number };
   lag_ms: { p50: number; p99: number; max: number; samples: number };
@@ -84,6 +86,7 @@ export class Replicator {
       last_error: null,
       consecutive_failures: 0,
       next_retry_at: null,
+      shipping_since: null,
       ship_ms: { last: 0, max: 0 },
       lag_ms: { p50: 0, p99: 0, max: 0, samples: 0 },
       segments_shipped: 0,
@@ -145,7 +148,11 @@ export class Replicator {
         this.log.info("replication: the generation has no snapshot off-host yet; pushing one now", { generation: r.generation });
         this.o.needsSnapshot();
         break;
+      case "shipping":
+        st.shipping_since = r.at;
+        break;
       case "shipped": {
+        st.shipping_since = null;
         if (st.consecutive_failures > 0) this.log.info("replication: shipping again", { after_failures: st.consecutive_failures, first: r.first });
         st.shipped_through = r.last;
         this.waiting(r.last, r.waiting_since);
@@ -161,6 +168,7 @@ export class Replicator {
         break;
       }
       case "failed":
+        st.shipping_since = null;
         st.last_error = { at: r.at, message: r.error };
         st.consecutive_failures = r.attempt;
         this.waiting(st.shipped_through, r.waiting_since);

@@ -44,6 +44,7 @@ const RETENTION_EVERY = 10;
 export type ShipReport =
   | { type: "generation"; generation: string; folder: string; fresh: boolean; reason: string; through: number; waiting_since: number | null }
   | { type: "needs_snapshot"; generation: string }
+  | { type: "shipping"; first: number; at: string }
   | { type: "shipped"; url: string; first: number; last: number; records: number; bytes: number; compressed_bytes: number; ms: number; lag_ms: number; at: string; waiting_since: number | null }
   | { type: "failed"; error: string; attempt: number; retry_in_ms: number; at: string; waiting_since: number | null }
   | { type: "compacted"; url: string; merged: number }
@@ -193,6 +194,7 @@ export class Shipper {
       }
       const first = this.st.through + 1;
       const lastRow = rows[n - 1]!;
+      this.report({ type: "shipping", first, at: new Date(started).toISOString() });
       const raw = new TextEncoder().encode(text);
       const data = await Bun.zstdCompress(raw, { level: 3 });
       const name = { generation: this.st.generation, first, last: lastRow.seq };
