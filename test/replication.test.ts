@@ -388,18 +388,8 @@ describe("continuous replication to a file:/// directory", () => {
     const u = await restoreFresh(`file://${bak}`);
     expect(u.rows).toEqual(rows(inst.path("hub.db")));
   }, 120_000);
-});
 
-describe("kill -9 under load, then a restore from the remote alone", () => {
-  let s3: S3Server;
-  beforeAll(async () => {
-    s3 = await startS3();
-  });
-  afterAll(async () => {
-    await s3?.stop();
-  });
-
-  test("file:///: every record acknowledged more than sync_interval + one flush before the kill is back (2 trials)", async () => {
+  test("kill -9 under load, then a restore from the remote alone: every record acknowledged more than sync_interval + one flush before the kill is back (2 trials)", async () => {
     for (let trial = 0; trial < 2; trial++) {
       const inst = new Instance();
       const off = join(inst.root, "offsite");
@@ -408,15 +398,6 @@ describe("kill -9 under load, then a restore from the remote alone", () => {
       console.log(`kill -9 trial ${trial + 1} (file://): ${t.acked} acknowledged, ${t.missing} not off-host, loss window ${t.lossMs} ms, longest flush ${t.flushMs} ms`);
       expect(t.acked).toBeGreaterThan(100);
     }
-  }, 240_000);
-
-  test("S3: the same over a real S3-protocol server", async () => {
-    const inst = new Instance({ env: S3_ENV });
-    await initWith(inst, s3Toml(s3.port, "", `kill-${crypto.randomUUID().slice(0, 8)}`));
-    const url = [...readFileSync(inst.path("config.toml"), "utf8").matchAll(/^url = "(s3:[^"]+)"/gm)].at(-1)![1]!;
-    const t = await killTrial(inst, url, { ...S3_ENV, AWS_ENDPOINT_URL: `http://127.0.0.1:${s3.port}` }, 1);
-    console.log(`kill -9 trial (S3): ${t.acked} acknowledged, ${t.missing} not off-host, loss window ${t.lossMs} ms, longest flush ${t.flushMs} ms`);
-    expect(t.acked).toBeGreaterThan(100);
   }, 240_000);
 });
 
@@ -428,6 +409,15 @@ describe("replication to S3 (s3rver on loopback)", () => {
   afterAll(async () => {
     await s3?.stop();
   });
+
+  test("kill -9 under load, then a restore from the remote alone: every record acknowledged more than sync_interval + one flush before the kill is back", async () => {
+    const inst = new Instance({ env: S3_ENV });
+    await initWith(inst, s3Toml(s3.port, "", `kill-${crypto.randomUUID().slice(0, 8)}`));
+    const url = [...readFileSync(inst.path("config.toml"), "utf8").matchAll(/^url = "(s3:[^"]+)"/gm)].at(-1)![1]!;
+    const t = await killTrial(inst, url, { ...S3_ENV, AWS_ENDPOINT_URL: `http://127.0.0.1:${s3.port}` }, 1);
+    console.log(`kill -9 trial (S3): ${t.acked} acknowledged, ${t.missing} not off-host, loss window ${t.lossMs} ms, longest flush ${t.flushMs} ms`);
+    expect(t.acked).toBeGreaterThan(100);
+  }, 240_000);
 
   test("server down after good shipments: status, doctor and /metrics say FAILING with the last success, a failed push shows as failed, ingest goes on; back up, it catches up and a restore has everything", async () => {
     const port = s3.port;
