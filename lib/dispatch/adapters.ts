@@ -12,7 +12,7 @@ export interface DispatchJob {
 
 export type Outcome =
   | { ok: true; summary: string }
-  | { ok: false; verdict: "reject" | "timeout" | "failed"; reason: string; summary?: string };
+  | { ok: false; verdict: "reject" | "timeout" | "failed" | "cancelled"; reason: string; summary?: string };
 
 export interface Adapter {
   readonly kind: string;
@@ -36,7 +36,12 @@ export class EchoAdapter implements Adapter {
   readonly kind = "echo";
   constructor(private readonly delayMs = 0) {}
   async run(job: DispatchJob): Promise<Outcome> {
-    if (this.delayMs > 0) await Bun.sleep(this.delayMs);
+    if (this.delayMs > 0) {
+      const { promise, resolve } = Promise.withResolvers<void>();
+      const timer = setTimeout(resolve, this.delayMs);
+      job.signal?.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+      await promise;
+    }
     return { ok: true, summary: `echo: ${job.goal}` };
   }
 }
