@@ -156,7 +156,7 @@ describe("fan-out, join, report", () => {
     expect(c.children.every((x: any) => x.result?.verdict === "accept")).toBe(true); // CEL waits for every child
   }, 60_000);
 
-  test("a coordinator restart resumes the fan-out without a second child; a retry onto the same worker reuses its record", async () => {
+  test("a coordinator restart resumes the fan-out without a second child; a retry onto the same worker runs it again as attempt 2", async () => {
     const t = await newTask("survive a restart");
     await ok(["task", "fan-out", t.alias, "--subtask", "goal=restart-echo,target=worker-b", "--subtask", "goal=restart-held,target=worker-a"]);
     await waitFor(async () => {
@@ -166,23 +166,31 @@ describe("fan-out, join, report", () => {
     expect((await coord.spl(["serve", "--restart"])).code).toBe(0);
     track(pidOf("coordinator"));
     await waitFor(async () => (await coord.http("GET", "/v1/fleet/status")).json?.counts?.live === 3, 15_000, 100);
-    // worker-a is busy with the held child, so the retried echo child goes back to worker-b,
-    // which already holds it: the same record, no second dispatch, the earlier result reported.
+    // worker-a is busy with the held child, so the retried echo child goes back to worker-b: a new
+    // child record (attempt 2), dispatched again, its own result reported.
     const r = await ok(["task", "retry", t.alias, "--subtask", "0", "--hint", "once more"]);
     expect(r).toBe(`◇ Retry requested for subtask 0 on ${t.thread.slice(0, 11)}…\nWatch progress: spl task join-status ${t.alias}\n`);
     const again = await waitFor(async () => {
       const s = await status(t.alias);
       return s.children[0].retries === 1 && s.children[0].result ? s : null;
     }, 30_000, 100);
-    expect(again.children[0]).toMatchObject({ hint: "once more", result: { verdict: "accept", worker: dids["worker-b"] } });
+    expect(again.children[0]).toMatchObject({ hint: "once more", result: { verdict: "accept", worker: dids["worker-b"], attempt: 2 } });
+    expect(again.children[0].attempts.map((a: any) => [a.n, a.worker, a.superseded, a.result?.verdict])).toEqual([
+      [1, dids["worker-b"], true, "accept"],
+      [2, dids["worker-b"], false, "accept"],
+    ]);
     const onB = await records(again.children[0].thread, asMember("worker-b"));
-    expect(onB.filter((x) => x.act === "INTEND")).toHaveLength(1);
-    expect(onB.filter((x) => x.act === "KNOW")).toHaveLength(1);
+    const intends = onB.filter((x) => x.act === "INTEND");
+    expect(intends.map((x) => [x.clock, x.body.fanout.attempt, x.body.hint ?? null])).toEqual([
+      [1, 1, null],
+      [2, 2, "once more"],
+    ]);
+    expect(onB.filter((x) => x.act === "KNOW" && x.body.fulfills).map((x) => x.body.fulfills)).toEqual(intends.map((x) => x.id));
     letGo("restart-held");
     const s = await waitFor(async () => ((await status(t.alias)).complete ? status(t.alias) : null), 30_000, 100);
     expect(s.complete.verdict).toBe("accept");
     const spawns = (await records(t.thread)).filter((x) => x.body.topic === "fanout_spawned");
-    expect(spawns.map((x) => x.body.index).sort()).toEqual([0, 0, 1]); // 1 was not spawned again after the restart
+    expect(spawns.map((x) => `${x.body.index}.${x.body.attempt}`).sort()).toEqual(["0.1", "0.2", "1.1"]); // 1 was not spawned again after the restart
     expect((await records(s.children[1].thread, asMember("worker-a"))).filter((x) => x.act === "INTEND")).toHaveLength(1);
   }, 60_000);
 
