@@ -41,3 +41,25 @@ export function localFleet(workerPorts: number) {
     },
   };
 }
+
+/**
+ * Waits for `probe` to return something truthy (a generous bound, never a fixed sleep); on timeout
+ * the error names what it waited for and the last thing `saw` returned.
+ */
+export async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 30_000, saw?: () => Promise<unknown>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > deadline) {
+      let last: unknown = "(nothing to show)";
+      try {
+        last = saw ? await saw() : last;
+      } catch (err) {
+        last = `(could not look: ${(err as Error).message})`;
+      }
+      throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}; last saw: ${typeof last === "string" ? last : JSON.stringify(last)}`);
+    }
+    await Bun.sleep(100);
+  }
+}
