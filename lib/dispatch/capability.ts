@@ -18,7 +18,7 @@ export const dispatchSection: ConfigSection<DispatchConfig> = {
   parse: (raw, file) => (raw === undefined ? defaultDispatchConfig() : parseDispatchConfig(raw, file)),
   show: (c) => ({
     concurrency: c.concurrency,
-    targets: Object.fromEntries(Object.entries(c.targets).map(([did, t]) => [did, { adapter: t.adapter ?? null, command: t.command ?? null, timeout_secs: t.timeoutSecs, cwd: t.cwd ?? null, delay_ms: t.delayMs }])),
+    targets: Object.fromEntries(Object.entries(c.targets).map(([did, t]) => [did, { adapter: t.adapter ?? null, command: t.command ?? null, timeout_secs: t.timeoutSecs, cwd: t.cwd ?? null, delay_ms: t.delayMs, verdicts: t.verdicts }])),
   }),
   template: () => `# Dispatch: routed INTENDs go to the target's adapter (README "Dispatch"). Targets not listed
 # get the echo adapter. Example:

@@ -18,11 +18,14 @@ export interface Draft {
   act: "DO" | "KNOW";
   body: JsonObject;
   parents?: string[];
+  judged_by?: string;
 }
 
 export interface ReconcilerDeps<R extends RoutingRuleLike> {
-  /** Writes records in one submission; resolves once committed, throws if any was refused. */
-  write(drafts: Draft[]): Promise<void>;
+  /** Writes records in one submission; resolves with them once committed, throws if any was refused. */
+  write(drafts: Draft[]): Promise<StoredRecord[]>;
+  /** Whether a target's adapter outcomes are trust verdicts ([dispatch.targets."<did>"] verdicts = true). */
+  outcomesAreVerdicts?(target: string): boolean;
   /** Routing rules and trust as they are now (called once per batch). */
   route(): RouteInputs<R>;
   /** The adapter for a target, or an error message naming the config fix. */
@@ -246,18 +249,25 @@ export class Reconciler<R extends RoutingRuleLike = RoutingRuleLike> {
         const fields = { record: d.rec.id, thread: d.rec.thread, target: d.target, outcome: outcome.ok ? "accept" : outcome.verdict, latency_ms: latency };
         if (outcome.ok) this.deps.dispatchLog.info("dispatch finished", fields);
         else this.deps.dispatchLog.warn("dispatch finished", { ...fields, reason: outcome.reason });
-        await this.finish(completion(d.rec.id, d.rec.thread, d.target, d.rule, d.domain, outcome, latency, adapter.kind));
+        const [fulfil] = await this.finish(completion(d.rec.id, d.rec.thread, d.target, d.rule, d.domain, outcome, latency, adapter.kind));
+        // A target configured so: the engine judges the outcome (accept or reject) as a reviewer would.
+        const verdict = outcome.ok ? "accept" : outcome.verdict === "reject" ? "reject" : null;
+        if (fulfil && verdict && this.deps.outcomesAreVerdicts?.(d.target)) {
+          await this.finish([{ thread: d.rec.thread, act: "KNOW", body: { verdict, subject: d.target, domain: d.domain, judged_as: "adapter outcome" }, parents: [fulfil.id], judged_by: fulfil.id }]);
+        }
       });
     this.inflight.add(job);
     void job.finally(() => this.inflight.delete(job));
   }
 
-  private async finish(drafts: Draft[]): Promise<void> {
+  private async finish(drafts: Draft[]): Promise<StoredRecord[]> {
     try {
-      await this.deps.write(drafts);
-      this.counts.finished += drafts.length / 2;
+      const written = await this.deps.write(drafts);
+      this.counts.finished += drafts.filter((d) => d.body.fulfills !== undefined).length;
+      return written;
     } catch (err) {
       this.deps.dispatchLog.error("could not record a dispatch result; it is closed as failed at the next start", { records: drafts.length, error: (err as Error).message });
+      return [];
     }
   }
 }

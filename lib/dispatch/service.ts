@@ -25,12 +25,16 @@ export function reconcilerService(host: Host, o: {
   const rules = new RoutingRules(host.engine, host.startedAt, log, new Set(Object.keys(o.config.targets)));
   const write = async (drafts: Draft[]) => {
     const results = await host.submit(drafts.map((d) => prepareRecord({ ...d, actor: ENGINE_ACTOR })));
-    for (const r of results) if (r.status === "error") throw r.error;
+    return results.map((r) => {
+      if (r.status === "error") throw r.error;
+      return r.record;
+    });
   };
   const reconciler = new Reconciler({
     write,
     route: () => rules.inputs(),
     adapterFor: (target) => adapterFor(o.config, target),
+    outcomesAreVerdicts: (target) => o.config.targets[target]?.verdicts === true,
     isSystemActor: (did) => did.startsWith("did:sync:system:"),
     mayStartWork: o.mayStartWork,
     undispatched: o.undispatched,

@@ -41,6 +41,7 @@ const works = (id: string): Pick<StoredRecord, "actor" | "act" | "body"> | undef
   if (kind === "notwork") return { actor, act: "KNOW", body: { fulfills: "know" } };
   if (kind === "plain") return { actor, act: "DO", body: {} };
   if (kind === "done") return { actor, act: "DO", body: { task_event: "done" } };
+  if (kind === "dispatched") return { actor: "did:sync:system:engine", act: "KNOW", body: { fulfills: "intend", verdict: "accept", subject: actor } };
   return undefined;
 };
 
@@ -156,6 +157,7 @@ describe("verdict fold", () => {
     expect(judgedActor(noSubject("unknown"), works)).toBeUndefined();
     expect(judgedActor(noSubject(`plain:${BOB}`), works)).toBeUndefined(); // fulfils nothing
     expect(judgedActor(noSubject(`done:${BOB}`), works)).toBe(BOB); // a task's done
+    expect(judgedActor(noSubject(`dispatched:${BOB}`), works)).toBe(BOB); // the engine's KNOW closing BOB's dispatch
     expect(judgedActor(noSubject(`notwork:${BOB}`), works)).toBeUndefined(); // fulfils a record that is no INTEND
     expect(judgedActor({ ...noSubject(null), parents: [`work:${BOB}`] }, works)).toBeUndefined(); // a parent is not judged_by
   });

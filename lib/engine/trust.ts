@@ -5,6 +5,7 @@
 // from its created_at. Sums are kept relative to a per-row reference time so that a read is
 // O(1): sum_i w_i = 2^(-(now - ref)/H) * sum_i 2^((t_i - ref)/H).
 
+import { ENGINE_ACTOR } from "../instance";
 import type { StoredRecord } from "../records/types";
 
 export interface TrustParams {
@@ -203,20 +204,22 @@ export class TrustTable {
  * The actor whose real work a verdict judges (README "Engine"), or undefined when it judges none:
  * its judged_by names a record that fulfils an INTEND (body.fulfills names an INTEND: a fulfilling
  * KNOW, or a task's `done`), and that record's author is the one judged (body.subject, when given,
- * must be that author). A verdict about a made-up actor, about no record, or about a record that
- * is not someone's answer to an INTEND counts for nobody, and so does an adapter's outcome (the
- * engine's fulfilling KNOW judges nothing: it is the work's record, not a review of it).
+ * must be that author; the engine's KNOW closing a dispatch is its target's work, body.subject).
+ * A verdict about a made-up actor, about no record, or about a record that is not someone's answer
+ * to an INTEND counts for nobody, and so does an adapter's outcome itself (the engine's fulfilling
+ * KNOW judges nothing: it is the work's record, which a reviewer may then judge).
  */
 export function judgedActor(rec: StoredRecord, recordOf: RecordLookup): string | undefined {
   if (!rec.judged_by) return undefined;
   const work = recordOf(rec.judged_by);
   if (!work) return undefined;
+  const author = work.actor === ENGINE_ACTOR && typeof work.body?.subject === "string" ? work.body.subject : work.actor;
   const subject = rec.body?.subject;
-  if (subject !== undefined && subject !== work.actor) return undefined;
+  if (subject !== undefined && subject !== author) return undefined;
   // A task's `done` is its answer to the task's INTEND (the task status machine let it land only there).
-  if (work.act === "DO" && work.body?.task_event === "done") return work.actor;
+  if (work.act === "DO" && work.body?.task_event === "done") return author;
   const fulfils = work.body?.fulfills;
-  return typeof fulfils === "string" && recordOf(fulfils)?.act === "INTEND" ? work.actor : undefined;
+  return typeof fulfils === "string" && recordOf(fulfils)?.act === "INTEND" ? author : undefined;
 }
 
 function key(actor: string, domain: string): string {
