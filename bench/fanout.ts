@@ -1,6 +1,7 @@
-// Fan-out figures (issue 12, item 7): a coordinator and two echo workers (1 s heartbeat); one
-// fan-out of 100 subtasks. Wall time from `spl task fan-out` to the join's KNOW, and the
-// coordinator's CPU per child (spawn POST, its DO, the report's ingest, the join evaluation).
+// Fan-out figures (issue 12 item 7, issue 24 item 9): a coordinator and two echo workers (1 s
+// heartbeat); one fan-out of 100 subtasks. Wall time from `spl task fan-out` to the join's KNOW,
+// children per second over it, and the coordinator's CPU per child (the attempt's DO, the send, the
+// report's ingest and its checks, the join evaluation).
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BenchHome, SPL, fmt, freePort } from "./lib";
@@ -53,6 +54,7 @@ export async function benchFanout(): Promise<Record<string, string>> {
       "subtasks × workers": `${CHILDREN} echo × 2 (least-loaded-worker)`,
       "join complete": f.complete ? `yes (${f.complete.verdict}); per worker ${[...byWorker.values()].join(" + ")}` : "NO (gave up after 120 s)",
       "fan-out → join KNOW": `${fmt(wall, 2)} s wall (includes the CLI's own start)`,
+      "children per second": `${fmt(CHILDREN / wall, 0)}`,
       "coordinator CPU per child": `${fmt((cpu / CHILDREN) * 1000, 2)} ms (${fmt(cpu, 2)} s in all)`,
     };
   } finally {

@@ -182,7 +182,7 @@ export async function startFleet(o: StartOptions): Promise<void> {
   let coord = await memberInfo(home);
   if (coord && (changed || coord.role !== "coordinator")) {
     // It must re-read config.toml to take the coordinator's role: say so, it was serving.
-    const why = coord.role !== "coordinator" ? `it ran as ${coord.role}` : "[fleet] in its config.toml changed";
+    const why = changed ? "[fleet] in its config.toml changed" : `it ran as a ${coord.role === "plain" ? "plain instance" : coord.role}`;
     const stopped = await stopMember(home);
     o.write(`  [coordinator] restarting${stopped.pid ? ` PID ${stopped.pid}` : ""} (${why})`);
     coord = null;
