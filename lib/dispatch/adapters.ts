@@ -58,6 +58,18 @@ function commandEnv(): Record<string, string | undefined> {
   return env;
 }
 
+/**
+ * SPL_GOAL, cut at GOAL_ENV_BYTES: the kernel refuses to start a program with an environment
+ * string over 128 KiB, and a fan-out goal may be 256 KiB. A cut goal says so in
+ * SPL_GOAL_TRUNCATED=1; the whole record (goal included) is always on stdin.
+ */
+export const GOAL_ENV_BYTES = 64 * 1024;
+function goalEnv(goal: string): Record<string, string> {
+  if (Buffer.byteLength(goal, "utf8") <= GOAL_ENV_BYTES) return { SPL_GOAL: goal };
+  const cut = Buffer.from(goal, "utf8").subarray(0, GOAL_ENV_BYTES).toString("utf8").replace(/\uFFFD$/, "");
+  return { SPL_GOAL: cut, SPL_GOAL_TRUNCATED: "1" };
+}
+
 /** Runs a command (argv, never a shell) with the goal in env and the record as JSON on stdin. */
 export class ExecAdapter implements Adapter {
   readonly kind = "exec";
@@ -72,7 +84,7 @@ export class ExecAdapter implements Adapter {
         stdin: "pipe",
         stdout: "pipe",
         stderr: "pipe",
-        env: { ...commandEnv(), SPL_GOAL: job.goal, SPL_RECORD_ID: job.record.id, SPL_THREAD: job.record.thread, SPL_TARGET: job.target },
+        env: { ...commandEnv(), ...goalEnv(job.goal), SPL_RECORD_ID: job.record.id, SPL_THREAD: job.record.thread, SPL_TARGET: job.target },
       });
     } catch (err) {
       return { ok: false, verdict: "reject", reason: `cannot run ${command[0]}: ${(err as Error).message}` };

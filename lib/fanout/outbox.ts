@@ -25,7 +25,7 @@ export const CHILD_CANCEL = "fanout_child_cancel";
 export const OUTBOX_FIELD = "fanout_outbox";
 
 const TICK_MS = 1000;
-const MAX_BACKOFF_MS = 60_000;
+const MAX_BACKOFF_MS = 15_000;
 const WARN_EVERY_MS = 60_000;
 /** Answers that will not change by sending again: the report is refused for good. */
 const FINAL = new Set([400, 404, 409, 413, 422]);

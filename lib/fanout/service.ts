@@ -19,7 +19,7 @@ import { CHILD_CANCEL } from "./outbox";
 import { closesEarly, joinExpression, pickWorker, REPORT_GRACE_SECS } from "./spec";
 
 const TICK_MS = 1000;
-const MAX_BACKOFF_MS = 60_000;
+const MAX_BACKOFF_MS = 15_000;
 /** Answers to a send that no resend changes: the attempt ends `failed` with the worker's reason. */
 const REFUSED_FOR_GOOD = new Set([400, 409, 413, 422]);
 
