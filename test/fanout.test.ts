@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { localFleet, until } from "./fleet-harness";
 import { isAlive, track, waitFor } from "./harness";
 
-const { coord, workerPort, homeOf, asMember, pidOf, ok } = localFleet(2);
+const { coord, workerPort, homeOf, asMember, pidOf, ok, teardown } = localFleet(2);
 const release = join(coord.root, "release");
 const dids: Record<string, string> = {};
 const WORKER = "did:sync:agent:fanout-worker";
@@ -23,6 +23,13 @@ const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 const letGo = (goal: string) => writeFileSync(join(release, goal), "");
 const joined = (alias: string) => until(`the join of ${alias}`, async () => ((await status(alias)).complete ? status(alias) : null), 60_000, () => status(alias));
 /** A member's records on a thread (over its own socket, as that home's operator). */
+/** Waits until subtask `index` of a fan-out runs on worker-a (its dispatch is handled there); returns the child. */
+const runningOnA = (alias: string, index = 0): Promise<any> =>
+  until(`subtask ${index} of ${alias} running on worker-a`, async () => {
+    const c = (await status(alias)).children[index];
+    return c.spawned && (await onMember("worker-a", c.thread)).some((r) => r.body.dispatch_handled) ? c : null;
+  }, 30_000, () => status(alias));
+
 async function onMember(name: string, thread: string): Promise<any[]> {
   const r = await coord.spl(["thread", "records", thread, "-o", "json"], { env: asMember(name) });
   return r.code === 0 ? JSON.parse(r.stdout) : [];
@@ -48,15 +55,7 @@ beforeAll(async () => {
   for (const name of ["worker-a", "worker-b"]) await ok(["config", "add-rule", "--name", "fanout-children", "--expression", "has(record.body.fanout)", "--target", WORKER], asMember(name));
 }, 120_000);
 
-afterAll(async () => {
-  await coord.spl(["fleet", "stop", "--all"]);
-  for (const name of ["coordinator", "worker-a", "worker-b"]) {
-    try {
-      const pid = pidOf(name);
-      if (isAlive(pid)) process.kill(pid, "SIGKILL");
-    } catch {}
-  }
-}, 60_000);
+afterAll(() => teardown(), 60_000);
 
 describe("bad input writes nothing", () => {
   test("unknown alias, bad --subtask, a depends= cycle, an unknown target, a join that does not type-check: one line each", async () => {
@@ -288,11 +287,7 @@ describe("attempts, reports and who may write them", () => {
   test("a worker partitioned mid-child (SIGSTOP), retried on the other, healed: attempt 1's late report is recorded, one result settles the join, the parent is fulfilled once", async () => {
     const t = await newTask("partition");
     await ok(["task", "fan-out", t.alias, "--subtask", "goal=part-held,target=worker-a"]);
-    const child = (await until("the child running on worker-a", async () => {
-      const x = await status(t.alias);
-      const c = x.children[0];
-      return c.spawned && (await onMember("worker-a", c.thread)).some((r) => r.body.dispatch_handled) ? c : null;
-    }, 30_000, () => status(t.alias))) as any;
+    const child = await runningOnA(t.alias);
     const pid = pidOf("worker-a");
     process.kill(pid, "SIGSTOP");
     try {
@@ -324,11 +319,7 @@ describe("attempts, reports and who may write them", () => {
   test("reports are durable: a child that ends while the coordinator is down is reported once after it is back, across a worker restart", async () => {
     const t = await newTask("outbox");
     await ok(["task", "fan-out", t.alias, "--subtask", "goal=outbox-held,target=worker-a"]);
-    const c = (await until("the child running on worker-a", async () => {
-      const x = await status(t.alias);
-      const ch = x.children[0];
-      return ch.spawned && (await onMember("worker-a", ch.thread)).some((r) => r.body.dispatch_handled) ? ch : null;
-    }, 30_000, () => status(t.alias))) as any;
+    const c = await runningOnA(t.alias);
     expect((await coord.spl(["serve", "--stop"])).code).toBe(0);
     letGo("outbox-held");
     await until("the report queued in worker-a's outbox", async () => (await onMember("worker-a", c.thread)).some((r) => r.body.fanout_outbox === "queued"), 30_000, () => onMember("worker-a", c.thread));
@@ -388,11 +379,7 @@ describe("attempts, reports and who may write them", () => {
   test("fan-out cancel ends the running child and the pending spawn; the join closes cancelled, fulfilling the parent once", async () => {
     const t = await newTask("cancel me");
     await ok(["task", "fan-out", t.alias, "--subtask", "goal=cancel-held,target=worker-a", "--subtask", "goal=cancel-after,target=worker-b,depends=0"]);
-    const c = (await until("the child running on worker-a", async () => {
-      const x = await status(t.alias);
-      const ch = x.children[0];
-      return ch.spawned && (await onMember("worker-a", ch.thread)).some((r) => r.body.dispatch_handled) ? ch : null;
-    }, 30_000, () => status(t.alias))) as any;
+    const c = await runningOnA(t.alias);
     const out = await ok(["task", "fan-out", "cancel", t.alias, "--reason", "not needed"]);
     expect(out).toBe(`◇ Cancel requested for the fan-out on ${t.thread.slice(0, 11)}…\nWatch progress: spl task join-status ${t.alias}\n`);
     const s = await joined(t.alias);
@@ -413,11 +400,7 @@ describe("attempts, reports and who may write them", () => {
   test("an emergency stop cancels pending fan-outs and stops their children; the report lands after unkill", async () => {
     const t = await newTask("stop everything");
     await ok(["task", "fan-out", t.alias, "--subtask", "goal=emergency-held,target=worker-a"]);
-    const c = (await until("the child running on worker-a", async () => {
-      const x = await status(t.alias);
-      const ch = x.children[0];
-      return ch.spawned && (await onMember("worker-a", ch.thread)).some((r) => r.body.dispatch_handled) ? ch : null;
-    }, 30_000, () => status(t.alias))) as any;
+    const c = await runningOnA(t.alias);
     await ok(["kill", "--emergency", "--reason", "drill"]);
     try {
       const s = await joined(t.alias);

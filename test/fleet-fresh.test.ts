@@ -6,22 +6,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { localFleet, until } from "./fleet-harness";
-import { isAlive } from "./harness";
 
-const { coord, workerPort, homeOf, asMember, pidOf, ok, startArgs, trackSpawned } = localFleet(2);
+const { coord, workerPort, homeOf, asMember, ok, startArgs, trackSpawned, onMember, teardown } = localFleet(2);
 const MEMBERS = ["coordinator", "worker-a", "worker-b"] as const;
-
-/** A request over one member's socket (trusted: acts as the home's identity). */
-async function onMember(name: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`http://localhost${path}`, {
-    method,
-    unix: join(homeOf(name), "run", "spl.sock"),
-    headers: body !== undefined ? { "content-type": "application/json" } : {},
-    body: body === undefined ? undefined : JSON.stringify(body),
-  } as RequestInit);
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null };
-}
 
 let seq = 0;
 /** What a member does with new work now: 201, or the refusal's code. */
@@ -40,15 +27,7 @@ beforeAll(async () => {
   if (r.code !== 0) throw new Error(`fleet start exited ${r.code}: ${r.stderr}${r.stdout}`);
 }, 120_000);
 
-afterAll(async () => {
-  await coord.spl(["fleet", "stop", "--all"]);
-  for (const name of MEMBERS) {
-    try {
-      const pid = pidOf(name);
-      if (isAlive(pid)) process.kill(pid, "SIGKILL");
-    } catch {}
-  }
-}, 60_000);
+afterAll(() => teardown(MEMBERS), 60_000);
 
 describe("a fresh spl fleet start", () => {
   test("each worker's config.toml names the port it serves on; the README fan-out example runs to its join as written", async () => {

@@ -2,7 +2,7 @@
 // `<home>-worker-{a,b}` on consecutive free ports, and small helpers to act as one member.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Instance, track } from "./harness";
+import { Instance, isAlive, track } from "./harness";
 
 /** n free consecutive ports (worker ports follow the first one). */
 export function consecutivePorts(n: number): number {
@@ -32,6 +32,27 @@ export function localFleet(workerPorts: number) {
     pidOf: (name: string) => Number(readFileSync(join(homeOf(name), "run", "spl.pid"), "utf8").trim()),
     trackSpawned(out: string) {
       for (const m of out.matchAll(/spawned PID (\d+)/g)) track(Number(m[1]));
+    },
+    /** A request over one member's socket (trusted: acts as the home's identity). */
+    async onMember(name: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+      const res = await fetch(`http://localhost${path}`, {
+        method,
+        unix: join(homeOf(name), "run", "spl.sock"),
+        headers: body !== undefined ? { "content-type": "application/json" } : {},
+        body: body === undefined ? undefined : JSON.stringify(body),
+      } as RequestInit);
+      const text = await res.text();
+      return { status: res.status, json: text ? JSON.parse(text) : null };
+    },
+    /** Stops the fleet, then ends any member still alive (by its pid file). */
+    async teardown(names: readonly string[] = ["coordinator", "worker-a", "worker-b"]) {
+      await coord.spl(["fleet", "stop", "--all"]);
+      for (const name of names) {
+        try {
+          const pid = Number(readFileSync(join(homeOf(name), "run", "spl.pid"), "utf8").trim());
+          if (isAlive(pid)) process.kill(pid, "SIGKILL");
+        } catch {}
+      }
     },
     /** Runs spl as the coordinator (or another member via env); throws with its output unless it exits 0. */
     async ok(args: string[], env?: Record<string, string>) {

@@ -98,6 +98,38 @@ export class Outbox {
   }
 }
 
+/**
+ * A fan-out service's pass, run on the next turn of the event loop when asked (requests in one
+ * turn share it) and once a second, between start and stop.
+ */
+export function passLoop(pass: () => void): { schedule(): void; start(): void; stop(): void } {
+  let timer: ReturnType<typeof setInterval> | null = null;
+  let scheduled = false;
+  let running = false;
+  const schedule = () => {
+    if (scheduled || !running) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      if (running) pass();
+    });
+  };
+  return {
+    schedule,
+    start() {
+      running = true;
+      timer = setInterval(schedule, TICK_MS);
+      timer.unref?.();
+      schedule();
+    },
+    stop() {
+      running = false;
+      if (timer) clearInterval(timer);
+      timer = null;
+    },
+  };
+}
+
 /** A clock for the report that is the same on every resend (48 bits of the child INTEND's id). */
 export const reportClock = (intend: string) => parseInt(intend.slice(0, 12), 16) || 1;
 
@@ -105,8 +137,7 @@ export const reportClock = (intend: string) => parseInt(intend.slice(0, 12), 16)
 export function reportService(host: Host, outbox: Outbox): Service {
   const log = host.log.child("syncropel_engine::fanout");
   const dispatch = () => host.find(DISPATCHES);
-  let timer: ReturnType<typeof setInterval> | null = null;
-  let running = false;
+  const loop = passLoop(() => flush());
   let lastWarn = 0;
 
   const warn = (msg: string, fields: Record<string, unknown>) => {
@@ -127,7 +158,7 @@ export function reportService(host: Host, outbox: Outbox): Service {
     };
     try {
       await host.write({ act: "DO", thread: ref.thread, body: { [OUTBOX_FIELD]: "queued", intend: ref.intend, report } });
-      schedule();
+      loop.schedule();
     } catch (err) {
       outbox.unreported.set(ref.intend, ref); // the next trigger (or the next start) queues it again
       log.error("could not queue a fan-out report", { thread: ref.thread, error: (err as Error).message });
@@ -218,35 +249,18 @@ export function reportService(host: Host, outbox: Outbox): Service {
   }
 
   function flush(): void {
-    if (!running) return;
     const now = Date.now();
     for (const e of outbox.waiting.values()) if (!e.sending && e.nextAt <= now) void send(e);
   }
-  let scheduled = false;
-  const schedule = () => {
-    if (scheduled || !running) return;
-    scheduled = true;
-    setImmediate(() => {
-      scheduled = false;
-      flush();
-    });
-  };
 
   host.find(DISPATCHES)?.onUndispatched(undispatched);
   return {
     name: "fanout-reports",
     start() {
-      running = true;
       recover();
-      timer = setInterval(flush, TICK_MS);
-      timer.unref?.();
-      schedule();
+      loop.start();
     },
-    stop() {
-      running = false;
-      if (timer) clearInterval(timer);
-      timer = null;
-    },
+    stop: () => loop.stop(),
     afterCommit(created) {
       for (const r of created) {
         const b = r.body;

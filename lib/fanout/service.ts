@@ -15,10 +15,9 @@ import { prepareRecord, sealRecord } from "../records/envelope";
 import type { JsonObject } from "../records/types";
 import { type FleetView, KILL_SWITCH } from "../fleet/contract";
 import { type Attempt, CHILD_DONE, type Child, currentAttempt, type Fanout, type FanoutTable, JOIN_COMPLETE, SPAWNED } from "./fold";
-import { CHILD_CANCEL } from "./outbox";
+import { CHILD_CANCEL, passLoop } from "./outbox";
 import { closesEarly, joinExpression, pickWorker, REPORT_GRACE_SECS } from "./spec";
 
-const TICK_MS = 1000;
 const MAX_BACKOFF_MS = 15_000;
 /** Answers to a send that no resend changes: the attempt ends `failed` with the worker's reason. */
 const REFUSED_FOR_GOOD = new Set([400, 409, 413, 422]);
@@ -43,9 +42,8 @@ export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutT
   const sends = new Map<string, Send>(); // current attempts, by child INTEND id
   const cancels = new Map<string, Send>(); // attempts to stop on their worker, by child INTEND id
   const toStop = new Set<Fanout>(); // cancelled fan-outs with attempts still out
-  let timer: ReturnType<typeof setInterval> | null = null;
-  let scheduled = false;
-  let running = false;
+  const loop = passLoop(() => pass());
+  const schedule = () => loop.schedule();
 
   const write = (body: JsonObject, thread: string, act: "DO" | "KNOW", parents?: string[]) => host.write({ act, thread, body, ...(parents ? { parents } : {}) });
   const killSwitch = () => host.find(KILL_SWITCH);
@@ -205,8 +203,6 @@ export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutT
   const warned = (p: Promise<unknown>, what: string, parent: string) => void p.catch((err) => log.error(`could not ${what}`, { parent, error: (err as Error).message }));
 
   function pass(): void {
-    scheduled = false;
-    if (!running) return;
     const now = Date.now() / 1000;
     const emergency = killSwitch()?.emergency;
     for (const f of table.pending()) {
@@ -247,12 +243,6 @@ export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutT
     }
   }
 
-  const schedule = () => {
-    if (scheduled || !running) return;
-    scheduled = true;
-    setImmediate(pass);
-  };
-
   return {
     name: "fanout",
     sendState(intend) {
@@ -260,18 +250,11 @@ export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutT
       return s ? { state: s.state, tries: s.tries, next_at: s.next_at === null ? null : Math.ceil(s.next_at / 1000), error: s.error } : null;
     },
     start() {
-      running = true;
       // Cancels a stop cut short are sent again (a worker holds each as one record).
       for (const f of table.all()) if (f.complete?.verdict === "cancelled" && !stale(f).next().done) toStop.add(f);
-      timer = setInterval(schedule, TICK_MS);
-      timer.unref?.();
-      schedule();
+      loop.start();
     },
-    stop() {
-      running = false;
-      if (timer) clearInterval(timer);
-      timer = null;
-    },
+    stop: () => loop.stop(),
     afterCommit(created) {
       let relevant = false;
       for (const r of created) {
