@@ -27,10 +27,13 @@ export const OUTBOX_FIELD = "fanout_outbox";
 const TICK_MS = 1000;
 const MAX_BACKOFF_MS = 15_000;
 const WARN_EVERY_MS = 60_000;
-/** Answers that will not change by sending again: the report is refused for good. */
-const FINAL = new Set([400, 404, 409, 413, 422]);
-/** ...except these, which pass once the fleet is back to normal. */
-const PASSING = new Set(["STALE_EPOCH", "CLOCK_CONFLICT"]);
+/**
+ * Whether an answer will not change by sending again (the report is refused for good): a bad or
+ * unknown report, or one the coordinator says this member may not send. A freeze, an emergency
+ * stop, a credential the coordinator does not know yet, a stale epoch, an outage: sent again.
+ */
+const refusedForGood = (status: number, code: string) =>
+  (status === 403 && (code === "FANOUT_FORBIDDEN" || code === "DID_CLAIM_DENIED")) || ([400, 404, 409, 413, 422].includes(status) && code !== "STALE_EPOCH");
 
 /** A fan-out child INTEND this worker holds, from its body.fanout. */
 export interface ChildRef {
@@ -230,7 +233,7 @@ export function reportService(host: Host, outbox: Outbox): Service {
       const r = await host.peers.request(coordinator.coordinatorUrl, "POST", "/v1/records", e.report, { timeoutMs: 5000 * 2 ** Math.min(e.tries, 3) });
       const code = typeof r.body?.code === "string" ? r.body.code : "";
       if (r.status === 200 || r.status === 201) await host.write({ act: "DO", thread: String((e.report.body as JsonObject).thread), body: { [OUTBOX_FIELD]: "acked", entry: e.id, intend: e.intend } });
-      else if (FINAL.has(r.status) && !PASSING.has(code)) {
+      else if (refusedForGood(r.status, code)) {
         const why = `${r.status} ${code}: ${typeof r.body?.message === "string" ? r.body.message : "refused"}`;
         log.error("the coordinator refused a fan-out report for good; it is not sent again", { thread: e.report.thread, intend: e.intend, answer: why });
         await host.write({ act: "DO", thread: String((e.report.body as JsonObject).thread), body: { [OUTBOX_FIELD]: "refused", entry: e.id, intend: e.intend, reason: why } });

@@ -65,7 +65,7 @@ export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutT
     clock: n,
     body: {
       goal: c.goal,
-      text: c.goal,
+      text: c.goal.length > 200 ? `${c.goal.slice(0, 200)}…` : c.goal, // what thread listings show; the goal is not sent twice
       namespace: f.namespace,
       timeout_secs: c.timeout_secs,
       ...(c.budget_usd !== null ? { budget_usd: c.budget_usd } : {}),
@@ -177,6 +177,7 @@ export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutT
       log.info(verdict === "accept" ? "fan-out join complete" : "fan-out cancelled", { parent: f.parent.id, summary });
       for (const c of f.children) for (const a of c.attempts) sends.delete(a.intend);
       if (verdict === "cancelled") toStop.add(f);
+      else for (const c of f.children) for (const a of c.attempts) cancels.delete(a.intend); // a joined fan-out stops nothing
     });
 
   /**
@@ -218,7 +219,7 @@ export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutT
       }
       for (const c of f.children) {
         if (c.result) {
-          sends.delete(c.result.attempt ? (c.attempts[c.result.attempt - 1]?.intend ?? "") : "");
+          sends.delete(c.attempts[c.result.attempt - 1]?.intend ?? "");
           continue;
         }
         const a = currentAttempt(c);
@@ -227,8 +228,10 @@ export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutT
           else if (mayStart(f)) void deliver(f, c, a);
         } else if (mayStart(f) && c.depends_on.every((d) => f.children[d]?.result?.verdict === "accept")) void spawn(f, c);
       }
-      for (const [, a] of stale(f)) sends.delete(a.intend);
-      for (const [c, a] of stale(f)) void stop(f, c, a, `attempt ${a.n} was superseded by a retry`);
+      for (const [c, a] of stale(f)) {
+        sends.delete(a.intend);
+        void stop(f, c, a, `attempt ${a.n} was superseded by a retry`);
+      }
     }
     for (const f of toStop) {
       let out = 0;
