@@ -102,28 +102,32 @@ export class Outbox {
 }
 
 /**
- * A fan-out service's pass, run on the next turn of the event loop when asked (requests in one
- * turn share it) and once a second, between start and stop.
+ * A fan-out service's pass: run on the next turn of the event loop when asked (requests in one
+ * turn share it), and as a full pass (timeouts, resends) once a second, between start and stop.
  */
-export function passLoop(pass: () => void): { schedule(): void; start(): void; stop(): void } {
+export function passLoop(pass: (full: boolean) => void): { schedule(full?: boolean): void; start(): void; stop(): void } {
   let timer: ReturnType<typeof setInterval> | null = null;
-  let scheduled = false;
+  let scheduled: "none" | "partial" | "full" = "none";
   let running = false;
-  const schedule = () => {
-    if (scheduled || !running) return;
-    scheduled = true;
+  const schedule = (full = false) => {
+    if (!running) return;
+    const was = scheduled;
+    if (was === "full" || (was === "partial" && !full)) return;
+    scheduled = full ? "full" : "partial";
+    if (was !== "none") return; // already queued: it runs as the larger pass
     setImmediate(() => {
-      scheduled = false;
-      if (running) pass();
+      const which = scheduled;
+      scheduled = "none";
+      if (running) pass(which === "full");
     });
   };
   return {
     schedule,
     start() {
       running = true;
-      timer = setInterval(schedule, TICK_MS);
+      timer = setInterval(() => schedule(true), TICK_MS);
       timer.unref?.();
-      schedule();
+      schedule(true);
     },
     stop() {
       running = false;

@@ -42,7 +42,7 @@ export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutT
   const sends = new Map<string, Send>(); // current attempts, by child INTEND id
   const cancels = new Map<string, Send>(); // attempts to stop on their worker, by child INTEND id
   const toStop = new Set<Fanout>(); // cancelled fan-outs with attempts still out
-  const loop = passLoop(() => pass());
+  const loop = passLoop((full) => pass(full));
   const schedule = () => loop.schedule();
 
   const write = (body: JsonObject, thread: string, act: "DO" | "KNOW", parents?: string[]) => host.write({ act, thread, body, ...(parents ? { parents } : {}) });
@@ -185,8 +185,8 @@ export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutT
    * the fan-out open, so `spl task retry` can still send a failed child again.
    */
   function holds(f: Fanout): boolean {
+    if (!closesEarly(f.join) && f.children.some((c) => !c.result)) return false;
     const reported = f.children.filter((c) => c.result).map((c) => c.result!);
-    if (reported.length < f.children.length && !closesEarly(f.join)) return false;
     try {
       return compileBool("join", joinExpression(f.join))(toCelVars({ children: reported as unknown as Record<string, unknown>[], parent: f.parent }), scopeWith(ENGINE_ACTOR, Date.now() / 1000));
     } catch (err) {
@@ -196,14 +196,21 @@ export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutT
   }
 
   /** Attempts out on a worker that no report settles any more: superseded, or their fan-out cancelled. */
-  function* stale(f: Fanout): Generator<[Child, Attempt]> {
+  function stale(f: Fanout): Array<[Child, Attempt]> {
     const cancelled = f.complete?.verdict === "cancelled";
-    for (const c of f.children) for (const a of c.attempts) if (!a.result && (a.superseded || cancelled)) yield [c, a];
+    const out: Array<[Child, Attempt]> = [];
+    for (const c of f.children) if (cancelled || c.retries) for (const a of c.attempts) if (!a.result && (a.superseded || cancelled)) out.push([c, a]);
+    return out;
   }
 
   const warned = (p: Promise<unknown>, what: string, parent: string) => void p.catch((err) => log.error(`could not ${what}`, { parent, error: (err as Error).message }));
 
-  function pass(): void {
+  /**
+   * One look at every fan-out this coordinator holds. After a commit (a report, a spawn) only what
+   * it can change: the join, cancels, children now ready to spawn. The full pass, once a second,
+   * also resolves timeouts, sends again what did not land, and stops superseded attempts.
+   */
+  function pass(full: boolean): void {
     const now = Date.now() / 1000;
     const emergency = killSwitch()?.emergency;
     for (const f of table.pending()) {
@@ -217,22 +224,25 @@ export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutT
         warned(close(f, "accept", `${accepted} of ${f.children.length} subtasks accepted`), "write the join", f.parent.id);
         continue;
       }
+      const may = mayStart(f);
       for (const c of f.children) {
-        if (c.result) {
-          sends.delete(c.attempts[c.result.attempt - 1]?.intend ?? "");
-          continue;
-        }
+        if (c.result) continue;
         const a = currentAttempt(c);
-        if (a) {
+        if (!a) {
+          if (may && c.depends_on.every((d) => f.children[d]?.result?.verdict === "accept")) void spawn(f, c);
+        } else if (full) {
           if (now - a.at > c.timeout_secs + REPORT_GRACE_SECS) warned(resolveTimeout(f, c, a), "resolve a timed-out child", f.parent.id);
-          else if (mayStart(f)) void deliver(f, c, a);
-        } else if (mayStart(f) && c.depends_on.every((d) => f.children[d]?.result?.verdict === "accept")) void spawn(f, c);
+          else if (may && sends.get(a.intend)?.state !== "delivered") void deliver(f, c, a);
+        }
       }
-      for (const [c, a] of stale(f)) {
-        sends.delete(a.intend);
-        void stop(f, c, a, `attempt ${a.n} was superseded by a retry`);
+      if (full) {
+        for (const [c, a] of stale(f)) {
+          sends.delete(a.intend);
+          void stop(f, c, a, `attempt ${a.n} was superseded by a retry`);
+        }
       }
     }
+    if (!full) return;
     for (const f of toStop) {
       let out = 0;
       for (const [c, a] of stale(f)) {
@@ -254,7 +264,7 @@ export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutT
     },
     start() {
       // Cancels a stop cut short are sent again (a worker holds each as one record).
-      for (const f of table.all()) if (f.complete?.verdict === "cancelled" && !stale(f).next().done) toStop.add(f);
+      for (const f of table.all()) if (f.complete?.verdict === "cancelled" && stale(f).length) toStop.add(f);
       loop.start();
     },
     stop: () => loop.stop(),
@@ -262,7 +272,9 @@ export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutT
       let relevant = false;
       for (const r of created) {
         const b = r.body;
-        if (b.subtasks !== undefined || b.parent_record_id != null) relevant = true;
+        if (b.subtasks === undefined && b.parent_record_id == null) continue;
+        relevant = true;
+        if (b.topic === CHILD_DONE && typeof b.intend === "string") sends.delete(b.intend); // reported: nothing left to send
       }
       if (relevant) schedule();
     },
