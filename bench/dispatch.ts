@@ -54,7 +54,7 @@ async function decisionRate(n: number): Promise<number> {
     for (const body of benchRules()) insert({ thread: ENGINE_CONFIG_THREAD, actor: OP, act: "LEARN", body });
     await engine.rebuild();
     const records = Array.from({ length: 1000 }, (_, i) => insert({ thread: `th_route_${i}`, actor: OP, act: "INTEND", body: intendBody(i) }));
-    const rules = new RoutingRules(engine, Date.now(), silentLogger);
+    const rules = new RoutingRules(engine, Date.now(), silentLogger, new Set([TARGET]));
     const route = (k: number) => {
       const inputs = rules.inputs();
       for (let i = 0; i < k; i++) if (decideRoute(records[i % records.length]!, inputs).target !== TARGET) throw new Error("bench rule did not match");

@@ -68,7 +68,7 @@ const list = defineCommand({
   async run({ args }) {
     const json = wantsJson(args);
     const V = await import("../lib/fleet/view");
-    const s = await V.fetchStatus(V.coordinatorTarget(args.url));
+    const s = await V.fetchStatus(await V.coordinatorTarget(args.url));
     if (json) return printJson(s.instances);
     out(V.renderList(s));
   },
@@ -80,7 +80,7 @@ const status = defineCommand({
   async run({ args }) {
     const json = wantsJson(args);
     const V = await import("../lib/fleet/view");
-    const target = V.coordinatorTarget(args.url);
+    const target = await V.coordinatorTarget(args.url);
     const render = async () => {
       const s = await V.fetchStatus(target);
       return { text: json ? JSON.stringify(s, null, 2) : args.live ? V.renderLive(s) : V.renderStatus(s), interval: s.heartbeat_interval_secs };
@@ -97,7 +97,7 @@ const show = defineCommand({
   async run({ args }) {
     const json = wantsJson(args);
     const V = await import("../lib/fleet/view");
-    const m = V.pickMember(await V.fetchStatus(V.coordinatorTarget(args.url)), args.member);
+    const m = V.pickMember(await V.fetchStatus(await V.coordinatorTarget(args.url)), args.member);
     if (json) return printJson(m);
     out(V.renderShow(m));
   },
@@ -109,7 +109,7 @@ const ping = defineCommand({
   async run({ args }) {
     const json = wantsJson(args);
     const V = await import("../lib/fleet/view");
-    const p = await V.ping(V.pickMember(await V.fetchStatus(V.coordinatorTarget(args.url)), args.member));
+    const p = await V.ping(V.pickMember(await V.fetchStatus(await V.coordinatorTarget(args.url)), args.member));
     if (json) printJson(p);
     else out(V.renderPing(p));
     if (!p.reachable) process.exitCode = 1;

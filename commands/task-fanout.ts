@@ -1,4 +1,4 @@
-// spl task fan-out|join-status|retry (README "Fan-out"): everything is checked here before the
+// spl task fan-out|fan-out cancel|join-status|retry (README "Fan-out"): everything is checked here before the
 // one parent INTEND is written (descriptors, depends= cycles, targets against the fleet registry,
 // the join type-checked in the `join` CEL context), so bad input never leaves a partial fan-out.
 // The coordinator's fan-out service does the rest: spawn, collect reports, write the join.
@@ -11,7 +11,7 @@ import { homePaths } from "../lib/paths";
 import type { Task } from "../lib/tasks/fold";
 import type { Child } from "../lib/fanout/fold";
 import { joinExpression, parseSubtasks, pickWorker } from "../lib/fanout/spec";
-import { RETRY } from "../lib/fanout/fold";
+import { CANCEL, RETRY } from "../lib/fanout/fold";
 import { repeated } from "../lib/cli/repeated";
 
 const refArg = { ref: { type: "positional", required: true, description: "The parent task's alias (TSK-0001) or thread id" } } as const;
@@ -78,11 +78,28 @@ const fanOut = defineCommand({
   },
 });
 
-function childLine(c: Child, all: Child[]): string {
-  if (c.result) return `${c.result.verdict} ($${c.result.cost_usd.toFixed(2)}, ${c.result.wall_time_secs}s)`;
-  if (c.spawned) return "in progress";
+type ShownChild = Child & { attempts: Array<Child["attempts"][number] & { send: { state: string; tries: number; next_at: number | null; error: string | null } | null }> };
+
+/** What join-status says of one subtask: its result, how its attempt is going, or what it waits for. */
+function childLines(c: ShownChild, all: Child[]): string[] {
+  const r = c.result;
+  if (r) {
+    const where = r.worker === c.attempts[r.attempt - 1]?.worker && c.attempts[r.attempt - 1]?.name ? ` on ${c.attempts[r.attempt - 1]!.name}` : "";
+    if (r.verdict === "unrouted" || r.verdict === "cancelled") return [`${r.verdict}${where}: ${r.reason ?? r.summary}`, ...(r.fix ? [`fix: ${r.fix}`] : [])];
+    return [`${r.verdict} ($${r.cost_usd.toFixed(2)}, ${r.wall_time_secs}s)${r.verdict !== "accept" && r.reason ? `: ${r.reason}` : ""}`];
+  }
+  const a = c.attempts[c.attempts.length - 1];
+  if (c.spawned && a) {
+    const n = a.n > 1 ? ` (attempt ${a.n})` : "";
+    const s = a.send;
+    if (s?.state === "sending" && s.tries > 0) {
+      const next = s.next_at === null ? "" : `, next try in ${Math.max(0, s.next_at - Math.floor(Date.now() / 1000))}s`;
+      return [`sending to ${a.name || a.worker}${n}: ${s.tries} tr${s.tries === 1 ? "y" : "ies"} failed${next}`, `last error: ${s.error}`];
+    }
+    return [`in progress${n}`];
+  }
   const waiting = c.depends_on.filter((d) => all[d]?.result?.verdict !== "accept");
-  return waiting.length ? `pending spawn (after ${waiting.join(", ")})` : "pending spawn";
+  return [waiting.length ? `pending spawn (after ${waiting.join(", ")})` : "pending spawn"];
 }
 
 const joinStatus = defineCommand({
@@ -91,20 +108,20 @@ const joinStatus = defineCommand({
   async run({ args }) {
     const { fanout: f } = await getFanout(String(args.ref), resolveTarget(args.url));
     if (wantsJson(args)) return printJson(f);
-    const children = f.children as Child[];
+    const children = f.children as ShownChild[];
     const lines = [
       `Fan-out join status: ${short(f.thread)}`,
       `  Subtasks:        ${children.length}`,
       `  Spawned:         ${children.filter((c) => c.spawned || c.result).length} / ${children.length}`,
       `  Completed:       ${children.filter((c) => c.result).length} / ${children.length}`,
       `  Join predicate:  ${f.join}`,
-      `  Join complete:   ${f.complete ? `yes (${f.complete.verdict})` : "no"}`,
+      `  Join complete:   ${f.complete ? `yes (${f.complete.verdict})` : f.cancel ? "cancelling" : "no"}`,
       "",
       "  Per-subtask:",
     ];
     for (const c of children) {
       const worker = c.result?.worker || c.spawned?.worker;
-      lines.push(`    [${c.index}] ${c.goal} → ${worker ? `specific:${worker}` : c.target}`, `        ${childLine(c, children)}`);
+      lines.push(`    [${c.index}] ${c.goal} → ${worker ? `specific:${worker}` : c.target}`, ...childLines(c, children).map((l) => `        ${l}`));
     }
     out(lines.join("\n"));
   },
@@ -133,4 +150,18 @@ const retry = defineCommand({
   },
 });
 
-export const fanoutCommands = { "fan-out": fanOut, "join-status": joinStatus, retry };
+const cancel = defineCommand({
+  meta: { name: "cancel", description: "Cancel a fan-out: pending sends end, workers stop its children, the join closes cancelled" },
+  args: { ...refArg, reason: { type: "string", description: "Why (kept on the parent thread)" }, ...actorArg, ...urlArg, ...outputArgs },
+  async run({ args }) {
+    const target = resolveTarget(args.url);
+    const { task, fanout: f } = await getFanout(String(args.ref), target);
+    if (f.complete) throw new UserError(`the fan-out on ${task.alias} is already joined (${f.complete.verdict})`, "nothing to cancel");
+    const body = { topic: CANCEL, parent_record_id: f.record, reason: args.reason ?? "cancelled by spl task fan-out cancel" };
+    await call("POST", "/v1/records", { act: "LEARN", actor: actorOf(args.actor), thread: f.thread, body }, target);
+    if (wantsJson(args)) return printJson({ object: "fanout_cancel", thread: f.thread, record: f.record });
+    out(`◇ Cancel requested for the fan-out on ${short(f.thread)}\nWatch progress: spl task join-status ${task.alias}`);
+  },
+});
+
+export const fanoutCommands = { "fan-out": { ...fanOut, subCommands: { cancel } }, "join-status": joinStatus, retry };

@@ -44,6 +44,13 @@ export interface Slot<T> {
 }
 export const slot = <T>(name: string): Slot<T> => ({ name });
 
+/**
+ * A thread's status when a capability gives its threads a meaning of their own (a task's thread
+ * is open until the task is approved or cancelled, whatever KNOW fulfilled its INTEND); undefined
+ * leaves the store's (closed once a KNOW fulfils or a DO cancels). The thread routes read it.
+ */
+export const THREAD_STATUS = slot<(thread: string) => "open" | "closed" | undefined>("thread status");
+
 /** Prometheus families a capability adds to GET /metrics. */
 export interface MetricsOut {
   family(name: string, type: "counter" | "gauge" | "histogram", help: string): void;

@@ -51,7 +51,7 @@ function logLines(inst: Instance, target: string): any[] {
 describe("reconciler routing", () => {
   test("body.to, a routing rule, the trust fallback and the default: one reconciler log line each, the fulfilling KNOW by the engine", async () => {
     const inst = new Instance();
-    await initWith(inst, `[dispatch.targets."did:sync:agent:coder"]\nadapter = "echo"\n`);
+    await initWith(inst, `[dispatch.targets."did:sync:agent:coder"]\nadapter = "echo"\n[dispatch.targets."did:sync:agent:ops"]\nadapter = "echo"\n`);
     await inst.start();
     try {
       const add = await inst.spl(["config", "add-rule", "--name", "code-to-coder", "--domain", "code", "--act", "INTEND", "--target", "did:sync:agent:coder", "--priority", "5"]);
@@ -59,8 +59,10 @@ describe("reconciler routing", () => {
       // Higher priority, but errors on every record without body.team: it must not match.
       const broken = await inst.spl(["config", "add-rule", "--name", "team-rule", "--expression", 'record.body.team == "x"', "--target", "did:sync:agent:wrong", "--priority", "9"]);
       expect(broken.code).toBe(0);
-      // Trust evidence: the operator accepted did:sync:agent:ops's work in domain "ops".
-      const ev = await inst.socket("POST", "/v1/records", { thread: "th_ev", actor: "did:sync:user:tester", act: "KNOW", body: { verdict: "accept", subject: "did:sync:agent:ops", domain: "ops" } });
+      // Trust evidence: the operator accepted did:sync:agent:ops's answer to an INTEND in domain "ops".
+      const asked = (await inst.socket("POST", "/v1/records", { thread: "th_ev", actor: "did:sync:user:tester", act: "INTEND", body: { goal: "tidy up", to: "did:sync:agent:nobody", dispatch_handled: true } })).json;
+      const work = (await inst.socket("POST", "/v1/records", { thread: "th_ev", actor: "did:sync:agent:ops", act: "KNOW", body: { fulfills: asked.id, summary: "tidied" } })).json;
+      const ev = await inst.socket("POST", "/v1/records", { thread: "th_ev", actor: "did:sync:user:tester", act: "KNOW", judged_by: work.id, body: { verdict: "accept", subject: "did:sync:agent:ops", domain: "ops" } });
       expect(ev.status).toBe(201);
 
       const explicit = (await intend(inst, { goal: "by hand", to: "did:sync:agent:picked", domain: "code" })).json;

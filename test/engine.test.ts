@@ -24,8 +24,14 @@ async function post(rec: Record<string, unknown>) {
   return r.json;
 }
 
-const verdict = (actor: string, subject: string, v: "accept" | "reject", domain?: string, extra: Record<string, unknown> = {}) =>
-  post({ thread: "th_reviews", actor, act: "KNOW", body: { verdict: v, subject, ...(domain ? { domain } : {}), ...extra } });
+/** Work by `subject` that counts: its KNOW fulfilling an INTEND (README "Engine": a verdict judges real work). */
+async function workBy(subject: string): Promise<string> {
+  const asked = await post({ thread: `th_work_${crypto.randomUUID()}`, actor: OP, act: "INTEND", body: { goal: "work", dispatch_handled: true } });
+  return (await post({ thread: asked.thread, actor: subject, act: "KNOW", body: { fulfills: asked.id } })).id;
+}
+
+const verdict = async (actor: string, subject: string, v: "accept" | "reject", domain?: string, extra: Record<string, unknown> = {}) =>
+  post({ thread: "th_reviews", actor, act: "KNOW", judged_by: await workBy(subject), body: { verdict: v, subject, ...(domain ? { domain } : {}), ...extra } });
 
 beforeAll(async () => {
   await ok(["init"]);
@@ -166,15 +172,19 @@ describe("config rules", () => {
 
 describe("trust", () => {
   test("verdicts from other actors fold into ACTOR DOMAIN SUCCESS TOTAL TRUST; self-verdicts are ignored", async () => {
-    const work = await post({ thread: "th_work", actor: BOB, act: "DO", body: { text: "patch" } });
     await verdict(ALICE, BOB, "accept", "code");
     await verdict(ALICE, BOB, "accept", "code");
     await verdict(CAROL, BOB, "reject", "code");
     await verdict(BOB, BOB, "accept", "code"); // self-verdict: ignored
-    // judged via the first parent's author, default domain "general"
-    await post({ thread: "th_reviews", actor: ALICE, act: "KNOW", parents: [work.id], body: { verdict: "accept" } });
+    // no subject: the author of the judged work, default domain "general"
+    await post({ thread: "th_reviews", actor: ALICE, act: "KNOW", judged_by: await workBy(BOB), body: { verdict: "accept" } });
     await verdict(ALICE, CAROL, "reject", "ops");
-    await post({ thread: "th_reviews", actor: ALICE, act: "KNOW", body: { verdict: "maybe", subject: BOB } }); // not a verdict
+    await post({ thread: "th_reviews", actor: ALICE, act: "KNOW", judged_by: await workBy(BOB), body: { verdict: "maybe", subject: BOB } }); // not a verdict
+    // Not evidence: no work named, a subject that is not the work's author, work that answers no INTEND.
+    await post({ thread: "th_reviews", actor: ALICE, act: "KNOW", body: { verdict: "accept", subject: BOB, domain: "code" } });
+    await post({ thread: "th_reviews", actor: ALICE, act: "KNOW", judged_by: await workBy(CAROL), body: { verdict: "accept", subject: BOB, domain: "code" } });
+    const plain = await post({ thread: "th_work", actor: BOB, act: "DO", body: { text: "patch" } });
+    await post({ thread: "th_reviews", actor: ALICE, act: "KNOW", judged_by: plain.id, body: { verdict: "accept", domain: "code" } });
 
     const rows = JSON.parse(await ok(["trust", "-o", "json"]));
     const by = (a: string, d: string) => rows.find((r: any) => r.actor === a && r.domain === d);

@@ -6,10 +6,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { localFleet } from "./fleet-harness";
+import { localFleet, until } from "./fleet-harness";
 import { isAlive, track, waitFor } from "./harness";
 
-const { coord, workerPort, homeOf, asMember, pidOf, ok } = localFleet(2);
+const { coord, workerPort, homeOf, asMember, pidOf, ok, teardown } = localFleet(2);
 const release = join(coord.root, "release");
 const dids: Record<string, string> = {};
 const WORKER = "did:sync:agent:fanout-worker";
@@ -21,6 +21,20 @@ const status = async (alias: string) => JSON.parse(await ok(["task", "join-statu
 const records = async (thread: string, env?: Record<string, string>) => JSON.parse(await ok(["thread", "records", thread, "-o", "json"], env)) as any[];
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 const letGo = (goal: string) => writeFileSync(join(release, goal), "");
+const joined = (alias: string) => until(`the join of ${alias}`, async () => ((await status(alias)).complete ? status(alias) : null), 60_000, () => status(alias));
+/** A member's records on a thread (over its own socket, as that home's operator). */
+/** Waits until subtask `index` of a fan-out runs on worker-a (its dispatch is handled there); returns the child. */
+const runningOnA = (alias: string, index = 0): Promise<any> =>
+  until(`subtask ${index} of ${alias} running on worker-a`, async () => {
+    const c = (await status(alias)).children[index];
+    return c.spawned && (await onMember("worker-a", c.thread)).some((r) => r.body.dispatch_handled) ? c : null;
+  }, 30_000, () => status(alias));
+
+async function onMember(name: string, thread: string): Promise<any[]> {
+  const r = await coord.spl(["thread", "records", thread, "-o", "json"], { env: asMember(name) });
+  return r.code === 0 ? JSON.parse(r.stdout) : [];
+}
+const fleetToken = () => readFileSync(join(coord.splHome, "secrets", "fleet_token"), "utf8").trim();
 
 beforeAll(async () => {
   mkdirSync(release);
@@ -41,15 +55,7 @@ beforeAll(async () => {
   for (const name of ["worker-a", "worker-b"]) await ok(["config", "add-rule", "--name", "fanout-children", "--expression", "has(record.body.fanout)", "--target", WORKER], asMember(name));
 }, 120_000);
 
-afterAll(async () => {
-  await coord.spl(["fleet", "stop", "--all"]);
-  for (const name of ["coordinator", "worker-a", "worker-b"]) {
-    try {
-      const pid = pidOf(name);
-      if (isAlive(pid)) process.kill(pid, "SIGKILL");
-    } catch {}
-  }
-}, 60_000);
+afterAll(() => teardown(), 60_000);
 
 describe("bad input writes nothing", () => {
   test("unknown alias, bad --subtask, a depends= cycle, an unknown target, a join that does not type-check: one line each", async () => {
@@ -156,7 +162,7 @@ describe("fan-out, join, report", () => {
     expect(c.children.every((x: any) => x.result?.verdict === "accept")).toBe(true); // CEL waits for every child
   }, 60_000);
 
-  test("a coordinator restart resumes the fan-out without a second child; a retry onto the same worker reuses its record", async () => {
+  test("a coordinator restart resumes the fan-out without a second child; a retry onto the same worker runs it again as attempt 2", async () => {
     const t = await newTask("survive a restart");
     await ok(["task", "fan-out", t.alias, "--subtask", "goal=restart-echo,target=worker-b", "--subtask", "goal=restart-held,target=worker-a"]);
     await waitFor(async () => {
@@ -166,23 +172,31 @@ describe("fan-out, join, report", () => {
     expect((await coord.spl(["serve", "--restart"])).code).toBe(0);
     track(pidOf("coordinator"));
     await waitFor(async () => (await coord.http("GET", "/v1/fleet/status")).json?.counts?.live === 3, 15_000, 100);
-    // worker-a is busy with the held child, so the retried echo child goes back to worker-b,
-    // which already holds it: the same record, no second dispatch, the earlier result reported.
+    // worker-a is busy with the held child, so the retried echo child goes back to worker-b: a new
+    // child record (attempt 2), dispatched again, its own result reported.
     const r = await ok(["task", "retry", t.alias, "--subtask", "0", "--hint", "once more"]);
     expect(r).toBe(`◇ Retry requested for subtask 0 on ${t.thread.slice(0, 11)}…\nWatch progress: spl task join-status ${t.alias}\n`);
     const again = await waitFor(async () => {
       const s = await status(t.alias);
       return s.children[0].retries === 1 && s.children[0].result ? s : null;
     }, 30_000, 100);
-    expect(again.children[0]).toMatchObject({ hint: "once more", result: { verdict: "accept", worker: dids["worker-b"] } });
+    expect(again.children[0]).toMatchObject({ hint: "once more", result: { verdict: "accept", worker: dids["worker-b"], attempt: 2 } });
+    expect(again.children[0].attempts.map((a: any) => [a.n, a.worker, a.superseded, a.result?.verdict])).toEqual([
+      [1, dids["worker-b"], true, "accept"],
+      [2, dids["worker-b"], false, "accept"],
+    ]);
     const onB = await records(again.children[0].thread, asMember("worker-b"));
-    expect(onB.filter((x) => x.act === "INTEND")).toHaveLength(1);
-    expect(onB.filter((x) => x.act === "KNOW")).toHaveLength(1);
+    const intends = onB.filter((x) => x.act === "INTEND");
+    expect(intends.map((x) => [x.clock, x.body.fanout.attempt, x.body.hint ?? null])).toEqual([
+      [1, 1, null],
+      [2, 2, "once more"],
+    ]);
+    expect(onB.filter((x) => x.act === "KNOW" && x.body.fulfills).map((x) => x.body.fulfills)).toEqual(intends.map((x) => x.id));
     letGo("restart-held");
     const s = await waitFor(async () => ((await status(t.alias)).complete ? status(t.alias) : null), 30_000, 100);
     expect(s.complete.verdict).toBe("accept");
     const spawns = (await records(t.thread)).filter((x) => x.body.topic === "fanout_spawned");
-    expect(spawns.map((x) => x.body.index).sort()).toEqual([0, 0, 1]); // 1 was not spawned again after the restart
+    expect(spawns.map((x) => `${x.body.index}.${x.body.attempt}`).sort()).toEqual(["0.1", "0.2", "1.1"]); // 1 was not spawned again after the restart
     expect((await records(s.children[1].thread, asMember("worker-a"))).filter((x) => x.act === "INTEND")).toHaveLength(1);
   }, 60_000);
 
@@ -206,4 +220,196 @@ describe("fan-out, join, report", () => {
     expect(late.code).toBe(1);
     expect(late.stderr).toBe(`error: the fan-out on ${t.alias} is already joined (accept) — start a new one with spl task fan-out\n`);
   }, 90_000);
+});
+
+describe("attempts, reports and who may write them", () => {
+  const MALLORY = "did:sync:user:mallory";
+  let malloryToken = "";
+
+  beforeAll(async () => {
+    // The test above killed worker-a: its config.toml names its port, so a plain start serves there again.
+    if (!isAlive(pidOf("worker-a"))) {
+      const r = await coord.spl(["serve", "--daemon"], { env: asMember("worker-a") });
+      if (r.code !== 0) throw new Error(`worker-a did not start again: ${r.stderr}${r.stdout}`);
+      track(pidOf("worker-a"));
+      expect(r.stdout).toContain(`:${workerPort}`);
+    }
+    await until("3 live members", async () => (await coord.http("GET", "/v1/fleet/status")).json?.counts?.live === 3, 30_000, async () => (await coord.http("GET", "/v1/fleet/status")).json?.counts);
+    const created = await ok(["token", "create", "--name", "mallory", "--actor", MALLORY, "--scopes", "records:read,records:write"]);
+    malloryToken = /spl_[a-z0-9]+_[a-z0-9]+_[A-Za-z0-9]+/.exec(created)![0];
+  }, 60_000);
+
+  test("forged reports, spawns, joins, retries and cancels are refused with 403 and change nothing; the real reports settle the join", async () => {
+    const t = await newTask("guarded fan-out");
+    await ok(["task", "fan-out", t.alias, "--subtask", "goal=guard-0,target=worker-a", "--subtask", "goal=guard-1,target=worker-a"]);
+    const s = await until("both children spawned", async () => {
+      const x = await status(t.alias);
+      return x.children.every((c: any) => c.spawned) ? x : null;
+    }, 30_000, () => status(t.alias));
+    const record = s.record;
+    const before = (await records(t.thread)).length;
+    const asMallory = (act: string, thread: string, body: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+      coord.http("POST", "/v1/records", { act, actor: MALLORY, thread, body, ...extra }, { authorization: `Bearer ${malloryToken}` });
+    const refused: Array<[string, Awaited<ReturnType<typeof asMallory>>]> = [];
+    for (const index of [0, 1]) {
+      const report = { topic: "fanout_child_done", parent_record_id: record, index, verdict: "accept" };
+      refused.push([`report ${index} on the parent thread`, await asMallory("DO", t.thread, report)]);
+      refused.push([`report ${index} on another thread`, await asMallory("DO", "th_unrelated_mallory", report)]);
+      refused.push([`report ${index} naming the worker and attempt`, await asMallory("DO", t.thread, { ...report, attempt: 1, worker: dids["worker-a"] })]);
+    }
+    refused.push(["retry", await asMallory("LEARN", t.thread, { topic: "fanout_retry_subtask", parent_record_id: record, index: 0 })]);
+    refused.push(["cancel", await asMallory("LEARN", t.thread, { topic: "fanout_cancel", parent_record_id: record })]);
+    refused.push(["spawn", await asMallory("DO", t.thread, { topic: "fanout_spawned", parent_record_id: record, index: 0, attempt: 2, worker: dids["worker-b"] })]);
+    refused.push(["join", await asMallory("KNOW", t.thread, { topic: "fanout_join_complete", parent_record_id: record, fulfills: record, verdict: "accept" })]);
+    refused.push(["a comment naming the fan-out", await asMallory("DO", t.thread, { parent_record_id: record, text: "hi" })]);
+    for (const [what, r] of refused) expect({ what, status: r.status, code: r.json?.code }).toEqual({ what, status: 403, code: "FANOUT_FORBIDDEN" });
+    // With the fleet credential, a report still has to name the attempt's own worker, and an attempt that exists.
+    const fleet = { authorization: `Bearer ${fleetToken()}` };
+    const report = (worker: string, attempt: number) => ({ act: "DO", actor: worker, thread: t.thread, body: { topic: "fanout_child_done", parent_record_id: record, index: 0, attempt, worker, verdict: "accept" } });
+    const wrongWorker = await coord.http("POST", "/v1/records", report(dids["worker-b"]!, 1), fleet);
+    expect([wrongWorker.status, wrongWorker.json.code, wrongWorker.json.message]).toEqual([403, "FANOUT_FORBIDDEN", `attempt 1 of subtask 0 was sent to ${dids["worker-a"]}; a report for it must name that worker as actor and worker`]);
+    const noAttempt = await coord.http("POST", "/v1/records", report(dids["worker-a"]!, 2), fleet);
+    expect([noAttempt.status, noAttempt.json.code]).toEqual([403, "FANOUT_FORBIDDEN"]);
+    expect((await records(t.thread)).length).toBe(before);
+    const mid = await status(t.alias);
+    expect(mid.complete).toBeNull();
+    expect(mid.children.map((c: any) => c.result)).toEqual([null, null]);
+    letGo("guard-0");
+    letGo("guard-1");
+    const done = await joined(t.alias);
+    expect(done.complete.verdict).toBe("accept");
+    expect(done.children.map((c: any) => [c.result.worker, c.result.attempt, c.result.summary])).toEqual([
+      [dids["worker-a"], 1, "ran guard-0\n"],
+      [dids["worker-a"], 1, "ran guard-1\n"],
+    ]);
+  }, 90_000);
+
+  test("a worker partitioned mid-child (SIGSTOP), retried on the other, healed: attempt 1's late report is recorded, one result settles the join, the parent is fulfilled once", async () => {
+    const t = await newTask("partition");
+    await ok(["task", "fan-out", t.alias, "--subtask", "goal=part-held,target=worker-a"]);
+    const child = await runningOnA(t.alias);
+    const pid = pidOf("worker-a");
+    process.kill(pid, "SIGSTOP");
+    try {
+      await until("worker-a stale", async () => (await coord.http("GET", "/v1/fleet/status")).json.instances.find((m: any) => m.did === dids["worker-a"])?.status !== "live", 30_000);
+      await ok(["task", "retry", t.alias, "--subtask", "0"]);
+      const s = await joined(t.alias);
+      expect(s.complete.verdict).toBe("accept");
+      expect(s.children[0].result).toMatchObject({ worker: dids["worker-b"], attempt: 2, verdict: "accept" });
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+    // After the heal worker-a gets the coordinator's cancel of attempt 1 (sent when the retry
+    // superseded it) or finishes it first: either way it reports attempt 1, late.
+    letGo("part-held");
+    const late = await until("attempt 1's report from worker-a", async () => (await records(t.thread)).find((r) => r.body.topic === "fanout_child_done" && r.body.attempt === 1), 60_000, async () => (await records(t.thread)).map((r) => r.body.topic));
+    expect(late).toMatchObject({ actor: dids["worker-a"], body: { index: 0, worker: dids["worker-a"], intend: child.attempts[0].intend } });
+    expect(late.body.verdict === "accept" || (late.body.verdict === "cancelled" && late.body.reason === "attempt 1 was superseded by a retry")).toBe(true);
+    const parentRecs = await records(t.thread);
+    expect(parentRecs.filter((r) => r.body.fulfills === parentRecs.find((r) => r.act === "INTEND" && r.body.subtasks).id)).toHaveLength(1);
+    expect(parentRecs.filter((r) => r.body.topic === "fanout_join_complete")).toHaveLength(1);
+    expect(parentRecs.filter((r) => r.body.dispatch_handled)).toHaveLength(0); // the reconciler left the parent to its join
+    const s = await status(t.alias);
+    expect(s.children[0].result).toMatchObject({ worker: dids["worker-b"], attempt: 2 });
+    // No child ran twice for one attempt: worker-a ran attempt 1 once, worker-b attempt 2 once.
+    expect((await onMember("worker-a", child.thread)).filter((r) => r.act === "KNOW" && r.body.fulfills)).toHaveLength(1);
+    expect((await onMember("worker-b", child.thread)).filter((r) => r.act === "KNOW" && r.body.fulfills).map((r) => r.body.fulfills)).toEqual([s.children[0].attempts[1].intend]);
+  }, 120_000);
+
+  test("reports are durable: a child that ends while the coordinator is down is reported once after it is back, across a worker restart", async () => {
+    const t = await newTask("outbox");
+    await ok(["task", "fan-out", t.alias, "--subtask", "goal=outbox-held,target=worker-a"]);
+    const c = await runningOnA(t.alias);
+    expect((await coord.spl(["serve", "--stop"])).code).toBe(0);
+    letGo("outbox-held");
+    await until("the report queued in worker-a's outbox", async () => (await onMember("worker-a", c.thread)).some((r) => r.body.fanout_outbox === "queued"), 30_000, () => onMember("worker-a", c.thread));
+    const restarted = await coord.spl(["serve", "--restart"], { env: asMember("worker-a") });
+    expect(restarted.code).toBe(0);
+    track(pidOf("worker-a"));
+    const back = await coord.spl(["serve", "--daemon", "--port", String(coord.port)]);
+    expect(back.code).toBe(0);
+    track(pidOf("coordinator"));
+    const s = await joined(t.alias);
+    expect(s.children[0].result).toMatchObject({ verdict: "accept", worker: dids["worker-a"], attempt: 1, summary: "ran outbox-held\n" });
+    const reports = (await records(t.thread)).filter((r) => r.body.topic === "fanout_child_done");
+    expect(reports).toHaveLength(1);
+    const outbox = (await onMember("worker-a", c.thread)).filter((r) => r.body.fanout_outbox).map((r) => r.body.fanout_outbox);
+    expect(outbox).toEqual(["queued", "acked"]);
+  }, 120_000);
+
+  test("goal and payload limits: 400 naming the limit, nothing written", async () => {
+    const t = await newTask("too big");
+    const before = (await records(t.thread)).length;
+    const post = (body: Record<string, unknown>) => coord.http("POST", "/v1/records", { act: "INTEND", actor: "did:sync:user:tester", thread: t.thread, body });
+    const big = await post({ subtasks: [{ goal: "x".repeat(300_000), target: "worker-a", timeout_secs: 600, depends_on: [], budget_usd: null }], join: "all" });
+    expect([big.status, big.json.code, big.json.message]).toEqual([400, "INVALID_FANOUT", 'subtask 0: goal is 300000 bytes, more than the limit of 262144 — see README "Fan-out" for the limits']);
+    const many = await post({ subtasks: Array.from({ length: 1001 }, () => ({ goal: "x", target: "worker-a", timeout_secs: 600, depends_on: [] })) });
+    expect([many.status, many.json.message]).toEqual([400, '1001 subtasks, more than the limit of 1000 — see README "Fan-out" for the limits']);
+    const loop = await post({ subtasks: [{ goal: "a", target: "worker-a", timeout_secs: 600, depends_on: [1] }, { goal: "b", target: "worker-a", timeout_secs: 600, depends_on: [0] }] });
+    expect([loop.status, loop.json.message]).toEqual([400, 'depends_on form a cycle: 0 → 1 → 0 — see README "Fan-out" for the limits']);
+    const cli = await coord.spl(["task", "fan-out", t.alias, "--subtask", "goal=x,target=worker-a,timeout=999999"]);
+    expect([cli.code, cli.stderr]).toEqual([2, "error: --subtask 0: timeout=999999 is more than the limit of 604800 s (7 days) — e.g. timeout=600\n"]);
+    expect((await records(t.thread)).length).toBe(before);
+  });
+
+  test("a child its worker cannot route is reported unrouted at once with the rule to add; after adding it, a retry runs", async () => {
+    await ok(["config", "remove-rule", "--name", "fanout-children"], asMember("worker-b"));
+    const t = await newTask("nowhere to go");
+    try {
+      await ok(["task", "fan-out", t.alias, "--subtask", "goal=unrouted-echo,target=worker-b"]);
+      const s = await until("an unrouted report", async () => {
+        const x = await status(t.alias);
+        return x.children[0].result ? x : null;
+      }, 30_000, () => status(t.alias));
+      expect(s.children[0].result).toMatchObject({ verdict: "unrouted", worker: dids["worker-b"], attempt: 1 });
+      expect(s.children[0].result.reason).toBe("no routing rule on worker-b matches it, and no actor with a dispatch target is trusted in its domain");
+      const fix = `add a rule on worker-b: SYNCROPEL_HOME=${homeOf("worker-b")} spl config add-rule --name fanout-children --expression 'has(record.body.fanout)' --target did:sync:agent:echo — then spl task retry <alias> --subtask 0`;
+      expect(s.children[0].result.fix).toBe(fix);
+      expect(s.complete).toBeNull();
+      const text = await ok(["task", "join-status", t.alias]);
+      expect(text).toContain(`    [0] unrouted-echo → specific:${dids["worker-b"]}\n        unrouted on worker-b: no routing rule on worker-b matches it, and no actor with a dispatch target is trusted in its domain\n        fix: ${fix}\n`);
+    } finally {
+      await ok(["config", "add-rule", "--name", "fanout-children", "--expression", "has(record.body.fanout)", "--target", WORKER], asMember("worker-b"));
+    }
+    await ok(["task", "retry", t.alias, "--subtask", "0"]);
+    const done = await joined(t.alias);
+    expect(done.children[0].result).toMatchObject({ verdict: "accept", attempt: 2, summary: "echo: unrouted-echo" });
+  }, 60_000);
+
+  test("fan-out cancel ends the running child and the pending spawn; the join closes cancelled, fulfilling the parent once", async () => {
+    const t = await newTask("cancel me");
+    await ok(["task", "fan-out", t.alias, "--subtask", "goal=cancel-held,target=worker-a", "--subtask", "goal=cancel-after,target=worker-b,depends=0"]);
+    const c = await runningOnA(t.alias);
+    const out = await ok(["task", "fan-out", "cancel", t.alias, "--reason", "not needed"]);
+    expect(out).toBe(`◇ Cancel requested for the fan-out on ${t.thread.slice(0, 11)}…\nWatch progress: spl task join-status ${t.alias}\n`);
+    const s = await joined(t.alias);
+    expect(s.complete.verdict).toBe("cancelled");
+    expect(s.cancel).toMatchObject({ by: "did:sync:user:tester", reason: "not needed" });
+    expect(s.children[1].attempts).toEqual([]); // never spawned
+    const stopped = await until("worker-a stopping the child", async () => (await onMember("worker-a", c.thread)).find((r) => r.act === "KNOW" && r.body.fulfills), 30_000, () => onMember("worker-a", c.thread));
+    expect(stopped.body).toMatchObject({ verdict: "cancelled" });
+    await until("worker-a's cancelled report", async () => (await records(t.thread)).some((r) => r.body.topic === "fanout_child_done" && r.body.verdict === "cancelled"), 30_000);
+    const parentRecs = await records(t.thread);
+    expect(parentRecs.filter((r) => r.body.fulfills)).toHaveLength(1);
+    expect(parentRecs.filter((r) => r.body.dispatch_handled)).toHaveLength(0);
+    expect(await ok(["task", "join-status", t.alias])).toContain("  Join complete:   yes (cancelled)\n");
+    const again = await coord.spl(["task", "fan-out", "cancel", t.alias]);
+    expect([again.code, again.stderr]).toEqual([1, `error: the fan-out on ${t.alias} is already joined (cancelled) — nothing to cancel\n`]);
+  }, 60_000);
+
+  test("an emergency stop cancels pending fan-outs and stops their children; the report lands after unkill", async () => {
+    const t = await newTask("stop everything");
+    await ok(["task", "fan-out", t.alias, "--subtask", "goal=emergency-held,target=worker-a"]);
+    const c = await runningOnA(t.alias);
+    await ok(["kill", "--emergency", "--reason", "drill"]);
+    try {
+      const s = await joined(t.alias);
+      expect(s.complete.verdict).toBe("cancelled");
+      const stopped = await until("worker-a stopping the child", async () => (await onMember("worker-a", c.thread)).find((r) => r.act === "KNOW" && r.body.fulfills), 30_000, () => onMember("worker-a", c.thread));
+      expect(stopped.body.verdict).toBe("cancelled");
+    } finally {
+      await ok(["unkill", "--emergency"]);
+    }
+    await until("worker-a's report after the unkill", async () => (await records(t.thread)).some((r) => r.body.topic === "fanout_child_done" && r.body.verdict === "cancelled"), 90_000);
+  }, 150_000);
 });

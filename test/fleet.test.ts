@@ -46,18 +46,24 @@ describe("spl fleet start", () => {
     const lines = startOut.split("\n");
     expect(lines[0]).toBe("Starting local fleet: 1 coordinator + 2 workers");
     expect(lines[1]).toBe("");
-    expect(lines[2]).toBe(`  [coordinator] spawned PID ${lines[2]!.match(/PID (\d+)/)?.[1]} on :${coord.port} (home=~/.syncro)`);
-    expect(lines[3]).toMatch(new RegExp(`^  \\[worker-a\\]  spawned PID \\d+ on :${workerPort} \\(home=~/\\.syncro-worker-a\\)$`));
-    expect(lines[4]).toMatch(new RegExp(`^  \\[worker-b\\]  spawned PID \\d+ on :${workerPort + 1} \\(home=~/\\.syncro-worker-b\\)$`));
-    expect(lines.slice(5).join("\n")).toBe("\nWaiting for fleet convergence (3 live)...\n  ✓ fleet converged\n\nFleet ready. Inspect with:\n  spl fleet list\n  spl fleet status\n");
+    // The coordinator ran as a plain instance: fleet start says it restarts it, and why.
+    expect(lines[2]).toMatch(/^  \[coordinator\] restarting PID \d+ \(\[fleet\] in its config.toml changed\)$/);
+    expect(lines[3]).toBe(`  [coordinator] spawned PID ${lines[3]!.match(/PID (\d+)/)?.[1]} on :${coord.port} (home=~/.syncro)`);
+    expect(lines[4]).toMatch(new RegExp(`^  \\[worker-a\\]  spawned PID \\d+ on :${workerPort} \\(home=~/\\.syncro-worker-a\\)$`));
+    expect(lines[5]).toMatch(new RegExp(`^  \\[worker-b\\]  spawned PID \\d+ on :${workerPort + 1} \\(home=~/\\.syncro-worker-b\\)$`));
+    expect(lines.slice(6).join("\n")).toBe("\nWaiting for fleet convergence (3 live)...\n  ✓ fleet converged\n\nFleet ready. Inspect with:\n  spl fleet list\n  spl fleet status\n");
     expect(Object.keys(dids).sort()).toEqual(["coordinator", "worker-a", "worker-b"]);
   });
 
-  test("the coordinator's engine config reached the new workers (same record ids)", async () => {
+  test("the coordinator's engine config reached the new workers (same record ids), and the fan-out rule", async () => {
     const ids = (out: string) => JSON.parse(out).map((r: any) => r.id).sort();
     const mine = ids(await ok(["thread", "records", "th_engine_config", "-o", "json"]));
     expect(mine.length).toBeGreaterThan(0);
-    for (const w of ["worker-a", "worker-b"]) expect(ids(await ok(["thread", "records", "th_engine_config", "-o", "json"], asMember(w)))).toEqual(mine);
+    for (const w of ["worker-a", "worker-b"]) {
+      const theirs = JSON.parse(await ok(["thread", "records", "th_engine_config", "-o", "json"], asMember(w))) as any[];
+      expect(theirs.filter((r) => r.body.name !== "fanout-children").map((r) => r.id).sort()).toEqual(mine);
+      expect(theirs.filter((r) => r.body.name === "fanout-children").map((r) => r.body)).toEqual([{ topic: "routing_rule", name: "fanout-children", expression: "has(record.body.fanout)", target: "did:sync:agent:echo", priority: -10 }]);
+    }
   });
 
   test("a second start reuses the homes and the running members, and converges again", async () => {
@@ -339,7 +345,7 @@ describe("faults", () => {
     expect((await coord.spl(["status"])).code).toBe(0);
     const all = await ok(["fleet", "stop", "--all"]);
     expect(all).toContain("  [worker-a]  not running (home=~/.syncro-worker-a)");
-    expect(all).toMatch(/  \[coordinator\] stopped PID \d+ \(home=~\/\.syncro\)\n$/);
+    expect(all).toMatch(/  \[coordinator\] stopped PID \d+ \(home=~\/\.syncro\)\n\nThe homes are still fleet members .*\nTo leave the fleet, delete the \[fleet\] table from ~\/\.syncro\/config\.toml .*\n$/);
     expect((await coord.spl(["status"])).code).toBe(1);
   }, 60_000);
 });

@@ -8,21 +8,9 @@ import { join } from "node:path";
 import { consecutivePorts, localFleet } from "./fleet-harness";
 import { Instance, SPL, isAlive, track, waitFor } from "./harness";
 
-const { coord, workerPort, homeOf, asMember, pidOf, ok, startArgs, trackSpawned } = localFleet(2);
+const { coord, workerPort, homeOf, asMember, pidOf, ok, startArgs, trackSpawned, onMember } = localFleet(2);
 const MEMBERS = ["coordinator", "worker-a", "worker-b"] as const;
 
-
-/** A request over one member's socket (trusted: acts as the home's identity). */
-async function onMember(name: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`http://localhost${path}`, {
-    method,
-    unix: join(homeOf(name), "run", "spl.sock"),
-    headers: body !== undefined ? { "content-type": "application/json" } : {},
-    body: body === undefined ? undefined : JSON.stringify(body),
-  } as RequestInit);
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null };
-}
 
 let seq = 0;
 const write = (name: string, act: string, namespace: string) =>

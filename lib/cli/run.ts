@@ -122,7 +122,9 @@ export async function runCli(root: AnyCommand, argv: string[]): Promise<void> {
       return;
     }
     checkLeafArgs(rest, ((await resolve(cmd.args)) ?? {}) as ArgsDef, path);
-    await runCommand(cmd, { rawArgs: rest });
+    // The walk above chose this command; citty must not look for sub-commands again (a verb with
+    // both, like `task fan-out <alias>` and `task fan-out cancel`, would take the alias for one).
+    await runCommand({ ...cmd, subCommands: undefined }, { rawArgs: rest });
   } catch (err) {
     process.exitCode = reportError(err, path);
   }

@@ -62,6 +62,8 @@ export interface DaemonState {
   routes: Route[];
   /** What the capabilities handed each other (and tests read): Host.provide/use. */
   use<T>(s: Slot<T>): T;
+  /** The same, when no capability may have provided it. */
+  find<T>(s: Slot<T>): T | undefined;
   /** Whether TCP requests need a bearer token right now. */
   tcpAuthRequired(): boolean;
   /** Every config.toml table as this daemon read it (GET /v1/config `sections`). */
@@ -186,6 +188,7 @@ export function createDaemonState(o: {
     services: [storage, walCheckpointer(o.store.db, o.paths.store, storage), ...capabilities.flatMap(({ parts }) => parts.services ?? [])],
     routes: capabilities.flatMap(({ parts }) => parts.routes ?? []),
     use: (s) => use(s, "the daemon"),
+    find: (s) => provided.get(s.name) as never,
     tcpAuthRequired: needsToken,
     sectionsShown: () => Object.fromEntries(sections.map((s) => [s.name, (s.show ?? ((v: unknown) => v))(sectionOf(o.config, s))])),
   };

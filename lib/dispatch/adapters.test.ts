@@ -44,6 +44,16 @@ describe("dispatch adapters", () => {
       }
     }
   });
+  test("a goal over 64 KiB reaches the command cut in SPL_GOAL (SPL_GOAL_TRUNCATED=1) and whole on stdin", async () => {
+    const goal = "g".repeat(200 * 1024);
+    const big = { ...job, goal, record: { ...record, body: { goal } } };
+    const out = await new ExecAdapter({ command: ["sh", "-c", 'printf "%s %s " "${#SPL_GOAL}" "$SPL_GOAL_TRUNCATED"; wc -c'], timeoutSecs: 10 }).run(big);
+    expect(out.ok).toBe(true);
+    const [envLen, flag, stdinBytes] = (out.ok ? out.summary : "").trim().split(/\s+/);
+    expect([Number(envLen), flag]).toEqual([64 * 1024, "1"]);
+    expect(Number(stdinBytes)).toBeGreaterThan(200 * 1024);
+  });
+
   test("echo accepts", async () => {
     expect(await new EchoAdapter(1).run(job)).toEqual({ ok: true, summary: "echo: do it" });
   });

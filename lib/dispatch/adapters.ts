@@ -12,7 +12,7 @@ export interface DispatchJob {
 
 export type Outcome =
   | { ok: true; summary: string }
-  | { ok: false; verdict: "reject" | "timeout" | "failed"; reason: string; summary?: string };
+  | { ok: false; verdict: "reject" | "timeout" | "failed" | "cancelled"; reason: string; summary?: string };
 
 export interface Adapter {
   readonly kind: string;
@@ -36,7 +36,12 @@ export class EchoAdapter implements Adapter {
   readonly kind = "echo";
   constructor(private readonly delayMs = 0) {}
   async run(job: DispatchJob): Promise<Outcome> {
-    if (this.delayMs > 0) await Bun.sleep(this.delayMs);
+    if (this.delayMs > 0) {
+      const { promise, resolve } = Promise.withResolvers<void>();
+      const timer = setTimeout(resolve, this.delayMs);
+      job.signal?.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+      await promise;
+    }
     return { ok: true, summary: `echo: ${job.goal}` };
   }
 }
@@ -66,6 +71,18 @@ function commandEnv(passEnv: readonly string[] = []): Record<string, string> {
   return env;
 }
 
+/**
+ * SPL_GOAL, cut at GOAL_ENV_BYTES: the kernel refuses to start a program with an environment
+ * string over 128 KiB, and a fan-out goal may be 256 KiB. A cut goal says so in
+ * SPL_GOAL_TRUNCATED=1; the whole record (goal included) is always on stdin.
+ */
+export const GOAL_ENV_BYTES = 64 * 1024;
+function goalEnv(goal: string): Record<string, string> {
+  if (Buffer.byteLength(goal, "utf8") <= GOAL_ENV_BYTES) return { SPL_GOAL: goal };
+  const cut = Buffer.from(goal, "utf8").subarray(0, GOAL_ENV_BYTES).toString("utf8").replace(/\uFFFD$/, "");
+  return { SPL_GOAL: cut, SPL_GOAL_TRUNCATED: "1" };
+}
+
 /** Runs a command (argv, never a shell) with the goal in env and the record as JSON on stdin. */
 export class ExecAdapter implements Adapter {
   readonly kind = "exec";
@@ -80,7 +97,7 @@ export class ExecAdapter implements Adapter {
         stdin: "pipe",
         stdout: "pipe",
         stderr: "pipe",
-        env: { ...commandEnv(passEnv), SPL_GOAL: job.goal, SPL_RECORD_ID: job.record.id, SPL_THREAD: job.record.thread, SPL_TARGET: job.target },
+        env: { ...commandEnv(passEnv), ...goalEnv(job.goal), SPL_RECORD_ID: job.record.id, SPL_THREAD: job.record.thread, SPL_TARGET: job.target },
       });
     } catch (err) {
       return { ok: false, verdict: "reject", reason: `cannot run ${command[0]}: ${(err as Error).message}` };

@@ -7,6 +7,8 @@ import { KILL_SWITCH } from "../fleet/contract";
 import { defaultDispatchConfig, parseDispatchConfig, type DispatchConfig } from "./config";
 import { DISPATCH_RECORDS, DispatchTable } from "./fold";
 import { dispatchRoutes } from "./routes";
+import type { StoredRecord } from "../records/types";
+import type { Undispatched } from "./reconciler";
 import { reconcilerService } from "./service";
 
 export const dispatchSection: ConfigSection<DispatchConfig> = {
@@ -16,7 +18,7 @@ export const dispatchSection: ConfigSection<DispatchConfig> = {
   parse: (raw, file) => (raw === undefined ? defaultDispatchConfig() : parseDispatchConfig(raw, file)),
   show: (c) => ({
     concurrency: c.concurrency,
-    targets: Object.fromEntries(Object.entries(c.targets).map(([did, t]) => [did, { adapter: t.adapter ?? null, command: t.command ?? null, timeout_secs: t.timeoutSecs, cwd: t.cwd ?? null, delay_ms: t.delayMs }])),
+    targets: Object.fromEntries(Object.entries(c.targets).map(([did, t]) => [did, { adapter: t.adapter ?? null, command: t.command ?? null, timeout_secs: t.timeoutSecs, cwd: t.cwd ?? null, delay_ms: t.delayMs, verdicts: t.verdicts }])),
   }),
   template: () => `# Dispatch: routed INTENDs go to the target's adapter (README "Dispatch"). Targets not listed
 # get the echo adapter. Example:
@@ -28,8 +30,18 @@ export const dispatchSection: ConfigSection<DispatchConfig> = {
 # timeout_secs = 600`,
 };
 
-/** What other capabilities read of dispatch: how many are running (heartbeats report it). */
-export const DISPATCHES = slot<{ active(): number }>("dispatches");
+/** What other capabilities read of dispatch and ask of it. */
+export interface DispatchView {
+  /** How many are running (heartbeats report it). */
+  active(): number;
+  /** Whether an INTEND was handed to an adapter (its DO dispatch_handled is committed). */
+  handled(intend: string): boolean;
+  /** Ends an INTEND's dispatch, queued or running (README "Fan-out": a cancelled child). */
+  cancel(intend: string, reason: string): void;
+  /** Called for each INTEND the reconciler decided not to dispatch (no route, frozen, cancelled first). */
+  onUndispatched(listener: (rec: StoredRecord, why: Undispatched) => void): void;
+}
+export const DISPATCHES = slot<DispatchView>("dispatches");
 
 export const dispatchCapability: Capability = {
   name: "dispatch",
@@ -37,12 +49,19 @@ export const dispatchCapability: Capability = {
   setup(host) {
     const table = new DispatchTable();
     const killSwitch = () => host.find(KILL_SWITCH);
+    const listeners: Array<(rec: StoredRecord, why: Undispatched) => void> = [];
     const service = reconcilerService(host, {
       config: host.config(dispatchSection),
       dispatches: table,
       mayStartWork: (rec) => killSwitch()?.mayStartWork(rec.body.namespace) ?? true,
+      undispatched: (rec, why) => listeners.forEach((l) => l(rec, why)),
     });
-    host.provide(DISPATCHES, { active: () => table.active });
+    host.provide(DISPATCHES, {
+      active: () => table.active,
+      handled: (intend) => table.handled(intend),
+      cancel: (intend, reason) => void service.reconciler.cancel(intend, reason),
+      onUndispatched: (l) => void listeners.push(l),
+    });
     return {
       folds: [{ name: "dispatches", consumes: DISPATCH_RECORDS, apply: (rec) => table.apply(rec) }],
       services: [service],

@@ -7,6 +7,7 @@
 //   timeout_secs = 600
 //   cwd = "/srv/work"
 //   pass_env = ["GITHUB_TOKEN"] # daemon environment variables the command gets besides the allowlist
+//   verdicts = true             # its outcomes are trust verdicts (default: recorded, never trust)
 // A value of the wrong shape is a startup error naming the key. What can change while the daemon
 // runs (a command installed later, a cwd created later) and a target table that names no adapter
 // are checked per dispatch instead: that dispatch fails with the fix in its reason and the log,
@@ -27,6 +28,8 @@ export interface TargetConfig {
   delayMs: number;
   /** `pass_env`: names of the daemon's environment variables passed to the command (adapters.ts). */
   passEnv?: string[];
+  /** The adapter's accept/reject is a trust verdict about the target (README "Dispatch"). */
+  verdicts: boolean;
 }
 
 export interface DispatchConfig {
@@ -36,7 +39,7 @@ export interface DispatchConfig {
 
 export const defaultDispatchConfig = (): DispatchConfig => ({ concurrency: DEFAULT_CONCURRENCY, targets: {} });
 
-const TARGET_KEYS = ["adapter", "command", "timeout_secs", "cwd", "delay_ms", "pass_env"];
+const TARGET_KEYS = ["adapter", "command", "timeout_secs", "cwd", "delay_ms", "pass_env", "verdicts"];
 const isTable = (v: unknown): v is Record<string, unknown> => !!v && typeof v === "object" && !Array.isArray(v);
 
 /** Reads the [dispatch] table of a parsed config.toml; a malformed value is a UserError naming its key. */
@@ -63,7 +66,7 @@ export function parseDispatchConfig(raw: unknown, path: string): DispatchConfig 
     if (!isTable(entry)) bad(where, "a table", `give it adapter = "echo" or adapter = "exec"`);
     const e = entry as Record<string, unknown>;
     for (const key of Object.keys(e)) if (!TARGET_KEYS.includes(key)) bad(`${where} ${key}`, `one of ${TARGET_KEYS.join(", ")} (unknown key)`, "remove it or fix its spelling");
-    const t: TargetConfig = { timeoutSecs: DEFAULT_TIMEOUT_SECS, delayMs: 0 };
+    const t: TargetConfig = { timeoutSecs: DEFAULT_TIMEOUT_SECS, delayMs: 0, verdicts: false };
     if (e.adapter !== undefined) {
       if (e.adapter !== "echo" && e.adapter !== "exec") bad(`${where} adapter`, '"echo" or "exec"', `e.g. adapter = "exec"`);
       t.adapter = e.adapter as "echo" | "exec";
@@ -81,6 +84,10 @@ export function parseDispatchConfig(raw: unknown, path: string): DispatchConfig 
     if (e.delay_ms !== undefined) {
       if (typeof e.delay_ms !== "number" || !(e.delay_ms >= 0)) bad(`${where} delay_ms`, "a number of milliseconds >= 0", "e.g. delay_ms = 100");
       t.delayMs = e.delay_ms as number;
+    }
+    if (e.verdicts !== undefined) {
+      if (typeof e.verdicts !== "boolean") bad(`${where} verdicts`, "true or false", "e.g. verdicts = true (its outcomes become trust verdicts)");
+      t.verdicts = e.verdicts as boolean;
     }
     if (e.cwd !== undefined) {
       if (typeof e.cwd !== "string" || e.cwd === "") bad(`${where} cwd`, "a directory path", `e.g. cwd = "/srv/work"`);

@@ -18,11 +18,14 @@ export interface Draft {
   act: "DO" | "KNOW";
   body: JsonObject;
   parents?: string[];
+  judged_by?: string;
 }
 
 export interface ReconcilerDeps<R extends RoutingRuleLike> {
-  /** Writes records in one submission; resolves once committed, throws if any was refused. */
-  write(drafts: Draft[]): Promise<void>;
+  /** Writes records in one submission; resolves with them once committed, throws if any was refused. */
+  write(drafts: Draft[]): Promise<StoredRecord[]>;
+  /** Whether a target's adapter outcomes are trust verdicts ([dispatch.targets."<did>"] verdicts = true). */
+  outcomesAreVerdicts?(target: string): boolean;
   /** Routing rules and trust as they are now (called once per batch). */
   route(): RouteInputs<R>;
   /** The adapter for a target, or an error message naming the config fix. */
@@ -30,6 +33,8 @@ export interface ReconcilerDeps<R extends RoutingRuleLike> {
   isSystemActor(did: string): boolean;
   /** The kill switch (README "Fleet"): false while the record's namespace is frozen or the fleet is stopped. */
   mayStartWork?(rec: StoredRecord): boolean;
+  /** An INTEND decided but not dispatched: nothing routes it, its namespace is frozen, or it was cancelled first. */
+  undispatched?(rec: StoredRecord, why: Undispatched): void;
   dispatches: DispatchTable;
   concurrency: number;
   /** Routing decisions (target syncropel_engine::reconciler). */
@@ -37,6 +42,8 @@ export interface ReconcilerDeps<R extends RoutingRuleLike> {
   /** Dispatch outcomes (target syncropel_engine::dispatch). */
   dispatchLog: Logger;
 }
+
+export type Undispatched = "default" | "frozen" | "cancelled";
 
 /** INTENDs decided per turn of the event loop before requests get their turn again. */
 const BATCH = 256;
@@ -56,6 +63,10 @@ export class Reconciler<R extends RoutingRuleLike = RoutingRuleLike> {
   private abort = new AbortController();
   private readonly semaphore: Semaphore;
   private readonly inflight = new Set<Promise<void>>();
+  /** INTENDs cancelled before or while they ran (README "Fan-out": a cancelled child), with the reason. */
+  private readonly cancelled = new Map<string, string>();
+  /** The abort of each running dispatch, by INTEND. */
+  private readonly running = new Map<string, AbortController>();
   /** Since start: INTENDs decided, by outcome, and dispatches finished. */
   readonly counts = { decided: 0, dispatched: 0, defaulted: 0, failed: 0, finished: 0 };
 
@@ -66,6 +77,17 @@ export class Reconciler<R extends RoutingRuleLike = RoutingRuleLike> {
   /** Queue depth, adapters running and waiting for a slot, the most ever running at once. */
   get stats() {
     return { queued: this.queue.length, running: this.semaphore.running, waiting: this.semaphore.queued, peak: this.semaphore.peak, concurrency: this.deps.concurrency, ...this.counts };
+  }
+
+  /**
+   * Ends one INTEND's dispatch: one still queued is not dispatched, a running adapter is aborted
+   * and the INTEND is fulfilled with verdict `cancelled`. Returns whether an adapter was running.
+   */
+  cancel(intend: string, reason: string): boolean {
+    this.cancelled.set(intend, reason);
+    const job = this.running.get(intend);
+    job?.abort();
+    return job !== undefined;
   }
 
   /** Called from the commit hook with the records one transaction created. Never blocks. */
@@ -143,8 +165,15 @@ export class Reconciler<R extends RoutingRuleLike = RoutingRuleLike> {
   /** Routes one INTEND and logs the decision; returns what to dispatch, or null. */
   private decide(rec: StoredRecord, inputs: RouteInputs<R>): Decision | null {
     if (skipReason(rec, this.deps.isSystemActor) || this.deps.dispatches.handled(rec.id)) return null;
+    if (this.cancelled.has(rec.id)) {
+      this.deps.log.info("routing decision", { record: rec.id, thread: rec.thread, outcome: "cancelled" });
+      this.cancelled.delete(rec.id);
+      this.deps.undispatched?.(rec, "cancelled");
+      return null;
+    }
     if (this.deps.mayStartWork && !this.deps.mayStartWork(rec)) {
       this.deps.log.info("routing decision", { record: rec.id, thread: rec.thread, outcome: "frozen", namespace: rec.body.namespace ?? null });
+      this.deps.undispatched?.(rec, "frozen");
       return null;
     }
     const { rule, target } = decideRoute(rec, inputs);
@@ -153,6 +182,7 @@ export class Reconciler<R extends RoutingRuleLike = RoutingRuleLike> {
     if (target === null) {
       this.counts.defaulted++;
       this.deps.log.info("routing decision", { ...fields, outcome: "default" });
+      this.deps.undispatched?.(rec, "default");
       return null;
     }
     const adapter = this.deps.adapterFor(target);
@@ -193,16 +223,23 @@ export class Reconciler<R extends RoutingRuleLike = RoutingRuleLike> {
   }
 
   private run(d: Decision, adapter: Adapter): void {
+    const own = new AbortController();
     const job = this.semaphore
       .run(async () => {
         if (this.stopped) return null;
         const t0 = performance.now();
         let outcome: Outcome;
+        this.running.set(d.rec.id, own);
+        if (this.cancelled.has(d.rec.id)) own.abort();
         try {
-          outcome = await adapter.run({ record: d.rec, target: d.target, goal: goalOf(d.rec), signal: this.abort.signal });
+          outcome = own.signal.aborted ? cancelledOutcome() : await adapter.run({ record: d.rec, target: d.target, goal: goalOf(d.rec), signal: AbortSignal.any([this.abort.signal, own.signal]) });
         } catch (err) {
           outcome = { ok: false, verdict: "failed", reason: `adapter ${adapter.kind} failed: ${(err as Error).message}` };
+        } finally {
+          this.running.delete(d.rec.id);
         }
+        if (own.signal.aborted && !this.abort.signal.aborted) outcome = { ...cancelledOutcome(this.cancelled.get(d.rec.id)), ...(outcome.summary !== undefined ? { summary: outcome.summary } : {}) };
+        this.cancelled.delete(d.rec.id);
         return { outcome, latency: Math.round(performance.now() - t0) };
       })
       // The slot is free once the work is done; recording the result does not hold it.
@@ -212,21 +249,30 @@ export class Reconciler<R extends RoutingRuleLike = RoutingRuleLike> {
         const fields = { record: d.rec.id, thread: d.rec.thread, target: d.target, outcome: outcome.ok ? "accept" : outcome.verdict, latency_ms: latency };
         if (outcome.ok) this.deps.dispatchLog.info("dispatch finished", fields);
         else this.deps.dispatchLog.warn("dispatch finished", { ...fields, reason: outcome.reason });
-        await this.finish(completion(d.rec.id, d.rec.thread, d.target, d.rule, d.domain, outcome, latency, adapter.kind));
+        const [fulfil] = await this.finish(completion(d.rec.id, d.rec.thread, d.target, d.rule, d.domain, outcome, latency, adapter.kind));
+        // A target configured so: the engine judges the outcome (accept or reject) as a reviewer would.
+        const verdict = outcome.ok ? "accept" : outcome.verdict === "reject" ? "reject" : null;
+        if (fulfil && verdict && this.deps.outcomesAreVerdicts?.(d.target)) {
+          await this.finish([{ thread: d.rec.thread, act: "KNOW", body: { verdict, subject: d.target, domain: d.domain, judged_as: "adapter outcome" }, parents: [fulfil.id], judged_by: fulfil.id }]);
+        }
       });
     this.inflight.add(job);
     void job.finally(() => this.inflight.delete(job));
   }
 
-  private async finish(drafts: Draft[]): Promise<void> {
+  private async finish(drafts: Draft[]): Promise<StoredRecord[]> {
     try {
-      await this.deps.write(drafts);
-      this.counts.finished += drafts.length / 2;
+      const written = await this.deps.write(drafts);
+      this.counts.finished += drafts.filter((d) => d.body.fulfills !== undefined).length;
+      return written;
     } catch (err) {
       this.deps.dispatchLog.error("could not record a dispatch result; it is closed as failed at the next start", { records: drafts.length, error: (err as Error).message });
+      return [];
     }
   }
 }
+
+const cancelledOutcome = (reason = "cancelled"): Outcome => ({ ok: false, verdict: "cancelled", reason });
 
 function goalOf(rec: StoredRecord): string {
   const b = rec.body;
@@ -238,8 +284,9 @@ function domainOf(rec: StoredRecord): string {
 }
 
 /**
- * The two records that close a dispatch: the KNOW fulfilling the INTEND (a verdict about the
- * target, so accepted and rejected work is trust evidence) and the summary on the sub-thread.
+ * The two records that close a dispatch: the KNOW fulfilling the INTEND (the adapter's outcome:
+ * it names the target as subject, but judges no work, so it is not trust evidence — README
+ * "Dispatch") and the summary on the sub-thread.
  */
 function completion(intend: string, thread: string, target: string, rule: string, domain: string, outcome: Outcome, latencyMs: number, codepath: string): Draft[] {
   const fulfil: JsonObject = { fulfills: intend, verdict: outcome.ok ? "accept" : outcome.verdict, subject: target, domain };

@@ -21,8 +21,11 @@ export interface RouteInputs<R extends RoutingRuleLike> {
   rules: readonly R[];
   /** Whether a rule matches the record; a rule that errors does not match. */
   matches(rule: R, record: StoredRecord): boolean;
-  /** The highest-trust actor with evidence in a domain, if any. */
-  trusted(domain: string): string | undefined;
+  /**
+   * The highest-trust actor with evidence in a domain that can take work (it has a dispatch
+   * target) and is not `requester`: nobody is handed their own INTEND back.
+   */
+  trusted(domain: string, requester: string): string | undefined;
 }
 
 /** Why the reconciler leaves a record alone, or null when it routes it. */
@@ -32,6 +35,7 @@ export function skipReason(rec: StoredRecord, isSystemActor: (did: string) => bo
   const b = rec.body;
   if (b.dispatch_handled === true) return "already handled";
   if (b.fulfills != null || b.cancels != null) return "fulfils or cancels another record";
+  if (Array.isArray(b.subtasks)) return "a fan-out parent (its join fulfils it)";
   return null;
 }
 
@@ -40,7 +44,7 @@ export function decideRoute<R extends RoutingRuleLike>(rec: StoredRecord, inputs
   if (typeof to === "string" && to !== "") return { rule: "explicit", target: to };
   for (const rule of inputs.rules) if (inputs.matches(rule, rec)) return { rule: rule.name, target: rule.target };
   const domain = typeof rec.body.domain === "string" && rec.body.domain !== "" ? rec.body.domain : "general";
-  const trusted = inputs.trusted(domain);
+  const trusted = inputs.trusted(domain, rec.actor);
   if (trusted) return { rule: "trust_fallback", target: trusted };
   return { rule: "default", target: null };
 }

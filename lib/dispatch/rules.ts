@@ -15,12 +15,14 @@ export class RoutingRules {
   private needsSystem = false;
   private warned = new Set<string>();
   /** The trust fallback's table (it walks every trust row): recomputed after new verdicts, and each minute for decay. */
-  private best: { at: number; byDomain: Map<string, string> } | null = null;
+  private best: { at: number; byDomain: Map<string, string[]> } | null = null;
 
   constructor(
     private readonly engine: Pick<Engine, "config" | "trust" | "scope" | "system">,
     private readonly startedAt: number,
     private readonly log: Logger,
+    /** Actors with a [dispatch.targets."<did>"] entry: the only ones the trust fallback hands work to. */
+    private readonly dispatchTargets: ReadonlySet<string>,
   ) {}
 
   private refresh(): void {
@@ -52,9 +54,9 @@ export class RoutingRules {
     this.log.warn("routing rule could not be evaluated; it does not match", { rule: rule.name, error: (err as Error)?.message ?? String(err) });
   }
 
-  private bestByDomain(nowSecs: number): Map<string, string> {
+  private bestByDomain(nowSecs: number): Map<string, string[]> {
     const now = Date.now();
-    if (!this.best || now - this.best.at >= 60_000) this.best = { at: now, byDomain: highestTrust(this.engine, nowSecs) };
+    if (!this.best || now - this.best.at >= 60_000) this.best = { at: now, byDomain: byTrust(this.engine, nowSecs, this.dispatchTargets) };
     return this.best.byDomain;
   }
 
@@ -88,18 +90,21 @@ export class RoutingRules {
           return false;
         }
       },
-      trusted: (domain) => this.bestByDomain(nowSecs).get(domain),
+      trusted: (domain, requester) => this.bestByDomain(nowSecs).get(domain)?.find((actor) => actor !== requester),
     };
   }
 }
 
-/** The highest-trust actor with evidence in each domain (ties: the one with more verdicts, then by name). */
-function highestTrust(engine: Pick<Engine, "trust">, nowSecs: number): Map<string, string> {
-  const best = new Map<string, { actor: string; trust: number; total: number }>();
+/**
+ * Per domain, the actors with evidence there that can take work (they have a dispatch target),
+ * highest trust first (ties: more verdicts, then by name).
+ */
+function byTrust(engine: Pick<Engine, "trust">, nowSecs: number, targets: ReadonlySet<string>): Map<string, string[]> {
+  const rows = new Map<string, { actor: string; trust: number; total: number }[]>();
   for (const r of engine.trust.rows(nowSecs)) {
-    if (r.total === 0) continue;
-    const cur = best.get(r.domain);
-    if (!cur || r.trust > cur.trust || (r.trust === cur.trust && r.total > cur.total)) best.set(r.domain, { actor: r.actor, trust: r.trust, total: r.total });
+    if (r.total === 0 || !targets.has(r.actor)) continue;
+    rows.set(r.domain, [...(rows.get(r.domain) ?? []), r]);
   }
-  return new Map([...best].map(([d, v]) => [d, v.actor]));
+  const order = (a: { actor: string; trust: number; total: number }, b: typeof a) => b.trust - a.trust || b.total - a.total || (a.actor < b.actor ? -1 : 1);
+  return new Map([...rows].map(([d, rs]) => [d, rs.sort(order).map((r) => r.actor)]));
 }

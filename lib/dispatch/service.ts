@@ -7,7 +7,7 @@ import { prepareRecord } from "../records/envelope";
 import type { StoredRecord } from "../records/types";
 import { adapterFor, type DispatchConfig } from "./config";
 import type { DispatchTable } from "./fold";
-import { type Draft, Reconciler } from "./reconciler";
+import { type Draft, Reconciler, type Undispatched } from "./reconciler";
 import { RoutingRules } from "./rules";
 
 export type ReconcilerService = Service & { readonly reconciler: Reconciler; readonly dispatches: DispatchTable };
@@ -18,19 +18,26 @@ export function reconcilerService(host: Host, o: {
   dispatches: DispatchTable;
   /** Whether work may start for this record now (the kill switch); absent: always. */
   mayStartWork?: (rec: StoredRecord) => boolean;
+  /** An INTEND decided but not dispatched (nothing routes it, frozen, cancelled first). */
+  undispatched?: (rec: StoredRecord, why: Undispatched) => void;
 }): ReconcilerService {
   const log = host.log.child("syncropel_engine::reconciler");
-  const rules = new RoutingRules(host.engine, host.startedAt, log);
+  const rules = new RoutingRules(host.engine, host.startedAt, log, new Set(Object.keys(o.config.targets)));
   const write = async (drafts: Draft[]) => {
     const results = await host.submit(drafts.map((d) => prepareRecord({ ...d, actor: ENGINE_ACTOR })));
-    for (const r of results) if (r.status === "error") throw r.error;
+    return results.map((r) => {
+      if (r.status === "error") throw r.error;
+      return r.record;
+    });
   };
   const reconciler = new Reconciler({
     write,
     route: () => rules.inputs(),
     adapterFor: (target) => adapterFor(o.config, target),
+    outcomesAreVerdicts: (target) => o.config.targets[target]?.verdicts === true,
     isSystemActor: (did) => did.startsWith("did:sync:system:"),
     mayStartWork: o.mayStartWork,
+    undispatched: o.undispatched,
     dispatches: o.dispatches,
     concurrency: o.config.concurrency,
     log,

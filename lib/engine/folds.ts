@@ -15,8 +15,8 @@ export interface FoldContext {
   /** true while rebuild_from_store() replays the log; false for records just committed. */
   rebuilding: boolean;
   log: Logger;
-  /** The author of a stored record (verdicts name the work they judge by id). */
-  actorOf(id: string): string | undefined;
+  /** A stored record by id (verdicts name the work they judge by id). */
+  recordOf(id: string): StoredRecord | null;
 }
 
 export interface Fold {
@@ -58,7 +58,7 @@ const tokenFold = (engine: EngineState): Fold => ({
 const trustFold = (engine: EngineState): Fold => ({
   name: "trust",
   consumes: { act: "KNOW", bodyField: "verdict" },
-  apply: (rec, { actorOf }) => engine.trust.apply(rec, actorOf),
+  apply: (rec, { recordOf }) => engine.trust.apply(rec, recordOf),
 });
 
 /** The built-in folds, in the order each record visits them. */

@@ -56,7 +56,7 @@ export class Engine implements EngineState {
   ) {
     this.log = log.child("spl::engine");
     this.allFolds = ENGINE_FOLDS.map((make) => make(this));
-    this.live = { rebuilding: false, log: this.log, actorOf: (id) => store.actorOf(id) };
+    this.live = { rebuilding: false, log: this.log, recordOf: (id) => store.get(id) };
     this.addFacts([trustFacts(this.trust)]);
   }
 

@@ -5,6 +5,7 @@
 // from its created_at. Sums are kept relative to a per-row reference time so that a read is
 // O(1): sum_i w_i = 2^(-(now - ref)/H) * sum_i 2^((t_i - ref)/H).
 
+import { ENGINE_ACTOR } from "../instance";
 import type { StoredRecord } from "../records/types";
 
 export interface TrustParams {
@@ -72,7 +73,8 @@ interface Evidence {
   accTotal: number;
 }
 
-export type ActorLookup = (recordId: string) => string | undefined;
+/** What the trust fold reads of a stored record, by id (the store). */
+export type RecordLookup = (recordId: string) => Pick<StoredRecord, "actor" | "act" | "body"> | null | undefined;
 
 export class TrustTable {
   private params: TrustParams = { ...DEFAULT_TRUST_PARAMS };
@@ -94,16 +96,16 @@ export class TrustTable {
   }
 
   /**
-   * Folds one record. Returns true when it was counted as evidence: a KNOW whose
-   * body.verdict is accept|reject, about an identifiable actor other than its author.
+   * Folds one record. Returns true when it was counted as evidence: a KNOW whose body.verdict is
+   * accept|reject, judging real work (judgedActor) by an actor other than its author.
    */
-  apply(rec: StoredRecord, actorOf: ActorLookup): boolean {
+  apply(rec: StoredRecord, recordOf: RecordLookup): boolean {
     if (rec.act !== "KNOW") return false;
     const body = rec.body ?? {};
     const verdict = body.verdict;
     if (verdict !== "accept" && verdict !== "reject") return false;
     if (this.applied.has(rec.id)) return false; // rebuild + live broadcast may deliver twice
-    const judged = judgedActor(rec, actorOf);
+    const judged = judgedActor(rec, recordOf);
     if (!judged || judged === rec.actor) return false; // unknown subject, or a self-verdict
     const domain = typeof body.domain === "string" && body.domain !== "" ? body.domain : DEFAULT_TRUST_DOMAIN;
     this.applied.add(rec.id);
@@ -199,16 +201,25 @@ export class TrustTable {
 }
 
 /**
- * The actor whose work a verdict judges: body.subject, else the author of the record named by
- * judged_by, else of the first parent. An unresolvable judged_by falls through to the parent.
+ * The actor whose real work a verdict judges (README "Engine"), or undefined when it judges none:
+ * its judged_by names a record that fulfils an INTEND (body.fulfills names an INTEND: a fulfilling
+ * KNOW, or a task's `done`), and that record's author is the one judged (body.subject, when given,
+ * must be that author; the engine's KNOW closing a dispatch is its target's work, body.subject).
+ * A verdict about a made-up actor, about no record, or about a record that is not someone's answer
+ * to an INTEND counts for nobody, and so does an adapter's outcome itself (the engine's fulfilling
+ * KNOW judges nothing: it is the work's record, which a reviewer may then judge).
  */
-export function judgedActor(rec: StoredRecord, actorOf: ActorLookup): string | undefined {
+export function judgedActor(rec: StoredRecord, recordOf: RecordLookup): string | undefined {
+  if (!rec.judged_by) return undefined;
+  const work = recordOf(rec.judged_by);
+  if (!work) return undefined;
+  const author = work.actor === ENGINE_ACTOR && typeof work.body?.subject === "string" ? work.body.subject : work.actor;
   const subject = rec.body?.subject;
-  if (typeof subject === "string" && subject !== "") return subject;
-  const byJudged = rec.judged_by ? actorOf(rec.judged_by) : undefined;
-  if (byJudged) return byJudged;
-  const first = rec.parents?.[0];
-  return first ? actorOf(first) : undefined;
+  if (subject !== undefined && subject !== author) return undefined;
+  // A task's `done` is its answer to the task's INTEND (the task status machine let it land only there).
+  if (work.act === "DO" && work.body?.task_event === "done") return author;
+  const fulfils = work.body?.fulfills;
+  return typeof fulfils === "string" && recordOf(fulfils)?.act === "INTEND" ? author : undefined;
 }
 
 function key(actor: string, domain: string): string {

@@ -1,5 +1,6 @@
 // `spl kill` / `spl unkill` (README "Fleet"): check the flags, then write one LEARN on th_fleet_control at
-// the coordinator (the local daemon when this home is not a worker), which every member copies.
+// the coordinator — found by asking this home's daemon what it is (a worker names its coordinator) —
+// which every member copies.
 import { call } from "../client";
 import { loadConfig } from "../config";
 import { UsageError, UserError } from "../errors";
@@ -46,7 +47,7 @@ function grace(f: KillFlags, lvl: FreezeLevel): number {
 async function record(body: Record<string, unknown>, url?: string) {
   const actor = loadConfig(homePaths().config).identity.actor;
   const issued = { ...body, issued_by: actor, issued_at_unix: Math.floor(Date.now() / 1000) };
-  return call("POST", "/v1/records", { act: "LEARN", actor, thread: FLEET_CONTROL_THREAD, body: issued }, coordinatorTarget(url));
+  return call("POST", "/v1/records", { act: "LEARN", actor, thread: FLEET_CONTROL_THREAD, body: issued }, await coordinatorTarget(url));
 }
 
 export async function kill(f: KillFlags): Promise<{ line: string; record: unknown }> {
@@ -65,7 +66,7 @@ export async function kill(f: KillFlags): Promise<{ line: string; record: unknow
 
 export async function unkill(f: KillFlags): Promise<{ line: string; record: unknown }> {
   const s = scope("unkill", f);
-  const status = await fetchStatus(coordinatorTarget(f.url));
+  const status = await fetchStatus(await coordinatorTarget(f.url));
   if ("emergency" in s) {
     if (!status.emergency.active) throw new UserError("no emergency stop is active", "nothing to lift; 'spl fleet status' shows the fleet's freezes");
     return { line: "✓ emergency clear recorded", record: await record({ topic: CONTROL_TOPICS.emergencyClear }, f.url) };

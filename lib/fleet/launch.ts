@@ -2,15 +2,16 @@
 // the CLI's home (~/.syncro, :9100) and workers on <home>-worker-{a,b,...} (:9201, :9202...).
 // Each member is started and stopped by running this same binary (`spl serve --daemon|--stop`)
 // with its SYNCROPEL_HOME, exactly as an operator would by hand.
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { request, type Target } from "../client";
-import { readConfigToml } from "../config";
+import { loadConfig, readConfigToml } from "../config";
 import { selfCommand } from "../daemonctl/control";
 import { UserError } from "../errors";
 import { ensureHome } from "../home";
 import { homePaths, userHome } from "../paths";
 import { FLEET_CONTROL_THREAD, ENGINE_CONFIG_THREAD } from "../records/reserved-threads";
+import { DEFAULT_CHILD_TARGET } from "../fanout/spec";
 import { fleetTokenPath, readFleetToken } from "./token";
 import { setFleetKeys } from "./config-file";
 
@@ -66,6 +67,35 @@ async function startMember(name: string, home: string, port: number): Promise<nu
   return pid;
 }
 
+/**
+ * Writes `[server] port = N` into a member's config.toml (keeping every other line), so the CLI run
+ * from that home — and the daemon started there without --port — uses the port the member serves on.
+ * Returns whether the file changed.
+ */
+export function setServerPort(configPath: string, port: number): boolean {
+  const lines = readFileSync(configPath, "utf8").split("\n");
+  let table = "";
+  let at = -1;
+  let header = -1;
+  lines.forEach((line, i) => {
+    const t = /^\s*\[([^\]]+)\]\s*(#.*)?$/.exec(line);
+    if (t) table = t[1]!.trim();
+    else if (table === "server" && /^\s*port\s*=/.test(line)) at = i;
+    if (t && table === "server") header = i;
+  });
+  const want = `port = ${port}`;
+  if (at >= 0) {
+    if (lines[at]!.replace(/\s*#.*$/, "").trim() === want) return false;
+    lines[at] = want;
+  } else if (header >= 0) lines.splice(header + 1, 0, want);
+  else lines.push("", "[server]", want);
+  writeFileSync(configPath, lines.join("\n"), { mode: 0o600 });
+  return true;
+}
+
+/** The routing rule a new worker gets for the fan-out children it is sent (README "Fan-out"): the echo adapter. */
+const FANOUT_RULE = { topic: "routing_rule", name: "fanout-children", expression: "has(record.body.fanout)", target: DEFAULT_CHILD_TARGET, priority: -10 };
+
 async function stopMember(home: string): Promise<{ pid: number | null; error?: string }> {
   const r = await spl(home, ["serve", "--stop"]);
   if (r.code !== 0) return { pid: null, error: lastError(r) };
@@ -88,8 +118,14 @@ async function sharedRecords(coordinatorHome: string): Promise<any[]> {
   return out;
 }
 
-/** Writes the coordinator's shared records into a stopped worker's store (same ids: idempotent). */
+/**
+ * Writes the coordinator's shared records into a stopped worker's store (same ids: idempotent),
+ * and the fan-out rule unless the coordinator's config already names one.
+ */
 async function copyShared(records: any[], workerHome: string): Promise<number> {
+  const ownRule = records.some((r) => r.thread === ENGINE_CONFIG_THREAD && r.body?.topic === "routing_rule" && r.body?.name === FANOUT_RULE.name);
+  const actor = loadConfig(homePaths(workerHome).config).identity.actor;
+  const rule = ownRule ? [] : [{ thread: ENGINE_CONFIG_THREAD, actor, act: "LEARN", body: FANOUT_RULE, parents: [], created_at: Math.floor(Date.now() / 1000) }];
   const { openStore } = await import("../store/open");
   const { RecordStore } = await import("../store/records");
   const { prepareRecord } = await import("../records/envelope");
@@ -101,7 +137,7 @@ async function copyShared(records: any[], workerHome: string): Promise<number> {
   try {
     const store = new RecordStore(db);
     db.transaction(() => {
-      for (const r of records) {
+      for (const r of [...records, ...rule]) {
         const { thread, actor, act, body, clock, parents, data_type, judged_by } = r;
         const res = store.insert(prepareRecord({ thread, actor, act, body, clock, parents, data_type, judged_by }), r.created_at);
         if (res.status === "created") created++;
@@ -145,7 +181,10 @@ export async function startFleet(o: StartOptions): Promise<void> {
   const expected: { name: string; did: string; endpoint: string; home: string }[] = [];
   let coord = await memberInfo(home);
   if (coord && (changed || coord.role !== "coordinator")) {
-    await stopMember(home); // it must re-read config.toml to take the coordinator's role
+    // It must re-read config.toml to take the coordinator's role: say so, it was serving.
+    const why = changed ? "[fleet] in its config.toml changed" : `it ran as a ${coord.role === "plain" ? "plain instance" : coord.role}`;
+    const stopped = await stopMember(home);
+    o.write(`  [coordinator] restarting${stopped.pid ? ` PID ${stopped.pid}` : ""} (${why})`);
     coord = null;
   }
   if (coord) o.write(`  [coordinator] running ${coord.endpoint} (home=${tilde(home)})`);
@@ -171,10 +210,12 @@ export async function startFleet(o: StartOptions): Promise<void> {
     }
     let running = await memberInfo(wHome);
     const wChanged = setFleetKeys(homePaths(wHome).config, { coordinator_url: coordinatorUrl, heartbeat_interval_secs: heartbeat });
+    setServerPort(homePaths(wHome).config, port);
     const hadToken = readFleetToken(wHome) === token;
     if (!hadToken) writeTokenFile(fleetTokenPath(wHome), token);
     if (running && (wChanged || !hadToken)) {
-      await stopMember(wHome);
+      const stopped = await stopMember(wHome);
+      o.write(`  [${name}]  restarting${stopped.pid ? ` PID ${stopped.pid}` : ""} (${wChanged ? "[fleet] in its config.toml changed" : "it held another fleet token"})`);
       running = null;
     }
     if (!running) {
@@ -236,6 +277,18 @@ export async function stopFleet(names: string[], write: (line: string) => void):
       ok = false;
       write(`  ${tag} could not stop: ${r.error}`);
     } else write(`  ${tag} stopped${r.pid ? ` PID ${r.pid}` : ""} (home=${tilde(h)})`);
+  }
+  // The homes stay fleet members: [fleet] in config.toml makes the next `spl serve` a coordinator
+  // (beating into its own registry) or a worker again. Say how to leave instead.
+  const cfg = homePaths(home).config;
+  if (names.includes("coordinator") && existsSync(cfg) && readConfigToml(cfg).fleet !== undefined) {
+    write(
+      [
+        "",
+        `The homes are still fleet members ([fleet] in their config.toml): 'spl serve' in ${tilde(home)} starts the coordinator again.`,
+        `To leave the fleet, delete the [fleet] table from ${tilde(cfg)} (and from each ${tilde(home)}-worker-*/config.toml).`,
+      ].join("\n"),
+    );
   }
   return ok;
 }

@@ -1,7 +1,7 @@
 // What the fleet verbs read and print: where the coordinator is (README "Fleet": [fleet] coordinator_url,
 // else the local daemon), picking one member by DID, tail or name, and the runbook's layouts.
 import { existsSync, readFileSync } from "node:fs";
-import { call, resolveTarget, type Target } from "../client";
+import { call, request, resolveTarget, type Target } from "../client";
 import { loadConfig, sectionOf } from "../config";
 import { UserError } from "../errors";
 import { homePaths } from "../paths";
@@ -31,14 +31,23 @@ function memberToken(home: string): string | undefined {
   return existsSync(p.token) ? readFileSync(p.token, "utf8").trim() || undefined : undefined;
 }
 
-export function coordinatorTarget(urlOverride?: string): Target {
+/**
+ * Where the fleet's coordinator is, by what the daemon says about itself (GET /v1/fleet/member:
+ * a worker names its coordinator; anything else is the coordinator, or a plain instance, itself):
+ * the local daemon, or the one --url / SPL_SERVE_URL names. Only when that daemon does not answer
+ * is it worked out from config.toml, as the daemon would.
+ */
+export async function coordinatorTarget(urlOverride?: string): Promise<Target> {
   const p = homePaths();
   const url = urlOverride || process.env.SPL_SERVE_URL;
-  if (url) return { url: url.replace(/\/+$/, ""), token: memberToken(p.home), describe: url };
+  const here: Target = url ? { url: url.replace(/\/+$/, ""), token: memberToken(p.home), describe: url } : resolveTarget();
+  const toCoordinator = (c: string): Target => ({ url: c, token: memberToken(p.home), describe: c });
+  const self = await request("GET", "/v1/fleet/member", undefined, here, 5000).catch(() => null);
+  if (self?.status === 200 && typeof self.body?.role === "string") return self.body.role === "worker" && self.body.coordinator_url ? toCoordinator(self.body.coordinator_url) : here;
+  if (url) return here;
   const config = loadConfig(p.config);
   const me = fleetMember(sectionOf(config, fleetSection), config.server, p.home);
-  if (me.role === "worker" && me.coordinatorUrl) return { url: me.coordinatorUrl, token: memberToken(p.home), describe: me.coordinatorUrl };
-  return resolveTarget();
+  return me.role === "worker" && me.coordinatorUrl ? toCoordinator(me.coordinatorUrl) : here;
 }
 
 export const fetchStatus = (target: Target) => call<FleetStatus>("GET", "/v1/fleet/status", undefined, target);

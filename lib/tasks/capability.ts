@@ -4,7 +4,7 @@
 // task and start it), GET /v1/tasks, CEL task(), and [tasks] alias_prefix.
 import { badValue, type ConfigSection } from "../config";
 import { ApiError } from "../api/http";
-import { slot, type Capability } from "../capability";
+import { slot, THREAD_STATUS, type Capability } from "../capability";
 import { toCelValue } from "../engine/cel-values";
 import type { FactProvider } from "../engine/vocabulary";
 import { DEFAULT_ALIAS_PREFIX, TaskTable, taskFacts, taskFolds, type TaskFacts } from "./fold";
@@ -52,6 +52,11 @@ export const tasksCapability: Capability = {
   setup(host) {
     const table = new TaskTable(host.config(tasksSection).aliasPrefix);
     host.provide(TASKS, table);
+    // A task's thread is open until the task is approved or cancelled (README "Tasks").
+    host.provide(THREAD_STATUS, (thread) => {
+      const task = table.get(thread);
+      return task ? (task.status === "approved" || task.status === "cancelled" ? "closed" : "open") : undefined;
+    });
     return {
       folds: taskFolds(table),
       routes: taskRoutes(table),
