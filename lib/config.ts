@@ -59,13 +59,16 @@ export interface ServerConfig {
   port: number;
   /** DNS names besides localhost that TCP clients may use in Host (origin.ts). */
   allowedHosts: string[];
+  /** PEM certificate (chain) and key: the TCP listener serves HTTPS (the socket stays plain). */
+  tlsCertFile: string | null;
+  tlsKeyFile: string | null;
 }
 
 export const serverSection: ConfigSection<ServerConfig> = {
   name: "server",
-  keys: ["host", "port", "allowed_hosts"],
+  keys: ["host", "port", "allowed_hosts", "tls_cert_file", "tls_key_file"],
   parse(raw, file) {
-    const c: ServerConfig = { host: DEFAULT_HOST, port: DEFAULT_PORT, allowedHosts: [] };
+    const c: ServerConfig = { host: DEFAULT_HOST, port: DEFAULT_PORT, allowedHosts: [], tlsCertFile: null, tlsKeyFile: null };
     if (raw?.host !== undefined) {
       if (typeof raw.host !== "string") badValue(file, "server", "host", "a string");
       c.host = raw.host as string;
@@ -80,15 +83,27 @@ export const serverSection: ConfigSection<ServerConfig> = {
       if (!Array.isArray(h) || !h.every((x: unknown) => typeof x === "string" && /^[A-Za-z0-9.-]+$/.test(x))) badValue(file, "server", "allowed_hosts", 'a list of host names, e.g. ["spl.example.com"]');
       c.allowedHosts = (h as string[]).map((x) => x.toLowerCase());
     }
+    for (const key of ["tls_cert_file", "tls_key_file"] as const) {
+      const v = raw?.[key];
+      if (v === undefined) continue;
+      if (typeof v !== "string" || !v) badValue(file, "server", key, "a file name", 'e.g. tls_cert_file = "/etc/spl/cert.pem" and tls_key_file = "/etc/spl/key.pem"');
+      c[key === "tls_cert_file" ? "tlsCertFile" : "tlsKeyFile"] = v as string;
+    }
+    if ((c.tlsCertFile === null) !== (c.tlsKeyFile === null)) {
+      badValue(file, "server", c.tlsCertFile ? "tls_key_file" : "tls_cert_file", "set too: HTTPS needs both tls_cert_file and tls_key_file", "add the missing one, or remove both for plain HTTP");
+    }
     return c;
   },
-  show: (v) => ({ host: v.host, port: v.port, allowed_hosts: v.allowedHosts }),
+  show: (v) => ({ host: v.host, port: v.port, allowed_hosts: v.allowedHosts, tls_cert_file: v.tlsCertFile, tls_key_file: v.tlsKeyFile }),
   template: (v) => `[server]
 host = ${JSON.stringify(v.host)}
 port = ${v.port}
 # Names clients may use to reach this daemon over TCP besides IP addresses and localhost
 # (requests with any other Host are refused, against DNS rebinding), e.g. ["spl.example.com"].
-allowed_hosts = ${JSON.stringify(v.allowedHosts)}`,
+allowed_hosts = ${JSON.stringify(v.allowedHosts)}
+# HTTPS on the TCP listener (the Unix socket stays plain): a PEM certificate chain and its key.
+# tls_cert_file = "/etc/spl/cert.pem"
+# tls_key_file = "/etc/spl/key.pem"`,
 };
 
 export const storeSection: ConfigSection<{ durability: "normal" | "full" }> = {

@@ -2,7 +2,7 @@
 // of the list adds (ARCHITECTURE.md "Capabilities"). Assembled the same way for the real daemon
 // (serve.ts) and for in-process tests; nothing here knows any one capability.
 import type { Database } from "bun:sqlite";
-import type { WriteAs } from "../api/caller";
+import type { CredentialSource, WriteAs } from "../api/caller";
 import type { Route } from "../api/route";
 import type { BackupInfo } from "../backup/startup";
 import type { Capability, Host, Parts, Service, Slot, WriteCheck } from "../capability";
@@ -90,7 +90,8 @@ export function createDaemonState(o: {
   const viaSocket = new WeakSet<Request>();
   const auth = { insecureLocalhost: o.insecureLocalhost === true };
   const needsToken = () => tcpAuthRequired({ insecureLocalhost: auth.insecureLocalhost, authRequired: engine.config.authRequired, bindHost: o.bind.host });
-  const gate = new Gate({ engine, log: o.log, metrics, operator: o.config.identity.actor, startedAt, viaSocket, tcpAuthRequired: needsToken, reserved });
+  const credentials: CredentialSource[] = [];
+  const gate = new Gate({ engine, log: o.log, metrics, operator: o.config.identity.actor, startedAt, viaSocket, tcpAuthRequired: needsToken, reserved, credentials });
   let authBefore = engine.config.authRequired;
   const ingest = new IngestQueue<WriteAs>(
     o.store,
@@ -148,6 +149,7 @@ export function createDaemonState(o: {
   const capabilities = list.map((capability) => ({ capability, parts: capability.setup(host(capability)) }));
   const checks: WriteCheck[] = [openRouteCheck(), reservedThreadCheck(reserved), actorBindingCheck(gate), permissionRuleCheck(gate)];
   for (const { parts } of capabilities) {
+    if (parts.credentials) credentials.push(parts.credentials);
     engine.addFolds(parts.folds ?? []);
     engine.addFacts(parts.facts ?? []);
     checks.push(...(parts.writeChecks ?? []));
