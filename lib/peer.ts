@@ -37,8 +37,8 @@ export interface PeerCallOptions {
 export const EPOCH_HEADER = "x-syncropel-epoch";
 export const COORDINATOR_HEADER = "x-syncropel-coordinator";
 
-/** What a 409 STALE_EPOCH answer says: the epoch the peer knows and who holds it. */
-export interface StaleEpoch {
+/** The epoch a peer said it knows (a 409 STALE_EPOCH answer, or the epoch headers of an answer), and who holds it. */
+export interface PeerEpoch {
   epoch: number;
   coordinator_url: string | null;
 }
@@ -63,7 +63,7 @@ export function backoffMs(attempt: number, capMs = MAX_BACKOFF_MS): number {
 export class PeerClient {
   private credential: () => string | null = () => null;
   private fencing: () => { epoch: number; coordinator: string | null } | null = () => null;
-  private staleHandler: (stale: StaleEpoch, from: string) => void = () => {};
+  private epochHandler: (told: PeerEpoch, from: string) => void = () => {};
   private tls: { ca: string } | undefined;
 
   /** Where the bearer sent with every call comes from (read per call, so a rotation applies at once). */
@@ -76,9 +76,9 @@ export class PeerClient {
     this.fencing = source;
   }
 
-  /** Called with every 409 STALE_EPOCH answer: a peer knows a higher epoch than ours. */
-  onStaleEpoch(handler: (stale: StaleEpoch, from: string) => void): void {
-    this.staleHandler = handler;
+  /** Called with the epoch every answer names (its headers, or a 409 STALE_EPOCH body): a peer may know a higher one. */
+  onEpoch(handler: (told: PeerEpoch, from: string) => void): void {
+    this.epochHandler = handler;
   }
 
   /** The CA (PEM) that https peers must present a certificate from; null: the system roots. */
@@ -113,7 +113,9 @@ export class PeerClient {
           parsed = raw ? JSON.parse(raw) : null;
         } catch {}
         if (res.status === 409 && parsed?.code === "STALE_EPOCH" && typeof parsed.epoch === "number") {
-          this.staleHandler({ epoch: parsed.epoch, coordinator_url: typeof parsed.coordinator_url === "string" ? parsed.coordinator_url : null }, endpoint);
+          this.epochHandler({ epoch: parsed.epoch, coordinator_url: typeof parsed.coordinator_url === "string" ? parsed.coordinator_url : null }, endpoint);
+        } else if (res.headers.has(EPOCH_HEADER)) {
+          this.epochHandler({ epoch: Number(res.headers.get(EPOCH_HEADER)), coordinator_url: res.headers.get(COORDINATOR_HEADER) }, endpoint);
         }
         if (res.status < 500 || attempt >= (opts.retries ?? 0)) return { status: res.status, body: parsed };
         failure = new PeerError(`${endpoint} answered ${res.status}`, res.status, parsed?.code);

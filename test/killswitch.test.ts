@@ -283,9 +283,9 @@ describe("without the coordinator", () => {
       const w = await write("worker-a", "INTEND", "fc");
       return w.status === 503 ? w : null;
     }, 30_000, 200);
-    expect(refused.json.code).toBe("COORDINATOR_UNREACHABLE");
-    expect(refused.json.message).toContain(`this member has not reached its coordinator ${coordUrl()} for`);
-    expect(refused.json.message).toContain("fail_closed_after_secs = 2");
+    expect(refused!.json.code).toBe("COORDINATOR_UNREACHABLE");
+    expect(refused!.json.message).toContain(`this member has not reached its coordinator ${coordUrl()} for`);
+    expect(refused!.json.message).toContain("fail_closed_after_secs = 2");
     expect((await write("worker-a", "DO", "fc")).status).toBe(503);
     expect((await write("worker-a", "KNOW", "fc")).status).toBe(201);
     expect((await write("worker-a", "LEARN", "fc")).status).toBe(201);

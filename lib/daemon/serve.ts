@@ -48,16 +48,16 @@ function resolveBind(opts: ServeOptions, config: SplConfig) {
 
 /** Where the listeners send requests: a 503 "starting" answer until the app exists. */
 interface Handlers {
-  tcp: (req: Request) => Response | Promise<Response>;
+  tcp: (req: Request, server: Server<unknown>) => Response | Promise<Response>;
   unix: (req: Request) => Response | Promise<Response>;
 }
 
-function startingHandlers(paths: HomePaths, tcpIsLocal: boolean): Handlers {
-  const starting = (local: boolean) => (req: Request) =>
+function startingHandlers(paths: HomePaths): Handlers {
+  const starting = (req: Request, local: boolean) =>
     new URL(req.url).pathname === "/health"
       ? json(503, local ? { status: "starting", pid: process.pid, home: paths.home } : { status: "starting" })
       : errorResponse(503, "STARTING", "the daemon is starting (checking and backing up the store) — retry in a moment");
-  return { tcp: starting(tcpIsLocal), unix: starting(true) };
+  return { tcp: (req, server) => starting(req, isLoopback(server.requestIP(req)?.address ?? "")), unix: (req) => starting(req, true) };
 }
 
 // Bun's own cap on a request body is fixed at bind time, before the routes exist: REQUEST_BODY_CAP,
@@ -73,7 +73,7 @@ function listenTcp(bind: { host: string; port: number }, handlers: Handlers, tls
       // Elysia/Bun would otherwise let a second daemon bind the same port silently.
       reusePort: false,
       maxRequestBodySize: REQUEST_BODY_CAP,
-      fetch: (req) => handlers.tcp(req),
+      fetch: (req, server) => handlers.tcp(req, server),
     });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
@@ -114,7 +114,7 @@ function mountDirectRoutes([tcp, unix]: Server<unknown>[], handlers: Handlers, d
       ]),
     );
   }
-  tcp!.reload({ routes: direct, fetch: (req) => handlers.tcp(req) } as Parameters<Server<unknown>["reload"]>[0]);
+  tcp!.reload({ routes: direct, fetch: (req, server) => handlers.tcp(req, server) } as Parameters<Server<unknown>["reload"]>[0]);
   unix!.reload({ routes: onSocket, fetch: (req) => handlers.unix(req) } as Parameters<Server<unknown>["reload"]>[0]);
 }
 
@@ -158,7 +158,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   let backup = null as StartupBackup | null; // set while the store opens (beforeMigrate)
   const signals = stopSignals();
   const servers: Server<unknown>[] = [];
-  const handlers = startingHandlers(paths, isLoopback(bind.host));
+  const handlers = startingHandlers(paths);
   try {
     try {
       servers.push(listenTcp(bind, handlers, readTls(config)));
@@ -197,7 +197,14 @@ export async function serve(opts: ServeOptions): Promise<void> {
     const state = createDaemonState({ paths, config, log, store, instanceDid: did, bind, backup: backup?.info() ?? null, insecureLocalhost: opts.insecureLocalhost });
     void backup?.done.then((info) => (state.backup = info));
     const { app, direct } = buildApp(state);
-    handlers.tcp = (req) => app.handle(req);
+    // Elysia finds the path from offset 7 of request.url (app.ts), which "https://" would shift:
+    // on HTTPS the router sees the same URL with http://.
+    handlers.tcp = (req, server) => {
+      const routed = config.server.tlsCertFile ? new Request(`http${req.url.slice(5)}`, req) : req;
+      const ip = server.requestIP(req)?.address;
+      if (ip) state.tcpPeers.set(routed, ip);
+      return app.handle(routed);
+    };
     handlers.unix = (req) => {
       state.viaSocket.add(req);
       return app.handle(req);

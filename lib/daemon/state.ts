@@ -43,6 +43,8 @@ export interface DaemonState {
   ready: boolean;
   /** Requests that arrived on the Unix socket (trusted by file mode) rather than TCP. */
   viaSocket: WeakSet<Request>;
+  /** The client address of TCP requests routed by Elysia (GET /health answers a remote one less). */
+  tcpPeers: WeakMap<Request, string>;
   /** Derived state folded from the log: engine config, trust, API tokens (lib/engine/runtime.ts). */
   engine: Engine;
   /** `spl serve --insecure-localhost`: TCP without bearer auth, bound to loopback only. */
@@ -176,6 +178,7 @@ export function createDaemonState(o: {
       ready = v;
     },
     viaSocket,
+    tcpPeers: new WeakMap(),
     engine,
     auth,
     gate,

@@ -167,7 +167,7 @@ export function controlForwarder(host: Host, fleet: FleetView, coordinating: () 
         if (m.status !== "live" || m.did === host.instanceDid || !m.endpoint) continue;
         host.peers.request(m.endpoint, "POST", "/v1/records/batch", body).then(
           (res) => res.status !== 200 && log.warn(`forwarding fleet control to ${m.name} answered ${res.status} ${res.body?.code ?? ""}; it catches up after its next heartbeat`.trim()),
-          () => log.warn(`cannot forward fleet control to ${m.name} at ${m.endpoint}; it catches up after its next heartbeat`),
+          (err) => log.warn(`cannot forward fleet control to ${m.name}: ${(err as Error).message}; it catches up after its next heartbeat`),
         );
       }
     },

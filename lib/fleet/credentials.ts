@@ -15,7 +15,7 @@ import { ApiError } from "../api/http";
 import { readTokenFile, writeTokenFile } from "../auth/operator-token";
 import { hashSecret, mintToken, parseBearer, type TokenInfo } from "../auth/tokens";
 import { COORDINATOR_HEADER, EPOCH_HEADER } from "../peer";
-import type { EpochBook } from "./epoch";
+import type { EpochBook, Known } from "./epoch";
 import type { FleetRegistry, MemberRecord } from "./registry";
 
 export const JOIN_ROUTE = "POST /v1/fleet/join";
@@ -56,6 +56,8 @@ export interface CredentialWiring {
   now(): number;
   /** A forged or refused member call, for the log (never the credential). */
   refused(what: string, fields: Record<string, unknown>): void;
+  /** A call told of a higher epoch than this member knew. */
+  learned(k: Known): void;
 }
 
 export function fleetCredentials(w: CredentialWiring): CredentialSource {
@@ -78,7 +80,7 @@ export function fleetCredentials(w: CredentialWiring): CredentialSource {
       if (epoch > known.epoch) {
         // A higher epoch than ours: the caller follows a newer coordinator (its URL in the header).
         const url = request?.headers.get(COORDINATOR_HEADER) ?? null;
-        w.epochs.observe({ epoch, url, did: url && url === m.endpoint ? m.did : null });
+        if (w.epochs.observe({ epoch, url, did: url && url === m.endpoint ? m.did : null })) w.learned(w.epochs.current);
       }
       const deposed = w.epochs.deposedBy();
       if (deposed) return staleEpoch(deposed.epoch, deposed.url);

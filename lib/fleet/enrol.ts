@@ -120,6 +120,13 @@ function allowName(configPath: string, url: string, allowed: readonly string[]):
   return host;
 }
 
+/** A member other hosts reach at `url` must listen beyond loopback: [server] host = "0.0.0.0" when it listened on loopback only. */
+function listenFor(configPath: string, url: string, bindHost: string): string[] {
+  if (isLoopbackHost(new URL(url).hostname) || !isLoopbackHost(bindHost)) return [];
+  setTableKeys(configPath, "server", { host: "0.0.0.0" });
+  return [`  [server] host = "0.0.0.0" (it listened on ${bindHost} only; ${url} is reached from other hosts)`];
+}
+
 async function readJoinToken(file: string | undefined): Promise<string> {
   let text: string;
   if (file !== undefined) {
@@ -162,8 +169,8 @@ export async function enrolByHand(o: { url: string; name?: string; tokenFile?: s
   peers.trust(ca);
   const m = await requestMembership(peers, url, token, { did, name: me.name, endpoint: me.endpoint, version: VERSION });
   const done = await settle(p.home, url, m, { engineConfig: o.engineConfig, keys: { ...(advertise ? { advertised_endpoint: advertise } : {}), ...(caFile ? { ca_file: caFile } : {}) } });
+  const notes: string[] = [...listenFor(p.config, me.endpoint, config.server.host)];
   const allowed = allowName(p.config, me.endpoint, config.server.allowedHosts);
-  const notes: string[] = [];
   if (allowed) notes.push(`  [server] allowed_hosts += "${allowed}" (the coordinator calls this member by that name)`);
   if (isLoopbackHost(new URL(me.endpoint).hostname) && !isLoopbackHost(new URL(url).hostname)) {
     notes.push(`  ! this member advertises ${me.endpoint}, which the coordinator cannot reach from its host — join again with --advertise URL`);
@@ -188,12 +195,8 @@ export async function becomeCoordinator(o: { advertise: string; heartbeatSecs?: 
   if (new URL(url).protocol === "https:" && !before.server.tlsCertFile) {
     throw new UserError(`${url} is https, but [server] in ${p.config} has no tls_cert_file / tls_key_file`, "add both (README \"Fleet\": TLS, a private CA with openssl), or advertise an http:// URL");
   }
-  const notes: string[] = [];
   setFleetKeys(p.config, { coordinator_url: null, advertised_endpoint: url, ...(o.heartbeatSecs ? { heartbeat_interval_secs: o.heartbeatSecs } : {}) });
-  if (!isLoopbackHost(new URL(url).hostname) && isLoopbackHost(before.server.host)) {
-    setTableKeys(p.config, "server", { host: "0.0.0.0" });
-    notes.push(`  [server] host = "0.0.0.0" (it listened on ${before.server.host} only)`);
-  }
+  const notes: string[] = [...listenFor(p.config, url, before.server.host)];
   const allowed = allowName(p.config, url, before.server.allowedHosts);
   if (allowed) notes.push(`  [server] allowed_hosts += "${allowed}" (members call this host by that name)`);
   const running = await memberInfo(p.home);

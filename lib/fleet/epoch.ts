@@ -39,14 +39,8 @@ export class EpochBook {
   /** This member's own epoch while it coordinates (null: a worker, or a plain instance). */
   private own: Election | null = null;
 
-  constructor(
-    private readonly on: {
-      /** This coordinator was replaced (it learned of a higher epoch than its own). */
-      deposed(by: Known, own: Election): void;
-      /** A higher epoch than any before, with its coordinator's URL when said (a worker follows it). */
-      newer?(k: Known): void;
-    },
-  ) {}
+  /** `deposed`: this coordinator was replaced (it learned of a higher epoch than its own). */
+  constructor(private readonly on: { deposed(by: Known, own: Election): void }) {}
 
   /** This member coordinates at `e` (its start, after the EpochSource decided). */
   hold(e: Election): void {
@@ -71,9 +65,7 @@ export class EpochBook {
     }
     const wasDeposed = this.deposedBy() !== null;
     this.known = { epoch: k.epoch, did: k.did ?? null, url: k.url ?? null };
-    if (this.own && k.epoch > this.own.epoch) {
-      if (!wasDeposed) this.on.deposed(this.known, this.own);
-    } else if (!this.own) this.on.newer?.(this.known);
+    if (this.own && k.epoch > this.own.epoch && !wasDeposed) this.on.deposed(this.known, this.own);
     return true;
   }
 

@@ -41,9 +41,6 @@ export function createFleet(host: Host, epochSource: EpochSource = configEpochs)
     deposed(by, own) {
       log.error(`this coordinator was replaced: ${by.url ?? "another member"} holds epoch ${by.epoch} (this one held ${own.epoch}) — it no longer coordinates: kill and fan-out are refused here, and members are sent to the new coordinator. Make this home a worker of it ([fleet] coordinator_url = "${by.url ?? "<new coordinator>"}") and restart`, { epoch: by.epoch, coordinator_url: by.url });
     },
-    newer(k) {
-      if (k.url) heartbeat.follow(k.url, `it holds epoch ${k.epoch}`);
-    },
   });
 
   const ca = (() => {
@@ -59,8 +56,11 @@ export function createFleet(host: Host, epochSource: EpochSource = configEpochs)
     const own = epochs.held;
     return own ? { epoch: own.epoch, coordinator: own.endpoint } : epochs.stamp();
   });
-  host.peers.onStaleEpoch((s, from) => {
-    if (epochs.observe({ epoch: s.epoch, url: s.coordinator_url })) log.warn(`${from} knows a newer coordinator: epoch ${s.epoch}${s.coordinator_url ? ` at ${s.coordinator_url}` : ""}`);
+  host.peers.onEpoch((told, from) => {
+    if (told.epoch <= epochs.current.epoch || !epochs.observe({ epoch: told.epoch, url: told.coordinator_url })) return;
+    log.warn(`${from} knows a newer coordinator: epoch ${told.epoch}${told.coordinator_url ? ` at ${told.coordinator_url}` : ""}`);
+    // The coordinator a worker beats to speaks for itself (under whatever name it advertises); any other member names the newer one.
+    if (told.coordinator_url && from !== heartbeat.status.target) heartbeat.follow(told.coordinator_url, `${from} says it holds epoch ${told.epoch}`);
   });
   host.peers.trust(ca);
 
@@ -172,7 +172,14 @@ export function createFleet(host: Host, epochSource: EpochSource = configEpochs)
     heartbeat,
     sync,
     lastContactMs,
-    credentials: fleetCredentials({ registry, epochs, now: () => host.now(), refused: (what, fields) => log.warn(`refused ${what}`, fields) }),
+    credentials: fleetCredentials({
+      registry,
+      epochs,
+      now: () => host.now(),
+      refused: (what, fields) => log.warn(`refused ${what}`, fields),
+      // A member calling with a higher epoch follows a newer coordinator: so does this one.
+      learned: (k) => k.url && heartbeat.follow(k.url, `a member called with epoch ${k.epoch}`),
+    }),
     hasCredential,
     joinToken,
     /** The name this member goes by: the registry's, else the configured one. */

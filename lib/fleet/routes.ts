@@ -8,7 +8,7 @@
 import type { Host } from "../capability";
 import { ApiError, json } from "../api/http";
 import { route } from "../api/route";
-import { PeerError } from "../peer";
+import { COORDINATOR_HEADER, EPOCH_HEADER, PeerError } from "../peer";
 import { FANOUTS, KILL_SWITCH, type FleetView } from "./contract";
 import { JOIN_ROUTE, ROTATION_GRACE_SECS, JOIN_TTL_SECS } from "./credentials";
 import type { Fleet } from "./fleet";
@@ -63,6 +63,16 @@ function bodyOf(raw: Uint8Array): unknown {
 const str = (v: unknown, max = 256) => (typeof v === "string" ? v.slice(0, max) : "");
 const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : 0);
 
+/** An answer to a member, with the epoch this member knows (and its coordinator) in its headers: the caller learns it. */
+function stamped(res: Response, f: Fleet): Response {
+  const k = f.epochs.current;
+  if (k.epoch) {
+    res.headers.set(EPOCH_HEADER, String(k.epoch));
+    if (k.url) res.headers.set(COORDINATOR_HEADER, k.url);
+  }
+  return res;
+}
+
 export function fleetRoutes(host: Host, fleet: FleetView, f: Fleet) {
   const { member } = fleet;
   const log = host.log.child("syncropel_fleet::members");
@@ -82,7 +92,7 @@ export function fleetRoutes(host: Host, fleet: FleetView, f: Fleet) {
       const control = host.find(KILL_SWITCH);
       const deposed = f.epochs.deposedBy();
       const known = f.epochs.current;
-      return json(200, {
+      return stamped(json(200, {
         object: "fleet_member",
         did: host.instanceDid,
         role: member.role,
@@ -101,7 +111,7 @@ export function fleetRoutes(host: Host, fleet: FleetView, f: Fleet) {
         control_pending: f.sync.pending(),
         freezes: control?.freezes ?? [],
         emergency: control?.emergency ?? { active: false, reason: null, issued_by: null, issued_at_unix: null },
-      });
+      }), f);
     }),
     route({ method: "POST", path: "/v1/fleet/heartbeat", cls: "record_write", maxBody: HEARTBEAT_BODY, hot: true, doc: { summary: "A member's heartbeat (its member credential; the body's did is the caller's)", body: "{did, name, endpoint, role, version, uptime_secs, active_dispatches, store_records, health, sent_at_unix}" } }, ({ caller, body }) => {
       if (caller.token?.env !== "member") throw new ApiError(403, "MEMBER_CREDENTIAL_REQUIRED", "heartbeats come from fleet members, with their member credential — join first: spl fleet join <coordinator_url> --name NAME --token-file FILE");
@@ -116,7 +126,7 @@ export function fleetRoutes(host: Host, fleet: FleetView, f: Fleet) {
         host.now(),
       );
       const own = f.epochs.held!;
-      return json(200, { object: "heartbeat_ack", epoch: own.epoch, coordinator: { did: own.did, url: own.endpoint }, heartbeat_interval_secs: member.heartbeatSecs, digests: f.digests.get() });
+      return stamped(json(200, { object: "heartbeat_ack", epoch: own.epoch, coordinator: { did: own.did, url: own.endpoint }, heartbeat_interval_secs: member.heartbeatSecs, digests: f.digests.get() }), f);
     }),
     route({ method: JOIN_ROUTE.split(" ")[0] as "POST", path: JOIN_ROUTE.split(" ")[1]!, cls: "record_write", rulesPerRecord: true, maxBody: SMALL_BODY, doc: { summary: "Join the fleet: a join credential (or the operator) for a member credential bound to the DID", body: "{did, name, endpoint, version}" } }, async ({ caller, body }) => {
       const req = parseJoinRequest(bodyOf(body));

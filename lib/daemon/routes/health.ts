@@ -1,5 +1,5 @@
 // Liveness and status: GET /health (never gated) and GET /v1/status. /health answers anyone, so
-// over TCP on a listener other hosts can reach it leaves out the pid and the paths (README "HTTP API").
+// to a client on another host it leaves out the pid and the paths (README "HTTP API").
 import { VERSION } from "../../version";
 import { isLoopback } from "../access";
 import { storeUrl } from "../../paths";
@@ -24,8 +24,9 @@ export function healthBody(state: DaemonState) {
 
 export function healthRoutes(state: DaemonState) {
   return [
-    route({ method: "GET", path: "/health", cls: "open", doc: { summary: "Liveness: status, version, records and threads (503 while starting); pid and paths on the socket or a loopback listener only" } }, ({ request }) => {
-      const local = state.viaSocket.has(request) || isLoopback(state.bind.host);
+    route({ method: "GET", path: "/health", cls: "open", doc: { summary: "Liveness: status, version, records and threads (503 while starting); pid and paths only to the socket and loopback clients" } }, ({ request }) => {
+      const peer = state.tcpPeers.get(request);
+      const local = state.viaSocket.has(request) || peer === undefined || isLoopback(peer);
       if (!state.ready) return json(503, local ? { status: "starting", pid: process.pid, home: state.paths.home } : { status: "starting" });
       const body = healthBody(state);
       if (local) return json(200, body);
