@@ -166,7 +166,8 @@ describe.skipIf(skip)(`the fleet across hosts${skip ? ` (skipped: ${why})` : ""}
     expect(refused.stderr).toMatch(/^error: cannot join the fleet of https:\/\/\S+: \S+ presented a certificate this member does not trust \(/);
 
     // With the leaked join credential and the right CA it can join as itself, and only as itself.
-    await ok(out, ["fleet", "join", https(coord), "--name", "outsider", "--token-file", join(out.home, "join_token"), "--ca-file", join(pki, "fleet-ca.pem"), "--advertise", https(out)]);
+    const outsider = await ok(out, ["fleet", "join", https(coord), "--name", "outsider", "--token-file", join(out.home, "join_token"), "--ca-file", join(pki, "fleet-ca.pem"), "--advertise", https(out), "--no-engine-config"]);
+    expect(outsider).toContain("engine config: kept this home's own (--no-engine-config)");
     const credential = readFileSync(join(out.env.SYNCROPEL_HOME, "secrets", "fleet_member"), "utf8").trim();
     const forged = await curl(out, `${https(coord)}/v1/fleet/heartbeat`, ["-H", `authorization: Bearer ${credential}`, "-H", "content-type: application/json", "-d", JSON.stringify({ did: dids["worker-b"], name: "worker-b", endpoint: https(out), health: "healthy" })]);
     expect(forged.stdout.trim().split("\n").pop()).toBe("403");
@@ -232,6 +233,15 @@ describe.skipIf(skip)(`the fleet across hosts${skip ? ` (skipped: ${why})` : ""}
     expect(kill.code).toBe(1);
     expect(kill.stderr).toContain(`this member is no longer the fleet's coordinator: ${https(wa)} holds epoch 2`);
     expect(kill.stderr).toContain("[COORDINATOR_DEPOSED]");
+    // A fan-out (an INTEND with subtasks) is refused there the same way.
+    const fanout = await fetch("http://localhost/v1/records", {
+      method: "POST",
+      unix: join(coord.env.SYNCROPEL_HOME, "run", "spl.sock"),
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ act: "INTEND", actor: "did:sync:user:tester", thread: "th_hosts_fanout", body: { text: "split", subtasks: [{ goal: "a", target: "worker-a" }] } }),
+    } as RequestInit);
+    expect(fanout.status).toBe(409);
+    expect(((await fanout.json()) as any).coordinator_url).toBe(https(wa));
 
     // worker-b comes back still pointed at the old coordinator: sent on to the new one.
     lab.heal(wb);

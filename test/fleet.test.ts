@@ -2,7 +2,7 @@
 // two workers on free ports with a 1 s heartbeat; the registry, the fleet verbs, stale/archived
 // from a kill -9, the draining beat, restarts, fleet auth and the faults of the runbook.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { localFleet } from "./fleet-harness";
 import { Instance, freePort, isAlive, track, waitFor } from "./harness";
@@ -402,5 +402,56 @@ describe("faults", () => {
     expect(all).toContain("  [worker-a]  not running (home=~/.syncro-worker-a)");
     expect(all).toMatch(/  \[coordinator\] stopped PID \d+ \(home=~\/\.syncro\)\n$/);
     expect((await coord.spl(["status"])).code).toBe(1);
+  }, 60_000);
+});
+
+describe("a coordinator set up by hand", () => {
+  const inst = new Instance();
+  afterAll(async () => {
+    await inst.stop();
+  });
+  const lines = () => readFileSync(inst.path("logs", "spl.log"), "utf8").split("\n").filter(Boolean);
+
+  test("listening on every address while advertising loopback warns at start and in doctor; a fleet credential over plain HTTP to another host is flagged", async () => {
+    expect((await inst.spl(["init"])).code).toBe(0);
+    appendFileSync(inst.path("config.toml"), "\n[fleet]\nheartbeat_interval_secs = 1\n");
+    await inst.start(["--host", "0.0.0.0"]);
+    const warned = lines().find((l) => l.includes(`advertises http://127.0.0.1:${inst.port}, which members on other hosts cannot reach`));
+    expect(JSON.parse(warned!)).toMatchObject({ level: "WARN" });
+    const doctor = await inst.spl(["doctor"]);
+    expect(doctor.stdout).toMatch(/! fleet endpoint +this coordinator listens on 0\.0\.0\.0 but advertises http:\/\/127\.0\.0\.1:\d+.* — set \[fleet\] advertised_endpoint = /);
+    const plain = new Instance();
+    expect((await plain.spl(["init"])).code).toBe(0);
+    appendFileSync(plain.path("config.toml"), `\n[fleet]\ncoordinator_url = "http://10.11.12.13:9100"\n`);
+    const d = await plain.spl(["doctor"]);
+    expect(d.stdout).toMatch(/! fleet transport +the fleet credential goes over plain HTTP to http:\/\/10\.11\.12\.13:9100, readable on the network — serve HTTPS/);
+    expect(d.stdout).toMatch(/✗ fleet credential +this member holds no member credential .* — join: spl fleet join http:\/\/10\.11\.12\.13:9100 --name /);
+  }, 60_000);
+
+  test("a refused Host or Origin is logged by the daemon that refused it, once a minute per name", async () => {
+    for (let i = 0; i < 3; i++) {
+      const r = await inst.http("GET", "/v1/status", undefined, { host: `spl.example.com:${inst.port}` });
+      expect([r.status, r.json.code]).toEqual([403, "FORBIDDEN_HOST"]);
+    }
+    const o = await inst.http("GET", "/v1/status", undefined, { origin: "https://evil.example" });
+    expect(o.json.code).toBe("FORBIDDEN_ORIGIN");
+    const refusals = await waitFor(() => {
+      const l = lines().filter((x) => x.includes("refused a request for /v1/status"));
+      return l.length >= 2 && l;
+    }, 10_000, 100);
+    expect(refusals).toHaveLength(2);
+    expect(JSON.parse(refusals[0]!)).toMatchObject({ level: "WARN", code: "FORBIDDEN_HOST", host: `spl.example.com:${inst.port}` });
+    expect(refusals[0]).toContain("add it to [server] allowed_hosts");
+    expect(JSON.parse(refusals[1]!)).toMatchObject({ code: "FORBIDDEN_ORIGIN", origin: "https://evil.example" });
+  });
+
+  test("heartbeat records of earlier versions stay in the log, but the rebuild no longer reads them", async () => {
+    const beats = Array.from({ length: 1000 }, (_, i) => ({ thread: "th_instance_registry", actor: "did:sync:instance:00000000000000b1", act: "DO", body: { topic: "heartbeat", instance_did: "did:sync:instance:00000000000000b1", name: "old", sent_at_unix: 1700000000 + i } }));
+    for (let i = 0; i < 3; i++) expect((await inst.socket("POST", "/v1/records/batch", { records: beats.map((b) => ({ ...b, body: { ...b.body, n: i } })) })).status).toBe(200);
+    expect((await inst.spl(["serve", "--restart", "--host", "0.0.0.0"])).code).toBe(0);
+    const rebuilt = JSON.parse(lines().filter((l) => l.includes("rebuild_from_store finished")).at(-1)!);
+    expect(rebuilt.records).toBeGreaterThan(3000);
+    expect(rebuilt.folded).toBeLessThan(100);
+    expect((await inst.http("GET", "/v1/fleet/status")).json.instances.map((m: any) => m.name)).toEqual(["coordinator"]);
   }, 60_000);
 });

@@ -39,7 +39,8 @@ export const fleetRows: Check = async (ctx) => {
   if (role === "worker" && self && self.configured_coordinator_url && self.coordinator_url !== self.configured_coordinator_url) {
     rows.push(warn("fleet epoch", `following ${self.coordinator_url} (epoch ${self.epoch}), which replaced ${self.configured_coordinator_url} — set [fleet] coordinator_url = "${self.coordinator_url}" in ${ctx.paths.config}`));
   }
-  const loopback = loopbackAdvertised(planned, ctx.config.server.host);
+  // The running daemon knows where it listens (a --host flag is not in config.toml).
+  const loopback = self ? self.endpoint_warning : loopbackAdvertised(planned, ctx.config.server.host);
   if (loopback) rows.push(warn("fleet endpoint", loopback));
   if (role === "worker" && !readMemberCredential(ctx.paths.home)) rows.push(fail("fleet credential", `this member holds no member credential (${ctx.paths.home}/secrets/fleet_member) — join: spl fleet join ${coordinatorUrl} --name ${planned.name} --token-file FILE`));
   const plain = [role === "worker" ? coordinatorUrl : null, self?.endpoint ?? planned.endpoint].filter(plainAcrossHosts);

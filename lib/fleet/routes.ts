@@ -14,6 +14,7 @@ import { JOIN_ROUTE, ROTATION_GRACE_SECS, JOIN_TTL_SECS } from "./credentials";
 import type { Fleet } from "./fleet";
 import { admit, parseJoinRequest } from "./join";
 import { counts } from "./registry";
+import { loopbackAdvertised } from "./config";
 
 const HEARTBEAT_BODY = 4096;
 const SMALL_BODY = 16 * 1024;
@@ -108,6 +109,7 @@ export function fleetRoutes(host: Host, fleet: FleetView, f: Fleet) {
         last_ack_unix: member.role === "coordinator" ? Math.floor(host.now() / 1000) : f.heartbeat.status.lastAckUnix,
         last_error: f.heartbeat.status.lastError,
         fail_closed: f.failClosed(),
+        endpoint_warning: loopbackAdvertised(member, host.bind.host),
         control_pending: f.sync.pending(),
         freezes: control?.freezes ?? [],
         emergency: control?.emergency ?? { active: false, reason: null, issued_by: null, issued_at_unix: null },
