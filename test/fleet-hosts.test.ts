@@ -64,9 +64,11 @@ async function ok(h: LabHost, args: string[]) {
   return r.stdout;
 }
 
+/** A lab host's SYNCROPEL_HOME (test/netns.ts: <home>/.syncro). */
+const splHome = (h: LabHost) => join(h.home, ".syncro");
 const members = async (h: LabHost) => JSON.parse(await ok(h, ["fleet", "list", "-o", "json"])) as { did: string; name: string; status: string; health: string }[];
 const statusOf = async (h: LabHost, name: string) => (await members(h)).find((m) => m.name === name)?.status;
-const log = (h: LabHost) => readFileSync(join(h.env.SYNCROPEL_HOME, "logs", "spl.log"), "utf8");
+const log = (h: LabHost) => readFileSync(join(splHome(h), "logs", "spl.log"), "utf8");
 const intend = (h: LabHost, ns: string) => write(h, "INTEND", ns);
 /** curl from a host, with the lab's CA unless told otherwise. */
 const curl = (h: LabHost, url: string, extra: string[] = [], ca: string | null = join(pki, "fleet-ca.pem")) =>
@@ -74,7 +76,7 @@ const curl = (h: LabHost, url: string, extra: string[] = [], ca: string | null =
 
 /** Adds lines at the top of a table of a host's config.toml. */
 function addToTable(h: LabHost, table: string, lines: string) {
-  const config = join(h.env.SYNCROPEL_HOME, "config.toml");
+  const config = join(splHome(h), "config.toml");
   const text = readFileSync(config, "utf8");
   if (!new RegExp(`^\\[${table}\\]$`, "m").test(text)) throw new Error(`no [${table}] in ${config}`);
   writeFileSync(config, text.replace(new RegExp(`^\\[${table}\\]\n`, "m"), `[${table}]\n${lines}`), { mode: 0o600 });
@@ -86,7 +88,7 @@ const useTls = (h: LabHost) => addToTable(h, "server", `tls_cert_file = "${join(
 async function write(h: LabHost, act: string, ns: string): Promise<string> {
   const res = await fetch("http://localhost/v1/records", {
     method: "POST",
-    unix: join(h.env.SYNCROPEL_HOME, "run", "spl.sock"),
+    unix: join(splHome(h), "run", "spl.sock"),
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ act, actor: "did:sync:user:tester", thread: `th_hosts_${Math.random().toString(16).slice(2)}`, body: { text: "work", namespace: ns } }),
   } as RequestInit);
@@ -168,7 +170,7 @@ describe.skipIf(skip)(`the fleet across hosts${skip ? ` (skipped: ${why})` : ""}
     // With the leaked join credential and the right CA it can join as itself, and only as itself.
     const outsider = await ok(out, ["fleet", "join", https(coord), "--name", "outsider", "--token-file", join(out.home, "join_token"), "--ca-file", join(pki, "fleet-ca.pem"), "--advertise", https(out), "--no-engine-config"]);
     expect(outsider).toContain("engine config: kept this home's own (--no-engine-config)");
-    const credential = readFileSync(join(out.env.SYNCROPEL_HOME, "secrets", "fleet_member"), "utf8").trim();
+    const credential = readFileSync(join(splHome(out), "secrets", "fleet_member"), "utf8").trim();
     const forged = await curl(out, `${https(coord)}/v1/fleet/heartbeat`, ["-H", `authorization: Bearer ${credential}`, "-H", "content-type: application/json", "-d", JSON.stringify({ did: dids["worker-b"], name: "worker-b", endpoint: https(out), health: "healthy" })]);
     expect(forged.stdout.trim().split("\n").pop()).toBe("403");
     expect(forged.stdout).toContain("FORGED_HEARTBEAT");
@@ -215,7 +217,7 @@ describe.skipIf(skip)(`the fleet across hosts${skip ? ` (skipped: ${why})` : ""}
     await ok(coord, ["serve", "--stop"]);
     // The runbook's steps 2-4 on worker-a.
     await ok(wa, ["serve", "--stop"]);
-    const config = join(wa.env.SYNCROPEL_HOME, "config.toml");
+    const config = join(splHome(wa), "config.toml");
     writeFileSync(config, readFileSync(config, "utf8").replace(/^coordinator_url = .*\n/m, ""), { mode: 0o600 });
     await ok(wa, ["serve", "--daemon"]);
     const promoted = await ok(wa, ["doctor"]).catch((e) => String(e));
@@ -236,7 +238,7 @@ describe.skipIf(skip)(`the fleet across hosts${skip ? ` (skipped: ${why})` : ""}
     // A fan-out (an INTEND with subtasks) is refused there the same way.
     const fanout = await fetch("http://localhost/v1/records", {
       method: "POST",
-      unix: join(coord.env.SYNCROPEL_HOME, "run", "spl.sock"),
+      unix: join(splHome(coord), "run", "spl.sock"),
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ act: "INTEND", actor: "did:sync:user:tester", thread: "th_hosts_fanout", body: { text: "split", subtasks: [{ goal: "a", target: "worker-a" }] } }),
     } as RequestInit);

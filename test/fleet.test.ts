@@ -437,12 +437,12 @@ describe("a coordinator set up by hand", () => {
     expect(o.json.code).toBe("FORBIDDEN_ORIGIN");
     const refusals = await waitFor(() => {
       const l = lines().filter((x) => x.includes("refused a request for /v1/status"));
-      return l.length >= 2 && l;
+      return l.length >= 2 ? l : null;
     }, 10_000, 100);
     expect(refusals).toHaveLength(2);
-    expect(JSON.parse(refusals[0]!)).toMatchObject({ level: "WARN", code: "FORBIDDEN_HOST", host: `spl.example.com:${inst.port}` });
-    expect(refusals[0]).toContain("add it to [server] allowed_hosts");
-    expect(JSON.parse(refusals[1]!)).toMatchObject({ code: "FORBIDDEN_ORIGIN", origin: "https://evil.example" });
+    expect(JSON.parse(refusals![0]!)).toMatchObject({ level: "WARN", code: "FORBIDDEN_HOST", host: `spl.example.com:${inst.port}` });
+    expect(refusals![0]).toContain("add it to [server] allowed_hosts");
+    expect(JSON.parse(refusals![1]!)).toMatchObject({ code: "FORBIDDEN_ORIGIN", origin: "https://evil.example" });
   });
 
   test("heartbeat records of earlier versions stay in the log, but the rebuild no longer reads them", async () => {

@@ -25,17 +25,21 @@ export type Digests = Record<(typeof SYNCED_THREADS)[number], string>;
 /** The set of LEARN ids on each synced thread, as one XOR of the ids: the same set, the same digest, in any order. */
 export class ThreadDigests {
   private readonly sums = new Map<string, Buffer>(SYNCED_THREADS.map((t) => [t, Buffer.alloc(32)]));
+  private current: Digests | null = null;
 
   apply(rec: StoredRecord): boolean {
     const sum = this.sums.get(rec.thread);
     if (!sum || rec.act !== "LEARN") return false;
     const id = Buffer.from(rec.id, "hex");
     for (let i = 0; i < 32; i++) sum[i]! ^= id[i]!;
+    this.current = null;
     return true;
   }
 
+  /** The digests now (every heartbeat answer carries them; computed once per change). */
   get(): Digests {
-    return Object.fromEntries(SYNCED_THREADS.map((t) => [t, this.sums.get(t)!.toString("hex")])) as Digests;
+    this.current ??= Object.fromEntries(SYNCED_THREADS.map((t) => [t, this.sums.get(t)!.toString("hex")])) as Digests;
+    return this.current;
   }
 }
 

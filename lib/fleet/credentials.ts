@@ -61,15 +61,22 @@ export interface CredentialWiring {
 }
 
 export function fleetCredentials(w: CredentialWiring): CredentialSource {
-  // Bearers whose secret already matched (hashing each beat's bearer would be most of its cost).
-  const proven = new Map<string, string>();
-  const provenMember = (bearer: string, id: string, sha256: Buffer, secret: string) => {
-    if (proven.get(bearer) === id) return true;
-    if (!matches(secret, sha256)) return false;
-    if (proven.size >= 4096) proven.clear();
-    proven.set(bearer, id);
-    return true;
-  };
+  // Bearers whose secret already matched, with the member they name: hashing and parsing each
+  // beat's bearer would be much of its cost. Checked against the registry on every use, so a
+  // forgotten or replaced credential is refused at once.
+  const proven = new Map<string, { id: string; member: MemberRecord }>();
+  // The caller a member is when it acts for itself, per member and transport (built once).
+  const plain = new WeakMap<MemberRecord, Partial<Record<Caller["via"], Caller>>>();
+
+  function ownCaller(m: MemberRecord, id: string, via: Caller["via"]): Caller {
+    let byVia = plain.get(m);
+    if (!byVia) plain.set(m, (byVia = {}));
+    const cached = byVia[via];
+    if (cached && cached.token?.id === id && cached.token.name === `fleet member ${m.name}`) return cached;
+    const caller: Caller = Object.freeze({ actor: m.did, via, token: Object.freeze(info(id, "member", m.did, `fleet member ${m.name}`, MEMBER_SCOPES)), scopes: MEMBER_SCOPES, actsForOthers: false });
+    byVia[via] = caller;
+    return caller;
+  }
 
   function memberCaller(m: MemberRecord, id: string, via: Caller["via"], request?: Request): Caller | ApiError {
     const header = request?.headers.get(EPOCH_HEADER) ?? null;
@@ -90,14 +97,16 @@ export function fleetCredentials(w: CredentialWiring): CredentialSource {
         return staleEpoch(w.epochs.current.epoch, w.epochs.current.url);
       }
     }
-    const coordinator = epoch !== null && w.epochs.isCoordinator(m.did, epoch);
-    const scopes = coordinator ? [...MEMBER_SCOPES, REGISTRY_SCOPE] : MEMBER_SCOPES;
-    return { actor: m.did, via, token: info(id, "member", m.did, `fleet member ${m.name}`, scopes), scopes, actsForOthers: coordinator };
+    if (epoch === null || !w.epochs.isCoordinator(m.did, epoch)) return ownCaller(m, id, via);
+    const scopes = [...MEMBER_SCOPES, REGISTRY_SCOPE];
+    return { actor: m.did, via, token: info(id, "member", m.did, `fleet member ${m.name}`, scopes), scopes, actsForOthers: true };
   }
 
   return {
     kinds: ["member", "join", "fleet"],
     identify(bearer, via, request) {
+      const hit = proven.get(bearer);
+      if (hit && w.registry.byCredentialId(hit.id) === hit.member) return memberCaller(hit.member, hit.id, via, request);
       const p = parseBearer(bearer);
       if (!p) return new ApiError(401, "AUTH_REQUIRED", "the bearer is not an spl token (expected spl_<kind>_<id>_<secret>)");
       if (p.env === "member") {
@@ -106,7 +115,9 @@ export function fleetCredentials(w: CredentialWiring): CredentialSource {
           const gone = w.registry.size ? "" : " (this member holds no fleet registry yet: it fills after its first beat)";
           return new ApiError(401, "MEMBER_UNKNOWN", `member credential ${p.id} is not in force here${gone}: it was replaced, forgotten ('spl fleet forget'), or issued by another fleet — rejoin: spl fleet join <coordinator_url> --name NAME --token-file FILE`);
         }
-        if (!provenMember(bearer, p.id, m.credential!.sha256, p.secret)) return new ApiError(401, "MEMBER_UNKNOWN", `wrong secret for member credential ${p.id}`);
+        if (!matches(p.secret, m.credential!.sha256)) return new ApiError(401, "MEMBER_UNKNOWN", `wrong secret for member credential ${p.id}`);
+        if (proven.size >= 4096) proven.clear();
+        proven.set(bearer, { id: p.id, member: m });
         return memberCaller(m, p.id, via, request);
       }
       const t = w.registry.joinToken(p.id);

@@ -72,9 +72,12 @@ export class FleetRegistry {
   private readonly byCredential = new Map<string, string>();
   private readonly joinTokens = new Map<string, JoinToken>();
   private topElection: Election | null = null;
+  /** members(), kept until the next event (the sweep reads it every second). */
+  private listed: MemberRecord[] | null = null;
 
   apply(rec: StoredRecord): boolean {
     if (rec.thread !== INSTANCE_REGISTRY_THREAD || rec.act !== "LEARN") return false;
+    this.listed = null;
     const b = rec.body;
     const did = str(b.did);
     const at = rec.created_at;
@@ -159,15 +162,14 @@ export class FleetRegistry {
     for (const m of this.byDid.values()) if (!m.forgotten && m.name === name) return m;
   }
 
-  /** Members not forgotten, sorted by DID. */
-  members(): MemberRecord[] {
-    return [...this.byDid.values()].filter((m) => !m.forgotten).sort((a, b) => (a.did < b.did ? -1 : 1));
+  /** Members not forgotten, sorted by DID (do not change the array). */
+  members(): readonly MemberRecord[] {
+    this.listed ??= [...this.byDid.values()].filter((m) => !m.forgotten).sort((a, b) => (a.did < b.did ? -1 : 1));
+    return this.listed;
   }
 
   get size(): number {
-    let n = 0;
-    for (const m of this.byDid.values()) if (!m.forgotten) n++;
-    return n;
+    return this.members().length;
   }
 
   joinToken(id: string): JoinToken | undefined {

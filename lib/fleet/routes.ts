@@ -53,9 +53,11 @@ async function fromCoordinator(host: Host, coordinator: string): Promise<Respons
   return json(200, res.body);
 }
 
+const utf8 = new TextDecoder();
+
 function bodyOf(raw: Uint8Array): unknown {
   try {
-    return JSON.parse(new TextDecoder().decode(raw));
+    return JSON.parse(utf8.decode(raw));
   } catch {
     throw new ApiError(400, "INVALID_JSON", "the body must be a JSON object");
   }
@@ -128,7 +130,8 @@ export function fleetRoutes(host: Host, fleet: FleetView, f: Fleet) {
         host.now(),
       );
       const own = f.epochs.held!;
-      return stamped(json(200, { object: "heartbeat_ack", epoch: own.epoch, coordinator: { did: own.did, url: own.endpoint }, heartbeat_interval_secs: member.heartbeatSecs, digests: f.digests.get() }), f);
+      // The epoch is in the body, which the member reads (heartbeat.ts): no headers to set per beat.
+      return json(200, { object: "heartbeat_ack", epoch: own.epoch, coordinator: { did: own.did, url: own.endpoint }, heartbeat_interval_secs: member.heartbeatSecs, digests: f.digests.get() });
     }),
     route({ method: JOIN_ROUTE.split(" ")[0] as "POST", path: JOIN_ROUTE.split(" ")[1]!, cls: "record_write", rulesPerRecord: true, maxBody: SMALL_BODY, doc: { summary: "Join the fleet: a join credential (or the operator) for a member credential bound to the DID", body: "{did, name, endpoint, version}" } }, async ({ caller, body }) => {
       const req = parseJoinRequest(bodyOf(body));
