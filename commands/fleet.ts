@@ -149,11 +149,12 @@ const join = defineCommand({
     "token-file": { type: "string", description: "A file holding the coordinator's join credential ('spl fleet token' there); default: read from stdin" },
     advertise: { type: "string", description: "The URL the coordinator reaches this member by (default http(s)://<host>:<port>)" },
     "ca-file": { type: "string", description: "The CA that signed the members' certificates (written to [fleet] ca_file)" },
-    "no-engine-config": { type: "boolean", description: "Do not copy the coordinator's engine config (routing rules, adapters) into this home" },
+    // --no-engine-config keeps this home's own (citty reads --no-X as X = false).
+    "engine-config": { type: "boolean", default: true, description: "Copy the coordinator's engine config (routing rules, adapters) into this home; --no-engine-config keeps its own" },
   },
   async run({ args }) {
     const { enrolByHand } = await import("../lib/fleet/enrol");
-    out(await enrolByHand({ url: args.coordinator, name: args.name, tokenFile: args["token-file"], advertise: args.advertise, caFile: args["ca-file"], engineConfig: !args["no-engine-config"] }));
+    out(await enrolByHand({ url: args.coordinator, name: args.name, tokenFile: args["token-file"], advertise: args.advertise, caFile: args["ca-file"], engineConfig: args["engine-config"] !== false }));
   },
 });
 
