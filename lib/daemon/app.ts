@@ -79,14 +79,17 @@ export function buildApp(state: DaemonState) {
    */
   const refusalsLogged = new Map<string, number>();
   function logRefusal(request: Request, code: string): void {
-    const host = request.headers.get("host") ?? "";
-    const origin = request.headers.get("origin");
+    const host = (request.headers.get("host") ?? "").slice(0, 200);
+    const origin = request.headers.get("origin")?.slice(0, 200) ?? null;
     const key = `${host}|${origin ?? ""}`;
     const now = Date.now();
     if ((refusalsLogged.get(key) ?? 0) > now - 60_000) return;
     if (refusalsLogged.size >= 256) refusalsLogged.clear();
     refusalsLogged.set(key, now);
-    log.warn(`refused a request for ${new URL(request.url).pathname} (${code}): Host ${JSON.stringify(host)}${origin !== null ? `, Origin ${JSON.stringify(origin)}` : ""} — if a fleet member or client uses that name, add it to [server] allowed_hosts (repeats are logged once a minute)`, { code, host, origin });
+    // request.url may not parse (an empty Host): the path is what follows the authority.
+    const at = request.url.indexOf("/", request.url.indexOf("//") + 2);
+    const path = at < 0 ? "/" : request.url.slice(at, at + 200).split("?")[0];
+    log.warn(`refused a request for ${path} (${code}): Host ${JSON.stringify(host)}${origin !== null ? `, Origin ${JSON.stringify(origin)}` : ""} — if a fleet member or client uses that name, add it to [server] allowed_hosts (repeats are logged once a minute)`, { code, host, origin });
   }
 
   /** Refusals before any route: browsers (foreign Origin, DNS rebinding; the socket is exempt), ambiguous queries. */

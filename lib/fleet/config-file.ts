@@ -4,10 +4,13 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { readConfigToml } from "../config";
 
 /** Sets keys of [fleet] in a home's config.toml, keeping the rest of the file as it is; whether it changed. */
-export const setFleetKeys = (configPath: string, keys: Record<string, string | number | null>) => setTableKeys(configPath, "fleet", keys);
+export const setFleetKeys = (configPath: string, keys: Record<string, TomlValue>) => setTableKeys(configPath, "fleet", keys);
+
+/** A value a key is set to (null removes the key). */
+export type TomlValue = string | number | readonly string[] | null;
 
 /** Sets keys of one top-level table, keeping the rest of the file as it is; whether the file changed. */
-export function setTableKeys(configPath: string, table: string, keys: Record<string, string | number | null>): boolean {
+export function setTableKeys(configPath: string, table: string, keys: Record<string, TomlValue>): boolean {
   const text = existsSync(configPath) ? readFileSync(configPath, "utf8") : "";
   const current: Record<string, unknown> = existsSync(configPath) ? ((readConfigToml(configPath)[table] as Record<string, unknown>) ?? {}) : {};
   const merged: Record<string, unknown> = { ...current };

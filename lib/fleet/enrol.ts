@@ -17,7 +17,7 @@ import { PeerClient } from "../peer";
 import { ENGINE_CONFIG_THREAD } from "../records/reserved-threads";
 import { VERSION } from "../version";
 import { fleetMember, fleetSection, isLoopbackHost, MEMBER_NAME, normaliseUrl } from "./config";
-import { setFleetKeys, setTableKeys } from "./config-file";
+import { setFleetKeys, setTableKeys, type TomlValue } from "./config-file";
 import { isJoinCredential, memberCredentialPath, writeMemberCredential } from "./credentials";
 import { plainAcrossHosts } from "./doctor";
 import { requestMembership, type Membership } from "./join";
@@ -101,7 +101,7 @@ export async function importRecords(home: string, records: any[]): Promise<{ cre
 }
 
 /** What a membership brings into a home: credential, [fleet] keys, records. */
-export async function settle(home: string, url: string, m: Membership, o: { engineConfig: boolean; keys?: Record<string, string | number | null> }) {
+export async function settle(home: string, url: string, m: Membership, o: { engineConfig: boolean; keys?: Record<string, TomlValue> }) {
   if (m.credential) writeMemberCredential(home, m.credential);
   setFleetKeys(homePaths(home).config, { coordinator_url: url, name: m.name, heartbeat_interval_secs: m.heartbeat_interval_secs, ...o.keys });
   const records = Object.entries(m.records).flatMap(([thread, rs]) => (thread === ENGINE_CONFIG_THREAD && !o.engineConfig ? [] : rs));
@@ -116,7 +116,7 @@ const IP = /^(\d{1,3}\.){3}\d{1,3}$|^\[?[0-9a-f:]+\]?$/i;
 function allowName(configPath: string, url: string, allowed: readonly string[]): string | null {
   const host = new URL(url).hostname.toLowerCase();
   if (IP.test(host) || isLoopbackHost(host) || allowed.includes(host)) return null;
-  setTableKeys(configPath, "server", { allowed_hosts: [...allowed, host] as unknown as string });
+  setTableKeys(configPath, "server", { allowed_hosts: [...allowed, host] });
   return host;
 }
 
