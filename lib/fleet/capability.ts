@@ -37,12 +37,14 @@ export const fleetCapability: Capability = {
       coordinating,
     };
     host.provide(FLEET, fleet);
-    const services: Service[] =
-      member.role === "coordinator"
+    // The heartbeat is last on every member (it beats only on a worker): it stops first.
+    const services: Service[] = [
+      ...(member.role === "coordinator"
         ? [livenessService(host, { liveness: f.liveness, intervalSecs: member.heartbeatSecs, coordinating, log: host.log.child("syncropel_fleet::liveness"), endpointOf: (did) => f.registry.get(did)?.endpoint ?? null }), controlForwarder(host, fleet, coordinating)]
-        : member.role === "worker"
-          ? [{ name: "fleet-sync", start() {}, stop() {}, afterCommit: f.sync.afterCommit }, f.heartbeat]
-          : [];
+        : []),
+      ...(member.role === "worker" ? [{ name: "fleet-sync", start() {}, stop() {}, afterCommit: f.sync.afterCommit }] : []),
+      f.heartbeat,
+    ];
     return {
       folds: [
         {
