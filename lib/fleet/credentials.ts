@@ -65,16 +65,17 @@ export function fleetCredentials(w: CredentialWiring): CredentialSource {
   // beat's bearer would be much of its cost. Checked against the registry on every use, so a
   // forgotten or replaced credential is refused at once.
   const proven = new Map<string, { id: string; member: MemberRecord }>();
-  // The caller a member is when it acts for itself, per member and transport (built once).
-  const plain = new WeakMap<MemberRecord, Partial<Record<Caller["via"], Caller>>>();
+  // The caller a member is when it acts for itself, per member and transport (built once; again
+  // when its credential or name changed).
+  const plain = new WeakMap<MemberRecord, Partial<Record<Caller["via"], { caller: Caller; name: string }>>>();
 
   function ownCaller(m: MemberRecord, id: string, via: Caller["via"]): Caller {
     let byVia = plain.get(m);
     if (!byVia) plain.set(m, (byVia = {}));
     const cached = byVia[via];
-    if (cached && cached.token?.id === id && cached.token.name === `fleet member ${m.name}`) return cached;
+    if (cached && cached.caller.token!.id === id && cached.name === m.name) return cached.caller;
     const caller: Caller = Object.freeze({ actor: m.did, via, token: Object.freeze(info(id, "member", m.did, `fleet member ${m.name}`, MEMBER_SCOPES)), scopes: MEMBER_SCOPES, actsForOthers: false });
-    byVia[via] = caller;
+    byVia[via] = { caller, name: m.name };
     return caller;
   }
 
