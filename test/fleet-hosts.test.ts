@@ -206,9 +206,11 @@ describe.skipIf(skip)(`the fleet across hosts${skip ? ` (skipped: ${why})` : ""}
     await until("worker-b taking new work again", async () => (await intend(wb, "elsewhere")) === "ok", 10_000, 50);
     await until("worker-a enforcing worker-b's own freeze", async () => (await intend(wa, "ns-b")) === "NAMESPACE_FROZEN", 15_000, 50);
     await until("worker-b live again", async () => (await statusOf(coord, "worker-b")) === "live", 15_000);
-    // The registry grew by events (stale, archived, back), not by beats.
-    const events = JSON.parse(await ok(coord, ["thread", "records", "th_instance_registry", "-o", "json"])).slice(recordsBefore).map((r: any) => `${r.body.topic}`);
-    expect(events.filter((t: string) => t !== "forgotten")).toEqual(["stale", "archived", "back"]);
+    // The registry grew by worker-b's events (stale, archived, back), not by the beats of the
+    // seconds that passed (a loaded machine may add a stale/back of another member, never a beat).
+    const events = JSON.parse(await ok(coord, ["thread", "records", "th_instance_registry", "-o", "json"])).slice(recordsBefore);
+    expect(events.filter((r: any) => r.body.did === dids["worker-b"]).map((r: any) => r.body.topic)).toEqual(["stale", "archived", "back"]);
+    expect(events.every((r: any) => ["stale", "archived", "back"].includes(r.body.topic))).toBe(true);
     for (const ns of ["ns-p", "ns-b"]) await ok(coord, ["unkill", "--namespace", ns]);
   }, 180_000);
 
