@@ -1,4 +1,4 @@
-// spl fleet start|stop|list|status|show|ping|token|join: the fleet of the runbook's
+// spl fleet start|stop|list|status|show|ping|token|join|forget|coordinate: the fleet of the runbook's
 // "Multi-instance fleet operations" (README "Fleet"). The work is in lib/fleet; this file parses flags.
 import { defineCommand } from "citty";
 import { out, outputArgs, printJson, wantsJson } from "../lib/cli/output";
@@ -117,54 +117,74 @@ const ping = defineCommand({
 });
 
 const token = defineCommand({
-  meta: { name: "token", description: "Print this coordinator's fleet token (for 'spl fleet join' on a host set up by hand)" },
-  args: { ...outputArgs },
+  meta: { name: "token", description: "Print the coordinator's join credential (minted when none is valid); --rotate mints a new one" },
+  args: {
+    rotate: { type: "boolean", description: "Mint a new join credential; the previous one stays valid for --grace" },
+    grace: { type: "string", description: "Seconds the previous credential stays valid after --rotate (default 3600)" },
+    ttl: { type: "string", description: "Lifetime of a new join credential in seconds (default 86400)" },
+    ...outputArgs,
+  },
   async run({ args }) {
     const json = wantsJson(args);
-    const { homePaths } = await import("../lib/paths");
-    const T = await import("../lib/fleet/token");
-    const home = homePaths().home;
-    const t = T.readFleetToken(home);
-    if (!t) throw new UserError(`no fleet token at ${T.fleetTokenPath(home)}`, "the coordinator mints it when it starts with a [fleet] section: add [fleet] to config.toml (or run 'spl fleet start') and restart");
-    if (json) return printJson({ token: t, path: T.fleetTokenPath(home) });
-    out(t);
+    const { call } = await import("../lib/client");
+    if (!args.rotate && args.grace !== undefined) throw new UsageError("--grace applies to --rotate", "spl fleet token --rotate --grace 600");
+    const body = {
+      rotate: args.rotate === true,
+      ...(args.grace === undefined ? {} : { grace_secs: intFlag(args.grace, "--grace", 0, 31_536_000, 3600) }),
+      ...(args.ttl === undefined ? {} : { ttl_secs: intFlag(args.ttl, "--ttl", 60, 31_536_000, 86_400) }),
+    };
+    const t = await call("POST", "/v1/fleet/token", body);
+    if (json) return printJson(t);
+    out(t.token);
+    const until = (s: number) => new Date(s * 1000).toISOString();
+    process.stderr.write(`join credential valid until ${until(t.expires_at)} (rotate: spl fleet token --rotate)${t.previous_valid_until ? `; the previous one until ${until(t.previous_valid_until)}` : ""}\n`);
   },
 });
 
 const join = defineCommand({
-  meta: { name: "join", description: "Make this home a worker of the coordinator at URL, with the fleet token in FILE" },
+  meta: { name: "join", description: "Make this home a member of the fleet at URL: a member credential for the join credential in FILE" },
   args: {
-    coordinator: { type: "positional", description: "The coordinator's URL, e.g. http://coordinator.example.com:9100", required: true },
-    "token-file": { type: "string", description: "A file holding the coordinator's fleet token ('spl fleet token' there)", required: true },
-    advertise: { type: "string", description: "The URL the coordinator reaches this member by (default http://<host>:<port>)" },
+    coordinator: { type: "positional", description: "The coordinator's URL, e.g. https://coordinator.example.com:9100", required: true },
+    name: { type: "string", description: "This member's name in the fleet, unique (default: [fleet] name, else the host's name)" },
+    "token-file": { type: "string", description: "A file holding the coordinator's join credential ('spl fleet token' there); default: read from stdin" },
+    advertise: { type: "string", description: "The URL the coordinator reaches this member by (default http(s)://<host>:<port>)" },
+    "ca-file": { type: "string", description: "The CA that signed the members' certificates (written to [fleet] ca_file)" },
+    // --no-engine-config keeps this home's own (citty reads --no-X as X = false).
+    "engine-config": { type: "boolean", default: true, description: "Copy the coordinator's engine config (routing rules, adapters) into this home; --no-engine-config keeps its own" },
   },
   async run({ args }) {
-    const { readFileSync } = await import("node:fs");
-    const { homePaths } = await import("../lib/paths");
-    const { normaliseUrl } = await import("../lib/fleet/config");
-    const { parseBearer } = await import("../lib/auth/tokens");
-    const T = await import("../lib/fleet/token");
-    const { writeTokenFile } = await import("../lib/auth/operator-token");
-    const { setFleetKeys } = await import("../lib/fleet/config-file");
-    const { ensureHome } = await import("../lib/home");
-    const url = normaliseUrl(args.coordinator, "the coordinator URL", "e.g. spl fleet join http://coordinator.example.com:9100 --token-file fleet_token");
-    let tok = "";
-    try {
-      tok = readFileSync(args["token-file"], "utf8").trim();
-    } catch (err) {
-      throw new UserError(`cannot read ${args["token-file"]}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, "copy the output of 'spl fleet token' on the coordinator into that file");
-    }
-    if (parseBearer(tok)?.env !== "fleet") throw new UserError(`${args["token-file"]} does not hold a fleet token (spl_fleet_<id>_<secret>)`, "copy the output of 'spl fleet token' on the coordinator");
-    const p = homePaths();
-    ensureHome(p);
-    const advertised: Record<string, string> = args.advertise === undefined ? {} : { advertised_endpoint: normaliseUrl(args.advertise, "--advertise", "e.g. --advertise http://worker-a.example.com:9100") };
-    setFleetKeys(p.config, { coordinator_url: url, ...advertised });
-    writeTokenFile(T.fleetTokenPath(p.home), tok);
-    out(`Joined the fleet of ${url}: [fleet] coordinator_url in ${p.config}, the fleet token in ${T.fleetTokenPath(p.home)} (0600)\nRestart to apply: spl restart (or spl serve --daemon)`);
+    const { enrolByHand } = await import("../lib/fleet/enrol");
+    out(await enrolByHand({ url: args.coordinator, name: args.name, tokenFile: args["token-file"], advertise: args.advertise, caFile: args["ca-file"], engineConfig: args["engine-config"] !== false }));
+  },
+});
+
+const forget = defineCommand({
+  meta: { name: "forget", description: "Remove a member for good (by DID, its 16-hex tail, or name) and revoke its credential" },
+  args: { member: { type: "positional", description: "DID, tail or name (worker-b)", required: true }, ...outputArgs, ...urlArg },
+  async run({ args }) {
+    const json = wantsJson(args);
+    const V = await import("../lib/fleet/view");
+    const { call } = await import("../lib/client");
+    const r = await call("POST", "/v1/fleet/forget", { member: args.member }, await V.coordinatorTarget(args.url));
+    if (json) return printJson(r);
+    out(`✓ forgot ${r.name} (${r.did}): its credential is revoked, and its name is free`);
+  },
+});
+
+const coordinate = defineCommand({
+  meta: { name: "coordinate", description: "Make this home the coordinator of a fleet across hosts, reachable at URL; prints what to run on each worker" },
+  args: {
+    advertise: { type: "string", description: "The URL members reach this host by, e.g. https://coordinator.example.com:9100", required: true },
+    heartbeat: { type: "string", description: "Heartbeat interval in seconds, adopted by every member (default 15)" },
+  },
+  async run({ args }) {
+    const { becomeCoordinator } = await import("../lib/fleet/enrol");
+    const heartbeat = args.heartbeat === undefined ? undefined : intFlag(args.heartbeat, "--heartbeat", 1, 3600, 15);
+    out(await becomeCoordinator({ advertise: args.advertise, heartbeatSecs: heartbeat }));
   },
 });
 
 export default defineCommand({
-  meta: { name: "fleet", description: "Multi-instance fleet: start, stop, list, status, show, ping, token, join" },
-  subCommands: { start, stop, list, status, show, ping, token, join },
+  meta: { name: "fleet", description: "Multi-instance fleet: start, stop, list, status, show, ping, token, join, forget, coordinate" },
+  subCommands: { start, stop, list, status, show, ping, token, join, forget, coordinate },
 });

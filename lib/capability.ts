@@ -6,7 +6,7 @@
 // services, routes, write checks, CEL facts, status fields, metrics). The daemon is assembled from
 // one ordered list of them (lib/capabilities.ts) and hands each the same narrow Host: it never
 // imports the daemon's assembly, and the assembly has no branch for any one capability.
-import type { Caller, WriteAs } from "./api/caller";
+import type { Caller, CredentialSource, WriteAs } from "./api/caller";
 import type { Route } from "./api/route";
 import type { ConfigSection } from "./config";
 import type { Check } from "./doctor/types";
@@ -113,6 +113,8 @@ export interface Parts {
   metrics?(out: MetricsOut): void;
   /** After rebuild_from_store(), before the daemon is ready (e.g. a credential to register). */
   boot?(): Promise<void>;
+  /** Bearers this capability issues and checks itself (the gate asks it about their kinds). */
+  credentials?: CredentialSource;
 }
 
 export interface Capability {

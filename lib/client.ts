@@ -9,6 +9,8 @@ export interface Target {
   url: string;
   token?: string;
   describe: string;
+  /** A CA (PEM) an https daemon's certificate must come from ([fleet] ca_file); none: the system roots. */
+  ca?: string;
 }
 
 export function resolveTarget(urlOverride?: string): Target {
@@ -46,10 +48,14 @@ export async function request<T = any>(method: string, path: string, body?: unkn
       body: body === undefined ? undefined : JSON.stringify(body),
       unix: target.socket,
       signal: AbortSignal.timeout(timeoutMs),
+      tls: target.ca ? { ca: target.ca } : undefined,
     } as RequestInit);
   } catch (err) {
     if ((err as Error).name === "TimeoutError") {
       throw new UserError(`the daemon at ${target.describe} did not answer within ${timeoutMs / 1000} s`, "check 'spl status' and the log");
+    }
+    if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|HOSTNAME|TLS|SSL/i.test(`${(err as NodeJS.ErrnoException).code ?? ""} ${(err as Error).message}`)) {
+      throw new UserError(`the daemon at ${target.describe} presented a certificate this host does not trust (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, "set [fleet] ca_file to the CA that signed it, and check that the certificate names the host in the URL");
     }
     throw new NotRunningError(target);
   }

@@ -63,13 +63,16 @@ export interface ServerConfig {
   allowedHosts: string[];
   /** Bytes of request bodies in flight before new ones get 503 (daemon/body-budget.ts). */
   maxBodyMemory: number;
+  /** PEM certificate (chain) and key: the TCP listener serves HTTPS (the socket stays plain). */
+  tlsCertFile: string | null;
+  tlsKeyFile: string | null;
 }
 
 export const serverSection: ConfigSection<ServerConfig> = {
   name: "server",
-  keys: ["host", "port", "allowed_hosts", "max_body_memory"],
+  keys: ["host", "port", "allowed_hosts", "max_body_memory", "tls_cert_file", "tls_key_file"],
   parse(raw, file) {
-    const c: ServerConfig = { host: DEFAULT_HOST, port: DEFAULT_PORT, allowedHosts: [], maxBodyMemory: DEFAULT_BODY_MEMORY };
+    const c: ServerConfig = { host: DEFAULT_HOST, port: DEFAULT_PORT, allowedHosts: [], maxBodyMemory: DEFAULT_BODY_MEMORY, tlsCertFile: null, tlsKeyFile: null };
     if (raw?.host !== undefined) {
       if (typeof raw.host !== "string") badValue(file, "server", "host", "a string");
       c.host = raw.host as string;
@@ -89,9 +92,18 @@ export const serverSection: ConfigSection<ServerConfig> = {
       if (typeof m !== "number" || !Number.isSafeInteger(m) || m < 1024 * 1024) badValue(file, "server", "max_body_memory", "an integer number of bytes, at least 1048576 (1 MiB)");
       c.maxBodyMemory = m as number;
     }
+    for (const key of ["tls_cert_file", "tls_key_file"] as const) {
+      const v = raw?.[key];
+      if (v === undefined) continue;
+      if (typeof v !== "string" || !v) badValue(file, "server", key, "a file name", 'e.g. tls_cert_file = "/etc/spl/cert.pem" and tls_key_file = "/etc/spl/key.pem"');
+      c[key === "tls_cert_file" ? "tlsCertFile" : "tlsKeyFile"] = v as string;
+    }
+    if ((c.tlsCertFile === null) !== (c.tlsKeyFile === null)) {
+      badValue(file, "server", c.tlsCertFile ? "tls_key_file" : "tls_cert_file", "set too: HTTPS needs both tls_cert_file and tls_key_file", "add the missing one, or remove both for plain HTTP");
+    }
     return c;
   },
-  show: (v) => ({ host: v.host, port: v.port, allowed_hosts: v.allowedHosts, max_body_memory: v.maxBodyMemory }),
+  show: (v) => ({ host: v.host, port: v.port, allowed_hosts: v.allowedHosts, max_body_memory: v.maxBodyMemory, tls_cert_file: v.tlsCertFile, tls_key_file: v.tlsKeyFile }),
   template: (v) => `[server]
 host = ${JSON.stringify(v.host)}
 port = ${v.port}
@@ -100,7 +112,10 @@ port = ${v.port}
 allowed_hosts = ${JSON.stringify(v.allowedHosts)}
 # Memory for request bodies in flight; a body takes about 8x its size while it is handled, and
 # past this the daemon answers 503 with Retry-After (default 1 GiB).
-# max_body_memory = ${DEFAULT_BODY_MEMORY}`,
+# max_body_memory = ${DEFAULT_BODY_MEMORY}
+# HTTPS on the TCP listener (the Unix socket stays plain): a PEM certificate chain and its key.
+# tls_cert_file = "/etc/spl/cert.pem"
+# tls_key_file = "/etc/spl/key.pem"`,
 };
 
 export const storeSection: ConfigSection<{ durability: "normal" | "full" }> = {

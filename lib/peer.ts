@@ -1,6 +1,7 @@
 // Member-to-member HTTP (heartbeats, fleet control, fan-out sends and reports, the fleet-status
-// proxy): one client with one credential, timeouts that grow with the payload, capped jittered
-// retries, and one error text. Every caller goes through it (ARCHITECTURE.md "Peers").
+// proxy): one client with one credential, the epoch on every call, the CA members trust,
+// timeouts that grow with the payload, capped jittered retries, and one error text. Every caller
+// goes through it (ARCHITECTURE.md "Peers", "The fleet protocol").
 
 /** A call that got no usable answer: the peer did not answer, or refused. One line, with the fix. */
 export class PeerError extends Error {
@@ -28,6 +29,18 @@ export interface PeerCallOptions {
   retries?: number;
   /** Ends waiting and retrying early (the service is stopping). */
   signal?: AbortSignal;
+  /** Another bearer for this call only (a join credential, exchanged for the member credential). */
+  bearer?: string;
+}
+
+/** The headers every member-to-member call carries: the epoch the caller knows, and its coordinator. */
+export const EPOCH_HEADER = "x-syncropel-epoch";
+export const COORDINATOR_HEADER = "x-syncropel-coordinator";
+
+/** The epoch a peer said it knows (a 409 STALE_EPOCH answer, or the epoch headers of an answer), and who holds it. */
+export interface PeerEpoch {
+  epoch: number;
+  coordinator_url: string | null;
 }
 
 const BASE_TIMEOUT_MS = 5000;
@@ -49,10 +62,28 @@ export function backoffMs(attempt: number, capMs = MAX_BACKOFF_MS): number {
 
 export class PeerClient {
   private credential: () => string | null = () => null;
+  private fencing: () => { epoch: number; coordinator: string | null } | null = () => null;
+  private epochHandler: (told: PeerEpoch, from: string) => void = () => {};
+  private tls: { ca: string } | undefined;
 
   /** Where the bearer sent with every call comes from (read per call, so a rotation applies at once). */
   authenticate(source: () => string | null): void {
     this.credential = source;
+  }
+
+  /** The epoch (and its coordinator's URL) stamped on every call; null sends none. */
+  fence(source: () => { epoch: number; coordinator: string | null } | null): void {
+    this.fencing = source;
+  }
+
+  /** Called with the epoch every answer names (its headers, or a 409 STALE_EPOCH body): a peer may know a higher one. */
+  onEpoch(handler: (told: PeerEpoch, from: string) => void): void {
+    this.epochHandler = handler;
+  }
+
+  /** The CA (PEM) that https peers must present a certificate from; null: the system roots. */
+  trust(caPem: string | null): void {
+    this.tls = caPem ? { ca: caPem } : undefined;
   }
 
   /**
@@ -63,27 +94,33 @@ export class PeerClient {
     const text = body === undefined ? undefined : JSON.stringify(body);
     const timeoutMs = timeoutFor(text?.length ?? 0, opts.timeoutMs);
     for (let attempt = 0; ; attempt++) {
-      const token = this.credential();
+      const token = opts.bearer ?? this.credential();
+      const fence = this.fencing();
       let failure: PeerError;
       try {
         const signals = [AbortSignal.timeout(timeoutMs), ...(opts.signal ? [opts.signal] : [])];
-        const res = await fetch(`${endpoint}${path}`, {
-          method,
-          headers: { ...(text ? { "content-type": "application/json" } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
-          body: text,
-          signal: AbortSignal.any(signals),
-        });
+        const headers: Record<string, string> = {};
+        if (text) headers["content-type"] = "application/json";
+        if (token) headers.authorization = `Bearer ${token}`;
+        if (fence) {
+          headers[EPOCH_HEADER] = String(fence.epoch);
+          if (fence.coordinator) headers[COORDINATOR_HEADER] = fence.coordinator;
+        }
+        const res = await fetch(`${endpoint}${path}`, { method, headers, body: text, signal: AbortSignal.any(signals), tls: this.tls } as RequestInit);
         const raw = await res.text();
         let parsed: any = null;
         try {
           parsed = raw ? JSON.parse(raw) : null;
         } catch {}
+        if (res.status === 409 && parsed?.code === "STALE_EPOCH" && typeof parsed.epoch === "number") {
+          this.epochHandler({ epoch: parsed.epoch, coordinator_url: typeof parsed.coordinator_url === "string" ? parsed.coordinator_url : null }, endpoint);
+        } else if (res.headers.has(EPOCH_HEADER)) {
+          this.epochHandler({ epoch: Number(res.headers.get(EPOCH_HEADER)), coordinator_url: res.headers.get(COORDINATOR_HEADER) }, endpoint);
+        }
         if (res.status < 500 || attempt >= (opts.retries ?? 0)) return { status: res.status, body: parsed };
         failure = new PeerError(`${endpoint} answered ${res.status}`, res.status, parsed?.code);
       } catch (err) {
-        const timedOut = (err as Error).name === "TimeoutError";
-        const what = timedOut ? `no answer from ${endpoint} within ${Math.round(timeoutMs / 1000)} s` : `cannot connect to ${endpoint}`;
-        failure = new PeerError(`${what} — check that it runs: curl -fsS ${endpoint}/health`);
+        failure = new PeerError(peerFailure(err as Error, endpoint, timeoutMs));
         if (opts.signal?.aborted || attempt >= (opts.retries ?? 0)) throw failure;
       }
       await Bun.sleep(backoffMs(attempt + 1));
@@ -96,7 +133,17 @@ export class PeerClient {
     const r = await this.request<T>(endpoint, method, path, body, opts);
     if (r.status >= 200 && r.status < 300) return r.body;
     const b = r.body as { code?: string; message?: string } | null;
-    const why = r.status === 401 ? "it does not know this member's fleet credential (spl fleet join)" : (b?.message ?? "see its log");
+    const why = r.status === 401 ? `it does not accept this member's fleet credential: ${b?.message ?? "spl fleet join"}` : (b?.message ?? "see its log");
     throw new PeerError(`${endpoint} answered ${r.status}${b?.code ? ` ${b.code}` : ""}: ${why}`, r.status, b?.code);
   }
+}
+
+/** Why a call got no answer, in one line with the fix: a timeout, a certificate, or no connection. */
+export function peerFailure(err: Error, endpoint: string, timeoutMs: number): string {
+  if (err.name === "TimeoutError") return `no answer from ${endpoint} within ${Math.round(timeoutMs / 1000)} s — check that it runs: curl -fsS ${endpoint}/health`;
+  const code = (err as NodeJS.ErrnoException).code ?? "";
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|TLS|SSL|HOSTNAME|ERR_TLS/i.test(`${code} ${err.message}`)) {
+    return `${endpoint} presented a certificate this member does not trust (${code || err.message}) — set [fleet] ca_file to the CA that signed it, and check that the certificate names this host`;
+  }
+  return `cannot connect to ${endpoint} — check that it runs: curl -fsS ${endpoint}/health`;
 }

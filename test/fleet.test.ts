@@ -2,7 +2,7 @@
 // two workers on free ports with a 1 s heartbeat; the registry, the fleet verbs, stale/archived
 // from a kill -9, the draining beat, restarts, fleet auth and the faults of the runbook.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { localFleet } from "./fleet-harness";
 import { Instance, freePort, isAlive, track, waitFor } from "./harness";
@@ -253,55 +253,116 @@ function filesUnder(dir: string): string[] {
   });
 }
 
-describe("fleet auth and a host set up by hand", () => {
+describe("member identity and a host set up by hand", () => {
   const host = new Instance();
+  const url = () => `http://127.0.0.1:${coord.port}`;
+  let hostDid = "";
+  let joinToken = "";
   afterAll(async () => {
     await host.stop();
   });
+  const hostLog = () => (existsSync(host.path("logs", "spl.log")) ? readFileSync(host.path("logs", "spl.log"), "utf8") : "");
+  const coordLog = () => readFileSync(join(coord.splHome, "logs", "spl.log"), "utf8");
+  const memberCredential = () => readFileSync(host.path("secrets", "fleet_member"), "utf8").trim();
 
-  test("a member without the fleet token is refused (401) and says so in its log; join + restart registers it", async () => {
+  test("no credential: the member says so in its log; join refuses a taken name; join --name admits it with the coordinator's interval and engine config", async () => {
     mkdirSync(host.splHome, { recursive: true, mode: 0o700 });
-    // name = worker-a on purpose: a second DID claiming a name (the clash test below).
-    writeFileSync(host.path("config.toml"), `[fleet]\ncoordinator_url = "http://127.0.0.1:${coord.port}"\nheartbeat_interval_secs = 1\nname = "worker-a"\n`, { mode: 0o600 });
+    // A 15 s interval and the name of a live member on purpose: join takes the coordinator's 1 s, and refuses the name.
+    writeFileSync(host.path("config.toml"), `[fleet]\ncoordinator_url = "${url()}"\nheartbeat_interval_secs = 15\nname = "worker-a"\n`, { mode: 0o600 });
     await host.start();
-    const refused = await waitFor(() => readFileSync(host.path("logs", "spl.log"), "utf8").split("\n").find((l) => l.includes("heartbeat to") && l.includes("401")), 15_000, 100);
+    const refused = await waitFor(() => hostLog().split("\n").find((l) => l.includes("heartbeat to") && l.includes("holds no fleet credential")), 15_000, 100);
     expect(JSON.parse(refused!)).toMatchObject({ level: "WARN" });
-    expect(refused).toContain("this member has no fleet token");
     expect(refused).toContain("spl fleet join");
-    const myDid = JSON.parse((await host.spl(["status", "-o", "json"])).stdout).instance_did;
-    expect((await members()).some((m) => m.did === myDid)).toBe(false);
+    hostDid = JSON.parse((await host.spl(["status", "-o", "json"])).stdout).instance_did;
+    expect((await members()).some((m) => m.did === hostDid)).toBe(false);
 
-    const token = await ok(["fleet", "token"]);
-    expect(token.trim()).toMatch(/^spl_fleet_[a-z0-9]+_[A-Za-z0-9]+$/);
-    writeFileSync(join(host.root, "fleet_token"), token, { mode: 0o600 });
-    const joined = await host.spl(["fleet", "join", `http://127.0.0.1:${coord.port}`, "--token-file", join(host.root, "fleet_token")]);
+    joinToken = (await ok(["fleet", "token"])).trim();
+    expect(joinToken).toMatch(/^spl_join_[a-z0-9]+_[A-Za-z0-9]+$/);
+    expect(await ok(["fleet", "token"])).toBe(`${joinToken}\n`);
+    writeFileSync(join(host.root, "join_token"), joinToken, { mode: 0o600 });
+    const taken = await host.spl(["fleet", "join", url(), "--token-file", join(host.root, "join_token")]);
+    expect(taken.code).toBe(1);
+    expect(taken.stderr).toMatch(new RegExp(`^error: the coordinator at ${url()} refused to admit 'worker-a' \\(409 NAME_TAKEN\\): the name 'worker-a' belongs to ${dids["worker-a"]} \\(live\\) — pick another --name, or remove that member first on the coordinator: spl fleet forget worker-a\n$`));
+    expect(existsSync(host.path("secrets", "fleet_member"))).toBe(false);
+
+    const joined = await host.spl(["fleet", "join", url(), "--name", "worker-h", "--token-file", join(host.root, "join_token")]);
     expect(joined.code).toBe(0);
+    expect(joined.stdout).toContain(`Joined the fleet of ${url()} as 'worker-h' (${hostDid}), epoch 1\n`);
+    expect(joined.stdout).toContain(`name = "worker-h", heartbeat_interval_secs = 1 (the coordinator's)`);
+    expect(joined.stdout).toMatch(/engine config: [1-9]\d* record\(s\) from the coordinator/);
     expect(joined.stdout).toContain("Restart to apply");
+    expect(statSync(host.path("secrets", "fleet_member")).mode & 0o777).toBe(0o600);
+    expect(memberCredential()).toMatch(/^spl_member_[a-z0-9]+_[A-Za-z0-9]+$/);
+    // The coordinator's engine config (the routing rule of beforeAll) arrived with the same ids.
+    const ids = (out: string) => JSON.parse(out).map((r: any) => r.id).sort();
+    const mine = ids(await ok(["thread", "records", "th_engine_config", "-o", "json"]));
+    expect(ids((await host.spl(["thread", "records", "th_engine_config", "-o", "json"])).stdout)).toEqual(expect.arrayContaining(mine));
     expect((await host.spl(["serve", "--restart"])).code).toBe(0);
-    await waitFor(async () => (await statusOf(myDid)) === "live", 15_000, 100);
-  }, 40_000);
+    await waitFor(async () => (await statusOf(hostDid)) === "live", 15_000, 100);
+    const doctor = await host.spl(["doctor"]);
+    expect(doctor.stdout).toContain(`✓ fleet role              worker 'worker-h' (${hostDid}) of ${url()}`);
+    expect(doctor.stdout).toMatch(/✓ fleet heartbeat +last beat acknowledged \d+s ago \(every 1s\)/);
+  }, 60_000);
 
-  test("two members claiming one name: the registry keeps both DIDs and fleet list flags the clash", async () => {
-    const list = await ok(["fleet", "list"]);
-    const clash = list.split("\n").find((l) => l.startsWith("  ! name 'worker-a'"));
-    expect(clash).toContain(dids["worker-a"]!);
-    expect(clash).toContain("claimed by 2 instances");
-    const r = await coord.spl(["fleet", "show", "worker-a"]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^error: 'worker-a' names 2 members: .* — give the full DID\n$/);
+  test("a forged heartbeat for another member's DID is refused (403) and the coordinator logs it; a join credential reads nothing", async () => {
+    const auth = { authorization: `Bearer ${memberCredential()}` };
+    const forged = await coord.http("POST", "/v1/fleet/heartbeat", { did: dids["worker-b"], name: "worker-b", endpoint: `http://127.0.0.1:${workerPort + 1}`, health: "healthy" }, auth);
+    expect(forged.status).toBe(403);
+    expect(forged.json.code).toBe("FORGED_HEARTBEAT");
+    const line = await waitFor(() => coordLog().split("\n").find((l) => l.includes("heartbeat refused") && l.includes(dids["worker-b"]!)), 10_000, 100);
+    expect(JSON.parse(line!)).toMatchObject({ level: "WARN", credential_of: hostDid, claimed: dids["worker-b"] });
+    // Its own records only: writing as another actor is refused too.
+    const other = await coord.http("POST", "/v1/records", { thread: "th_forge", actor: dids["worker-b"], act: "KNOW", body: { text: "x" } }, auth);
+    expect([other.status, other.json.code]).toEqual([403, "DID_CLAIM_DENIED"]);
+    const join = { authorization: `Bearer ${joinToken}` };
+    const read = await coord.http("GET", "/v1/fleet/status", undefined, join);
+    expect([read.status, read.json.code]).toEqual([403, "SCOPE_FORBIDDEN"]);
+    expect((await coord.http("GET", "/v1/fleet/status", undefined, { authorization: "" })).status).toBe(401);
   });
 
-  test("only the fleet token writes th_instance_registry; an ordinary token gets 403", async () => {
+  test("only the coordinator writes th_instance_registry: an ordinary token and a member credential get 403", async () => {
     const made = await ok(["token", "create", "--name", "writer", "--actor", "did:sync:agent:writer", "--scopes", "records:write,records:read"]);
     const tok = /spl_[a-z0-9]+_[a-z0-9]+_[A-Za-z0-9]+/.exec(made)![0];
-    const r = await coord.http("POST", "/v1/records", { thread: "th_instance_registry", actor: "did:sync:agent:writer", act: "DO", body: { topic: "heartbeat", instance_did: "did:sync:instance:0000000000000000" } }, { authorization: `Bearer ${tok}` });
-    expect(r.status).toBe(403);
-    expect(r.json.code).toBe("RESERVED_THREAD");
+    const rec = (actor: string) => ({ thread: "th_instance_registry", actor, act: "LEARN", body: { topic: "joined", did: "did:sync:instance:0000000000000000" } });
+    const r = await coord.http("POST", "/v1/records", rec("did:sync:agent:writer"), { authorization: `Bearer ${tok}` });
+    expect([r.status, r.json.code]).toEqual([403, "RESERVED_THREAD"]);
+    const m = await coord.http("POST", "/v1/records", rec(hostDid), { authorization: `Bearer ${memberCredential()}` });
+    expect([m.status, m.json.code]).toEqual([403, "RESERVED_THREAD"]);
   });
 
-  test("the fleet token is in no log line, record body or backup", () => {
-    const secret = readFileSync(join(coord.splHome, "secrets", "fleet_token"), "utf8").trim().split("_").pop()!;
-    const leaks = [...filesUnder(coord.root), ...filesUnder(host.root)].filter((f) => !/secrets\/fleet_token$|\/fleet_token$/.test(f) && readFileSync(f, "latin1").includes(secret));
+  test("spl fleet token --rotate: the new credential admits, the old one only for its grace", async () => {
+    const rotated = await coord.spl(["fleet", "token", "--rotate", "--grace", "0"]);
+    expect(rotated.code).toBe(0);
+    const fresh = rotated.stdout.trim();
+    expect(fresh).toMatch(/^spl_join_/);
+    expect(fresh).not.toBe(joinToken);
+    expect(rotated.stderr).toMatch(/^join credential valid until \S+ \(rotate: spl fleet token --rotate\); the previous one until \S+\n$/);
+    const body = { did: "did:sync:instance:00000000000000aa", name: "sim-rotated", endpoint: "http://127.0.0.1:9", version: "0.1.0" };
+    const old = await coord.http("POST", "/v1/fleet/join", body, { authorization: `Bearer ${joinToken}` });
+    expect([old.status, old.json.code]).toEqual([401, "JOIN_EXPIRED"]);
+    const ok200 = await coord.http("POST", "/v1/fleet/join", body, { authorization: `Bearer ${fresh}` });
+    expect(ok200.status).toBe(200);
+    expect(ok200.json).toMatchObject({ object: "fleet_membership", did: body.did, name: "sim-rotated", coordinator: { epoch: 1 }, heartbeat_interval_secs: 1 });
+    expect(ok200.json.credential).toMatch(/^spl_member_/);
+    expect(Object.keys(ok200.json.records).sort()).toEqual(["th_engine_config", "th_fleet_control"]);
+    await ok(["fleet", "forget", "sim-rotated"]);
+  });
+
+  test("spl fleet forget: gone from the list, its credential refused everywhere, its name free", async () => {
+    const out = await ok(["fleet", "forget", "worker-h"]);
+    expect(out).toBe(`✓ forgot worker-h (${hostDid}): its credential is revoked, and its name is free\n`);
+    expect((await members()).some((m) => m.did === hostDid)).toBe(false);
+    const beat = await coord.http("POST", "/v1/fleet/heartbeat", { did: hostDid }, { authorization: `Bearer ${memberCredential()}` });
+    expect([beat.status, beat.json.code]).toEqual([401, "MEMBER_UNKNOWN"]);
+    await waitFor(() => hostLog().includes("refused this member's credential (401 MEMBER_UNKNOWN)"), 15_000, 100);
+    const again = await coord.spl(["fleet", "forget", "worker-h"]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/^error: no fleet member 'worker-h' — members: /);
+  });
+
+  test("no credential — join or member — is in any log line, record body or backup", () => {
+    const secrets = [joinToken, memberCredential(), readFileSync(join(coord.splHome, "secrets", "fleet_member"), "utf8").trim()].map((t) => t.split("_").pop()!);
+    const leaks = [...filesUnder(coord.root), ...filesUnder(host.root)].filter((f) => !/secrets\/fleet_(token|member)$|\/join_token$/.test(f) && secrets.some((s) => readFileSync(f, "latin1").includes(s)));
     expect(leaks).toEqual([]);
   });
 });
@@ -347,5 +408,56 @@ describe("faults", () => {
     expect(all).toContain("  [worker-a]  not running (home=~/.syncro-worker-a)");
     expect(all).toMatch(/  \[coordinator\] stopped PID \d+ \(home=~\/\.syncro\)\n\nThe homes are still fleet members .*\nTo leave the fleet, delete the \[fleet\] table from ~\/\.syncro\/config\.toml .*\n$/);
     expect((await coord.spl(["status"])).code).toBe(1);
+  }, 60_000);
+});
+
+describe("a coordinator set up by hand", () => {
+  const inst = new Instance();
+  afterAll(async () => {
+    await inst.stop();
+  });
+  const lines = () => readFileSync(inst.path("logs", "spl.log"), "utf8").split("\n").filter(Boolean);
+
+  test("listening on every address while advertising loopback warns at start and in doctor; a fleet credential over plain HTTP to another host is flagged", async () => {
+    expect((await inst.spl(["init"])).code).toBe(0);
+    appendFileSync(inst.path("config.toml"), "\n[fleet]\nheartbeat_interval_secs = 1\n");
+    await inst.start(["--host", "0.0.0.0"]);
+    const warned = lines().find((l) => l.includes(`advertises http://127.0.0.1:${inst.port}, which members on other hosts cannot reach`));
+    expect(JSON.parse(warned!)).toMatchObject({ level: "WARN" });
+    const doctor = await inst.spl(["doctor"]);
+    expect(doctor.stdout).toMatch(/! fleet endpoint +this coordinator listens on 0\.0\.0\.0 but advertises http:\/\/127\.0\.0\.1:\d+.* — set \[fleet\] advertised_endpoint = /);
+    const plain = new Instance();
+    expect((await plain.spl(["init"])).code).toBe(0);
+    appendFileSync(plain.path("config.toml"), `\n[fleet]\ncoordinator_url = "http://10.11.12.13:9100"\n`);
+    const d = await plain.spl(["doctor"]);
+    expect(d.stdout).toMatch(/! fleet transport +the fleet credential goes over plain HTTP to http:\/\/10\.11\.12\.13:9100, readable on the network — serve HTTPS/);
+    expect(d.stdout).toMatch(/✗ fleet credential +this member holds no member credential .* — join: spl fleet join http:\/\/10\.11\.12\.13:9100 --name /);
+  }, 60_000);
+
+  test("a refused Host or Origin is logged by the daemon that refused it, once a minute per name", async () => {
+    for (let i = 0; i < 3; i++) {
+      const r = await inst.http("GET", "/v1/status", undefined, { host: `spl.example.com:${inst.port}` });
+      expect([r.status, r.json.code]).toEqual([403, "FORBIDDEN_HOST"]);
+    }
+    const o = await inst.http("GET", "/v1/status", undefined, { origin: "https://evil.example" });
+    expect(o.json.code).toBe("FORBIDDEN_ORIGIN");
+    const refusals = await waitFor(() => {
+      const l = lines().filter((x) => x.includes("refused a request for /v1/status"));
+      return l.length >= 2 ? l : null;
+    }, 10_000, 100);
+    expect(refusals).toHaveLength(2);
+    expect(JSON.parse(refusals![0]!)).toMatchObject({ level: "WARN", code: "FORBIDDEN_HOST", host: `spl.example.com:${inst.port}` });
+    expect(refusals![0]).toContain("add it to [server] allowed_hosts");
+    expect(JSON.parse(refusals![1]!)).toMatchObject({ code: "FORBIDDEN_ORIGIN", origin: "https://evil.example" });
+  });
+
+  test("heartbeat records of earlier versions stay in the log, but the rebuild no longer reads them", async () => {
+    const beats = Array.from({ length: 1000 }, (_, i) => ({ thread: "th_instance_registry", actor: "did:sync:instance:00000000000000b1", act: "DO", body: { topic: "heartbeat", instance_did: "did:sync:instance:00000000000000b1", name: "old", sent_at_unix: 1700000000 + i } }));
+    for (let i = 0; i < 3; i++) expect((await inst.socket("POST", "/v1/records/batch", { records: beats.map((b) => ({ ...b, body: { ...b.body, n: i } })) })).status).toBe(200);
+    expect((await inst.spl(["serve", "--restart", "--host", "0.0.0.0"])).code).toBe(0);
+    const rebuilt = JSON.parse(lines().filter((l) => l.includes("rebuild_from_store finished")).at(-1)!);
+    expect(rebuilt.records).toBeGreaterThan(3000);
+    expect(rebuilt.folded).toBeLessThan(100);
+    expect((await inst.http("GET", "/v1/fleet/status")).json.instances.map((m: any) => m.name)).toEqual(["coordinator"]);
   }, 60_000);
 });

@@ -233,6 +233,61 @@ describe("forwarding", () => {
   }, 120_000);
 });
 
+describe("without the coordinator", () => {
+  const coordUrl = () => `http://127.0.0.1:${coord.port}`;
+  const lastOf = async (name: string) => (await controlIds(name)).at(-1)!;
+
+  test("spl kill on a worker applies there at once and is forwarded; with the coordinator down it says so, and every member has it once the coordinator is back", async () => {
+    const up = await ok(["kill", "--namespace", "w-up"], asMember("worker-a"));
+    expect(up).toBe(`✓ soft freeze of 'w-up' recorded\n  applied here and forwarded to the coordinator ${coordUrl()}\n`);
+    await everyMemberHas(await lastOf("worker-a"));
+    await ok(["unkill", "--namespace", "w-up"], asMember("worker-b"));
+    await everyMemberHas(await lastOf("worker-b"));
+    for (const name of MEMBERS) expect((await write(name, "INTEND", "w-up")).status).toBe(201);
+
+    expect((await coord.spl(["serve", "--stop"])).code).toBe(0);
+    const r = await coord.spl(["kill", "--namespace", "w-down", "--level", "hard", "--grace", "3600"], { env: asMember("worker-b"), timeoutMs: 15_000 });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`✓ hard freeze of 'w-down' recorded\n  applied here; the coordinator ${coordUrl()} has not taken it yet — it is forwarded as soon as it answers (spl doctor)\n`);
+    expect((await write("worker-b", "INTEND", "w-down")).json.code).toBe("NAMESPACE_FROZEN");
+    expect((await write("worker-a", "INTEND", "w-down")).status).toBe(201);
+    const id = await lastOf("worker-b");
+    await coord.start();
+    track(pidOf("coordinator"));
+    // The worker forwards it after its next acknowledged beat; the coordinator forwards it on.
+    await everyMemberHas(id);
+    for (const name of MEMBERS) expect((await write(name, "INTEND", "w-down")).json.code).toBe("NAMESPACE_FROZEN");
+    await ok(["unkill", "--namespace", "w-down"]);
+    await everyMemberHas(await lastControlId());
+  }, 90_000);
+
+  test("fail closed: a worker that has not reached its coordinator for fail_closed_after_secs refuses new work (503), lets KNOW/LEARN and unkill through, and takes work again after a beat", async () => {
+    appendFileSync(join(homeOf("worker-a"), "config.toml"), "fail_closed_after_secs = 2\n");
+    expect((await coord.spl(["serve", "--restart"], { env: asMember("worker-a") })).code).toBe(0);
+    track(pidOf("worker-a"));
+    await waitFor(async () => (await write("worker-a", "INTEND", "fc")).status === 201, 20_000, 200);
+    expect((await coord.spl(["serve", "--stop"])).code).toBe(0);
+    const refused = await waitFor(async () => {
+      const w = await write("worker-a", "INTEND", "fc");
+      return w.status === 503 ? w : null;
+    }, 30_000, 200);
+    expect(refused!.json.code).toBe("COORDINATOR_UNREACHABLE");
+    expect(refused!.json.message).toContain(`this member has not reached its coordinator ${coordUrl()} for`);
+    expect(refused!.json.message).toContain("fail_closed_after_secs = 2");
+    expect((await write("worker-a", "DO", "fc")).status).toBe(503);
+    expect((await write("worker-a", "KNOW", "fc")).status).toBe(201);
+    expect((await write("worker-a", "LEARN", "fc")).status).toBe(201);
+    // The worker's own kill and unkill still pass: the kill switch never fails open.
+    expect((await coord.spl(["kill", "--namespace", "fc-ns"], { env: asMember("worker-a"), timeoutMs: 15_000 })).code).toBe(0);
+    expect((await coord.spl(["unkill", "--namespace", "fc-ns"], { env: asMember("worker-a"), timeoutMs: 15_000 })).code).toBe(0);
+    const doctor = await coord.spl(["doctor"], { env: asMember("worker-a") });
+    expect(doctor.stdout).toMatch(/✗ fleet heartbeat +no beat acknowledged for \d+s: new INTEND\/DO\/CALL are refused \(fail_closed_after_secs = 2\)/);
+    await coord.start();
+    track(pidOf("coordinator"));
+    await waitFor(async () => (await write("worker-a", "INTEND", "fc")).status === 201, 20_000, 200);
+  }, 90_000);
+});
+
 describe("the reconciler", () => {
   test("dispatches nothing into a namespace frozen in the same transaction that wrote the INTEND", async () => {
     const inst = new Instance();

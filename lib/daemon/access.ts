@@ -9,7 +9,7 @@ import type { Envelope } from "../records/types";
 import { hasScope, scopeForClass, type TokenInfo } from "../auth/tokens";
 import { syntheticRecord, type Decision } from "../engine/permissions";
 import { ApiError, errorResponse } from "../api/http";
-import type { Caller, Guarded, WriteAs } from "../api/caller";
+import type { Caller, CredentialSource, Guarded, WriteAs } from "../api/caller";
 import type { ReservedThread } from "../records/reserved-threads";
 import type { Engine } from "../engine/runtime";
 import type { Logger } from "../log";
@@ -30,6 +30,8 @@ export interface GateContext {
   tcpAuthRequired(): boolean;
   /** Reserved threads with a read scope of their own. */
   reserved: readonly ReservedThread[];
+  /** Bearer kinds the capabilities check themselves (filled once they are set up). */
+  credentials: readonly CredentialSource[];
 }
 
 /** The header a caller uses to act as another actor (records-api 3.0). */
@@ -48,15 +50,15 @@ export function tcpAuthRequired(o: { insecureLocalhost: boolean; authRequired: b
   return o.authRequired !== false || !isLoopback(o.bindHost);
 }
 
-function unauthorized(message: string): Response {
-  const res = errorResponse(401, "AUTH_REQUIRED", message);
+function unauthorized(message: string, code = "AUTH_REQUIRED"): Response {
+  const res = errorResponse(401, code, message);
   res.headers.set("www-authenticate", 'Bearer realm="spl"');
   return res;
 }
 
 function tokenCaller(token: TokenInfo, via: Caller["via"]): Caller {
-  // A fleet token relays records written by others (heartbeats name their instance, README "Fleet").
-  const actsForOthers = hasScope(token.scopes, "admin") || token.scopes.includes("fleet:control");
+  // Only admin acts for others; fleet members are checked by the fleet itself (its CredentialSource).
+  const actsForOthers = hasScope(token.scopes, "admin");
   return { actor: token.actor, via, token, scopes: token.scopes, actsForOthers };
 }
 
@@ -93,8 +95,18 @@ export class Gate {
 
   /** The caller a bearer token identifies (a peer's records pulled or pushed), or null. */
   callerFor(bearer: string, via: Caller["via"] = "tcp"): Caller | null {
+    const own = this.sourceOf(bearer);
+    if (own) {
+      const c = own.identify(bearer, via);
+      return c instanceof ApiError ? null : c;
+    }
     const v = this.state.engine.tokens.verify(bearer);
     return v.ok ? tokenCaller(v.token, via) : null;
+  }
+
+  /** The capability that checks bearers of this kind (spl_<kind>_...), if one does. */
+  private sourceOf(bearer: string): CredentialSource | undefined {
+    for (const s of this.state.credentials) for (const k of s.kinds) if (bearer.startsWith(`spl_${k}_`)) return s;
   }
 
   /** Identifies the caller of a matched route and checks scope and (unless per record) rules. */
@@ -102,6 +114,9 @@ export class Gate {
     const caller = this.identify(request);
     if (caller instanceof Response) return caller;
     if (caller instanceof ApiError) return errorResponse(caller.status, caller.code, caller.message);
+    if (caller.routes && !caller.routes.includes(route.label)) {
+      return errorResponse(403, "SCOPE_FORBIDDEN", `this credential is good for ${caller.routes.join(", ")} only, not ${route.label} — use a member or API token`);
+    }
     if (caller.scopes && !hasScope(caller.scopes, scopeForClass(route.cls))) {
       return errorResponse(
         403,
@@ -127,9 +142,16 @@ export class Gate {
     if (header) {
       const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
       if (!m) return unauthorized("the Authorization header must be 'Bearer <token>' — use the token in <home>/token or one from 'spl token create'");
-      const v = state.engine.tokens.verify(m[1]!);
-      if (!v.ok) return unauthorized(`${v.why} — use a valid token (see 'spl token list'; create one with 'spl token create')`);
-      caller = tokenCaller(v.token, via);
+      const own = this.sourceOf(m[1]!);
+      if (own) {
+        const c = own.identify(m[1]!, via, request);
+        if (c instanceof ApiError) return c.status === 401 ? unauthorized(c.message, c.code) : c;
+        caller = c;
+      } else {
+        const v = state.engine.tokens.verify(m[1]!);
+        if (!v.ok) return unauthorized(`${v.why} — use a valid token (see 'spl token list'; create one with 'spl token create')`);
+        caller = tokenCaller(v.token, via);
+      }
     } else if (via === "tcp" && state.tcpAuthRequired()) {
       return unauthorized(
         "this endpoint needs 'Authorization: Bearer spl_<env>_<id>_<secret>' — use the token in <home>/token (SPL_TOKEN for the CLI) or create one with 'spl token create'",

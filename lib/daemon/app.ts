@@ -80,11 +80,33 @@ export function buildApp(state: DaemonState) {
     return errorResponse(500, "INTERNAL", "the daemon failed to handle this request; nothing was written — see the log for details");
   }
 
+  /**
+   * A Host or Origin refusal is logged here, on the daemon that refused (a member set up with a
+   * name its peer does not know shows up in this log): one WARN per Host/Origin a minute.
+   */
+  const refusalsLogged = new Map<string, number>();
+  function logRefusal(request: Request, code: string): void {
+    const host = (request.headers.get("host") ?? "").slice(0, 200);
+    const origin = request.headers.get("origin")?.slice(0, 200) ?? null;
+    const key = `${host}|${origin ?? ""}`;
+    const now = Date.now();
+    if ((refusalsLogged.get(key) ?? 0) > now - 60_000) return;
+    if (refusalsLogged.size >= 256) refusalsLogged.clear();
+    refusalsLogged.set(key, now);
+    // request.url may not parse (an empty Host): the path is what follows the authority.
+    const at = request.url.indexOf("/", request.url.indexOf("//") + 2);
+    const path = at < 0 ? "/" : request.url.slice(at, at + 200).split("?")[0];
+    log.warn(`refused a request for ${path} (${code}): Host ${JSON.stringify(host)}${origin !== null ? `, Origin ${JSON.stringify(origin)}` : ""} — if a fleet member or client uses that name, add it to [server] allowed_hosts (repeats are logged once a minute)`, { code, host, origin });
+  }
+
   /** Refusals before any route: browsers (foreign Origin, DNS rebinding; the socket is exempt), ambiguous queries. */
   function refusedUpFront(request: Request): Response | undefined {
     if (!state.viaSocket.has(request)) {
       const foreign = refuseForeign(request, state.config.server.allowedHosts);
-      if (foreign) return foreign;
+      if (foreign) {
+        logRefusal(request, foreign.code);
+        return foreign.response();
+      }
     }
     // Which of two values a handler would see is a guess; refuse rather than pick one.
     const repeated = repeatedQueryParam(request.url);

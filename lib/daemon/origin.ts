@@ -4,7 +4,7 @@
 // localhost, *.localhost or a name in [server] allowed_hosts is refused, and so is one whose
 // Origin is present and not this daemon's own. No CORS headers are ever sent, so a preflight
 // from a foreign page fails too. The Unix socket is exempt: no browser can reach it.
-import { errorResponse } from "../api/http";
+import { ApiError } from "../api/http";
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 
@@ -23,10 +23,10 @@ export function isAllowedHost(name: string, allowed: readonly string[]): boolean
 }
 
 /** A 403 for a browser-shaped request on TCP, or null to let it through. */
-export function refuseForeign(request: Request, allowedHosts: readonly string[]): Response | null {
+export function refuseForeign(request: Request, allowedHosts: readonly string[]): ApiError | null {
   const host = request.headers.get("host");
   if (host === null || !hostAllowed(host, allowedHosts)) {
-    return errorResponse(
+    return new ApiError(
       403,
       "FORBIDDEN_HOST",
       `Host ${JSON.stringify(host ?? "")} is not a name this daemon answers to — use an IP address or localhost, or add the name to [server] allowed_hosts in config.toml`,
@@ -34,7 +34,7 @@ export function refuseForeign(request: Request, allowedHosts: readonly string[])
   }
   const origin = request.headers.get("origin");
   if (origin !== null && !sameOrigin(origin, host!)) {
-    return errorResponse(
+    return new ApiError(
       403,
       "FORBIDDEN_ORIGIN",
       `requests from web pages (Origin ${JSON.stringify(origin)}) are refused — call the API from a program, not a browser`,

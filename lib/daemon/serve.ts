@@ -5,7 +5,7 @@
 // Binding comes before the backup so a port in use refuses the start before any backup rotates,
 // and probes see "starting" (not a refused connection) during a long start.
 import type { Server } from "bun";
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { loadConfig, unknownConfigKeys, type SplConfig } from "../config";
 import { CONFIG_SECTIONS } from "../capabilities";
 import { UserError } from "../errors";
@@ -25,6 +25,7 @@ import { acquirePidFile, releasePidFile } from "../daemonctl/pidfile";
 import { acquireStoreLock, type StoreLock } from "../daemonctl/store-lock";
 import { clearStaleSocket, restrictSocket } from "../daemonctl/socket";
 import { createDaemonState, type DaemonState } from "./state";
+import { isLoopback } from "./access";
 import { StoreDamagedError } from "../store/integrity";
 import { warnIfStoreLost } from "../backup/startup";
 import { startStartupBackup, type StartupBackup } from "../backup/background";
@@ -47,31 +48,32 @@ function resolveBind(opts: ServeOptions, config: SplConfig) {
 
 /** Where the listeners send requests: a 503 "starting" answer until the app exists. */
 interface Handlers {
-  tcp: (req: Request) => Response | Promise<Response>;
+  tcp: (req: Request, server: Server<unknown>) => Response | Promise<Response>;
   unix: (req: Request) => Response | Promise<Response>;
 }
 
 function startingHandlers(paths: HomePaths): Handlers {
-  const starting = (req: Request) =>
+  const starting = (req: Request, local: boolean) =>
     new URL(req.url).pathname === "/health"
-      ? json(503, { status: "starting", pid: process.pid, home: paths.home })
+      ? json(503, local ? { status: "starting", pid: process.pid, home: paths.home } : { status: "starting" })
       : errorResponse(503, "STARTING", "the daemon is starting (checking and backing up the store) — retry in a moment");
-  return { tcp: starting, unix: starting };
+  return { tcp: (req, server) => starting(req, isLoopback(server.requestIP(req)?.address ?? "")), unix: (req) => starting(req, true) };
 }
 
 // Bun's own cap on a request body is fixed at bind time, before the routes exist: REQUEST_BODY_CAP,
 // which buildApp checks covers every route; each route enforces its own limit while the body
 // streams in (http.ts readBody).
-function listenTcp(bind: { host: string; port: number }, handlers: Handlers): Server<unknown> {
+function listenTcp(bind: { host: string; port: number }, handlers: Handlers, tls: { cert: string; key: string } | undefined): Server<unknown> {
   const { host, port } = bind;
   try {
     return Bun.serve({
       hostname: host,
       port,
+      tls,
       // Elysia/Bun would otherwise let a second daemon bind the same port silently.
       reusePort: false,
       maxRequestBodySize: REQUEST_BODY_CAP,
-      fetch: (req) => handlers.tcp(req),
+      fetch: (req, server) => handlers.tcp(req, server),
     });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
@@ -112,8 +114,22 @@ function mountDirectRoutes([tcp, unix]: Server<unknown>[], handlers: Handlers, d
       ]),
     );
   }
-  tcp!.reload({ routes: direct, fetch: (req) => handlers.tcp(req) } as Parameters<Server<unknown>["reload"]>[0]);
+  tcp!.reload({ routes: direct, fetch: (req, server) => handlers.tcp(req, server) } as Parameters<Server<unknown>["reload"]>[0]);
   unix!.reload({ routes: onSocket, fetch: (req) => handlers.unix(req) } as Parameters<Server<unknown>["reload"]>[0]);
+}
+
+/** [server] tls_cert_file / tls_key_file, read now: an unreadable file stops the start naming it. */
+function readTls(config: SplConfig): { cert: string; key: string } | undefined {
+  const { tlsCertFile, tlsKeyFile } = config.server;
+  if (!tlsCertFile || !tlsKeyFile) return undefined;
+  const read = (file: string, key: string) => {
+    try {
+      return readFileSync(file, "utf8");
+    } catch (err) {
+      throw new UserError(`[server] ${key} ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, "point it at a readable PEM file, or remove tls_cert_file and tls_key_file for plain HTTP");
+    }
+  };
+  return { cert: read(tlsCertFile, "tls_cert_file"), key: read(tlsKeyFile, "tls_key_file") };
 }
 
 /** Runs the daemon in this process until SIGTERM/SIGINT. Resolves once it is ready. */
@@ -145,7 +161,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   const handlers = startingHandlers(paths);
   try {
     try {
-      servers.push(listenTcp(bind, handlers));
+      servers.push(listenTcp(bind, handlers, readTls(config)));
       await clearStaleSocket(paths.socket).then((removed) => removed && log.warn("removed stale socket file", { path: paths.socket }));
       servers.push(listenUnix(paths, handlers));
     } catch (err) {
@@ -182,7 +198,14 @@ export async function serve(opts: ServeOptions): Promise<void> {
     const state = createDaemonState({ paths, config, log, store, instanceDid: did, bind, backup: backup?.info() ?? null, insecureLocalhost: opts.insecureLocalhost });
     void backup?.done.then((info) => (state.backup = info));
     const { app, direct } = buildApp(state);
-    handlers.tcp = (req) => app.handle(req);
+    // Elysia finds the path from offset 7 of request.url (app.ts), which "https://" would shift:
+    // on HTTPS the router sees the same URL with http://.
+    handlers.tcp = (req, server) => {
+      const routed = config.server.tlsCertFile ? new Request(`http${req.url.slice(5)}`, req) : req;
+      const ip = server.requestIP(req)?.address;
+      if (ip) state.tcpPeers.set(routed, ip);
+      return app.handle(routed);
+    };
     handlers.unix = (req) => {
       state.viaSocket.add(req);
       return app.handle(req);

@@ -2,7 +2,7 @@
 // of the list adds (ARCHITECTURE.md "Capabilities"). Assembled the same way for the real daemon
 // (serve.ts) and for in-process tests; nothing here knows any one capability.
 import type { Database } from "bun:sqlite";
-import type { WriteAs } from "../api/caller";
+import type { CredentialSource, WriteAs } from "../api/caller";
 import type { Route } from "../api/route";
 import type { BackupInfo } from "../backup/startup";
 import type { Capability, Host, Parts, Service, Slot, WriteCheck } from "../capability";
@@ -44,6 +44,8 @@ export interface DaemonState {
   ready: boolean;
   /** Requests that arrived on the Unix socket (trusted by file mode) rather than TCP. */
   viaSocket: WeakSet<Request>;
+  /** The client address of TCP requests routed by Elysia (GET /health answers a remote one less). */
+  tcpPeers: WeakMap<Request, string>;
   /** Derived state folded from the log: engine config, trust, API tokens (lib/engine/runtime.ts). */
   engine: Engine;
   /** `spl serve --insecure-localhost`: TCP without bearer auth, bound to loopback only. */
@@ -95,7 +97,8 @@ export function createDaemonState(o: {
   const viaSocket = new WeakSet<Request>();
   const auth = { insecureLocalhost: o.insecureLocalhost === true };
   const needsToken = () => tcpAuthRequired({ insecureLocalhost: auth.insecureLocalhost, authRequired: engine.config.authRequired, bindHost: o.bind.host });
-  const gate = new Gate({ engine, log: o.log, metrics, operator: o.config.identity.actor, startedAt, viaSocket, tcpAuthRequired: needsToken, reserved });
+  const credentials: CredentialSource[] = [];
+  const gate = new Gate({ engine, log: o.log, metrics, operator: o.config.identity.actor, startedAt, viaSocket, tcpAuthRequired: needsToken, reserved, credentials });
   let authBefore = engine.config.authRequired;
   const ingest = new IngestQueue<WriteAs>(
     o.store,
@@ -153,6 +156,7 @@ export function createDaemonState(o: {
   const capabilities = list.map((capability) => ({ capability, parts: capability.setup(host(capability)) }));
   const checks: WriteCheck[] = [openRouteCheck(), reservedThreadCheck(reserved), actorBindingCheck(gate), permissionRuleCheck(gate)];
   for (const { parts } of capabilities) {
+    if (parts.credentials) credentials.push(parts.credentials);
     engine.addFolds(parts.folds ?? []);
     engine.addFacts(parts.facts ?? []);
     checks.push(...(parts.writeChecks ?? []));
@@ -179,6 +183,7 @@ export function createDaemonState(o: {
       ready = v;
     },
     viaSocket,
+    tcpPeers: new WeakMap(),
     engine,
     auth,
     gate,

@@ -12,27 +12,23 @@ import { ApiError } from "../api/http";
 import { hasScope } from "../auth/tokens";
 import type { WriteCheck } from "../capability";
 import type { Envelope } from "../records/types";
-import { FLEET_ACTOR } from "../fleet/token";
+import { REGISTRY_SCOPE } from "../fleet/credentials";
 import { attemptOf, CANCEL, CHILD_DONE, type Fanout, type FanoutTable, JOIN_COMPLETE, RETRY, SPAWNED, VERDICTS } from "./fold";
 import { CHILD_CANCEL, OUTBOX_FIELD } from "./outbox";
 import { childProblem, parentProblem } from "./spec";
 
-/** A caller that may report for any member: the shared fleet token cannot tell members apart. */
-export const ANY_MEMBER = "*";
-
 /**
  * The fleet member a caller speaks for, or null when it is no member (a user's token, the socket).
- *
- * THE ONE PLACE member identity is decided for fan-out. Today every member holds the same fleet
- * token (actor did:sync:system:fleet, scope fleet:control), so a report cannot be tied to one
- * member: ANY_MEMBER, and the report's `worker` must still be the attempt's worker. Once member
- * credentials exist (README "Fleet across hosts"), a member's caller.actor is its instance DID and
- * this returns it, so only the member an attempt was sent to can report it.
+ * THE ONE PLACE member identity is decided for fan-out: a member credential (lib/fleet/credentials.ts)
+ * makes the caller that member's instance DID, so only the member an attempt was sent to can
+ * report it.
  */
 export function reporterOf(caller: Caller): string | null {
-  if (!caller.scopes?.includes("fleet:control")) return null;
-  return caller.actor === FLEET_ACTOR ? ANY_MEMBER : caller.actor;
+  return caller.token?.env === "member" && caller.scopes?.includes("fleet:control") ? caller.actor : null;
 }
+
+/** The coordinator this member follows, calling with the epoch it holds (the only one that sends children). */
+const isCoordinator = (caller: Caller) => reporterOf(caller) !== null && caller.scopes!.includes(REGISTRY_SCOPE);
 
 const forbidden = (message: string) => new ApiError(403, "FANOUT_FORBIDDEN", message);
 const str = (v: unknown) => (typeof v === "string" ? v : "");
@@ -55,7 +51,7 @@ export function fanoutGuard(table: FanoutTable, actorsOf: ParentActors): WriteCh
         return;
       }
       if ((rec.act === "INTEND" && b.fanout != null) || b.topic === CHILD_CANCEL) {
-        if (!reporterOf(caller)) throw forbidden(`fan-out children and their cancels come only from the fleet's coordinator (fleet credential); ${caller.actor} is not a member`);
+        if (!isCoordinator(caller)) throw forbidden(`fan-out children and their cancels come only from the fleet's coordinator (its member credential, at the epoch this member follows); ${caller.actor} is not it`);
         const problem = rec.act === "INTEND" ? childProblem(b) : null;
         if (problem) throw new ApiError(400, "INVALID_FANOUT", `${problem} — see README "Fan-out" for the limits`);
         return;
@@ -82,8 +78,8 @@ function checkReport(rec: Envelope, caller: Caller, f: Fanout): void {
   if (!attempt) throw forbidden(`subtask ${child.index} has no attempt ${JSON.stringify(b.attempt ?? "in flight")}`);
   const worker = str(b.worker);
   if (worker !== attempt.worker || rec.actor !== attempt.worker) throw forbidden(`attempt ${attempt.n} of subtask ${child.index} was sent to ${attempt.worker}; a report for it must name that worker as actor and worker`);
-  // Member credentials (see reporterOf) make this the member's own identity: only it may report.
-  if (reporter !== ANY_MEMBER && reporter !== attempt.worker) throw forbidden(`attempt ${attempt.n} of subtask ${child.index} was sent to ${attempt.worker}, not to ${reporter}`);
+  // Its member credential makes the reporter the member itself: only it may report.
+  if (reporter !== attempt.worker) throw forbidden(`attempt ${attempt.n} of subtask ${child.index} was sent to ${attempt.worker}, not to ${reporter}`);
   if (!(VERDICTS as readonly string[]).includes(str(b.verdict))) throw new ApiError(400, "INVALID_FANOUT", `verdict ${JSON.stringify(b.verdict)} is not one of ${VERDICTS.join(", ")}`);
 }
 

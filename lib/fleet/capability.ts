@@ -1,67 +1,78 @@
-// The fleet (README "Fleet"): [fleet] makes this daemon a coordinator or a worker. This capability
-// adds the heartbeat service, the registry fold over th_instance_registry (the coordinator's view
-// of its members), how control records reach every member (control-sync.ts: forwarded by the
-// coordinator, pulled by a worker after each acknowledged beat), GET /v1/fleet/status and
-// /v1/fleet/member, the fleet token every member registers at start, the credential the peer
-// client sends, and the doctor's fleet rows. It is last in the capability list, so its heartbeat
-// starts last and stops first: the draining beat goes out while everything else still runs.
-import type { Capability } from "../capability";
-import { DISPATCHES } from "../dispatch/capability";
-import { AUTH_THREAD, INSTANCE_REGISTRY_THREAD } from "../records/reserved-threads";
-import { VERSION } from "../version";
-import { fleetMember, fleetSection } from "./config";
+// The fleet (README "Fleet", ARCHITECTURE.md "The fleet protocol"): [fleet] makes this daemon a
+// coordinator or a worker. This is its declaration; fleet.ts assembles a daemon's part from the
+// modules: the registry of membership events and liveness in memory (registry.ts, liveness.ts),
+// epochs and fencing (epoch.ts), member and join credentials the gate asks about
+// (credentials.ts, join.ts), the heartbeat (heartbeat.ts), how the fleet's threads reach every
+// member (control-sync.ts), the fail-closed check (failclosed.ts), the routes (routes.ts) and the
+// doctor's rows (doctor.ts). It is last in the capability list, so its heartbeat starts last and
+// stops first: the draining beat goes out while everything else still runs.
+import type { Capability, Service } from "../capability";
+import { FLEET_CONTROL_THREAD, INSTANCE_REGISTRY_THREAD } from "../records/reserved-threads";
+import { fleetSection } from "./config";
 import { FLEET, type FleetView } from "./contract";
-import { fleetControlForwarder, fleetControlPuller } from "./control-sync";
+import { controlForwarder } from "./control-sync";
+import { REGISTRY_SCOPE } from "./credentials";
 import { fleetRows } from "./doctor";
-import { heartbeatService } from "./heartbeat";
-import { FleetRegistry } from "./registry";
+import { failClosedCheck } from "./failclosed";
+import { createFleet } from "./fleet";
+import { livenessService } from "./liveness";
 import { fleetRoutes } from "./routes";
-import { ensureFleetToken, readFleetToken } from "./token";
 
 export const fleetCapability: Capability = {
   name: "fleet",
   config: fleetSection,
-  reservedThreads: [{ thread: INSTANCE_REGISTRY_THREAD, what: "the fleet registry", write: "fleet:control", code: "RESERVED_THREAD", fix: "it is written by fleet members only: use the fleet token (spl fleet token, spl fleet join)" }],
+  reservedThreads: [
+    { thread: INSTANCE_REGISTRY_THREAD, what: "the fleet registry", write: REGISTRY_SCOPE, code: "RESERVED_THREAD", fix: "it is written by the fleet's coordinator only (members join with 'spl fleet join')" },
+  ],
   doctor: [fleetRows],
   setup(host) {
-    const member = fleetMember(host.config(fleetSection), host.bind, host.paths.home);
-    const registry = new FleetRegistry();
-    const credential = () => readFleetToken(host.paths.home);
-    host.peers.authenticate(credential);
-    const fleet: FleetView = { member, members: () => registry.view(member.heartbeatSecs) };
-    const pullControl = fleetControlPuller(host, fleet, credential);
-    const heartbeat = heartbeatService({
+    const f = createFleet(host);
+    const { member } = f;
+    const coordinating = () => f.epochs.coordinating();
+    const fleet: FleetView = {
       member,
-      instanceDid: host.instanceDid,
-      version: VERSION,
-      startedAt: host.startedAt,
-      storeRecords: () => host.store.counts.records,
-      activeDispatches: () => host.find(DISPATCHES)?.active() ?? 0,
-      submitLocal: async (rec) => {
-        const [r] = await host.submit([rec]);
-        if (r!.status === "error") throw r!.error;
-      },
-      peers: host.peers,
-      hasCredential: () => credential() !== null,
-      afterAck: pullControl,
-      log: host.log,
-    });
+      // The coordinator's view; a worker holds a copy of the registry but no liveness (it asks its coordinator).
+      members: () => (member.role === "coordinator" ? f.liveness.view(host.now(), { did: host.instanceDid, beat: () => f.beat("healthy") }) : []),
+      epoch: () => f.epochs.current,
+      coordinating,
+    };
     host.provide(FLEET, fleet);
+    // The heartbeat is last on every member (it beats only on a worker): it stops first.
+    const services: Service[] = [
+      ...(member.role === "coordinator"
+        ? [livenessService(host, { liveness: f.liveness, intervalSecs: member.heartbeatSecs, coordinating, log: host.log.child("syncropel_fleet::liveness"), endpointOf: (did) => f.registry.get(did)?.endpoint ?? null }), controlForwarder(host, fleet, coordinating)]
+        : []),
+      ...(member.role === "worker" ? [{ name: "fleet-sync", start() {}, stop() {}, afterCommit: f.sync.afterCommit }] : []),
+      f.heartbeat,
+    ];
     return {
       folds: [
         {
           name: "fleet_registry",
-          consumes: { act: "DO", threads: [INSTANCE_REGISTRY_THREAD] },
-          apply: (rec, { rebuilding }) => registry.apply(rec, rebuilding ? rec.created_at * 1000 : host.now()),
+          consumes: { act: "LEARN", threads: [INSTANCE_REGISTRY_THREAD] },
+          apply(rec) {
+            const changed = f.registry.apply(rec);
+            if (changed && rec.body.topic === "elected") f.epochs.observe({ epoch: rec.body.epoch as number, did: rec.body.did as string, url: rec.body.endpoint as string });
+            if (changed && rec.body.topic === "forgotten") f.liveness.forget(rec.body.did as string);
+            return changed;
+          },
         },
+        { name: "fleet_digests", consumes: { act: "LEARN", threads: [FLEET_CONTROL_THREAD, INSTANCE_REGISTRY_THREAD] }, apply: (rec) => f.digests.apply(rec) },
       ],
-      services: [...(member.role === "coordinator" ? [fleetControlForwarder(host, fleet)] : []), heartbeat],
-      routes: fleetRoutes(host, fleet, heartbeat),
-      async boot() {
-        const r = await ensureFleetToken({ home: host.paths.home, role: member.role, registry: host.engine.tokens, write: (body) => host.write({ thread: AUTH_THREAD, act: "LEARN", body }).then(() => {}) });
-        if (r === "minted" || r === "registered") host.log.info(`fleet token ${r}`, { path: "<home>/secrets/fleet_token" });
-        if (member.role !== "plain") host.log.info("fleet member", { role: member.role, name: member.name, endpoint: member.endpoint, coordinator_url: member.coordinatorUrl, heartbeat_interval_secs: member.heartbeatSecs });
-      },
+      services,
+      routes: fleetRoutes(host, fleet, f),
+      writeChecks: [
+        failClosedCheck({
+          limitSecs: f.failClosedAfterSecs,
+          isWorker: () => member.role === "worker",
+          lastContactMs: f.lastContactMs,
+          now: () => host.now(),
+          coordinator: () => f.heartbeat.status.target ?? "",
+          deposedBy: () => f.epochs.deposedBy(),
+        }),
+      ],
+      credentials: f.credentials,
+      boot: f.boot,
     };
   },
 };

@@ -2,11 +2,14 @@
 //   no [fleet] section (and no SPL_FLEET_COORDINATOR_URL) → a plain instance: no heartbeats
 //   coordinator_url absent, or equal to this daemon's advertised endpoint → the coordinator
 //   otherwise → a worker that beats to coordinator_url
+import { hostname } from "node:os";
 import { basename } from "node:path";
 import type { ConfigSection } from "../config";
 import { UserError } from "../errors";
 
 export const DEFAULT_HEARTBEAT_SECS = 15;
+/** A worker that has not reached its coordinator for this long refuses new work (README "Fleet"). */
+export const DEFAULT_FAIL_CLOSED_SECS = 300;
 
 export interface FleetConfig {
   /** A [fleet] section exists (or the env names a coordinator). */
@@ -15,6 +18,10 @@ export interface FleetConfig {
   advertisedEndpoint: string | null;
   heartbeatSecs: number;
   name: string | null;
+  /** The CA members trust for each other's https endpoints (PEM file); null: the system roots. */
+  caFile: string | null;
+  /** 0: never fail closed. */
+  failClosedAfterSecs: number;
 }
 
 export type FleetRole = "plain" | "coordinator" | "worker";
@@ -28,9 +35,20 @@ export interface FleetMember {
   heartbeatSecs: number;
 }
 
-export const FLEET_KEYS = ["coordinator_url", "advertised_endpoint", "heartbeat_interval_secs", "name"] as const;
+export const FLEET_KEYS = ["coordinator_url", "advertised_endpoint", "heartbeat_interval_secs", "name", "ca_file", "fail_closed_after_secs"] as const;
 
-export const defaultFleetConfig = (): FleetConfig => ({ enabled: false, coordinatorUrl: null, advertisedEndpoint: null, heartbeatSecs: DEFAULT_HEARTBEAT_SECS, name: null });
+export const defaultFleetConfig = (): FleetConfig => ({
+  enabled: false,
+  coordinatorUrl: null,
+  advertisedEndpoint: null,
+  heartbeatSecs: DEFAULT_HEARTBEAT_SECS,
+  name: null,
+  caFile: null,
+  failClosedAfterSecs: DEFAULT_FAIL_CLOSED_SECS,
+});
+
+/** Member names: what `fleet show`, subtask targets and `fleet forget` take. */
+export const MEMBER_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 
 const isTable = (v: unknown): v is Record<string, unknown> => !!v && typeof v === "object" && !Array.isArray(v);
 
@@ -70,10 +88,21 @@ export function parseFleetConfig(raw: unknown, path: string, env = process.env):
       c.heartbeatSecs = n;
     }
     if (raw.name !== undefined) {
-      if (typeof raw.name !== "string" || !/^[A-Za-z0-9._-]{1,64}$/.test(raw.name)) {
+      if (typeof raw.name !== "string" || !MEMBER_NAME.test(raw.name)) {
         throw new UserError(`${path}: [fleet] name must be 1-64 letters, digits, '.', '_' or '-'`, 'e.g. name = "worker-a"');
       }
       c.name = raw.name;
+    }
+    if (raw.ca_file !== undefined) {
+      if (typeof raw.ca_file !== "string" || !raw.ca_file) throw new UserError(`${path}: [fleet] ca_file must be a file name`, 'e.g. ca_file = "/etc/spl/fleet-ca.pem"');
+      c.caFile = raw.ca_file;
+    }
+    if (raw.fail_closed_after_secs !== undefined) {
+      const n = raw.fail_closed_after_secs;
+      if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > 604_800) {
+        throw new UserError(`${path}: [fleet] fail_closed_after_secs must be an integer from 0 (never) to 604800`, `e.g. fail_closed_after_secs = ${DEFAULT_FAIL_CLOSED_SECS}`);
+      }
+      c.failClosedAfterSecs = n;
     }
   }
   const fromEnv = env.SPL_FLEET_COORDINATOR_URL;
@@ -86,22 +115,50 @@ export function parseFleetConfig(raw: unknown, path: string, env = process.env):
 
 /** A wildcard or name bind is advertised on loopback, the address local members reach it by. */
 function advertisedHost(host: string): string {
-  if (!host || host === "0.0.0.0" || host === "::" || host === "localhost") return "127.0.0.1";
+  if (!host || isWildcard(host) || host === "localhost") return "127.0.0.1";
   return host.includes(":") ? `[${host}]` : host;
 }
 
-/** This daemon's place in the fleet, from [fleet], its bind and its home. */
-export function fleetMember(c: FleetConfig, bind: { host: string; port: number }, home: string): FleetMember {
-  const endpoint = c.advertisedEndpoint ?? `http://${advertisedHost(bind.host)}:${bind.port}`;
+const isWildcard = (host: string) => host === "0.0.0.0" || host === "::";
+
+/** Loopback names and addresses (a URL's host, brackets allowed). */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h === "::1" || /^127(\.\d{1,3}){3}$/.test(h);
+}
+
+/** This daemon's place in the fleet, from [fleet], its bind (https when [server] has a certificate) and its home. */
+export function fleetMember(c: FleetConfig, bind: { host: string; port: number; tls?: boolean }, home: string): FleetMember {
+  const endpoint = c.advertisedEndpoint ?? `${bind.tls ? "https" : "http"}://${advertisedHost(bind.host)}:${bind.port}`;
   const role: FleetRole = !c.enabled ? "plain" : !c.coordinatorUrl || c.coordinatorUrl === endpoint ? "coordinator" : "worker";
   const suffix = /\.syncro-(.+)$/.exec(basename(home))?.[1];
-  const name = c.name ?? (role === "coordinator" ? "coordinator" : (suffix ?? basename(home).replace(/^\./, "")));
+  // A home without a suffix (~/.syncro on its own host) is named after the host, never "syncro".
+  const name = c.name ?? (role === "coordinator" ? "coordinator" : (suffix ?? hostName()));
   return { role, endpoint, name, coordinatorUrl: role === "plain" ? null : role === "coordinator" ? endpoint : c.coordinatorUrl, heartbeatSecs: c.heartbeatSecs };
+}
+
+function hostName(): string {
+  const h = hostname().split(".")[0]!.replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 64);
+  return h || "member";
+}
+
+/**
+ * A coordinator listening on every address but advertising loopback: members on other hosts
+ * would be told to reach 127.0.0.1. The warning names the fix (start log, doctor).
+ */
+export function loopbackAdvertised(member: FleetMember, bindHost: string): string | null {
+  if (member.role !== "coordinator" || isLoopbackHost(bindHost)) return null;
+  const host = new URL(member.endpoint).hostname;
+  if (!isLoopbackHost(host)) return null;
+  return `this coordinator listens on ${bindHost} but advertises ${member.endpoint}, which members on other hosts cannot reach — set [fleet] advertised_endpoint = "https://<this host's name>:${new URL(member.endpoint).port || 9100}" (or run 'spl fleet coordinate --advertise URL')`;
 }
 
 export const fleetSection: ConfigSection<FleetConfig> = {
   name: "fleet",
   keys: FLEET_KEYS,
   parse: (raw, file) => parseFleetConfig(raw, file),
-  show: (c) => (c.enabled ? { coordinator_url: c.coordinatorUrl, advertised_endpoint: c.advertisedEndpoint, heartbeat_interval_secs: c.heartbeatSecs, name: c.name } : null),
+  show: (c) =>
+    c.enabled
+      ? { coordinator_url: c.coordinatorUrl, advertised_endpoint: c.advertisedEndpoint, heartbeat_interval_secs: c.heartbeatSecs, name: c.name, ca_file: c.caFile, fail_closed_after_secs: c.failClosedAfterSecs }
+      : null,
 };

@@ -4,6 +4,7 @@
 import { slot } from "../capability";
 import type { FleetMember } from "./config";
 import type { EmergencyState, Freeze } from "./control";
+import type { Known } from "./epoch";
 import type { MemberView } from "./registry";
 
 export interface FleetView {
@@ -11,6 +12,10 @@ export interface FleetView {
   readonly member: FleetMember;
   /** Every member the registry knows, with its status now (the coordinator's view). */
   members(): MemberView[];
+  /** The highest epoch this member knows and its coordinator (ARCHITECTURE.md "The fleet protocol"). */
+  epoch(): Known;
+  /** Whether this member coordinates at that epoch (false for a worker, and for a deposed coordinator). */
+  coordinating(): boolean;
 }
 
 export interface KillSwitchView {

@@ -19,7 +19,7 @@ test("soft: new work in the namespace and its children is refused; KNOW/LEARN, s
   expect(c.mayStartWork("other")).toBe(true);
 });
 
-test("hard: KNOW/LEARN pass until issued_at + grace, nothing after; a later record for the namespace replaces the earlier", () => {
+test("hard: KNOW/LEARN pass until received + grace, nothing after; a later record for the namespace replaces the earlier", () => {
   const c = new FleetControl();
   c.apply(control({ topic: "freeze", namespace: "ops", level: "hard", grace_secs: 30 }));
   expect(code(c, rec("KNOW", "ops"), 1_029_999)).toBe("ok");
@@ -41,4 +41,13 @@ test("emergency: no new work anywhere, but fleet threads, KNOW and LEARN pass; c
   expect(c.mayStartWork(undefined)).toBe(false);
   c.apply(control({ topic: "emergency_clear" }));
   expect(code(c, rec("INTEND"))).toBe("ok");
+});
+
+test("a hard freeze's grace runs on this member's clock from when it stored the freeze, whatever the issuer's clock said", () => {
+  const c = new FleetControl();
+  // The issuing host's clock is an hour behind; this member stored the freeze at 1000.
+  c.apply(control({ topic: "freeze", namespace: "ops", level: "hard", grace_secs: 30, issued_at_unix: 1000 - 3600 }));
+  expect(code(c, rec("KNOW", "ops"), 1_029_999)).toBe("ok");
+  expect(code(c, rec("KNOW", "ops"), 1_030_000)).toBe("NAMESPACE_FROZEN");
+  expect(c.freezes[0]).toMatchObject({ issued_at_unix: 1000 - 3600, received_at_unix: 1000 });
 });

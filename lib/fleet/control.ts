@@ -25,6 +25,8 @@ export interface Freeze {
   reason: string | null;
   issued_by: string;
   issued_at_unix: number;
+  /** When this member stored the freeze (its own clock): a hard freeze's grace runs from here. */
+  received_at_unix: number;
 }
 
 export interface EmergencyState {
@@ -38,6 +40,9 @@ export interface EmergencyState {
 const WORK_ACTS = new Set(["INTEND", "DO", "CALL"]);
 
 const str = (v: unknown) => (typeof v === "string" && v ? v : null);
+
+/** A hard freeze whose grace is over, on this member's clock from when it stored the freeze (never the issuer's). */
+const pastGrace = (f: Freeze, nowMs: number) => f.level === "hard" && nowMs >= (f.received_at_unix + f.grace_secs) * 1000;
 
 /** NS itself or a child of it (`docs` covers `docs/v0.11`). */
 const within = (ns: string, frozen: string) => ns === frozen || ns.startsWith(`${frozen}/`);
@@ -57,7 +62,7 @@ export class FleetControl {
         if (!ns) return false;
         const level: FreezeLevel = b.level === "hard" ? "hard" : "soft";
         const grace = typeof b.grace_secs === "number" && b.grace_secs >= 0 ? b.grace_secs : DEFAULT_GRACE_SECS;
-        this.byNamespace.set(ns, { namespace: ns, level, grace_secs: grace, reason: str(b.reason), issued_by: issuedBy, issued_at_unix: issuedAt });
+        this.byNamespace.set(ns, { namespace: ns, level, grace_secs: grace, reason: str(b.reason), issued_by: issuedBy, issued_at_unix: issuedAt, received_at_unix: rec.created_at });
         return true;
       }
       case CONTROL_TOPICS.unfreeze:
@@ -91,7 +96,7 @@ export class FleetControl {
 
   /** Hard freezes whose grace is over: nothing at all is accepted there. */
   hardFrozenPastGrace(nowMs = Date.now()): string[] {
-    return this.freezes.filter((f) => f.level === "hard" && nowMs >= (f.issued_at_unix + f.grace_secs) * 1000).map((f) => f.namespace);
+    return this.freezes.filter((f) => pastGrace(f, nowMs)).map((f) => f.namespace);
   }
 
   /** What the fleet_* CEL functions see. */
@@ -117,10 +122,10 @@ export class FleetControl {
     if (typeof ns !== "string") return null;
     const hit = this.freezes.find((f) => within(ns, f.namespace));
     if (!hit) return null;
-    const pastGrace = hit.level === "hard" && nowMs >= (hit.issued_at_unix + hit.grace_secs) * 1000;
-    if (!isWork && !pastGrace) return null;
+    const past = pastGrace(hit, nowMs);
+    if (!isWork && !past) return null;
     const why = hit.reason ? ` (${hit.reason})` : "";
-    const what = pastGrace ? "no record is accepted there" : `no new ${rec.act} is accepted there`;
+    const what = past ? "no record is accepted there" : `no new ${rec.act} is accepted there`;
     return new ApiError(403, "NAMESPACE_FROZEN", `namespace '${ns}' is under a ${hit.level} freeze of '${hit.namespace}'${why}: ${what} — lift it with 'spl unkill --namespace ${hit.namespace}'`);
   }
 }

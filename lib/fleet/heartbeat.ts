@@ -1,35 +1,43 @@
-// The heartbeat loop (README "Fleet"): every member of a fleet, the coordinator included, sends
-// DO {topic:"heartbeat", ...} on th_instance_registry every interval (±10% jitter) — the
-// coordinator straight into its own write path, a worker as POST <coordinator>/v1/records through
-// the peer client. On SIGTERM a last beat says "draining" (best effort, at most 1 s). A network
-// error never stops the loop or the daemon: it is a WARN, at most one a minute, and the next beat
-// simply tries again (so a worker re-registers as soon as its coordinator is back).
+// A worker's heartbeat (README "Fleet"): every interval (±10%, the coordinator's interval once it
+// has answered) a POST <coordinator>/v1/fleet/heartbeat with the member credential. The answer
+// carries the coordinator's epoch, its interval and the digests of the fleet's threads; the worker
+// adopts the interval, and catches up when a digest differs (control-sync.ts). A 409 STALE_EPOCH
+// names the coordinator that replaced the one asked: the worker beats there from then on (in
+// memory; `spl doctor` says to update [fleet] coordinator_url). A member that holds only a join
+// credential joins first. On SIGTERM a last beat says "draining" (best effort, at most 1 s).
+// A network error never stops the loop or the daemon: a WARN at most once a minute, and the next
+// beat tries again, so a worker re-registers as soon as its coordinator is back.
 import type { Logger } from "../log";
 import type { Service } from "../capability";
-import type { PeerClient } from "../peer";
-import { INSTANCE_REGISTRY_THREAD } from "../records/reserved-threads";
-import { prepareRecord, type PreparedRecord } from "../records/envelope";
+import { PeerError, type PeerClient } from "../peer";
 import type { FleetMember } from "./config";
+import type { Digests } from "./control-sync";
+import type { EpochBook } from "./epoch";
+import type { Beat } from "./liveness";
 
 const WARN_EVERY_MS = 60_000;
 const DRAINING_BEAT_MS = 1000;
-const BEAT_TIMEOUT_MS = 5000;
+const MAX_BEAT_TIMEOUT_MS = 5000;
+
+export interface HeartbeatAnswer {
+  object: "heartbeat_ack";
+  epoch: number;
+  coordinator: { did: string; url: string };
+  heartbeat_interval_secs: number;
+  digests: Partial<Digests>;
+}
 
 export interface HeartbeatWiring {
   member: FleetMember;
-  instanceDid: string;
-  version: string;
-  startedAt: number;
-  storeRecords(): number;
-  activeDispatches(): number;
-  /** The coordinator's own beat: into its write path. */
-  submitLocal(rec: PreparedRecord): Promise<void>;
-  /** A worker's beats go through it (it carries the fleet credential). */
+  beat(health: string): Beat;
   peers: PeerClient;
-  /** Whether this member holds a fleet credential at all (named when the coordinator refuses it). */
+  epochs: EpochBook;
+  /** Whether this member holds a member credential; if not, join with the join credential first. */
   hasCredential(): boolean;
-  /** A worker's beat was acknowledged (the kill switch catches up with the coordinator then). */
-  afterAck?(): Promise<void>;
+  /** Joins the fleet at `url` with the join credential it holds; false when it holds none. */
+  join(url: string): Promise<boolean>;
+  /** An acknowledged beat (the fleet's threads catch up then). */
+  afterAck?(answer: HeartbeatAnswer): Promise<void>;
   log: Logger;
 }
 
@@ -37,94 +45,109 @@ export interface HeartbeatWiring {
 export interface HeartbeatState {
   lastAckUnix: number | null;
   lastError: { at: number; url: string; message: string } | null;
+  /** The coordinator's interval, adopted from its answers (the configured one until then). */
+  intervalSecs: number;
+  /** Where beats go: [fleet] coordinator_url, or the coordinator that replaced it. */
+  target: string | null;
 }
 
-export type HeartbeatService = Service & { readonly status: HeartbeatState; beat(health?: string): Promise<void> };
+export type HeartbeatService = Service & { readonly status: HeartbeatState; beat(health?: string): Promise<void>; follow(url: string, why: string): void };
 
 export function heartbeatService(w: HeartbeatWiring): HeartbeatService {
   const log = w.log.child("syncropel_fleet::heartbeat_loop");
-  const status: HeartbeatState = { lastAckUnix: null, lastError: null };
+  const worker = w.member.role === "worker";
+  const status: HeartbeatState = { lastAckUnix: null, lastError: null, intervalSecs: w.member.heartbeatSecs, target: worker ? w.member.coordinatorUrl : null };
   let timer: ReturnType<typeof setTimeout> | null = null;
   let running = false;
+  let inFlight = false;
   let lastWarnMs = 0;
-  const coordinator = w.member.role === "worker" ? w.member.coordinatorUrl : null;
-
-  const body = (health: string) => ({
-    topic: "heartbeat",
-    instance_did: w.instanceDid,
-    name: w.member.name,
-    endpoint: w.member.endpoint,
-    role: w.member.role,
-    version: w.version,
-    uptime_secs: Math.floor((Date.now() - w.startedAt) / 1000),
-    active_dispatches: w.activeDispatches(),
-    store_records: w.storeRecords(),
-    health,
-    sent_at_unix: Math.floor(Date.now() / 1000),
-  });
 
   const failed = (message: string) => {
     const now = Date.now();
-    status.lastError = { at: Math.floor(now / 1000), url: coordinator ? `${coordinator}/v1/records` : "(local)", message };
+    status.lastError = { at: Math.floor(now / 1000), url: `${status.target}/v1/fleet/heartbeat`, message };
     if (now - lastWarnMs >= WARN_EVERY_MS) {
       lastWarnMs = now;
-      log.warn(`heartbeat to ${w.member.coordinatorUrl} failed: ${message} (the daemon keeps serving locally; repeats are logged once a minute)`, { coordinator_url: w.member.coordinatorUrl });
+      log.warn(`heartbeat to ${status.target} failed: ${message} (the daemon keeps serving locally; repeats are logged once a minute)`, { coordinator_url: status.target });
     }
   };
 
-  async function send(health: string, timeoutMs: number): Promise<void> {
-    const draft = { thread: INSTANCE_REGISTRY_THREAD, actor: w.instanceDid, act: "DO", body: body(health) };
-    if (!coordinator) {
-      await w.submitLocal(prepareRecord(draft));
-      status.lastAckUnix = Math.floor(Date.now() / 1000);
-      return;
+  function follow(url: string, why: string) {
+    if (!worker || url === status.target) return;
+    log.warn(`following the fleet's coordinator at ${url} (${why}); [fleet] coordinator_url still names ${w.member.coordinatorUrl} — update it`, { coordinator_url: url, configured: w.member.coordinatorUrl });
+    status.target = url;
+  }
+
+  async function send(health: string, timeoutMs: number, retried = false): Promise<void> {
+    const target = status.target;
+    if (!target) return;
+    if (!w.hasCredential()) {
+      let joined = false;
+      try {
+        joined = await w.join(target);
+      } catch (err) {
+        return failed((err as Error).message);
+      }
+      if (!joined) return failed(`this member holds no fleet credential — join: spl fleet join ${target} --name ${w.member.name} --token-file FILE (the join credential from 'spl fleet token' on the coordinator), then restart`);
     }
     let res: { status: number; body: any };
     try {
-      res = await w.peers.request(coordinator, "POST", "/v1/records", draft, { timeoutMs });
+      res = await w.peers.request(target, "POST", "/v1/fleet/heartbeat", w.beat(health), { timeoutMs });
     } catch (err) {
-      return failed((err as Error).message);
-    }
-    if (res.status === 200 || res.status === 201) {
-      if (status.lastError && status.lastAckUnix !== null) log.info("heartbeat acknowledged again", { coordinator_url: w.member.coordinatorUrl });
-      status.lastAckUnix = Math.floor(Date.now() / 1000);
-      status.lastError = null;
-      log.info("heartbeat sent", { coordinator_url: w.member.coordinatorUrl, health });
-      if (health !== "draining") await w.afterAck?.();
-      return;
+      return failed(err instanceof PeerError ? err.message : (err as Error).message);
     }
     const code = typeof res.body?.code === "string" ? res.body.code : "";
-    if (res.status === 401) {
-      return failed(
-        `the coordinator refused it (401 ${code || "AUTH_REQUIRED"}): ${w.hasCredential() ? "it does not know this member's fleet token" : "this member has no fleet token"} — copy the coordinator's token here: 'spl fleet token' on the coordinator, then 'spl fleet join ${w.member.coordinatorUrl} --token-file FILE' and restart`,
-      );
+    if (res.status === 200) {
+      const a = res.body as HeartbeatAnswer;
+      if (status.lastError && status.lastAckUnix !== null) log.info("heartbeat acknowledged again", { coordinator_url: target });
+      status.lastAckUnix = Math.floor(Date.now() / 1000);
+      status.lastError = null;
+      w.epochs.observe({ epoch: a.epoch, did: a.coordinator?.did, url: a.coordinator?.url });
+      if (Number.isInteger(a.heartbeat_interval_secs) && a.heartbeat_interval_secs > 0 && a.heartbeat_interval_secs !== status.intervalSecs) {
+        log.info(`adopting the coordinator's heartbeat interval: ${a.heartbeat_interval_secs} s (configured ${w.member.heartbeatSecs} s)`);
+        status.intervalSecs = a.heartbeat_interval_secs;
+      }
+      log.info("heartbeat sent", { coordinator_url: target, health });
+      if (health !== "draining") await w.afterAck?.(a);
+      return;
     }
-    failed(`the coordinator answered ${res.status} ${code}`.trim() + " — see the coordinator's log for the refusal");
+    if (res.status === 409 && (code === "STALE_EPOCH" || code === "NOT_COORDINATOR") && typeof res.body?.coordinator_url === "string" && res.body.coordinator_url !== target) {
+      follow(res.body.coordinator_url, `${target} answered ${code}`);
+      if (!retried) return send(health, timeoutMs, true);
+    }
+    if (res.status === 401 && (code === "MEMBER_UNKNOWN" || code === "AUTH_REQUIRED")) {
+      return failed(`the coordinator refused this member's credential (401 ${code}): ${res.body?.message ?? ""}`.trim());
+    }
+    failed(`the coordinator answered ${res.status} ${code}`.trim() + (res.body?.message ? `: ${res.body.message}` : " — see the coordinator's log for the refusal"));
   }
 
+  // Start to start: a beat that hangs on a dead link does not push the next one back, so a member
+  // catches up within one interval of the link coming back.
   const schedule = () => {
     if (!running) return;
-    const ms = w.member.heartbeatSecs * 1000 * (0.9 + Math.random() * 0.2);
+    const ms = status.intervalSecs * 1000 * (0.9 + Math.random() * 0.2);
     timer = setTimeout(tick, ms);
   };
-  const tick = async () => {
+  const tick = () => {
     timer = null;
-    try {
-      await send("healthy", BEAT_TIMEOUT_MS);
-    } catch (err) {
-      failed((err as Error).message);
-    }
     schedule();
+    if (inFlight) return;
+    inFlight = true;
+    send("healthy", Math.max(1000, Math.min(MAX_BEAT_TIMEOUT_MS, status.intervalSecs * 1000)))
+      .catch((err) => failed((err as Error).message))
+      .finally(() => {
+        inFlight = false;
+      });
   };
 
   return {
     name: "heartbeat",
     status,
-    beat: (health = "healthy") => send(health, BEAT_TIMEOUT_MS),
+    follow,
+    beat: (health = "healthy") => send(health, MAX_BEAT_TIMEOUT_MS),
     start() {
-      if (w.member.role === "plain") return;
+      if (!worker) return;
       running = true;
-      void tick(); // the first beat at once: a member registers as soon as it is ready
+      tick(); // the first beat at once: a member registers as soon as it is ready
     },
     async stop() {
       if (!running) return;

@@ -1,13 +1,19 @@
-// `spl kill` / `spl unkill` (README "Fleet"): check the flags, then write one LEARN on th_fleet_control at
-// the coordinator — found by asking this home's daemon what it is (a worker names its coordinator) —
-// which every member copies.
-import { call } from "../client";
+// `spl kill` / `spl unkill` (README "Fleet"): check the flags, then write one LEARN on
+// th_fleet_control on this member — applied here at once, whether or not the coordinator answers —
+// as this member's DID (issued_by names the operator). The daemon forwards it: a worker to its
+// coordinator, the coordinator to every member. On a worker the verb waits a moment for the
+// coordinator to have it, and says so when it does not (it is forwarded when the coordinator is
+// back). A deposed coordinator refuses, naming the coordinator that replaced it.
+import { call, request, resolveTarget, type Target } from "../client";
 import { loadConfig } from "../config";
 import { UsageError, UserError } from "../errors";
 import { homePaths } from "../paths";
 import { FLEET_CONTROL_THREAD } from "../records/reserved-threads";
-import { CONTROL_TOPICS, DEFAULT_GRACE_SECS, FREEZE_LEVELS, type FreezeLevel } from "./control";
-import { coordinatorTarget, fetchStatus } from "./view";
+import { CONTROL_TOPICS, DEFAULT_GRACE_SECS, FREEZE_LEVELS, type EmergencyState, type Freeze, type FreezeLevel } from "./control";
+import { memberTarget } from "./view";
+
+/** How long `spl kill` on a worker waits for its coordinator to take the record before saying it will later. */
+const FORWARD_WAIT_MS = 3000;
 
 export interface KillFlags {
   namespace?: string;
@@ -44,10 +50,36 @@ function grace(f: KillFlags, lvl: FreezeLevel): number {
   return n;
 }
 
-async function record(body: Record<string, unknown>, url?: string) {
-  const actor = loadConfig(homePaths().config).identity.actor;
-  const issued = { ...body, issued_by: actor, issued_at_unix: Math.floor(Date.now() / 1000) };
-  return call("POST", "/v1/records", { act: "LEARN", actor, thread: FLEET_CONTROL_THREAD, body: issued }, await coordinatorTarget(url));
+interface Self {
+  did: string;
+  role: string;
+  coordinator_url: string | null;
+  control_pending: string[];
+  freezes: Freeze[];
+  emergency: EmergencyState;
+}
+
+const target = (url?: string): Target => (url ? memberTarget(url) : resolveTarget());
+
+async function self(t: Target): Promise<Self> {
+  return call<Self>("GET", "/v1/fleet/member", undefined, t);
+}
+
+/** Writes the control record on the member; the line(s) to print. */
+async function record(body: Record<string, unknown>, line: string, url?: string): Promise<{ line: string; record: any }> {
+  const operator = loadConfig(homePaths().config).identity.actor;
+  const t = target(url);
+  const me = url ? null : await self(t);
+  // Written locally as the member's DID (so it may forward it); over --url as the token's actor.
+  const actor = me && me.role !== "plain" ? me.did : operator;
+  const issued = { ...body, issued_by: operator, issued_at_unix: Math.floor(Date.now() / 1000) };
+  const rec = await call("POST", "/v1/records", { act: "LEARN", actor, thread: FLEET_CONTROL_THREAD, body: issued }, t);
+  if (me?.role !== "worker") return { line, record: rec };
+  for (const end = Date.now() + FORWARD_WAIT_MS; Date.now() < end; await Bun.sleep(100)) {
+    const now = await request<Self>("GET", "/v1/fleet/member", undefined, t, 3000).catch(() => null);
+    if (now?.status === 200 && !now.body.control_pending.includes(rec.id)) return { line: `${line}\n  applied here and forwarded to the coordinator ${me.coordinator_url}`, record: rec };
+  }
+  return { line: `${line}\n  applied here; the coordinator ${me.coordinator_url} has not taken it yet — it is forwarded as soon as it answers (spl doctor)`, record: rec };
 }
 
 export async function kill(f: KillFlags): Promise<{ line: string; record: unknown }> {
@@ -55,25 +87,24 @@ export async function kill(f: KillFlags): Promise<{ line: string; record: unknow
   const reason = f.reason ? { reason: f.reason } : {};
   if ("emergency" in s) {
     if (f.level !== undefined || f.grace !== undefined) throw new UsageError("--level and --grace apply to a namespace freeze", "leave them out with --emergency");
-    const rec = await record({ topic: CONTROL_TOPICS.emergencyStop, ...reason }, f.url);
-    return { line: "✓ emergency stop recorded", record: rec };
+    return record({ topic: CONTROL_TOPICS.emergencyStop, ...reason }, "✓ emergency stop recorded", f.url);
   }
   const lvl = level(f);
   const secs = grace(f, lvl);
-  const rec = await record({ topic: CONTROL_TOPICS.freeze, namespace: s.namespace, level: lvl, ...(lvl === "hard" ? { grace_secs: secs } : {}), ...reason }, f.url);
-  return { line: `✓ ${lvl} freeze of '${s.namespace}' recorded`, record: rec };
+  return record({ topic: CONTROL_TOPICS.freeze, namespace: s.namespace, level: lvl, ...(lvl === "hard" ? { grace_secs: secs } : {}), ...reason }, `✓ ${lvl} freeze of '${s.namespace}' recorded`, f.url);
 }
 
 export async function unkill(f: KillFlags): Promise<{ line: string; record: unknown }> {
   const s = scope("unkill", f);
-  const status = await fetchStatus(await coordinatorTarget(f.url));
+  // What this member enforces now: it answers whether or not the coordinator does.
+  const status = await self(target(f.url));
   if ("emergency" in s) {
     if (!status.emergency.active) throw new UserError("no emergency stop is active", "nothing to lift; 'spl fleet status' shows the fleet's freezes");
-    return { line: "✓ emergency clear recorded", record: await record({ topic: CONTROL_TOPICS.emergencyClear }, f.url) };
+    return record({ topic: CONTROL_TOPICS.emergencyClear }, "✓ emergency clear recorded", f.url);
   }
   if (!status.freezes.some((fr) => fr.namespace === s.namespace)) {
     const active = status.freezes.map((fr) => fr.namespace).join(", ") || "(none)";
     throw new UserError(`namespace '${s.namespace}' is not frozen`, `frozen now: ${active} ('spl fleet status')`);
   }
-  return { line: `✓ unfreeze of '${s.namespace}' recorded`, record: await record({ topic: CONTROL_TOPICS.unfreeze, namespace: s.namespace }, f.url) };
+  return record({ topic: CONTROL_TOPICS.unfreeze, namespace: s.namespace }, `✓ unfreeze of '${s.namespace}' recorded`, f.url);
 }

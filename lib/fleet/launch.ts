@@ -1,21 +1,25 @@
 // `spl fleet start|stop`: a local fleet of ordinary daemons, one home each — the coordinator on
 // the CLI's home (~/.syncro, :9100) and workers on <home>-worker-{a,b,...} (:9201, :9202...).
 // Each member is started and stopped by running this same binary (`spl serve --daemon|--stop`)
-// with its SYNCROPEL_HOME, exactly as an operator would by hand.
+// with its SYNCROPEL_HOME, exactly as an operator would by hand; the coordinator's operator admits
+// each worker on the coordinator's socket (its member credential, the coordinator's records into
+// a new worker's store), so no join credential is needed here.
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { request, type Target } from "../client";
+import { request } from "../client";
 import { loadConfig, readConfigToml } from "../config";
+import { ENGINE_CONFIG_THREAD } from "../records/reserved-threads";
+import { DEFAULT_CHILD_TARGET } from "../fanout/spec";
 import { selfCommand } from "../daemonctl/control";
+import { parseBearer } from "../auth/tokens";
 import { UserError } from "../errors";
 import { ensureHome } from "../home";
 import { homePaths, userHome } from "../paths";
-import { FLEET_CONTROL_THREAD, ENGINE_CONFIG_THREAD } from "../records/reserved-threads";
-import { DEFAULT_CHILD_TARGET } from "../fanout/spec";
-import { fleetTokenPath, readFleetToken } from "./token";
+import { VERSION } from "../version";
 import { setFleetKeys } from "./config-file";
-
-import { writeTokenFile } from "../auth/operator-token";
+import { readMemberCredential, writeMemberCredential } from "./credentials";
+import { importRecords, instanceDid, memberInfo, socketOf } from "./enrol";
+import type { Membership } from "./join";
 
 export const DEFAULT_WORKER_PORT = 9201;
 export const LOCAL_HEARTBEAT_SECS = 5;
@@ -25,8 +29,6 @@ export const workerName = (i: number) => `worker-${String.fromCharCode(97 + i)}`
 export const memberHome = (coordinatorHome: string, name: string) => (name === "coordinator" ? coordinatorHome : `${coordinatorHome}-${name}`);
 /** ~/.syncro-worker-a rather than /home/you/.syncro-worker-a, as the runbook prints it. */
 export const tilde = (path: string) => (path.startsWith(`${userHome()}/`) ? `~${path.slice(userHome().length)}` : path);
-
-const socketOf = (home: string): Target => ({ socket: homePaths(home).socket, url: "http://localhost", describe: homePaths(home).socket });
 
 /** Runs this spl with another home; resolves with its exit code and output. */
 async function spl(home: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -40,21 +42,18 @@ async function spl(home: string, args: string[]): Promise<{ code: number; stdout
 
 const lastError = (r: { stderr: string; stdout: string }) => (r.stderr.split("\n").find((l) => l.startsWith("error:")) ?? r.stderr.trim() ?? r.stdout.trim()).replace(/^error: /, "");
 
-export interface MemberInfo {
-  did: string;
-  role: string;
-  endpoint: string;
-}
-
-/** The running daemon of a home, as it describes itself (null: not running). */
-export async function memberInfo(home: string): Promise<MemberInfo | null> {
-  if (!existsSync(homePaths(home).socket)) return null;
-  try {
-    const r = await request("GET", "/v1/fleet/member", undefined, socketOf(home), 3000);
-    return r.status === 200 ? r.body : null;
-  } catch {
-    return null;
-  }
+/**
+ * The coordinator's operator admits a local worker (on the coordinator's socket): a member
+ * credential bound to its DID, unless the one it holds is still in force; a worker of that name
+ * that is not live (its home was re-created) is replaced.
+ */
+async function admit(coordinatorHome: string, wHome: string, m: { did: string; name: string; endpoint: string }): Promise<Membership> {
+  const held = readMemberCredential(wHome);
+  const r = await request("POST", "/v1/fleet/join", { ...m, version: VERSION, replace: true, ...(held ? { credential_id: parseBearer(held)?.id } : {}) }, socketOf(coordinatorHome));
+  if (r.status !== 200) throw new UserError(`[${m.name}] the coordinator did not admit it (HTTP ${r.status} ${r.body?.code ?? ""}): ${r.body?.message ?? ""}`.trim(), `see ${tilde(homePaths(coordinatorHome).log)}`);
+  const membership = r.body as Membership;
+  if (membership.credential) writeMemberCredential(wHome, membership.credential);
+  return membership;
 }
 
 /** Starts one member detached; returns its pid. A start that fails is a UserError naming the member. */
@@ -65,6 +64,13 @@ async function startMember(name: string, home: string, port: number): Promise<nu
     throw new UserError(`[${name}] did not start on :${port}: ${lastError(r)}`, `see ${tilde(homePaths(home).daemonOut)}; fix it and run 'spl fleet start' again (running members are kept)`);
   }
   return pid;
+}
+
+async function stopMember(home: string): Promise<{ pid: number | null; error?: string }> {
+  const r = await spl(home, ["serve", "--stop"]);
+  if (r.code !== 0) return { pid: null, error: lastError(r) };
+  const pid = /pid (\d+)/i.exec(r.stdout)?.[1];
+  return { pid: pid ? Number(pid) : null };
 }
 
 /**
@@ -96,59 +102,13 @@ export function setServerPort(configPath: string, port: number): boolean {
 /** The routing rule a new worker gets for the fan-out children it is sent (README "Fan-out"): the echo adapter. */
 const FANOUT_RULE = { topic: "routing_rule", name: "fanout-children", expression: "has(record.body.fanout)", target: DEFAULT_CHILD_TARGET, priority: -10 };
 
-async function stopMember(home: string): Promise<{ pid: number | null; error?: string }> {
-  const r = await spl(home, ["serve", "--stop"]);
-  if (r.code !== 0) return { pid: null, error: lastError(r) };
-  const pid = /pid (\d+)/i.exec(r.stdout)?.[1];
-  return { pid: pid ? Number(pid) : null };
-}
-
-/** th_engine_config and th_fleet_control of the running coordinator, in store order. */
-async function sharedRecords(coordinatorHome: string): Promise<any[]> {
-  const out: any[] = [];
-  for (const thread of [ENGINE_CONFIG_THREAD, FLEET_CONTROL_THREAD]) {
-    for (let after = ""; ; ) {
-      const r = await request("GET", `/v1/records?thread=${thread}&limit=1000${after ? `&after=${after}` : ""}`, undefined, socketOf(coordinatorHome));
-      if (r.status !== 200) throw new UserError(`cannot read ${thread} from the coordinator (HTTP ${r.status})`, "check 'spl status' and the coordinator's log");
-      out.push(...r.body.data);
-      if (!r.body.has_more) break;
-      after = String(r.body.next_cursor);
-    }
-  }
-  return out;
-}
-
-/**
- * Writes the coordinator's shared records into a stopped worker's store (same ids: idempotent),
- * and the fan-out rule unless the coordinator's config already names one.
- */
-async function copyShared(records: any[], workerHome: string): Promise<number> {
-  const ownRule = records.some((r) => r.thread === ENGINE_CONFIG_THREAD && r.body?.topic === "routing_rule" && r.body?.name === FANOUT_RULE.name);
+/** The coordinator's shared records plus the fan-out rule, unless the coordinator's config already names one. */
+function withFanoutRule(records: any[], workerHome: string): any[] {
+  if (records.some((r) => r.thread === ENGINE_CONFIG_THREAD && r.body?.topic === "routing_rule" && r.body?.name === FANOUT_RULE.name)) return records;
   const actor = loadConfig(homePaths(workerHome).config).identity.actor;
-  const rule = ownRule ? [] : [{ thread: ENGINE_CONFIG_THREAD, actor, act: "LEARN", body: FANOUT_RULE, parents: [], created_at: Math.floor(Date.now() / 1000) }];
-  const { openStore } = await import("../store/open");
-  const { RecordStore } = await import("../store/records");
-  const { prepareRecord } = await import("../records/envelope");
-  const { lockUnlessServing } = await import("../daemonctl/store-lock");
-  const p = homePaths(workerHome);
-  const lock = lockUnlessServing(p.store, "fleet start");
-  const { db } = openStore(p.store, { check: false });
-  let created = 0;
-  try {
-    const store = new RecordStore(db);
-    db.transaction(() => {
-      for (const r of [...records, ...rule]) {
-        const { thread, actor, act, body, clock, parents, data_type, judged_by } = r;
-        const res = store.insert(prepareRecord({ thread, actor, act, body, clock, parents, data_type, judged_by }), r.created_at);
-        if (res.status === "created") created++;
-      }
-    }).immediate();
-  } finally {
-    db.close();
-    lock?.release();
-  }
-  return created;
+  return [...records, { thread: ENGINE_CONFIG_THREAD, actor, act: "LEARN", body: FANOUT_RULE, parents: [], created_at: Math.floor(Date.now() / 1000) }];
 }
+
 
 export interface StartOptions {
   workers: number;
@@ -195,9 +155,6 @@ export async function startFleet(o: StartOptions): Promise<void> {
   }
   if (!coord) throw new UserError("the coordinator started but does not answer on its socket", `see ${tilde(homePaths(home).log)}`);
   expected.push({ name: "coordinator", did: coord.did, endpoint: coord.endpoint, home });
-  const token = readFleetToken(home);
-  if (!token) throw new UserError(`the coordinator has no fleet token at ${tilde(fleetTokenPath(home))}`, `see ${tilde(homePaths(home).log)}`);
-  const shared = await sharedRecords(home);
 
   for (let i = 0; i < o.workers; i++) {
     const name = workerName(i);
@@ -211,15 +168,14 @@ export async function startFleet(o: StartOptions): Promise<void> {
     let running = await memberInfo(wHome);
     const wChanged = setFleetKeys(homePaths(wHome).config, { coordinator_url: coordinatorUrl, heartbeat_interval_secs: heartbeat });
     setServerPort(homePaths(wHome).config, port);
-    const hadToken = readFleetToken(wHome) === token;
-    if (!hadToken) writeTokenFile(fleetTokenPath(wHome), token);
-    if (running && (wChanged || !hadToken)) {
+    const membership = await admit(home, wHome, { did: running?.did ?? (await instanceDid(wHome)), name, endpoint: running?.endpoint ?? `http://127.0.0.1:${port}` });
+    if (running && wChanged) {
       const stopped = await stopMember(wHome);
-      o.write(`  [${name}]  restarting${stopped.pid ? ` PID ${stopped.pid}` : ""} (${wChanged ? "[fleet] in its config.toml changed" : "it held another fleet token"})`);
+      o.write(`  [${name}]  restarting${stopped.pid ? ` PID ${stopped.pid}` : ""} ([fleet] in its config.toml changed)`);
       running = null;
     }
     if (!running) {
-      if (fresh) await copyShared(shared, wHome);
+      if (fresh) await importRecords(wHome, withFanoutRule(Object.values(membership.records).flat(), wHome));
       const pid = await startMember(name, wHome, port);
       o.write(`  [${name}]  spawned PID ${pid} on :${port} (home=${tilde(wHome)})`);
       running = await memberInfo(wHome);
@@ -234,7 +190,8 @@ export async function startFleet(o: StartOptions): Promise<void> {
   for (;;) {
     try {
       const r = await request("GET", "/v1/fleet/status", undefined, socketOf(home), 3000);
-      const live = new Set<string>((r.body?.instances ?? []).filter((m: any) => m.status === "live").map((m: any) => m.did));
+      // Live, and heard from: a member just admitted (or recorded before a restart) has not beaten yet.
+      const live = new Set<string>((r.body?.instances ?? []).filter((m: any) => m.status === "live" && m.health !== "unknown").map((m: any) => m.did));
       missing = expected.filter((m) => !live.has(m.did));
     } catch {}
     if (!missing.length) break;
@@ -279,7 +236,7 @@ export async function stopFleet(names: string[], write: (line: string) => void):
     } else write(`  ${tag} stopped${r.pid ? ` PID ${r.pid}` : ""} (home=${tilde(h)})`);
   }
   // The homes stay fleet members: [fleet] in config.toml makes the next `spl serve` a coordinator
-  // (beating into its own registry) or a worker again. Say how to leave instead.
+  // or a worker again. Say how to leave instead.
   const cfg = homePaths(home).config;
   if (names.includes("coordinator") && existsSync(cfg) && readConfigToml(cfg).fleet !== undefined) {
     write(

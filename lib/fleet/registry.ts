@@ -1,31 +1,47 @@
-// The coordinator's registry: the latest heartbeat per instance DID, folded from
-// th_instance_registry (rebuilt from the store at every start, updated on every commit).
-// Status comes from the age of the last beat, N being the heartbeat interval:
-//   age ≤ 2N live · 2N < age ≤ 3N stale · age > 3N archived
-// A member that said goodbye (health "draining") skips stale: it left, it did not fail.
+// The fleet registry (ARCHITECTURE.md "The fleet protocol"): a fold of the membership events on
+// th_instance_registry — LEARNs the coordinator writes when something changes, never per beat:
+//   joined · changed · stale · archived · back · forgotten      (one member, by `did`)
+//   elected                                                     (a coordinator took an epoch)
+//   join_token · join_token_retired                             (hashes of join credentials)
+// Every member holds a copy (control-sync.ts), so each can check the others' credentials and a
+// promoted worker starts with the whole registry. How alive a member is *now* is liveness.ts's
+// (memory); this fold holds what was last recorded.
 import { INSTANCE_REGISTRY_THREAD } from "../records/reserved-threads";
 import type { StoredRecord } from "../records/types";
 
+export const REGISTRY_TOPICS = ["joined", "changed", "stale", "archived", "back", "forgotten", "elected", "join_token", "join_token_retired"] as const;
+export type RegistryTopic = (typeof REGISTRY_TOPICS)[number];
+
 export type MemberStatus = "live" | "stale" | "archived";
 
-export interface Heartbeat {
-  instance_did: string;
+export interface MemberRecord {
+  did: string;
   name: string;
   endpoint: string;
-  role: string;
   version: string;
-  uptime_secs: number;
-  active_dispatches: number;
-  store_records: number;
-  health: string;
-  sent_at_unix: number;
+  /** The member credential in force: its id and the SHA-256 of its secret. */
+  credential: { id: string; sha256: Buffer } | null;
+  /** The status last recorded (joined and back are live). */
+  status: MemberStatus;
+  /** When that was recorded (unix seconds, this member's clock). */
+  since: number;
+  forgotten: boolean;
 }
 
-export interface RegistryEntry extends Heartbeat {
-  /** When the coordinator received the beat (ms; the record's created_at when rebuilt). */
-  receivedMs: number;
+export interface Election {
+  epoch: number;
+  did: string;
+  endpoint: string;
 }
 
+export interface JoinToken {
+  id: string;
+  sha256: Buffer;
+  /** Unix seconds; a retired token's end of grace when earlier. */
+  expiresAt: number;
+}
+
+/** What `fleet list`, `status`, `show` print of one member (README "Fleet"). */
 export interface MemberView {
   did: string;
   name: string;
@@ -38,10 +54,9 @@ export interface MemberView {
   active_dispatches: number;
   store_records: number;
   last_heartbeat: number;
-  /** Another DID claims the same name (two homes configured alike, a copied store...). */
-  name_clash: boolean;
 }
 
+/** Age since the last beat, interval N: ≤ 2N live, ≤ 3N stale, beyond archived; a member that said goodbye skips stale. */
 export function classify(ageMs: number, intervalSecs: number, draining = false): MemberStatus {
   const n = intervalSecs * 1000;
   if (ageMs <= 2 * n) return "live";
@@ -50,66 +65,124 @@ export function classify(ageMs: number, intervalSecs: number, draining = false):
 }
 
 const str = (v: unknown) => (typeof v === "string" ? v : "");
-const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : 0);
-
-export function isHeartbeat(rec: StoredRecord): boolean {
-  return rec.act === "DO" && rec.thread === INSTANCE_REGISTRY_THREAD && rec.body.topic === "heartbeat" && typeof rec.body.instance_did === "string";
-}
+const SHA = /^[0-9a-f]{64}$/;
 
 export class FleetRegistry {
-  private readonly byDid = new Map<string, RegistryEntry>();
+  private readonly byDid = new Map<string, MemberRecord>();
+  private readonly byCredential = new Map<string, string>();
+  private readonly joinTokens = new Map<string, JoinToken>();
+  private topElection: Election | null = null;
+  /** members(), kept until the next event (the sweep reads it every second). */
+  private listed: MemberRecord[] | null = null;
 
-  apply(rec: StoredRecord, receivedMs: number): boolean {
-    if (!isHeartbeat(rec)) return false;
+  apply(rec: StoredRecord): boolean {
+    if (rec.thread !== INSTANCE_REGISTRY_THREAD || rec.act !== "LEARN") return false;
+    this.listed = null;
     const b = rec.body;
-    const did = b.instance_did as string;
-    const prev = this.byDid.get(did);
-    // Latest beat wins; a replayed older one (out of order) never rolls a member back.
-    if (prev && num(b.sent_at_unix) < prev.sent_at_unix) return false;
-    this.byDid.set(did, {
-      instance_did: did,
-      name: str(b.name),
-      endpoint: str(b.endpoint),
-      role: str(b.role),
-      version: str(b.version),
-      uptime_secs: num(b.uptime_secs),
-      active_dispatches: num(b.active_dispatches),
-      store_records: num(b.store_records),
-      health: str(b.health),
-      sent_at_unix: num(b.sent_at_unix),
-      receivedMs,
-    });
-    return true;
+    const did = str(b.did);
+    const at = rec.created_at;
+    switch (b.topic as RegistryTopic) {
+      case "joined": {
+        if (!did || !SHA.test(str(b.secret_sha256)) || !str(b.credential_id)) return false;
+        const prev = this.byDid.get(did);
+        if (prev?.credential) this.byCredential.delete(prev.credential.id);
+        const m: MemberRecord = {
+          did,
+          name: str(b.name),
+          endpoint: str(b.endpoint),
+          version: str(b.version),
+          credential: { id: str(b.credential_id), sha256: Buffer.from(str(b.secret_sha256), "hex") },
+          status: "live",
+          since: at,
+          forgotten: false,
+        };
+        this.byDid.set(did, m);
+        this.byCredential.set(m.credential!.id, did);
+        return true;
+      }
+      case "changed": {
+        const m = this.byDid.get(did);
+        if (!m || m.forgotten) return false;
+        for (const k of ["name", "endpoint", "version"] as const) if (typeof b[k] === "string" && b[k]) m[k] = b[k] as string;
+        return true;
+      }
+      case "stale":
+      case "archived":
+      case "back": {
+        const m = this.byDid.get(did);
+        if (!m || m.forgotten) return false;
+        m.status = b.topic === "back" ? "live" : (b.topic as MemberStatus);
+        m.since = at;
+        return true;
+      }
+      case "forgotten": {
+        const m = this.byDid.get(did);
+        if (!m) return false;
+        m.forgotten = true;
+        if (m.credential) this.byCredential.delete(m.credential.id);
+        m.credential = null;
+        return true;
+      }
+      case "elected": {
+        const epoch = b.epoch;
+        if (!did || typeof epoch !== "number" || !Number.isInteger(epoch) || epoch < 1) return false;
+        if (this.topElection && this.topElection.epoch >= epoch) return false;
+        this.topElection = { epoch, did, endpoint: str(b.endpoint) };
+        return true;
+      }
+      case "join_token": {
+        const id = str(b.token_id);
+        if (!id || !SHA.test(str(b.secret_sha256)) || typeof b.expires_at !== "number" || this.joinTokens.has(id)) return false;
+        this.joinTokens.set(id, { id, sha256: Buffer.from(str(b.secret_sha256), "hex"), expiresAt: b.expires_at });
+        return true;
+      }
+      case "join_token_retired": {
+        const t = this.joinTokens.get(str(b.token_id));
+        if (!t || typeof b.valid_until !== "number") return false;
+        t.expiresAt = Math.min(t.expiresAt, b.valid_until);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** A member by DID (forgotten ones too: a forgotten credential is refused by name). */
+  get(did: string): MemberRecord | undefined {
+    return this.byDid.get(did);
+  }
+
+  /** The member a credential id was issued to, while it is in force. */
+  byCredentialId(id: string): MemberRecord | undefined {
+    const did = this.byCredential.get(id);
+    return did ? this.byDid.get(did) : undefined;
+  }
+
+  /** The member holding a name, among those not forgotten. */
+  holderOf(name: string): MemberRecord | undefined {
+    for (const m of this.byDid.values()) if (!m.forgotten && m.name === name) return m;
+  }
+
+  /** Members not forgotten, sorted by DID (do not change the array). */
+  members(): readonly MemberRecord[] {
+    this.listed ??= [...this.byDid.values()].filter((m) => !m.forgotten).sort((a, b) => (a.did < b.did ? -1 : 1));
+    return this.listed;
   }
 
   get size(): number {
-    return this.byDid.size;
+    return this.members().length;
   }
 
-  /** Every member known, sorted by DID, with its status now. */
-  view(intervalSecs: number, nowMs = Date.now()): MemberView[] {
-    const names = new Map<string, number>();
-    for (const e of this.byDid.values()) names.set(e.name, (names.get(e.name) ?? 0) + 1);
-    return [...this.byDid.values()]
-      .sort((a, b) => (a.instance_did < b.instance_did ? -1 : 1))
-      .map((e) => ({
-        did: e.instance_did,
-        name: e.name,
-        endpoint: e.endpoint,
-        role: e.role,
-        status: classify(nowMs - e.receivedMs, intervalSecs, e.health === "draining"),
-        version: e.version,
-        uptime_secs: e.uptime_secs,
-        health: e.health,
-        active_dispatches: e.active_dispatches,
-        store_records: e.store_records,
-        last_heartbeat: e.sent_at_unix,
-        name_clash: (names.get(e.name) ?? 0) > 1,
-      }));
+  joinToken(id: string): JoinToken | undefined {
+    return this.joinTokens.get(id);
+  }
+
+  /** The highest epoch recorded here, and who took it. */
+  get top(): Election | null {
+    return this.topElection;
   }
 }
 
-export function counts(members: readonly MemberView[]) {
+export function counts(members: readonly { status: MemberStatus }[]) {
   const c = { live: 0, stale: 0, archived: 0 };
   for (const m of members) c[m.status]++;
   return c;

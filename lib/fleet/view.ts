@@ -9,11 +9,14 @@ import { formatDuration } from "../cli/output";
 import { fleetMember, fleetSection } from "./config";
 import type { MemberView } from "./registry";
 import type { EmergencyState, Freeze } from "./control";
-import { readFleetToken } from "./token";
+import { readMemberCredential } from "./credentials";
 
 export interface FleetStatus {
   coordinator_url: string;
   heartbeat_interval_secs: number;
+  epoch?: number;
+  /** Set on a coordinator that was replaced: who holds the fleet now. */
+  deposed?: { coordinator_url: string | null; epoch: number } | null;
   counts: { live: number; stale: number; archived: number };
   instances: MemberView[];
   freezes: Freeze[];
@@ -22,13 +25,32 @@ export interface FleetStatus {
   pending_fanouts?: unknown[];
 }
 
-/** A token for another member: SPL_TOKEN, else the fleet token, else the home's own. */
+/** A token for another member: SPL_TOKEN, else this member's credential, else the home's own. */
 function memberToken(home: string): string | undefined {
   if (process.env.SPL_TOKEN) return process.env.SPL_TOKEN;
-  const fleet = readFleetToken(home);
-  if (fleet) return fleet;
+  const member = readMemberCredential(home);
+  if (member) return member;
   const p = homePaths(home);
   return existsSync(p.token) ? readFileSync(p.token, "utf8").trim() || undefined : undefined;
+}
+
+/** [fleet] ca_file's PEM for https members (none: the system roots). */
+function fleetCa(): string | undefined {
+  const p = homePaths();
+  if (!existsSync(p.config)) return undefined;
+  const file = sectionOf(loadConfig(p.config), fleetSection).caFile;
+  if (!file) return undefined;
+  try {
+    return readFileSync(file, "utf8");
+  } catch (err) {
+    throw new UserError(`[fleet] ca_file ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, "point it at the CA that signed the members' certificates");
+  }
+}
+
+/** Another member by URL: with this home's credential for it and the fleet's CA. */
+export function memberTarget(url: string): Target {
+  const clean = url.replace(/\/+$/, "");
+  return { url: clean, token: memberToken(homePaths().home), describe: clean, ca: fleetCa() };
 }
 
 /**
@@ -40,25 +62,25 @@ function memberToken(home: string): string | undefined {
 export async function coordinatorTarget(urlOverride?: string): Promise<Target> {
   const p = homePaths();
   const url = urlOverride || process.env.SPL_SERVE_URL;
-  const here: Target = url ? { url: url.replace(/\/+$/, ""), token: memberToken(p.home), describe: url } : resolveTarget();
-  const toCoordinator = (c: string): Target => ({ url: c, token: memberToken(p.home), describe: c });
+  const here: Target = url ? memberTarget(url) : resolveTarget();
   const self = await request("GET", "/v1/fleet/member", undefined, here, 5000).catch(() => null);
-  if (self?.status === 200 && typeof self.body?.role === "string") return self.body.role === "worker" && self.body.coordinator_url ? toCoordinator(self.body.coordinator_url) : here;
+  if (self?.status === 200 && typeof self.body?.role === "string") return self.body.role === "worker" && self.body.coordinator_url ? memberTarget(self.body.coordinator_url) : here;
   if (url) return here;
   const config = loadConfig(p.config);
   const me = fleetMember(sectionOf(config, fleetSection), config.server, p.home);
-  return me.role === "worker" && me.coordinatorUrl ? toCoordinator(me.coordinatorUrl) : here;
+  return me.role === "worker" && me.coordinatorUrl ? memberTarget(me.coordinatorUrl) : here;
 }
 
 export const fetchStatus = (target: Target) => call<FleetStatus>("GET", "/v1/fleet/status", undefined, target);
 
 const label = (m: MemberView) => `${m.name || "?"} (${m.did})`;
 
-/** One member by full DID, its 16-hex tail, or its name; otherwise a one-line error listing them. */
+/** One member by full DID, its 16-hex tail, or its name (its live holder first); otherwise a one-line error listing them. */
 export function pickMember(status: FleetStatus, key: string): MemberView {
   const all = status.instances;
-  const hits = all.filter((m) => m.did === key || m.did.endsWith(`:${key}`)).concat(all.filter((m) => m.name === key));
-  const unique = [...new Set(hits)];
+  const byId = all.filter((m) => m.did === key || m.did.endsWith(`:${key}`));
+  const byName = all.filter((m) => m.name === key);
+  const unique = byId.length ? byId : byName.filter((m) => m.status === "live").length ? byName.filter((m) => m.status === "live") : byName;
   if (unique.length === 1) return unique[0]!;
   if (unique.length > 1) throw new UserError(`'${key}' names ${unique.length} members: ${unique.map(label).join(", ")}`, "give the full DID");
   const known = all.length ? all.map(label).join(", ") : "(none registered yet)";
@@ -74,11 +96,6 @@ export function renderList(s: FleetStatus): string {
   const lines = [row(["DID", "ENDPOINT", "STATUS", "VERSION", "UPTIME", "HEALTH"])];
   for (const m of s.instances) lines.push(row([m.did, m.endpoint, m.status, m.version, formatDuration(m.uptime_secs), m.health]));
   lines.push("", `  ${countsLine(s.counts)}`);
-  const byName = new Map<string, MemberView[]>();
-  for (const m of s.instances) if (m.name_clash) byName.set(m.name, [...(byName.get(m.name) ?? []), m]);
-  for (const [name, ms] of byName) {
-    lines.push(`  ! name '${name}' is claimed by ${ms.length} instances: ${ms.map((m) => m.did).join(", ")} — give each home its own [fleet] name (or stop the copy)`);
-  }
   return lines.join("\n");
 }
 
@@ -87,8 +104,11 @@ export function renderStatus(s: FleetStatus): string {
   const freezes = s.freezes.length ? ["", ...s.freezes.map((f) => `    [${f.level}] ${f.namespace} — ${f.reason ?? "no reason given"}`)] : ["   (none)"];
   const e = s.emergency;
   const emergency = e.active ? ["", "  ⚠ EMERGENCY STOP ACTIVE", `    Reason: ${e.reason ?? "no reason given"}`, `    Issued by: ${e.issued_by ?? "unknown"}`] : ["   inactive"];
+  // Only a replaced coordinator adds a line: the runbook's block is unchanged otherwise.
+  const deposed = s.deposed ? [`  ⚠ deposed: coordinator is now ${s.deposed.coordinator_url ?? "unknown"} (epoch ${s.deposed.epoch})`] : [];
   return [
     "Fleet status",
+    ...deposed,
     `  Coordinator URL:  ${s.coordinator_url}`,
     `  Heartbeat:        every ${s.heartbeat_interval_secs}s`,
     `  Instances:        ${countsLine(s.counts)}`,
@@ -143,7 +163,8 @@ export interface Ping {
 export async function ping(m: MemberView): Promise<Ping> {
   const t0 = performance.now();
   try {
-    const res = await fetch(`${m.endpoint}/health`, { signal: AbortSignal.timeout(5000) });
+    const ca = fleetCa();
+    const res = await fetch(`${m.endpoint}/health`, { signal: AbortSignal.timeout(5000), tls: ca ? { ca } : undefined } as RequestInit);
     await res.text();
     return { did: m.did, endpoint: m.endpoint, reachable: res.status === 200, status: res.status, latency_ms: Math.round(performance.now() - t0), error: null };
   } catch (err) {
