@@ -52,7 +52,7 @@ beforeAll(async () => {
     mkdirSync(release(h));
     await ok(h, ["init"]);
     writeFileSync(join(h.home, "fleet_token"), token);
-    await ok(h, ["fleet", "join", c.url(), "--token-file", join(h.home, "fleet_token"), "--advertise", h.url()]);
+    await ok(h, ["fleet", "join", c.url(), "--token-file", join(h.home, "fleet_token"), "--name", h.name, "--advertise", h.url()]);
     // Children wait for a release file named after their goal (the filesystem is shared across namespaces).
     const hold = ["sh", "-c", 'while [ ! -e "$1/$SPL_GOAL" ] && [ -d "$1" ]; do sleep 0.05; done; echo "ran $SPL_GOAL"', "sh", release(h)];
     appendFileSync(

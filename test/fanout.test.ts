@@ -34,7 +34,8 @@ async function onMember(name: string, thread: string): Promise<any[]> {
   const r = await coord.spl(["thread", "records", thread, "-o", "json"], { env: asMember(name) });
   return r.code === 0 ? JSON.parse(r.stdout) : [];
 }
-const fleetToken = () => readFileSync(join(coord.splHome, "secrets", "fleet_token"), "utf8").trim();
+/** A member's own credential (README "Fleet": identity). */
+const memberCredential = (name: string) => readFileSync(join(homeOf(name), "secrets", "fleet_member"), "utf8").trim();
 
 beforeAll(async () => {
   mkdirSync(release);
@@ -263,12 +264,15 @@ describe("attempts, reports and who may write them", () => {
     refused.push(["join", await asMallory("KNOW", t.thread, { topic: "fanout_join_complete", parent_record_id: record, fulfills: record, verdict: "accept" })]);
     refused.push(["a comment naming the fan-out", await asMallory("DO", t.thread, { parent_record_id: record, text: "hi" })]);
     for (const [what, r] of refused) expect({ what, status: r.status, code: r.json?.code }).toEqual({ what, status: 403, code: "FANOUT_FORBIDDEN" });
-    // With the fleet credential, a report still has to name the attempt's own worker, and an attempt that exists.
-    const fleet = { authorization: `Bearer ${fleetToken()}` };
+    // With a member credential, a report still has to come from the attempt's own worker, and name an attempt that exists.
+    const as = (name: string) => ({ authorization: `Bearer ${memberCredential(name)}` });
     const report = (worker: string, attempt: number) => ({ act: "DO", actor: worker, thread: t.thread, body: { topic: "fanout_child_done", parent_record_id: record, index: 0, attempt, worker, verdict: "accept" } });
-    const wrongWorker = await coord.http("POST", "/v1/records", report(dids["worker-b"]!, 1), fleet);
+    const wrongWorker = await coord.http("POST", "/v1/records", report(dids["worker-b"]!, 1), as("worker-b"));
     expect([wrongWorker.status, wrongWorker.json.code, wrongWorker.json.message]).toEqual([403, "FANOUT_FORBIDDEN", `attempt 1 of subtask 0 was sent to ${dids["worker-a"]}; a report for it must name that worker as actor and worker`]);
-    const noAttempt = await coord.http("POST", "/v1/records", report(dids["worker-a"]!, 2), fleet);
+    // worker-b cannot speak for worker-a: its credential is its own DID.
+    const impersonated = await coord.http("POST", "/v1/records", report(dids["worker-a"]!, 1), as("worker-b"));
+    expect([impersonated.status, impersonated.json.code]).toEqual([403, "DID_CLAIM_DENIED"]);
+    const noAttempt = await coord.http("POST", "/v1/records", report(dids["worker-a"]!, 2), as("worker-a"));
     expect([noAttempt.status, noAttempt.json.code]).toEqual([403, "FANOUT_FORBIDDEN"]);
     expect((await records(t.thread)).length).toBe(before);
     const mid = await status(t.alias);

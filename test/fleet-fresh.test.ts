@@ -70,11 +70,13 @@ describe("a fresh spl fleet start", () => {
     writeFileSync(cfg, readFileSync(cfg, "utf8").replace(/\nport = \d+\n/, `\nport = ${coord.port}\n`));
     for (const from of MEMBERS) {
       const killed = await coord.spl(["kill", "--emergency", "--reason", `from ${from}`], { env: asMember(from) });
-      expect([from, killed.code, killed.stdout]).toEqual([from, 0, "✓ emergency stop recorded\n"]);
+      // On a worker it is applied there at once and forwarded to the coordinator (README "Fleet": kill switch).
+      const forwarded = from === "coordinator" ? "" : `  applied here and forwarded to the coordinator http://127.0.0.1:${coord.port}\n`;
+      expect([from, killed.code, killed.stdout]).toEqual([from, 0, `✓ emergency stop recorded\n${forwarded}`]);
       for (const view of MEMBERS) expect((await fleetStatus(view)).emergency).toMatchObject({ active: true, reason: `from ${from}` });
       await until(`every member refusing new work after a kill from ${from}`, async () => Object.values(await everyone()).every((v) => v === "EMERGENCY_STOP"), 30_000, everyone);
       const unkilled = await coord.spl(["unkill", "--emergency"], { env: asMember(from) });
-      expect([from, unkilled.code, unkilled.stdout, unkilled.stderr]).toEqual([from, 0, "✓ emergency clear recorded\n", ""]);
+      expect([from, unkilled.code, unkilled.stdout, unkilled.stderr]).toEqual([from, 0, `✓ emergency clear recorded\n${forwarded}`, ""]);
       for (const view of MEMBERS) expect((await fleetStatus(view)).emergency.active).toBe(false);
       await until(`every member taking work after an unkill from ${from}`, async () => Object.values(await everyone()).every((v) => v === "accepts"), 30_000, everyone);
     }
