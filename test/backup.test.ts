@@ -59,7 +59,7 @@ describe("startup backup", () => {
     expect(status.backup.records).toBe(before);
     expect(Number.isNaN(Date.parse(status.backup.written_at))).toBe(false);
     // INFO lines are flushed within 50 ms; wait for it rather than assume.
-    const line = await waitFor(() => logLines(inst).find((l) => l.msg === "startup backup written"));
+    const line = await waitFor("the log line 'startup backup written'", () => logLines(inst).find((l) => l.msg === "startup backup written"));
     expect(line).toMatchObject({ level: "INFO", path: file, records: before });
     await stopOk(inst);
   });

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { closeSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { answerOf, Instance, isAlive, waitFor } from "./harness";
+import { answerOf, Instance, isAlive, processGone, waitFor } from "./harness";
 import { mountTmpfs, tmpfsUnavailable, unmountAll } from "./tmpfs";
 
 const TRIALS = 20;
@@ -85,11 +85,11 @@ describe("kill -9 under load", () => {
       const clients = [0, 1, 2, 3, 4, 5].map((c) => singleClient(c, c % 2 === 1)).concat([batchClient(0), batchClient(1)]);
       // Kill at a different point each trial, always with requests in flight.
       const target = 100 + ((trial * 97) % 400);
-      await Promise.race([waitFor(() => ackedThisTrial >= target, 30_000), Promise.all(clients)]);
+      await Promise.race([waitFor(`${target} acknowledged writes in trial ${trial}`, () => ackedThisTrial, { until: (n) => n >= target }), Promise.all(clients)]);
       process.kill(pid, "SIGKILL");
       running = false;
       await Promise.all(clients);
-      await waitFor(() => !isAlive(pid));
+      await processGone(pid);
 
       pid = await inst.start();
       const stored = await storedIds(inst);
@@ -120,7 +120,8 @@ describe("bad-input barrage", () => {
     const revoked = await mk({ scopes: ["records:read"] });
     expect((await inst.http("POST", `/v1/tokens/${revoked.id}/revoke`, {})).status).toBe(200);
     const prod = await mk({ env: "prod", scopes: ["records:write"] });
-    const expiring = await mk({ scopes: ["records:read"], expires_at: Math.floor(Date.now() / 1000) + 2 });
+    // Far enough ahead that a slow creation is not refused as already past; waited for below.
+    const expiring = await mk({ scopes: ["records:read"], expires_at: Math.floor(Date.now() / 1000) + 5 });
     const readOnly = await mk({ scopes: ["records:read"] });
     expect((await inst.http("POST", "/v1/records", rec({ body: { baseline: true } }))).status).toBe(201);
 
@@ -224,10 +225,7 @@ describe("bad-input barrage", () => {
     for (const c of cases) check(await refused(c));
     // The expiring token is refused once its time has passed (waited for, not timed; a read, so
     // the wait itself writes nothing).
-    const expired = await waitFor(async () => {
-      const r = await refused({ name: "expired token", method: "GET", path: "/v1/records?limit=1", headers: bearer(expiring.token) });
-      return r.status === 401 ? r : null;
-    }).then((r) => r!);
+    const expired = await waitFor("the expiring token to be refused (401)", () => refused({ name: "expired token", method: "GET", path: "/v1/records?limit=1", headers: bearer(expiring.token) }), { show: (r) => r.status, until: (r) => r.status === 401 });
     check(expired);
     expect(expired.json.message).toContain("expired at");
 
