@@ -314,7 +314,7 @@ describe("the exec adapter's environment", () => {
     try {
       const goal = 'quoted "$(touch /tmp/spl-never)" goal';
       const sent = (await intend(inst, { goal, to: "did:sync:agent:env" })).json;
-      const know = await waitFor(async () => (await inst.socket("GET", `/v1/threads/${sent.thread}/records`)).json.data.find((r: any) => r.act === "KNOW" && r.body.fulfills === sent.id));
+      const know = await waitFor("the fulfilling KNOW of the env dispatch", async () => (await inst.socket("GET", `/v1/threads/${sent.thread}/records`)).json.data.find((r: any) => r.act === "KNOW" && r.body.fulfills === sent.id));
       expect(know.body.verdict).toBe("accept");
       const env = Object.fromEntries(
         (know.body.summary as string)

@@ -77,7 +77,7 @@ describe("the store lock", () => {
 
     // kill -9: the kernel drops the lock with the process; the next start takes it at once.
     process.kill(pid, "SIGKILL");
-    await waitFor(() => !isAlive(pid));
+    await processGone(pid);
     const pid2 = await inst.start();
     expect((await health(inst)).pid).toBe(pid2);
     expect((await health(inst)).records).toBeGreaterThanOrEqual(5);
