@@ -47,9 +47,9 @@ ok "step 5: worker-b points at http://127.0.0.1:$WPORT and restarted"
 
 # 6. Verify against the new coordinator: both live.
 for who in "$A_DID" "$B_DID"; do
-  wait_status "$who" live 20 --url "http://127.0.0.1:$WPORT" || fail "$who is not live on the new coordinator"
+  wait_status "$who" live 60 --url "http://127.0.0.1:$WPORT" || fail "$who is not live on the new coordinator"
 done
-SYNCROPEL_HOME="$HOME/.syncro-worker-a" spl fleet list | grep -q "  2 live" || fail "spl fleet list on the new coordinator does not show 2 live"
+SYNCROPEL_HOME="$HOME/.syncro-worker-a" wait_list "  2 live" 60 || fail "spl fleet list on the new coordinator does not show 2 live"
 ok "step 6: spl fleet list against the new coordinator shows worker-a and worker-b live"
 
 spl fleet stop --workers >/dev/null || fail "spl fleet stop --workers failed"

@@ -240,17 +240,22 @@ describe("bad input never crashes the daemon or loses data", () => {
   });
 
   test("an upload the client cuts off (Content-Length or chunked) is a 400 BODY_INCOMPLETE, not an ERROR with an empty error", async () => {
-    const cutOff = (head: string) =>
-      new Promise<void>((resolve, reject) => {
-        const s = connect(inst.port, "127.0.0.1", () => s.write(head));
-        s.on("error", reject);
-        // The daemon has the headers and part of the body; then the client is gone.
-        setTimeout(() => (s.destroy(), resolve()), 300);
-      });
+    const metrics = async () => (await fetch(`${inst.url}/metrics`, { headers: { authorization: `Bearer ${inst.token}` } })).text();
+    // Memory the daemon holds for request bodies it is reading: > 0 once it has this upload in hand.
+    const inflight = async () => Number(/^spl_body_memory_inflight_bytes (\d+)$/m.exec(await metrics())?.[1]);
+    const cutOff = async (head: string) => {
+      await waitFor("no request body in flight", inflight, { until: (n) => n === 0 });
+      const s = connect(inst.port, "127.0.0.1");
+      await new Promise<void>((resolve, reject) => (s.once("connect", () => resolve()), s.once("error", reject)));
+      s.write(head);
+      // The daemon has the headers and part of the body; then the client is gone.
+      await waitFor("the daemon reading the upload (spl_body_memory_inflight_bytes)", inflight, { until: (n) => n > 0 });
+      s.destroy();
+    };
     const start = `POST /v1/records/batch HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${inst.token}\r\nContent-Type: application/json\r\n`;
     // Answers of the batch route by status, from /metrics.
     const counted = async () => {
-      const text = await (await fetch(`${inst.url}/metrics`, { headers: { authorization: `Bearer ${inst.token}` } })).text();
+      const text = await metrics();
       const byStatus: Record<string, number> = {};
       for (const m of text.matchAll(/spl_http_requests_total\{route="POST \/v1\/records\/batch",status="(\d+)"\} (\d+)/g)) byStatus[m[1]!] = Number(m[2]);
       return byStatus;
@@ -259,11 +264,8 @@ describe("bad input never crashes the daemon or loses data", () => {
     const before = await counted();
     await cutOff(`${start}Content-Length: 100000\r\n\r\n{"records":[${"x".repeat(1000)}`);
     await cutOff(`${start}Transfer-Encoding: chunked\r\n\r\n100\r\n{"records":[${"x".repeat(100)}`);
-    const after = await waitFor(async () => {
-      const c = await counted();
-      return total(c) >= total(before) + 2 ? c : null;
-    });
-    expect((after!["400"] ?? 0) - (before["400"] ?? 0)).toBe(2);
+    const after = await waitFor("the two cut-off batches counted in spl_http_requests_total (by status)", counted, { until: (c) => total(c) >= total(before) + 2 });
+    expect((after["400"] ?? 0) - (before["400"] ?? 0)).toBe(2);
     const log = readFileSync(inst.path("logs", "spl.log"), "utf8");
     expect(log.split("\n").filter((l) => l.includes('"level":"ERROR"'))).toEqual([]);
     expect((await inst.http("GET", "/health")).status).toBe(200);

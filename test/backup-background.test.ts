@@ -6,7 +6,7 @@ import { Database } from "bun:sqlite";
 import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, watch, writeSync } from "node:fs";
 import { join } from "node:path";
 import { generateStore } from "../bench/backup";
-import { Instance, isAlive, track, waitFor } from "./harness";
+import { Instance, isAlive, processGone, track, waitFor } from "./harness";
 import { backupsRoot, factsOf, hashTree, instanceDir, logLines, openImmutable, sha256File, stopOk } from "./backup-helpers";
 
 /** Large enough that copying and checking it takes far longer than the test takes to react. */
@@ -94,7 +94,7 @@ describe("startup backup in the background", () => {
     };
     let i = 0;
     while (statSync(inst.path("hub.db-wal")).size < 1500 * 4096) await write(i++);
-    await waitFor(async () => (await inst.socket("GET", "/v1/status")).json.storage.checkpoint_ok === false, 30_000);
+    await waitFor("the held backup to stall the checkpoint (GET /v1/status storage)", async () => (await inst.socket("GET", "/v1/status")).json.storage, { until: (st) => st.checkpoint_ok === false });
     // Expected while the backup is written: neither status nor doctor calls it trouble.
     expect((await inst.spl(["status"])).stdout).not.toContain("Storage:");
     const storage = JSON.parse((await inst.spl(["doctor", "--json"])).stdout).checks.find((c: any) => c.name === "storage");
@@ -111,7 +111,7 @@ describe("startup backup in the background", () => {
     // A standalone rollback-journal file, like VACUUM INTO writes: header bytes 18-19 = 1.
     expect([...readFileSync(backup).subarray(18, 20)]).toEqual([1, 1]);
     expect(readdirSync(dir).filter((n) => TEMP.test(n))).toEqual([]);
-    const logged = await waitFor(() => logLines(inst).find((l) => l.msg === "startup backup written"));
+    const logged = await waitFor("the log line 'startup backup written'", () => logLines(inst).find((l) => l.msg === "startup backup written"));
     expect(logged).toMatchObject({ level: "INFO", target: "spl::backup", path: backup, records: atStart.size });
     await stopOk(inst);
     // Nothing written during the backup was lost from the store.
@@ -124,10 +124,10 @@ describe("startup backup in the background", () => {
     const hold = holdBackup(inst);
     const pid = await inst.start([], { waitForBackup: false });
     process.kill(pid, "SIGTERM");
-    await waitFor(() => logLines(inst).find((l) => l.msg === "waiting for the startup backup to finish before shutting down"), 30_000);
+    await waitFor("the log line 'waiting for the startup backup to finish before shutting down'", () => logLines(inst).find((l) => l.msg === "waiting for the startup backup to finish before shutting down"));
     expect(isAlive(pid)).toBe(true);
     hold.release();
-    await waitFor(() => !isAlive(pid), 120_000);
+    await processGone(pid, 120_000);
     const lines = logLines(inst);
     const written = lines.findIndex((l) => l.msg === "startup backup written");
     const stopped = lines.findIndex((l) => l.msg === "stopped");
@@ -148,7 +148,7 @@ describe("startup backup in the background", () => {
     });
     try {
       await inst.spl(["serve", "--daemon", "--port", String(inst.port)], { waitForBackup: false });
-      await waitFor(() => pid && !isAlive(pid), 120_000);
+      await waitFor("the daemon to start and then exit on its SIGTERM", () => pid && !isAlive(pid), { timeoutMs: 120_000 });
     } finally {
       watcher.close();
     }
@@ -168,7 +168,7 @@ describe("startup backup in the background", () => {
     const hold = holdBackup(inst);
     await inst.start([], { waitForBackup: false });
     const stopping = inst.stop();
-    await waitFor(() => logLines(inst).find((l) => l.msg === "waiting for the startup backup to finish before shutting down"), 30_000);
+    await waitFor("the log line 'waiting for the startup backup to finish before shutting down'", () => logLines(inst).find((l) => l.msg === "waiting for the startup backup to finish before shutting down"));
     hold.release();
     const stop = await stopping;
     expect(stop.code).toBe(0);
@@ -192,7 +192,7 @@ describe("startup backup in the background", () => {
       expect(r.code).toBe(0);
       track(Number(/PID:\s+(\d+)/.exec(r.stdout)![1]));
       expect(r.stdout).toMatch(/Backup:\s+\S+hub\.db\.bak \(written\)\n/);
-      await waitFor(() => logLines(inst).find((l) => l.level === "WARN" && /startup backup is taken before serving/.test(l.msg)));
+      await waitFor("the WARN line 'startup backup is taken before serving'", () => logLines(inst).find((l) => l.level === "WARN" && /startup backup is taken before serving/.test(l.msg)));
       const bak = /Backup:\s+(\S+) \(written\)/.exec(r.stdout)![1]!;
       expect(factsOf(bak)).toMatchObject({ quick_check: "ok", records: 1001 });
     } finally {
@@ -222,7 +222,7 @@ describe("startup backup in the background", () => {
     });
     try {
       await inst.spl(["serve", "--daemon", "--port", String(inst.port)], { waitForBackup: false });
-      await waitFor(() => killed && !isAlive(killed.pid), 120_000);
+      await waitFor("the daemon to be killed mid-backup and gone", () => killed && !isAlive(killed.pid), { timeoutMs: 120_000 });
     } finally {
       watcher.close();
     }
@@ -239,7 +239,7 @@ describe("startup backup in the background", () => {
 
     await inst.start();
     expect(existsSync(join(dir, temp))).toBe(false);
-    const removed = logLines(inst).find((l) => l.msg === "removed temporaries left by an interrupted backup");
+    const removed = await waitFor("the log line 'removed temporaries left by an interrupted backup'", () => logLines(inst).find((l) => l.msg === "removed temporaries left by an interrupted backup"));
     expect(removed?.files).toContain(temp);
     expect(readdirSync(dir).sort()).toEqual(["hub.db.bak", "hub.db.bak.1", "hub.db.bak.2", "hub.db.bak.max", "owner.json"]);
     expect(sha256File(join(dir, "hub.db.bak.1"))).toBe(before["hub.db.bak"]!);

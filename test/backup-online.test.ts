@@ -4,7 +4,7 @@ import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Instance } from "./harness";
+import { Instance, waitFor } from "./harness";
 import { ACTOR, emit, factsOf, health, instanceDir, openImmutable, sha256File, stopOk } from "./backup-helpers";
 
 
@@ -28,12 +28,13 @@ describe("spl backup", () => {
       }
     })();
     // Let the writer get going, then snapshot twice while it runs.
-    while (written < 500) await Bun.sleep(5);
+    const progress = () => ({ written, failures });
+    await waitFor("the writer to commit 500 records", progress, { stepMs: 5, until: (p) => p.written >= 500 });
     const out = join(inst.root, "offsite", "snap.bak");
     const r = await inst.spl(["backup", "--out", out, "-o", "json"]);
     const r2 = await inst.spl(["backup", "-o", "json"]);
     const writtenDuring = written;
-    while (written < writtenDuring + 500) await Bun.sleep(5);
+    await waitFor(`the writer to commit 500 more records after the backups (${writtenDuring} before)`, progress, { stepMs: 5, until: (p) => p.written >= writtenDuring + 500 });
     stop = true;
     await writer;
     expect(failures).toBe(0);

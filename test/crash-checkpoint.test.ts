@@ -6,7 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { closeSync, openSync, readSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { Instance, isAlive, waitFor } from "./harness";
+import { Instance, processGone } from "./harness";
 import { emit, threadIds, factsOf, health, stopOk } from "./backup-helpers";
 
 /** The newest committed copy of page 1 in a WAL (every frame of a cleanly written WAL is valid). */
@@ -43,7 +43,7 @@ describe("a crash during a checkpoint", () => {
     const ids = await emit(inst, 3000, "th_crash", "x".repeat(200));
     const acked = (await health(inst)).records;
     process.kill(pid, "SIGKILL");
-    await waitFor(() => !isAlive(pid));
+    await processGone(pid);
     reader.exec("COMMIT");
     reader.close();
 

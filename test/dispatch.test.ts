@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Instance, isAlive, waitFor } from "./harness";
+import { Instance, isAlive, processGone, waitFor } from "./harness";
 
 const ENGINE = "did:sync:system:engine";
 const WORKER = "did:sync:agent:worker";
@@ -39,6 +39,8 @@ const intend = (inst: Instance, body: Record<string, unknown>, thread = `th_d_${
   inst.socket("POST", "/v1/records", { thread, actor: "did:sync:user:tester", act: "INTEND", body });
 
 const dispatches = async (inst: Instance, query = "?limit=10000") => (await inst.socket("GET", `/v1/dispatches${query}`)).json;
+/** The counts of a GET /v1/dispatches answer, for a wait's failure message. */
+const counts = (d: any) => ({ total: d?.total, active: d?.active, finished: d?.data?.filter((x: any) => x.finished_at !== null).length, reconciler: d?.reconciler });
 
 function logLines(inst: Instance, target: string): any[] {
   return readFileSync(inst.path("logs", "spl.log"), "utf8")
@@ -70,12 +72,9 @@ describe("reconciler routing", () => {
       const trusted = (await intend(inst, { goal: "rotate logs", domain: "ops" })).json;
       const nobody = (await intend(inst, { goal: "ponder", domain: "philosophy" })).json;
       const answer = (await intend(inst, { goal: "an answer", fulfills: explicit.id, to: "did:sync:agent:picked" })).json; // skipped
-      await waitFor(async () => (await dispatches(inst)).data.filter((d: any) => d.finished_at !== null).length === 3);
+      await waitFor("3 finished dispatches", () => dispatches(inst), { show: counts, until: (d) => d.data.filter((x: any) => x.finished_at !== null).length === 3 });
 
-      const decisions = (await waitFor(() => {
-        const l = logLines(inst, "syncropel_engine::reconciler").filter((x) => x.msg === "routing decision");
-        return l.length === 4 && l;
-      })) as any[];
+      const decisions = await waitFor("4 'routing decision' log lines", () => logLines(inst, "syncropel_engine::reconciler").filter((x) => x.msg === "routing decision"), { until: (l) => l.length === 4 });
       // The line's own `target` is the module; the decision's target DID is under fields.
       const byRecord = Object.fromEntries(decisions.map((l: any) => [l.record, l]));
       for (const l of decisions) {
@@ -126,7 +125,7 @@ describe("dispatch under load", () => {
     try {
       const first = await intend(inst, { goal: "first", to: WORKER });
       expect(first.status).toBe(201);
-      await waitFor(() => gate.starts().length === 1); // a dispatch is running, and stays so until released
+      await waitFor("the first gated dispatch to start (records started)", () => gate.starts(), { until: (s) => s.length === 1 }); // a dispatch is running, and stays so until released
 
       const acks: number[] = [];
       let next = 1;
@@ -144,10 +143,7 @@ describe("dispatch under load", () => {
       expect(atAck.total - atAck.active).toBe(0);
 
       // The reconciler keeps routing while both slots are busy: all 1,000 are handled, 2 run, 998 wait.
-      const routed = await waitFor(async () => {
-        const d = await dispatches(inst, "?limit=0");
-        return d.total === 1000 && d.reconciler.running === 2 && d;
-      });
+      const routed = await waitFor("1000 dispatches routed, 2 running", () => dispatches(inst, "?limit=0"), { timeoutMs: 60_000, show: counts, until: (d) => d.total === 1000 && d.reconciler.running === 2 });
       expect(routed.active).toBe(1000);
       expect(routed.reconciler.waiting).toBe(998);
       expect(gate.lines().filter((l) => l.startsWith("end "))).toHaveLength(0);
@@ -171,17 +167,15 @@ describe("dispatch under load", () => {
     await inst.start();
     try {
       for (let i = 0; i < 6; i++) expect((await intend(inst, { goal: `slow ${i}`, to: WORKER })).status).toBe(201);
-      const held = await waitFor(async () => {
-        const d = await dispatches(inst, "?limit=0");
-        return gate.starts().length === 2 && d.total === 6 && d.reconciler.waiting === 4 && d;
-      });
+      const held = await waitFor(
+        "2 gated dispatches started and 4 waiting",
+        async () => ({ starts: gate.starts().length, d: await dispatches(inst, "?limit=0") }),
+        { show: (v) => ({ starts: v.starts, ...counts(v.d) }), until: (v) => v.starts === 2 && v.d.total === 6 && v.d.reconciler.waiting === 4 },
+      ).then((v) => v.d);
       expect(held.reconciler.running).toBe(2);
       expect(gate.starts()).toHaveLength(2);
       gate.release();
-      const done = await waitFor(async () => {
-        const d = await dispatches(inst);
-        return d.active === 0 && d;
-      });
+      const done = await waitFor("no active dispatch", () => dispatches(inst), { show: counts, until: (d) => d.active === 0 });
       expect(done.data.every((d: any) => d.success === true)).toBe(true);
       expect(done.reconciler.peak).toBe(2);
 
@@ -211,17 +205,18 @@ describe("exactly once across restarts", () => {
     const pid = await inst.start();
     const first: string[] = [];
     for (let i = 0; i < 4; i++) first.push((await intend(inst, { goal: `before crash ${i}`, to: WORKER })).json.id);
-    await waitFor(async () => gate.starts().length === 2 && (await dispatches(inst, "?limit=0")).total === 4);
+    await waitFor(
+      "2 gated dispatches started of 4",
+      async () => ({ starts: gate.starts().length, total: (await dispatches(inst, "?limit=0")).total }),
+      { until: (v) => v.starts === 2 && v.total === 4 },
+    );
     process.kill(pid, "SIGKILL");
-    await waitFor(() => !isAlive(pid));
+    await processGone(pid);
     gate.release(); // the orphaned commands finish on their own; their results are never recorded
 
     await inst.start();
     try {
-      const closed = await waitFor(async () => {
-        const d = await dispatches(inst);
-        return d.active === 0 && d.total === 4 && d;
-      });
+      const closed = await waitFor("the 4 orphaned dispatches closed", () => dispatches(inst), { show: counts, until: (d) => d.active === 0 && d.total === 4 });
       for (const d of closed.data) expect(d).toMatchObject({ success: false, failure_reason: "restarted", completion_codepath: "restart" });
       const known = (await inst.socket("GET", `/v1/threads/${closed.data[0].thread}/records`)).json.data.filter((r: any) => r.act === "KNOW");
       expect(known).toHaveLength(1);
@@ -229,16 +224,10 @@ describe("exactly once across restarts", () => {
 
       const later: string[] = [];
       for (let i = 0; i < 2; i++) later.push((await intend(inst, { goal: `after crash ${i}`, to: WORKER })).json.id);
-      await waitFor(async () => {
-        const d = await dispatches(inst);
-        return d.total === 6 && d.active === 0;
-      });
+      await waitFor("6 dispatches, none active", () => dispatches(inst), { show: counts, until: (d) => d.total === 6 && d.active === 0 });
       expect((await inst.stop()).code).toBe(0);
       await inst.start();
-      const after = await waitFor(async () => {
-        const d = await dispatches(inst);
-        return d.total === 6 && d;
-      });
+      const after = await waitFor("6 dispatches after the restart", () => dispatches(inst), { show: counts, until: (d) => d.total === 6 });
       const byIntend = Object.fromEntries(after.data.map((d: any) => [d.intend, d]));
       for (const id of later) expect(byIntend[id]).toMatchObject({ success: true, failure_reason: null });
       for (const id of first) expect(byIntend[id].failure_reason).toBe("restarted");
@@ -272,10 +261,7 @@ describe("dispatch config mistakes", () => {
       const ghost = (await intend(inst, { goal: "haunt", to: "did:sync:agent:ghost" })).json;
       const half = (await intend(inst, { goal: "half", to: "did:sync:agent:half" })).json;
       const fine = (await intend(inst, { goal: "fine", to: "did:sync:agent:anyone" })).json;
-      const done = await waitFor(async () => {
-        const d = await dispatches(inst);
-        return d.total === 3 && d.active === 0 && d;
-      });
+      const done = await waitFor("3 dispatches, none active", () => dispatches(inst), { show: counts, until: (d) => d.total === 3 && d.active === 0 });
       const byIntend = Object.fromEntries(done.data.map((d: any) => [d.intend, d]));
       expect(byIntend[ghost.id].failure_reason).toBe(
         '[dispatch.targets."did:sync:agent:ghost"] in config.toml: command /nonexistent/spl-worker not found — install it, or give its full path in command and restart',
@@ -291,10 +277,7 @@ describe("dispatch config mistakes", () => {
       const listed = (await inst.spl(["dispatch", "list"])).stdout;
       expect(listed).toContain("command /nonexistent/spl-worker not found — install it");
       expect(listed).toContain("has no adapter — add adapter");
-      const errors = (await waitFor(() => {
-        const e = logLines(inst, "syncropel_engine::dispatch").filter((l) => l.level === "ERROR");
-        return e.length === 2 && e;
-      })) as any[];
+      const errors = await waitFor("2 ERROR lines from dispatch", () => logLines(inst, "syncropel_engine::dispatch").filter((l) => l.level === "ERROR"), { until: (e) => e.length === 2 });
       expect(errors.map((e: any) => e.record).sort()).toEqual([ghost.id, half.id].sort());
       for (const e of errors) expect(e.reason).not.toContain("\n");
       expect((await inst.http("GET", "/health")).status).toBe(200);
@@ -333,7 +316,7 @@ describe("the exec adapter's environment", () => {
     try {
       const goal = 'quoted "$(touch /tmp/spl-never)" goal';
       const sent = (await intend(inst, { goal, to: "did:sync:agent:env" })).json;
-      const know = await waitFor(async () => (await inst.socket("GET", `/v1/threads/${sent.thread}/records`)).json.data.find((r: any) => r.act === "KNOW" && r.body.fulfills === sent.id));
+      const know = await waitFor("the fulfilling KNOW of the env dispatch", async () => (await inst.socket("GET", `/v1/threads/${sent.thread}/records`)).json.data.find((r: any) => r.act === "KNOW" && r.body.fulfills === sent.id));
       expect(know.body.verdict).toBe("accept");
       const env = Object.fromEntries(
         (know.body.summary as string)

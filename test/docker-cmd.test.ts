@@ -27,7 +27,7 @@ test("the image's CMD and HEALTHCHECK work on the compiled binary", async () => 
   track(proc.pid);
 
   const probe = healthcheck.replace("9100", port);
-  await waitFor(() => Bun.spawnSync(["sh", "-c", probe]).exitCode === 0, 30_000, 100);
+  await waitFor(`the image's HEALTHCHECK command to pass (${probe})`, () => Bun.spawnSync(["sh", "-c", probe]).exitCode === 0, { stepMs: 100 });
   const health = JSON.parse(Bun.spawnSync(["curl", "-fsS", `http://127.0.0.1:${port}/health`]).stdout.toString());
   expect(health).toMatchObject({ status: "ok", store: `sqlite://${join(inst.root, "syncropel", "hub.db")}` });
 
@@ -118,7 +118,7 @@ test("SPL_BOOTSTRAP_TOKEN_FILE: the token from a mounted secret; a bad setting i
 
   const proc = Bun.spawn(serve, { env, stdout: "ignore", stderr: "ignore" });
   track(proc.pid);
-  await waitFor(() => Bun.spawnSync(["curl", "-fs", `http://127.0.0.1:${port}/health`]).exitCode === 0, 30_000, 100);
+  await waitFor(`GET /health to answer on :${port}`, () => Bun.spawnSync(["curl", "-fs", `http://127.0.0.1:${port}/health`]).exitCode === 0, { stepMs: 100 });
   const authed = await fetch(`http://127.0.0.1:${port}/v1/status`, { headers: { authorization: `Bearer ${token}` } });
   expect(authed.status).toBe(200);
   proc.kill("SIGTERM");

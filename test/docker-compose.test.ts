@@ -69,7 +69,7 @@ test("docker-compose.yml: a coordinator and two workers form a fleet", async () 
     track(proc.pid);
     procs.push(proc);
     // depends_on: service_healthy — the workers start once the coordinator's probe passes.
-    await waitFor(() => Bun.spawnSync(["curl", "-fs", `http://127.0.0.1:${ports[name]}/health`]).exitCode === 0, 30_000, 100);
+    await waitFor(`${name}'s GET /health to answer on :${ports[name]}`, () => Bun.spawnSync(["curl", "-fs", `http://127.0.0.1:${ports[name]}/health`]).exitCode === 0, { stepMs: 100 });
   }
 
   const list = () => {
@@ -78,6 +78,6 @@ test("docker-compose.yml: a coordinator and two workers form a fleet", async () 
     });
     return r.exitCode === 0 ? (JSON.parse(r.stdout.toString()) as { name: string; status: string }[]) : [];
   };
-  await waitFor(() => list().filter((m) => m.status === "live").length === 3, 60_000, 250);
+  await waitFor("3 members live (spl fleet list)", () => list().map((m) => `${m.name}:${m.status}`), { timeoutMs: 60_000, stepMs: 250, until: (ms) => ms.filter((m) => m.endsWith(":live")).length === 3 });
   expect(list().map((m) => m.name).sort()).toEqual(names);
 });

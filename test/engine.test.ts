@@ -2,7 +2,7 @@
 // REFUSED rules, hot reload, trust from verdicts, rebuild after restart and after kill -9,
 // spl expr / spl health, the expression cache.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { Instance, isAlive, waitFor } from "./harness";
+import { Instance, isAlive, processGone, waitFor } from "./harness";
 
 const OP = "did:sync:user:tester"; // harness USER=tester → [identity] actor
 const ALICE = "did:sync:user:alice";
@@ -142,10 +142,7 @@ describe("config rules", () => {
     const show = JSON.parse(await ok(["config", "show", "-o", "json"]));
     expect(show.skipped).toBe(2);
     expect(show.skipped_learns.recent.map((s: any) => s.topic)).toEqual(["no_such_topic", null]);
-    const log = await waitFor(() => {
-      const text = require("node:fs").readFileSync(inst.path("logs", "spl.log"), "utf8") as string;
-      return text.includes("no body.topic") && text;
-    });
+    const log = await waitFor("the log line about the LEARN with no body.topic", () => require("node:fs").readFileSync(inst.path("logs", "spl.log"), "utf8") as string, { until: (text) => text.includes("no body.topic") });
     expect(log).toMatch(/"level":"WARN".*skipped LEARN .*unknown topic \\"no_such_topic\\"/);
   });
 
@@ -285,7 +282,7 @@ describe("rebuild_from_store", () => {
     expect(afterRestart.show.rebuild.verdicts).toBe(5); // counted evidence: the self-verdict is not
 
     process.kill(pid, "SIGKILL");
-    await waitFor(() => !isAlive(pid));
+    await processGone(pid);
     pid = await inst.start(); // stale pid file and socket are cleared
     const afterKill = await snapshot();
     expect(comparable(afterKill)).toEqual(comparable(before));

@@ -61,16 +61,17 @@ export class EtcdCluster {
   /** Waits until every running member says it is healthy (has a leader). */
   async healthy(timeoutMs = 60_000): Promise<void> {
     await waitFor(
+      "every running etcd member to report health true (/health answers by member)",
       async () => {
+        const answers: Record<string, string> = {};
         for (let i = 0; i < this.members.length; i++) {
           if (!this.procs[i]) continue;
-          const r = await fetch(`${this.endpoints[i]}/health`, { signal: AbortSignal.timeout(2000) }).then((x) => x.json() as Promise<{ health?: string }>, () => null);
-          if (r?.health !== "true") return null;
+          const r = await fetch(`${this.endpoints[i]}/health`, { signal: AbortSignal.timeout(2000) }).then((x) => x.json() as Promise<{ health?: string }>, (err) => ({ health: String(err) }));
+          answers[this.endpoints[i]!] = String(r?.health);
         }
-        return true;
+        return answers;
       },
-      timeoutMs,
-      200,
+      { timeoutMs, stepMs: 200, until: (answers) => Object.values(answers).every((h) => h === "true") },
     );
   }
 

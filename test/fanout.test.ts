@@ -1,7 +1,9 @@
 // Fan-out across a real fleet (issue 12, SPEC 15): a coordinator and two workers on free ports with
-// a 1 s heartbeat. worker-a runs subtasks with the exec adapter, each held until the test creates
-// its release file; worker-b runs them with the echo adapter. Children are spawned on their
-// workers, dispatched there, reported back, and the join writes the fulfilling KNOW.
+// a short heartbeat (fleet-harness.ts HEARTBEAT_SECS); a test whose premise is a live worker first
+// waits until the coordinator reports it live. worker-a runs subtasks with the exec adapter, each
+// held until the test creates its release file; worker-b runs them with the echo adapter. Children
+// are spawned on their workers, dispatched there, reported back, and the join writes the
+// fulfilling KNOW.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
@@ -9,7 +11,8 @@ import { join } from "node:path";
 import { localFleet, until } from "./fleet-harness";
 import { isAlive, track, waitFor } from "./harness";
 
-const { coord, workerPort, homeOf, asMember, pidOf, ok, teardown } = localFleet(2);
+const { coord, workerPort, homeOf, asMember, pidOf, ok, startArgs, trackSpawned, teardown, whenLive } = localFleet(2);
+const WORKERS = ["worker-a", "worker-b"];
 const release = join(coord.root, "release");
 const dids: Record<string, string> = {};
 const WORKER = "did:sync:agent:fanout-worker";
@@ -48,8 +51,8 @@ beforeAll(async () => {
     await ok(["init"], asMember(name));
     writeFileSync(join(homeOf(name), "config.toml"), `${readFileSync(join(homeOf(name), "config.toml"), "utf8")}\n[dispatch.targets.${JSON.stringify(WORKER)}]\n${adapter}`);
   }
-  const r = await coord.spl(["fleet", "start", "--workers", "2", "--port", String(coord.port), "--worker-port", String(workerPort), "--heartbeat", "1"], { timeoutMs: 90_000 });
-  for (const m of r.stdout.matchAll(/spawned PID (\d+)/g)) track(Number(m[1]));
+  const r = await coord.spl(startArgs, { timeoutMs: 90_000 });
+  trackSpawned(r.stdout);
   if (r.code !== 0) throw new Error(`fleet start exited ${r.code}: ${r.stderr}${r.stdout}`);
   for (const m of (await coord.http("GET", "/v1/fleet/status")).json.instances) dids[m.name] = m.did;
   // Each worker routes the child INTENDs it is sent to its adapter.
@@ -60,6 +63,7 @@ afterAll(() => teardown(), 60_000);
 
 describe("bad input writes nothing", () => {
   test("unknown alias, bad --subtask, a depends= cycle, an unknown target, a join that does not type-check: one line each", async () => {
+    await whenLive(WORKERS); // a stale worker-a would be refused before worker-z is named
     const t = await newTask("refused fan-outs");
     const before = (await records(t.thread)).length;
     const cases: [string[], number, RegExp][] = [
@@ -87,6 +91,7 @@ describe("bad input writes nothing", () => {
 
 describe("fan-out, join, report", () => {
   test("join all: children spawn on their workers (content-addressed threads), depends= waits, the join waits for the held child, then the fulfilling KNOW", async () => {
+    await whenLive(WORKERS); // named targets must be live when the fan-out is written and spawned
     const t = await newTask("write the docs");
     letGo("all-after"); // round-robin may pick either worker; on worker-a it runs at once
     const out = await ok(["task", "fan-out", t.alias, "--subtask", "goal=all-echo,target=worker-b", "--subtask", "goal=all-held,target=worker-a,budget=0.5,timeout=300", "--subtask", "goal=all-after,target=round-robin,depends=0", "--join", "all"]);
@@ -95,10 +100,10 @@ describe("fan-out, join, report", () => {
       `◇ Fan-out parent INTEND created\n  thread:   ${t.thread}\n  record:   ${record}\n  subtasks: 3\n  join:     all\n\n  The engine spawns a child INTEND per subtask on its worker and\n  writes the fulfilling KNOW when the join holds.\n\nWatch progress: spl task join-status ${t.alias}\n`,
     );
     // 0 (echo) and 2 (after 0) finish; 1 is held on worker-a: the join waits.
-    const mid = await waitFor(async () => {
-      const s = await status(t.alias);
-      return s.children[0].result?.verdict === "accept" && s.children[2].result?.verdict === "accept" && s.children[1].spawned ? s : null;
-    }, 30_000, 100);
+    const mid = await waitFor("children 0 and 2 accepted and 1 spawned (task join-status)", () => status(t.alias), {
+      stepMs: 100,
+      until: (s) => s.children[0].result?.verdict === "accept" && s.children[2].result?.verdict === "accept" && !!s.children[1].spawned,
+    });
     expect(mid.complete).toBeNull();
     expect(mid.children[1].result).toBeNull();
     // index 2 spawned only after 0 accepted
@@ -135,7 +140,7 @@ describe("fan-out, join, report", () => {
     const onA = await records(child, asMember("worker-a"));
     expect(onA[0]).toMatchObject({ act: "INTEND", body: { goal: "all-held", timeout_secs: 300, budget_usd: 0.5, fanout: { parent_thread: t.thread, parent_record: record, index: 1 } } });
     letGo("all-held");
-    const done = await waitFor(async () => ((await status(t.alias)).complete ? status(t.alias) : null), 30_000, 100);
+    const done = await joined(t.alias);
     expect(done.complete.verdict).toBe("accept");
     expect(done.children[1].result).toMatchObject({ verdict: "accept", worker: dids["worker-a"], summary: "ran all-held\n" });
     const know = (await records(t.thread)).filter((r) => r.act === "KNOW" && r.body.topic === "fanout_join_complete");
@@ -144,12 +149,13 @@ describe("fan-out, join, report", () => {
     expect(await ok(["task", "join-status", t.alias])).toContain("  Join complete:   yes (accept)\n");
     expect(await fanoutStatus(t.thread)).toMatchObject({ value: "done" });
     expect(JSON.parse(await ok(["fleet", "status", "-o", "json"])).pending_fanouts.map((p: any) => p.record)).not.toContain(record);
-  }, 60_000);
+  }, 120_000);
 
   test("join any closes on the first accept while another child still runs; k_of_n and CEL over children/parent", async () => {
+    await whenLive(WORKERS);
     const t = await newTask("any will do");
     await ok(["task", "fan-out", t.alias, "--subtask", "goal=any-held,target=worker-a", "--subtask", "goal=any-echo,target=worker-b", "--join", "any"]);
-    const s = await waitFor(async () => ((await status(t.alias)).complete ? status(t.alias) : null), 30_000, 100);
+    const s = await joined(t.alias);
     expect(s.complete.verdict).toBe("accept");
     expect(s.children[0].result).toBeNull(); // still held on worker-a
     letGo("any-held");
@@ -158,29 +164,24 @@ describe("fan-out, join, report", () => {
     letGo("cel-1");
     const cel = 'children.filter(c, c.verdict == "accept").size() >= 2 && parent.body.subtasks.size() == 3';
     await ok(["task", "fan-out", k.alias, "--subtask", "goal=cel-1,target=least-loaded-worker", "--subtask", "goal=cel-2,target=worker-b", "--subtask", "goal=cel-3,target=worker-b", "--join", cel]);
-    const c = await waitFor(async () => ((await status(k.alias)).complete ? status(k.alias) : null), 30_000, 100);
+    const c = await joined(k.alias);
     expect(c).toMatchObject({ join: cel, complete: { verdict: "accept" } });
     expect(c.children.every((x: any) => x.result?.verdict === "accept")).toBe(true); // CEL waits for every child
-  }, 60_000);
+  }, 120_000);
 
   test("a coordinator restart resumes the fan-out without a second child; a retry onto the same worker runs it again as attempt 2", async () => {
+    await whenLive(WORKERS);
     const t = await newTask("survive a restart");
     await ok(["task", "fan-out", t.alias, "--subtask", "goal=restart-echo,target=worker-b", "--subtask", "goal=restart-held,target=worker-a"]);
-    await waitFor(async () => {
-      const s = await status(t.alias);
-      return s.children[0].result && s.children[1].spawned;
-    }, 30_000, 100);
+    await waitFor("child 0 reported and child 1 spawned (task join-status)", () => status(t.alias), { stepMs: 100, until: (s) => !!(s.children[0].result && s.children[1].spawned) });
     expect((await coord.spl(["serve", "--restart"])).code).toBe(0);
     track(pidOf("coordinator"));
-    await waitFor(async () => (await coord.http("GET", "/v1/fleet/status")).json?.counts?.live === 3, 15_000, 100);
+    await whenLive(["coordinator", ...WORKERS]);
     // worker-a is busy with the held child, so the retried echo child goes back to worker-b: a new
     // child record (attempt 2), dispatched again, its own result reported.
     const r = await ok(["task", "retry", t.alias, "--subtask", "0", "--hint", "once more"]);
     expect(r).toBe(`◇ Retry requested for subtask 0 on ${t.thread.slice(0, 11)}…\nWatch progress: spl task join-status ${t.alias}\n`);
-    const again = await waitFor(async () => {
-      const s = await status(t.alias);
-      return s.children[0].retries === 1 && s.children[0].result ? s : null;
-    }, 30_000, 100);
+    const again = await waitFor("the retried child 0 reported (task join-status)", () => status(t.alias), { stepMs: 100, until: (s) => s.children[0].retries === 1 && !!s.children[0].result });
     expect(again.children[0]).toMatchObject({ hint: "once more", result: { verdict: "accept", worker: dids["worker-b"], attempt: 2 } });
     expect(again.children[0].attempts.map((a: any) => [a.n, a.worker, a.superseded, a.result?.verdict])).toEqual([
       [1, dids["worker-b"], true, "accept"],
@@ -194,33 +195,36 @@ describe("fan-out, join, report", () => {
     ]);
     expect(onB.filter((x) => x.act === "KNOW" && x.body.fulfills).map((x) => x.body.fulfills)).toEqual(intends.map((x) => x.id));
     letGo("restart-held");
-    const s = await waitFor(async () => ((await status(t.alias)).complete ? status(t.alias) : null), 30_000, 100);
+    const s = await joined(t.alias);
     expect(s.complete.verdict).toBe("accept");
     const spawns = (await records(t.thread)).filter((x) => x.body.topic === "fanout_spawned");
     expect(spawns.map((x) => `${x.body.index}.${x.body.attempt}`).sort()).toEqual(["0.1", "0.2", "1.1"]); // 1 was not spawned again after the restart
     expect((await records(s.children[1].thread, asMember("worker-a"))).filter((x) => x.act === "INTEND")).toHaveLength(1);
-  }, 60_000);
+  }, 120_000);
 
   test("a worker killed mid-subtask: the child resolves timeout after its deadline, retry sends it to the live worker, the join completes", async () => {
+    await whenLive(WORKERS);
     const t = await newTask("lose a worker");
     await ok(["task", "fan-out", t.alias, "--subtask", "goal=killed-held,target=worker-a,timeout=1", "--subtask", "goal=killed-echo,target=worker-b"]);
-    await waitFor(async () => (await status(t.alias)).children[0].spawned, 30_000, 100);
+    await waitFor("child 0 spawned on worker-a (task join-status)", async () => (await status(t.alias)).children[0], { stepMs: 100, until: (c) => !!c.spawned });
     process.kill(pidOf("worker-a"), "SIGKILL");
-    const timedOut = await waitFor(async () => {
-      const s = await status(t.alias);
-      return s.children[0].result && s.children[1].result ? s : null;
-    }, 60_000, 250);
+    // The coordinator resolves child 0 `timeout` once its deadline and the report grace (30 s) pass.
+    const timedOut = await waitFor("child 0 resolved (timeout) and child 1 reported (task join-status)", () => status(t.alias), {
+      timeoutMs: 90_000,
+      stepMs: 250,
+      until: (s) => !!(s.children[0].result && s.children[1].result),
+    });
     expect(timedOut.children[0].result).toMatchObject({ verdict: "timeout", worker: dids["worker-a"] });
     expect(timedOut.complete).toBeNull(); // all has not held: the fan-out stays open for a retry
     expect(await ok(["task", "join-status", t.alias])).toContain(`    [0] killed-held → specific:${dids["worker-a"]}\n        timeout ($0.00, `);
     await ok(["task", "retry", t.alias, "--subtask", "0"]);
-    const s = await waitFor(async () => ((await status(t.alias)).complete ? status(t.alias) : null), 30_000, 100);
+    const s = await joined(t.alias);
     expect(s.complete.verdict).toBe("accept");
     expect(s.children[0].result).toMatchObject({ verdict: "accept", worker: dids["worker-b"], summary: "echo: killed-held" });
     const late = await coord.spl(["task", "retry", t.alias, "--subtask", "0"]);
     expect(late.code).toBe(1);
     expect(late.stderr).toBe(`error: the fan-out on ${t.alias} is already joined (accept) — start a new one with spl task fan-out\n`);
-  }, 90_000);
+  }, 180_000);
 });
 
 describe("attempts, reports and who may write them", () => {

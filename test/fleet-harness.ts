@@ -2,7 +2,15 @@
 // `<home>-worker-{a,b}` on consecutive free ports, and small helpers to act as one member.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Instance, isAlive, track } from "./harness";
+import { Instance, isAlive, track, waitFor } from "./harness";
+
+/**
+ * The local fleets' heartbeat, in seconds. A member is live while its last beat is at most two
+ * intervals old (README "Fleet"), so with 1 s one beat late by a second on a loaded machine makes
+ * it stale and changes a test's premise; 3 s leaves room for that while staleness stays quick to
+ * watch (stale after 6 s, archived after 9 s).
+ */
+export const HEARTBEAT_SECS = 3;
 
 /** n free consecutive ports (worker ports follow the first one). */
 export function consecutivePorts(n: number): number {
@@ -19,16 +27,30 @@ export function consecutivePorts(n: number): number {
   }
 }
 
-export function localFleet(workerPorts: number) {
+export function localFleet(workerPorts: number, heartbeatSecs = HEARTBEAT_SECS) {
   const coord = new Instance();
   const workerPort = consecutivePorts(workerPorts);
   const homeOf = (name: string) => (name === "coordinator" ? coord.splHome : `${coord.splHome}-${name}`);
+  /** The coordinator's view of its members (GET /v1/fleet/status); [] while it does not answer. */
+  async function members(): Promise<any[]> {
+    const r = await coord.http("GET", "/v1/fleet/status");
+    return r.status === 200 ? r.json.instances : [];
+  }
+  /** Waits until the coordinator reports each named member live, for a step whose premise is a live member. */
+  async function whenLive(names: readonly string[], timeoutMs = 60_000): Promise<void> {
+    await waitFor(`${names.join(", ")} reported live by the coordinator`, async () => (await members()).map((m) => `${m.name}:${m.status}/${m.health}`), {
+      timeoutMs,
+      stepMs: 100,
+      until: (view) => names.every((n) => view.some((m) => m.startsWith(`${n}:live/`))),
+    });
+  }
   return {
     coord,
     workerPort,
     homeOf,
     asMember: (name: string) => ({ SYNCROPEL_HOME: homeOf(name) }),
-    startArgs: ["fleet", "start", "--workers", "2", "--port", String(coord.port), "--worker-port", String(workerPort), "--heartbeat", "1"],
+    heartbeatSecs,
+    startArgs: ["fleet", "start", "--workers", "2", "--port", String(coord.port), "--worker-port", String(workerPort), "--heartbeat", String(heartbeatSecs)],
     pidOf: (name: string) => Number(readFileSync(join(homeOf(name), "run", "spl.pid"), "utf8").trim()),
     trackSpawned(out: string) {
       for (const m of out.matchAll(/spawned PID (\d+)/g)) track(Number(m[1]));
@@ -54,6 +76,8 @@ export function localFleet(workerPorts: number) {
         } catch {}
       }
     },
+    members,
+    whenLive,
     /** Runs spl as the coordinator (or another member via env); throws with its output unless it exits 0. */
     async ok(args: string[], env?: Record<string, string>) {
       const r = await coord.spl(args, { env });

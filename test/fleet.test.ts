@@ -1,20 +1,18 @@
 // The fleet (issue 11, SPEC 14) on the compiled binary: `spl fleet start` boots a coordinator and
-// two workers on free ports with a 1 s heartbeat; the registry, the fleet verbs, stale/archived
+// two workers on free ports with a short heartbeat (fleet-harness.ts HEARTBEAT_SECS); the registry, the fleet verbs, stale/archived
 // from a kill -9, the draining beat, restarts, fleet auth and the faults of the runbook.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { localFleet } from "./fleet-harness";
-import { Instance, freePort, isAlive, track, waitFor } from "./harness";
+import { Instance, isAlive, readUntil, track, waitFor } from "./harness";
 
-const { coord, workerPort, homeOf, asMember, pidOf, ok, startArgs, trackSpawned } = localFleet(3);
+const { coord, workerPort, homeOf, asMember, pidOf, ok, startArgs, trackSpawned, heartbeatSecs, members, whenLive } = localFleet(3);
+const N = heartbeatSecs;
+const ALL = ["coordinator", "worker-a", "worker-b"];
 let startOut = "";
 const dids: Record<string, string> = {};
 
-async function members(): Promise<any[]> {
-  const r = await coord.http("GET", "/v1/fleet/status");
-  return r.status === 200 ? r.json.instances : [];
-}
 const statusOf = async (did: string) => (await members()).find((m) => m.did === did)?.status;
 const logOf = (name: string) => (existsSync(join(homeOf(name), "logs", "spl.log")) ? readFileSync(join(homeOf(name), "logs", "spl.log"), "utf8") : "");
 
@@ -80,6 +78,7 @@ describe("spl fleet start", () => {
 
 describe("observing the fleet", () => {
   test("spl fleet list: the runbook's columns, one row per member, and the counts", async () => {
+    await whenLive(ALL);
     const out = await ok(["fleet", "list"]);
     const lines = out.trimEnd().split("\n");
     expect(lines[0]).toBe("  DID                                      ENDPOINT                  STATUS   VERSION  UPTIME     HEALTH");
@@ -96,8 +95,9 @@ describe("observing the fleet", () => {
   });
 
   test("spl fleet status, show and ping print the runbook's blocks; -o json on each", async () => {
+    await whenLive(ALL);
     expect(await ok(["fleet", "status"])).toBe(
-      `Fleet status\n  Coordinator URL:  http://127.0.0.1:${coord.port}\n  Heartbeat:        every 1s\n  Instances:        3 live · 0 stale · 0 archived\n\n  Active freezes:   (none)\n\n  Emergency stop:   inactive\n`,
+      `Fleet status\n  Coordinator URL:  http://127.0.0.1:${coord.port}\n  Heartbeat:        every ${N}s\n  Instances:        3 live · 0 stale · 0 archived\n\n  Active freezes:   (none)\n\n  Emergency stop:   inactive\n`,
     );
     const tail = dids["worker-a"]!.split(":").pop()!;
     for (const key of [dids["worker-a"]!, tail, "worker-a"]) {
@@ -112,7 +112,7 @@ describe("observing the fleet", () => {
     expect(JSON.parse(await ok(["fleet", "ping", "worker-b", "-o", "json"]))).toMatchObject({ did: dids["worker-b"], reachable: true, status: 200 });
     expect(JSON.parse(await ok(["fleet", "show", "worker-b", "-o", "json"]))).toMatchObject({ did: dids["worker-b"], name: "worker-b", status: "live", role: "worker" });
     const s = JSON.parse(await ok(["fleet", "status", "-o", "json"]));
-    expect(s).toMatchObject({ object: "fleet_status", coordinator_url: `http://127.0.0.1:${coord.port}`, heartbeat_interval_secs: 1, counts: { live: 3, stale: 0, archived: 0 }, freezes: [], emergency: { active: false }, pending_fanouts: [] });
+    expect(s).toMatchObject({ object: "fleet_status", coordinator_url: `http://127.0.0.1:${coord.port}`, heartbeat_interval_secs: N, counts: { live: 3, stale: 0, archived: 0 }, freezes: [], emergency: { active: false }, pending_fanouts: [] });
     for (const key of ["did", "name", "endpoint", "role", "status", "version", "uptime_secs", "health", "active_dispatches", "store_records", "last_heartbeat"]) expect(s.instances[0]).toHaveProperty(key);
   });
 
@@ -124,6 +124,7 @@ describe("observing the fleet", () => {
   });
 
   test("a worker answers the fleet verbs and GET /v1/fleet/status through its coordinator", async () => {
+    await whenLive(ALL);
     const viaWorker = await ok(["fleet", "status"], asMember("worker-a"));
     expect(viaWorker).toContain(`Coordinator URL:  http://127.0.0.1:${coord.port}`);
     const tok = readFileSync(join(homeOf("worker-a"), "token"), "utf8").trim();
@@ -133,7 +134,7 @@ describe("observing the fleet", () => {
     const doctor = await coord.spl(["doctor"], { env: asMember("worker-a") });
     expect(doctor.stdout).toContain(`✓ fleet role              worker 'worker-a' (${dids["worker-a"]}) of http://127.0.0.1:${coord.port}`);
     expect(doctor.stdout).toContain(`✓ fleet coordinator       http://127.0.0.1:${coord.port} answers /health`);
-    expect(doctor.stdout).toMatch(/✓ fleet heartbeat +last beat acknowledged \d+s ago \(every 1s\)/);
+    expect(doctor.stdout).toMatch(new RegExp(`✓ fleet heartbeat +last beat acknowledged \\d+s ago \\(every ${N}s\\)`));
   });
 
   test("spl status and spl doctor --port N inspect the local instance on that port (its own home)", async () => {
@@ -156,15 +157,7 @@ describe("observing the fleet", () => {
   test("status --live piped: a plain snapshot per interval; SIGINT exits 0", async () => {
     const proc = Bun.spawn([require("./harness").SPL, "fleet", "status", "--live"], { env: coord.env, stdout: "pipe", stderr: "pipe" });
     track(proc.pid);
-    let text = "";
-    const reader = proc.stdout.getReader();
-    const dec = new TextDecoder();
-    while ((text.match(/^Fleet status$/gm) ?? []).length < 2) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += dec.decode(value);
-    }
-    proc.kill("SIGINT");
+    const text = await readUntil(proc.stdout, "two snapshots from fleet status --live (one per heartbeat interval)", (t) => (t.match(/^Fleet status$/gm) ?? []).length >= 2, 2 * N * 1000 + 30_000).finally(() => proc.kill("SIGINT"));
     expect(await proc.exited).toBe(0);
     expect(text).not.toContain("\x1b[");
     expect(text).toContain("Fleet status\n  Coordinator URL:");
@@ -177,14 +170,10 @@ if (!SCRIPT) console.log("skipping the fleet status --live terminal test: no 'sc
 test.skipIf(!SCRIPT)("status --live on a terminal redraws in place (cursor home, lines cleared, never the screen); Ctrl-C exits 0", async () => {
   const proc = Bun.spawn([SCRIPT!, "-qfec", `exec ${require("./harness").SPL} fleet status --live`, "/dev/null"], { env: coord.env, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
   track(proc.pid);
-  let text = "";
-  const reader = proc.stdout.getReader();
-  const dec = new TextDecoder();
-  while ((text.match(/Fleet status/g) ?? []).length < 3) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += dec.decode(value);
-  }
+  const text = await readUntil(proc.stdout, "three frames from fleet status --live on a terminal (one a second)", (t) => (t.match(/Fleet status/g) ?? []).length >= 3).catch((err) => {
+    proc.kill("SIGKILL");
+    throw err;
+  });
   proc.stdin.write("\x03");
   proc.stdin.end();
   expect(await proc.exited).toBe(0);
@@ -193,25 +182,30 @@ test.skipIf(!SCRIPT)("status --live on a terminal redraws in place (cursor home,
   expect(text.split("\x1b[2J")).toHaveLength(2); // the screen is cleared once, before the first frame
   expect(frames[1]).toContain("Fleet status\x1b[K");
   expect(frames[1]).toContain("  Emergency stop:   inactive\x1b[K");
-}, 30_000);
+}, 60_000);
 
 describe("heartbeats", () => {
   test("a kill -9'd worker goes stale, then archived; restarted it is live again", async () => {
     const did = dids["worker-b"]!;
     process.kill(pidOf("worker-b"), "SIGKILL");
+    // Stale after 2 intervals without a beat, archived after 3: watch every status it passes.
     const seen: string[] = [];
-    await waitFor(async () => {
-      const s = await statusOf(did);
-      if (s && seen.at(-1) !== s) seen.push(s);
-      return s === "archived";
-    }, 20_000, 25);
+    await waitFor(
+      "the kill -9'd worker-b to go stale, then archived (statuses seen so far)",
+      async () => {
+        const s = await statusOf(did);
+        if (s && seen.at(-1) !== s) seen.push(s);
+        return seen;
+      },
+      { timeoutMs: 3 * N * 1000 + 30_000, stepMs: 25, until: () => seen.at(-1) === "archived" },
+    );
     expect(seen).toEqual(["live", "stale", "archived"].slice(seen[0] === "live" ? 0 : 1));
     expect(seen).toContain("stale");
     const r = await coord.spl(["serve", "--daemon", "--port", String(workerPort + 1)], { env: asMember("worker-b") });
     expect(r.code).toBe(0);
     track(pidOf("worker-b"));
-    await waitFor(async () => (await statusOf(did)) === "live", 10_000, 100);
-  }, 40_000);
+    await waitFor("the restarted worker-b reported live", () => statusOf(did), { stepMs: 100, until: (s) => s === "live" });
+  }, 120_000);
 
   test("a coordinator restart keeps the registry (rebuilt from the store)", async () => {
     const r = await coord.spl(["serve", "--restart"]);
@@ -219,27 +213,31 @@ describe("heartbeats", () => {
     track(pidOf("coordinator"));
     const after = (await members()).map((m) => m.did).sort();
     expect(after).toEqual(Object.values(dids).sort());
-    await waitFor(async () => (await members()).filter((m) => m.status === "live").length === 3, 15_000, 100);
-  }, 40_000);
+    await whenLive(ALL);
+  }, 120_000);
 
   test("fleet stop --instance sends a draining beat: the member is archived without going stale", async () => {
     const did = dids["worker-a"]!;
     const out = await ok(["fleet", "stop", "--instance", "worker-a"]);
     expect(out).toMatch(/^  \[worker-a\]  stopped PID \d+ \(home=~\/\.syncro-worker-a\)\n$/);
     const seen: string[] = [];
-    await waitFor(async () => {
-      const m = (await members()).find((x) => x.did === did);
-      const s = `${m.status}/${m.health}`;
-      if (seen.at(-1) !== s) seen.push(s);
-      return m.status === "archived";
-    }, 20_000, 100);
+    await waitFor(
+      "the stopped worker-a to be archived (status/health seen so far)",
+      async () => {
+        const m = (await members()).find((x) => x.did === did);
+        const s = `${m.status}/${m.health}`;
+        if (seen.at(-1) !== s) seen.push(s);
+        return seen;
+      },
+      { timeoutMs: 2 * N * 1000 + 30_000, stepMs: 100, until: () => seen.at(-1)?.startsWith("archived/") === true },
+    );
     expect(seen).toContain("live/draining");
     expect(seen.some((s) => s.startsWith("stale"))).toBe(false);
     const r = await coord.spl(["serve", "--daemon", "--port", String(workerPort)], { env: asMember("worker-a") });
     expect(r.code).toBe(0);
     track(pidOf("worker-a"));
-    await waitFor(async () => (await statusOf(did)) === "live", 10_000, 100);
-  }, 40_000);
+    await waitFor("the restarted worker-a reported live", () => statusOf(did), { stepMs: 100, until: (s) => s === "live" });
+  }, 120_000);
 });
 
 /** Every file under dir, recursively (homes, logs, stores, backups). */
@@ -267,10 +265,10 @@ describe("member identity and a host set up by hand", () => {
 
   test("no credential: the member says so in its log; join refuses a taken name; join --name admits it with the coordinator's interval and engine config", async () => {
     mkdirSync(host.splHome, { recursive: true, mode: 0o700 });
-    // A 15 s interval and the name of a live member on purpose: join takes the coordinator's 1 s, and refuses the name.
+    // A 15 s interval and the name of a live member on purpose: join takes the coordinator's, and refuses the name.
     writeFileSync(host.path("config.toml"), `[fleet]\ncoordinator_url = "${url()}"\nheartbeat_interval_secs = 15\nname = "worker-a"\n`, { mode: 0o600 });
     await host.start();
-    const refused = await waitFor(() => hostLog().split("\n").find((l) => l.includes("heartbeat to") && l.includes("holds no fleet credential")), 15_000, 100);
+    const refused = await waitFor("the hand-set host's log line: its heartbeat refused for want of a fleet credential", () => hostLog().split("\n").find((l) => l.includes("heartbeat to") && l.includes("holds no fleet credential")), { stepMs: 100 });
     expect(JSON.parse(refused!)).toMatchObject({ level: "WARN" });
     expect(refused).toContain("spl fleet join");
     hostDid = JSON.parse((await host.spl(["status", "-o", "json"])).stdout).instance_did;
@@ -288,7 +286,7 @@ describe("member identity and a host set up by hand", () => {
     const joined = await host.spl(["fleet", "join", url(), "--name", "worker-h", "--token-file", join(host.root, "join_token")]);
     expect(joined.code).toBe(0);
     expect(joined.stdout).toContain(`Joined the fleet of ${url()} as 'worker-h' (${hostDid}), epoch 1\n`);
-    expect(joined.stdout).toContain(`name = "worker-h", heartbeat_interval_secs = 1 (the coordinator's)`);
+    expect(joined.stdout).toContain(`name = "worker-h", heartbeat_interval_secs = ${N} (the coordinator's)`);
     expect(joined.stdout).toMatch(/engine config: [1-9]\d* record\(s\) from the coordinator/);
     expect(joined.stdout).toContain("Restart to apply");
     expect(statSync(host.path("secrets", "fleet_member")).mode & 0o777).toBe(0o600);
@@ -298,11 +296,11 @@ describe("member identity and a host set up by hand", () => {
     const mine = ids(await ok(["thread", "records", "th_engine_config", "-o", "json"]));
     expect(ids((await host.spl(["thread", "records", "th_engine_config", "-o", "json"])).stdout)).toEqual(expect.arrayContaining(mine));
     expect((await host.spl(["serve", "--restart"])).code).toBe(0);
-    await waitFor(async () => (await statusOf(hostDid)) === "live", 15_000, 100);
+    await waitFor("the joined host reported live", () => statusOf(hostDid), { stepMs: 100, until: (s) => s === "live" });
     const doctor = await host.spl(["doctor"]);
     expect(doctor.stdout).toContain(`✓ fleet role              worker 'worker-h' (${hostDid}) of ${url()}`);
-    expect(doctor.stdout).toMatch(/✓ fleet heartbeat +last beat acknowledged \d+s ago \(every 1s\)/);
-  }, 60_000);
+    expect(doctor.stdout).toMatch(new RegExp(`✓ fleet heartbeat +last beat acknowledged \\d+s ago \\(every ${N}s\\)`));
+  }, 120_000);
 
   test("a forged heartbeat for another member's DID is refused (403) and the coordinator logs it; a join credential reads nothing", async () => {
     const auth = { authorization: `Bearer ${memberCredential()}` };
@@ -342,7 +340,7 @@ describe("member identity and a host set up by hand", () => {
     expect([old.status, old.json.code]).toEqual([401, "JOIN_EXPIRED"]);
     const ok200 = await coord.http("POST", "/v1/fleet/join", body, { authorization: `Bearer ${fresh}` });
     expect(ok200.status).toBe(200);
-    expect(ok200.json).toMatchObject({ object: "fleet_membership", did: body.did, name: "sim-rotated", coordinator: { epoch: 1 }, heartbeat_interval_secs: 1 });
+    expect(ok200.json).toMatchObject({ object: "fleet_membership", did: body.did, name: "sim-rotated", coordinator: { epoch: 1 }, heartbeat_interval_secs: N });
     expect(ok200.json.credential).toMatch(/^spl_member_/);
     expect(Object.keys(ok200.json.records).sort()).toEqual(["th_engine_config", "th_fleet_control"]);
     await ok(["fleet", "forget", "sim-rotated"]);
@@ -373,9 +371,19 @@ describe("faults", () => {
     const before = logOf("worker-a").length;
     const wrote = await ok(["know", "written while the coordinator is down"], asMember("worker-a"));
     expect(wrote).toContain("recorded KNOW");
-    // Several missed beats at 1 s, but one WARN.
-    await waitFor(() => logOf("worker-a").slice(before).includes("heartbeat to"), 10_000, 100);
-    await Bun.sleep(3000);
+    // Several missed beats, but one WARN: wait until worker-a reports three failed beats (each
+    // failure is stamped with its second; beats are an interval apart).
+    await waitFor("worker-a's WARN that its heartbeat failed", () => logOf("worker-a").slice(before).includes("heartbeat to"), { stepMs: 100 });
+    const failedAt = new Set<number>();
+    await waitFor(
+      "three failed heartbeats on worker-a (GET /v1/fleet/member last_error.at values seen)",
+      async () => {
+        const at = (await fetch("http://localhost/v1/fleet/member", { unix: join(homeOf("worker-a"), "run", "spl.sock") } as RequestInit).then((r) => r.json()) as any).last_error?.at;
+        if (typeof at === "number") failedAt.add(at);
+        return [...failedAt];
+      },
+      { timeoutMs: 3 * N * 1000 + 30_000, stepMs: 100, until: (ats) => ats.length >= 3 },
+    );
     const warns = logOf("worker-a").slice(before).split("\n").filter((l) => l.includes('"WARN"') && l.includes("heartbeat to"));
     expect(warns).toHaveLength(1);
     expect(warns[0]).toContain("keeps serving locally");
@@ -385,19 +393,21 @@ describe("faults", () => {
     expect(doctor.stdout).toContain(`✗ fleet coordinator       http://127.0.0.1:${coord.port} did not answer (cannot connect) — check [fleet] coordinator_url in`);
     expect(doctor.stdout).toMatch(/✗ fleet heartbeat .*cannot connect/);
     await coord.start();
-    await waitFor(async () => (await statusOf(dids["worker-a"]!)) === "live", 15_000, 100);
-    await waitFor(() => logOf("worker-a").slice(before).includes("heartbeat acknowledged again"), 10_000, 100);
-  }, 40_000);
+    await whenLive(["worker-a"]);
+    await waitFor("worker-a's log line 'heartbeat acknowledged again'", () => logOf("worker-a").slice(before).includes("heartbeat acknowledged again"), { stepMs: 100 });
+  }, 150_000);
 
   test("convergence timeout: exit 1 naming the member that did not register and the runbook's next step", async () => {
     // worker-c advertises the coordinator's own URL, so it thinks it is the coordinator and never beats to it.
     mkdirSync(homeOf("worker-c"), { recursive: true, mode: 0o700 });
     writeFileSync(join(homeOf("worker-c"), "config.toml"), `[fleet]\nadvertised_endpoint = "http://127.0.0.1:${coord.port}"\n`, { mode: 0o600 });
-    const r = await coord.spl(["fleet", "start", "--workers", "3", "--port", String(coord.port), "--worker-port", String(workerPort), "--heartbeat", "1", "--wait", "3"], { timeoutMs: 90_000 });
+    // The running members are live first, so worker-c is the only one missing at the deadline.
+    await whenLive(ALL);
+    const r = await coord.spl(["fleet", "start", "--workers", "3", "--port", String(coord.port), "--worker-port", String(workerPort), "--heartbeat", String(N), "--wait", "5"], { timeoutMs: 90_000 });
     trackSpawned(r.stdout);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain("Waiting for fleet convergence (4 live)...");
-    expect(r.stderr).toMatch(/^error: fleet did not converge within 3 s: worker-c \(did:sync:instance:[0-9a-f]{16}, http:\/\/127\.0\.0\.1:\d+\) did not register — see the runbook's "Worker not registering": SYNCROPEL_HOME=~\/\.syncro-worker-c spl doctor\n$/);
+    expect(r.stderr).toMatch(/^error: fleet did not converge within 5 s: worker-c \(did:sync:instance:[0-9a-f]{16}, http:\/\/127\.0\.0\.1:\d+\) did not register — see the runbook's "Worker not registering": SYNCROPEL_HOME=~\/\.syncro-worker-c spl doctor\n$/);
   }, 60_000);
 
   test("fleet stop --workers stops the workers only; --all the coordinator too", async () => {

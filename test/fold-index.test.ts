@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { filterSql, type RecordFilter } from "../lib/records/filter";
 import { ENGINE_CONFIG_THREAD } from "../lib/records/reserved-threads";
-import { Instance } from "./harness";
+import { Instance, waitFor } from "./harness";
 import { ACTOR, openImmutable, stopOk } from "./backup-helpers";
 
 function logLines(inst: Instance): any[] {
@@ -61,11 +61,11 @@ describe("fold index, compiled daemon", () => {
 
     await inst.start();
     expect(await healthChecks(inst)).toEqual(["new-binary", "old-binary"]);
+    await stopOk(inst); // INFO lines are flushed in batches; a stopped daemon has written them all
     const tail = logLines(inst).filter((l) => l.msg.startsWith("fold index: indexing records written without it"));
     expect(tail).toHaveLength(1);
     expect(tail[0]).toMatchObject({ from_seq: watermark.seq + 1, to_seq: watermark.seq + 1 });
     expect(logLines(inst).filter((l) => l.msg.startsWith("fold index: indexing every record once"))).toHaveLength(1); // the new store's first start
-    await stopOk(inst);
     assertIndexTrue(inst.path("hub.db"));
   });
 
@@ -92,7 +92,7 @@ describe("fold index, compiled daemon", () => {
       }
     };
     const writers = [0, 1, 2, 3].map(writer);
-    while (acked.size < 300) await Bun.sleep(5);
+    await waitFor("300 acknowledged config LEARNs", () => acked.size, { stepMs: 5, until: (n) => n >= 300 });
     process.kill(pid, "SIGKILL");
     stop = true;
     await Promise.all(writers);
@@ -107,9 +107,9 @@ describe("fold index, compiled daemon", () => {
     const names = await healthChecks(inst);
     for (const name of acked) expect(names).toContain(name);
     expect(names).toHaveLength(stored);
+    await stopOk(inst); // INFO lines are flushed in batches; a stopped daemon has written them all
     const rebuild = logLines(inst).filter((l) => l.msg === "rebuild_from_store finished").pop();
     expect(rebuild.config_learns).toBe(stored);
-    await stopOk(inst);
     const { indexed } = assertIndexTrue(inst.path("hub.db"));
     expect(indexed).toBe(rebuild.folded);
   });

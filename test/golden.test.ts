@@ -76,7 +76,7 @@ describe("one instance", () => {
 
   test("spl dispatch list", async () => {
     expect((await inst.spl(["intend", "deploy the docs", "--body", '{"to":"did:sync:agent:docs"}'])).code).toBe(0);
-    await waitFor(async () => JSON.parse((await inst.spl(["dispatch", "list", "-o", "json"])).stdout).some((d: { finished_at: number | null }) => d.finished_at !== null) || null, 30_000);
+    await waitFor("a finished dispatch (spl dispatch list)", async () => JSON.parse((await inst.spl(["dispatch", "list", "-o", "json"])).stdout).some((d: { finished_at: number | null }) => d.finished_at !== null));
     golden("dispatch-list", show(await inst.spl(["dispatch", "list"])));
   });
 
@@ -112,7 +112,7 @@ describe("a local fleet", () => {
     // A 5 s heartbeat: every member stays live while the outputs are read, however busy the machine.
     const args = f.startArgs.map((a, i, all) => (all[i - 1] === "--heartbeat" ? "5" : a));
     f.trackSpawned(await f.ok(args));
-    await waitFor(async () => JSON.parse(await f.ok(["fleet", "status", "-o", "json"])).counts.live === 3 || null, 60_000);
+    await f.whenLive(["coordinator", "worker-a", "worker-b"]);
   }, 120_000);
   afterAll(() => f.ok(["fleet", "stop", "--all"]).catch(() => {}));
 

@@ -142,11 +142,15 @@ export class Instance {
       stderr: "pipe",
       cwd: this.root,
     });
-    const timer = setTimeout(() => proc.kill("SIGKILL"), opts.timeoutMs ?? 60_000);
+    const limitMs = opts.timeoutMs ?? 60_000;
+    let killed = false;
+    const timer = setTimeout(() => ((killed = true), proc.kill("SIGKILL")), limitMs);
     const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
     clearTimeout(timer);
     if (code === 0 && opts.waitForBackup !== false && startsDaemon(args)) await this.backupSettled();
-    return { code, stdout, stderr };
+    // A test that checks the code then shows this: the run was cut, not refused.
+    const cut = killed ? `\n[test harness: spl ${args.join(" ")} did not exit within ${limitMs / 1000} s and was killed]\n` : "";
+    return { code, stdout, stderr: stderr + cut };
   }
 
   /**
@@ -165,13 +169,22 @@ export class Instance {
   /** The daemon's startup backup once it is written or failed (null: none, or status not readable). */
   async backupSettled(timeoutMs = 120_000): Promise<{ path: string; outcome: string; records: number | null } | null> {
     // `spl status` as the test's env sees the daemon (its socket, or SPL_SERVE_URL).
-    const found = await waitFor(async () => {
-      const r = await this.spl(["status", "-o", "json"], { waitForBackup: false });
-      if (r.code !== 0) return { backup: null }; // not running, or permission rules hide status
-      const backup = JSON.parse(r.stdout).backup ?? null;
-      return backup?.outcome?.startsWith("in progress") ? undefined : { backup };
-    }, timeoutMs);
-    return found!.backup;
+    const found = await waitFor(
+      "the startup backup to settle (spl status: backup.outcome no longer 'in progress')",
+      async () => {
+        const r = await this.spl(["status", "-o", "json"], { waitForBackup: false });
+        if (r.code !== 0) return { backup: null, settled: true }; // not running, or permission rules hide status
+        const backup = JSON.parse(r.stdout).backup ?? null;
+        return { backup, settled: !backup?.outcome?.startsWith("in progress") };
+      },
+      { timeoutMs, stepMs: 100, until: (s) => s.settled },
+    );
+    return found.backup;
+  }
+
+  /** Waits until the daemon answers GET /health with 200 on its TCP port (a foreground start). */
+  async healthy(): Promise<void> {
+    await waitFor(`GET ${this.url}/health to answer 200`, async () => (await this.http("GET", "/health")).status, { until: (s) => s === 200 });
   }
 
   async stop(): Promise<Run> {
@@ -227,15 +240,105 @@ export async function answerOf(res: Response): Promise<{ status: number; json: a
   return { status: res.status, json, text };
 }
 
-/** Polls until fn returns truthy or the deadline passes (no wall-clock assertions, just waiting). */
-export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 15_000, stepMs = 25): Promise<T> {
+export interface WaitOptions<T> {
+  /** How long to keep looking (generous by default: the machine may be loaded). */
+  timeoutMs?: number;
+  /** Pause between looks. */
+  stepMs?: number;
+  /** When given, the probe's value is what was seen and `until` decides whether it is the one. */
+  until?: (seen: T) => boolean;
+  /** What of a value seen the failure message shows (default: all of it, cut to a line or so). */
+  show?: (seen: T) => unknown;
+}
+
+export const WAIT_MS = 30_000;
+
+/** What a wait saw, for its failure message: JSON, or an error's message, cut to a line or so. */
+export function describeSeen(v: unknown): string {
+  let text: string;
+  if (v instanceof Error) text = `${v.name}: ${v.message}`;
+  else if (typeof v === "string") text = JSON.stringify(v.length > 600 ? `…${v.slice(-600)}` : v);
+  else {
+    try {
+      text = JSON.stringify(v) ?? String(v);
+    } catch {
+      text = String(v);
+    }
+  }
+  return text.length > 800 ? `${text.slice(0, 800)}…` : text;
+}
+
+/**
+ * Waits for an event: polls `probe` until it returns a truthy value (or, with `until`, a value
+ * `until` accepts) and returns that value. No wall-clock assertion: the bound is only how long
+ * to keep looking. A probe that throws has not seen it yet. On timeout the error names what it
+ * waited for and the last thing it saw (a value, or the probe's error), so a failure in CI
+ * explains itself from the log.
+ */
+export async function waitFor<T>(what: string, probe: () => T | Promise<T>, opts?: WaitOptions<T>): Promise<NonNullable<T>>;
+/** The short form: the probe's own source names what was waited for. */
+export async function waitFor<T>(probe: () => T | Promise<T>, timeoutMs?: number, stepMs?: number): Promise<NonNullable<T>>;
+export async function waitFor<T>(a: string | (() => T | Promise<T>), b?: (() => T | Promise<T>) | number, c?: WaitOptions<T> | number): Promise<NonNullable<T>> {
+  if (typeof a === "function") {
+    const source = a.toString().replace(/\s+/g, " ");
+    return waitFor(`${source.length > 200 ? `${source.slice(0, 200)}…` : source}`, a, { timeoutMs: (b as number | undefined) ?? WAIT_MS, stepMs: (c as number | undefined) ?? 50 });
+  }
+  const what = a;
+  const probe = b as () => T | Promise<T>;
+  const opts = (c ?? {}) as WaitOptions<T>;
+  const { timeoutMs = WAIT_MS, stepMs = 50, until, show } = opts;
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error("timed out waiting");
+  let seen: unknown = "(nothing yet)";
+  for (let looks = 1; ; looks++) {
+    try {
+      const v = await probe();
+      seen = show ? show(v) : v;
+      if (until ? until(v) : v) return v as NonNullable<T>;
+    } catch (err) {
+      seen = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s (${looks} looks) waiting for ${what}; last saw: ${describeSeen(seen)}`);
     await Bun.sleep(stepMs);
   }
+}
+
+/**
+ * Reads a stream (a process's stdout) until `done(text so far)` holds and returns the text; throws
+ * naming what it waited for and the text it saw if the stream ends or the bound passes first.
+ */
+export async function readUntil(stream: ReadableStream<Uint8Array>, what: string, done: (text: string) => boolean, timeoutMs = WAIT_MS): Promise<string> {
+  const reader = stream.getReader();
+  const dec = new TextDecoder();
+  const deadline = Date.now() + timeoutMs;
+  let text = "";
+  try {
+    while (!done(text)) {
+      const left = deadline - Date.now();
+      const next = left > 0 ? await Promise.race([reader.read(), Bun.sleep(left).then(() => null)]) : null;
+      if (!next || next.done) throw new Error(`${next ? "the output ended" : `timed out after ${timeoutMs / 1000} s`} while waiting for ${what}; saw: ${describeSeen(text)}`);
+      text += dec.decode(next.value, { stream: true });
+    }
+    return text;
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+/** Waits until process `pid` has exited (a kill landed, a stop finished). */
+export async function processGone(pid: number, timeoutMs = WAIT_MS): Promise<void> {
+  await waitFor(`process ${pid} to exit`, () => !isAlive(pid), { timeoutMs });
+}
+
+/**
+ * Runs `fn` and measures the CPU time this process spent on it (user + system, ms). A "this is
+ * fast" check uses it rather than wall time: other work on a loaded machine stretches the wall
+ * clock, not the work done.
+ */
+export function cpuTimeMs<T>(fn: () => T): { value: T; ms: number } {
+  const before = process.cpuUsage();
+  const value = fn();
+  const { user, system } = process.cpuUsage(before);
+  return { value, ms: (user + system) / 1000 };
 }
 
 /** A live, non-zombie process (some sandboxes' pid 1 never reaps orphans). */

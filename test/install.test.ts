@@ -17,6 +17,7 @@ import {
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join, normalize, resolve } from "node:path";
+import { waitFor } from "./harness";
 
 setDefaultTimeout(120_000); // each install moves a ~100 MB binary; builds take a few seconds
 
@@ -385,7 +386,7 @@ function shims(sb: Sandbox, tools: Record<string, string>): Record<string, strin
 async function startDaemon(sb: Sandbox): Promise<Bun.Subprocess> {
   const port = await closedPort();
   const proc = Bun.spawn([join(sb.bin, "spl"), "serve", "--port", String(port)], { env: baseEnv(sb), stdout: "ignore", stderr: "ignore" });
-  await waitFor(() => Bun.spawnSync(["curl", "-fs", `http://127.0.0.1:${port}/health`]).exitCode === 0);
+  await waitFor(`the installed daemon's GET /health on :${port}`, () => Bun.spawnSync(["curl", "-fs", `http://127.0.0.1:${port}/health`]).exitCode === 0, { stepMs: 100 });
   return proc;
 }
 
@@ -674,7 +675,7 @@ describe("atomic swap", () => {
         const r = await install(sb, [], { SPL_VERSION: v });
         expect(r.code).toBe(0);
         // Wait until the loop has run the freshly swapped binary, so every version is exercised.
-        await waitFor(() => lastLine(log) === `0|spl ${v}`);
+        await waitFor(`the version loop to run the swapped-in spl ${v} (its last line)`, () => lastLine(log), { stepMs: 10, until: (l) => l === `0|spl ${v}` });
       }
     } finally {
       writeFileSync(stop, "");
@@ -720,10 +721,4 @@ function lastLine(path: string): string {
   if (!existsSync(path)) return "";
   const lines = readFileSync(path, "utf8").trimEnd().split("\n");
   return lines[lines.length - 1] ?? "";
-}
-
-// Poll until `cond` holds. The bound only stops a broken run from hanging; nothing asserts on time.
-async function waitFor(cond: () => boolean) {
-  for (let i = 0; i < 3000 && !cond(); i++) await Bun.sleep(10);
-  expect(cond()).toBe(true);
 }

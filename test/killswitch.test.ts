@@ -1,14 +1,14 @@
 // The kill switch (issue 12, SPEC 15) on the compiled binary: a coordinator and two workers with a
-// 1 s heartbeat; `spl kill` / `spl unkill` on the coordinator, enforced on every member (soft, hard
-// with its grace, emergency), reaching a worker that was down, shown by `spl fleet status`, and
-// the one-line errors of bad input.
+// short heartbeat (fleet-harness.ts HEARTBEAT_SECS); `spl kill` / `spl unkill` on the coordinator,
+// enforced on every member (soft, hard with its grace, emergency), reaching a worker that was
+// down, shown by `spl fleet status`, and the one-line errors of bad input.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { appendFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { consecutivePorts, localFleet } from "./fleet-harness";
-import { Instance, SPL, isAlive, track, waitFor } from "./harness";
+import { Instance, SPL, isAlive, readUntil, track, waitFor } from "./harness";
 
-const { coord, workerPort, homeOf, asMember, pidOf, ok, startArgs, trackSpawned, onMember } = localFleet(2);
+const { coord, workerPort, homeOf, asMember, pidOf, ok, startArgs, trackSpawned, onMember, whenLive } = localFleet(2);
 const MEMBERS = ["coordinator", "worker-a", "worker-b"] as const;
 
 
@@ -25,9 +25,9 @@ async function lastControlId(): Promise<string> {
   const ids = await controlIds("coordinator");
   return ids[ids.length - 1]!;
 }
-/** Every member holds the coordinator's latest control record (bounded wait: a few heartbeats). */
+/** Every member holds the coordinator's latest control record (forwarded at once, or pulled after a beat). */
 async function everyMemberHas(id: string, names: readonly string[] = MEMBERS) {
-  for (const n of names) await waitFor(async () => (await controlIds(n)).includes(id), 20_000, 100);
+  for (const n of names) await waitFor(`${n} to hold control record ${id} (its th_fleet_control ids)`, () => controlIds(n), { stepMs: 100, until: (ids) => ids.includes(id) });
 }
 
 beforeAll(async () => {
@@ -144,16 +144,10 @@ describe("emergency stop", () => {
     const status = await ok(["fleet", "status"]);
     expect(status).toContain("\n  Emergency stop:\n  ⚠ EMERGENCY STOP ACTIVE\n    Reason: v1 → v2 upgrade\n    Issued by: did:sync:user:");
     // --live adds each member's version, health and active dispatches, and the pending fan-outs.
+    await whenLive(MEMBERS); // the frame below shows every member live
     const live = Bun.spawn([SPL, "fleet", "status", "--live"], { env: coord.env, stdout: "pipe", stderr: "pipe" });
     track(live.pid);
-    const reader = live.stdout.getReader();
-    let frame = "";
-    while (!frame.includes("Pending fan-outs:")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      frame += new TextDecoder().decode(value);
-    }
-    live.kill("SIGINT");
+    const frame = await readUntil(live.stdout, "a fleet status --live frame down to its pending fan-outs", (t) => t.includes("Pending fan-outs:")).finally(() => live.kill("SIGINT"));
     expect(await live.exited).toBe(0);
     expect(frame).toContain("  ⚠ EMERGENCY STOP ACTIVE\n");
     expect(frame).toContain("\n  Members:\n    NAME          STATUS    VERSION     HEALTH     ACTIVE DISPATCHES\n");
@@ -161,10 +155,11 @@ describe("emergency stop", () => {
     expect(frame).toContain("\n\n  Pending fan-outs: (none)\n");
     // Heartbeats still land: every member stays live through the stop.
     const before = JSON.parse(await ok(["fleet", "status", "-o", "json"])).instances.map((m: any) => m.last_heartbeat);
-    await waitFor(async () => {
-      const s = JSON.parse(await ok(["fleet", "status", "-o", "json"]));
-      return s.counts.live === 3 && s.instances.every((m: any, i: number) => m.last_heartbeat > before[i]);
-    }, 20_000, 200);
+    await waitFor(
+      `a newer beat from every member, all live (last_heartbeat was ${before.join(", ")})`,
+      async () => JSON.parse(await ok(["fleet", "status", "-o", "json"])).instances.map((m: any) => ({ name: m.name, status: m.status, last_heartbeat: m.last_heartbeat })),
+      { stepMs: 200, until: (ms: any[]) => ms.length === 3 && ms.every((m, i) => m.status === "live" && m.last_heartbeat > before[i]) },
+    );
     expect(await ok(["unkill", "--emergency"])).toBe("✓ emergency clear recorded\n");
     await everyMemberHas(await lastControlId());
     for (const name of MEMBERS) expect((await write(name, "INTEND", "anything")).status).toBe(201);
@@ -214,12 +209,12 @@ describe("forwarding", () => {
       trackSpawned(r.stdout);
       expect(r.code).toBe(0);
       expect((await slow.spl(["kill", "--namespace", "slow"])).stdout).toBe("✓ soft freeze of 'slow' recorded\n");
-      // The worker's first beat was at its start and its next is ~60 s away; 20 s is the bound.
+      // The worker's first beat was at its start and its next is ~60 s away; the wait's bound (30 s) is well short of that.
       const sock = join(slowHome("worker-a"), "run", "spl.sock");
       const post = () =>
         fetch("http://localhost/v1/records", { method: "POST", unix: sock, headers: { "content-type": "application/json" }, body: JSON.stringify({ act: "INTEND", actor: "did:sync:user:tester", thread: `th_slow_${++seq}`, body: { namespace: "slow" } }) } as RequestInit);
       const control = async () => ((await (await fetch("http://localhost/v1/records?thread=th_fleet_control", { unix: sock } as RequestInit)).json()) as any).data.length;
-      await waitFor(async () => (await control()) > 0, 20_000, 100);
+      await waitFor("the forwarded freeze on the worker (its th_fleet_control record count)", control, { stepMs: 100, until: (n) => n > 0 });
       expect((await post()).status).toBe(403);
     } finally {
       await slow.spl(["fleet", "stop", "--all"]);
@@ -304,9 +299,10 @@ describe("the reconciler", () => {
       expect(batch.json.data.map((d: any) => d.status)).toEqual(["created", "created", "created"]);
       const [, frozenId, openId] = batch.json.data.map((d: any) => d.id);
       const dispatched = async () => JSON.parse((await inst.spl(["dispatch", "list", "-o", "json"])).stdout).map((d: any) => d.intend);
-      await waitFor(async () => (await dispatched()).includes(openId), 20_000, 100);
+      await waitFor(`the open-namespace INTEND ${openId} dispatched (spl dispatch list intends)`, dispatched, { stepMs: 100, until: (ids: string[]) => ids.includes(openId) });
       expect(await dispatched()).not.toContain(frozenId);
-      const log = readFileSync(inst.path("logs", "spl.log"), "utf8");
+      // INFO lines reach the file in batches: wait for this one.
+      const log = await waitFor(`the routing decision for the frozen INTEND ${frozenId}`, () => readFileSync(inst.path("logs", "spl.log"), "utf8"), { until: (l) => l.includes(`"record":"${frozenId}"`) });
       expect(log).toMatch(new RegExp(`"msg":"routing decision","record":"${frozenId}".*"outcome":"frozen"`));
     } finally {
       await inst.stop();

@@ -2,20 +2,14 @@
 // conflicts, graceful shutdown, crash durability, logs.
 import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync, rmSync } from "node:fs";
-import { Instance, SPL, isAlive, track, waitFor } from "./harness";
+import { Instance, SPL, isAlive, processGone, track, waitFor } from "./harness";
 
 const modeOf = (p: string) => statSync(p).mode & 0o777;
 
 async function foreground(inst: Instance, extra: string[] = []) {
   const proc = Bun.spawn([SPL, "serve", "--port", String(inst.port), ...extra], { env: inst.env, stdout: "pipe", stderr: "pipe" });
   track(proc.pid);
-  await waitFor(async () => {
-    try {
-      return (await inst.http("GET", "/health")).status === 200;
-    } catch {
-      return false;
-    }
-  });
+  await inst.healthy();
   return proc;
 }
 
@@ -129,7 +123,7 @@ describe("stale state and conflicts", () => {
     const inst = new Instance();
     const pid = await inst.start();
     process.kill(pid, "SIGKILL");
-    await waitFor(() => !isAlive(pid));
+    await processGone(pid);
     expect(existsSync(inst.path("run", "spl.pid"))).toBe(true);
     expect(existsSync(inst.path("run", "spl.sock"))).toBe(true);
     const pid2 = await inst.start();
@@ -231,7 +225,7 @@ describe("durability", () => {
       }
     };
     const workers = Array.from({ length: 16 }, (_, w) => worker(w));
-    await waitFor(() => acked.length >= 3000, 60_000);
+    await waitFor("3000 acknowledged records", () => acked.length, { timeoutMs: 90_000, until: (n) => n >= 3000 });
     process.kill(pid, "SIGKILL");
     running = false;
     await Promise.all(workers);
@@ -307,7 +301,7 @@ describe("the runbook's plain `cp ~/.syncro/hub.db` snapshot", () => {
     for (let i = 0; i < 50; i++) ids.push((await inst.socket("POST", "/v1/records", { thread: "th_cp", actor: "did:sync:user:cp", act: "KNOW", body: { i } })).json.id);
     const copy = `${inst.root}/hub.db.pre-upgrade.bak`;
     // Only the main file, as the runbook copies it (no -wal): wait for the checkpoint thread.
-    await waitFor(() => {
+    await waitFor("all 50 records in a copy of hub.db alone (the checkpoint)", () => {
       copyFileSync(inst.path("hub.db"), copy);
       const db = new Database(copy, { readonly: true });
       try {

@@ -9,22 +9,12 @@ import { Instance, SPL, isAlive, track, waitFor } from "./harness";
 
 const REPO = join(import.meta.dir, "..");
 
-async function healthy(inst: Instance) {
-  return waitFor(async () => {
-    try {
-      return (await inst.http("GET", "/health")).status === 200;
-    } catch {
-      return false;
-    }
-  });
-}
-
 /** Runs `spl serve` in the foreground with stderr piped (not a terminal). */
 async function foreground(inst: Instance) {
   const proc = Bun.spawn([SPL, "serve", "--port", String(inst.port)], { env: inst.env, stdout: "pipe", stderr: "pipe" });
   track(proc.pid);
   const stderr = new Response(proc.stderr).text();
-  await healthy(inst);
+  await inst.healthy();
   return { proc, stderr };
 }
 
@@ -37,7 +27,7 @@ describe("foreground logs", () => {
     expect((await inst.socket("POST", "/v1/records", { thread: "th_fg", actor: "did:sync:user:a", act: "KNOW", body: {} })).status).toBe(201);
     proc.kill("SIGHUP");
     const logged = (text: string) => existsSync(inst.path("logs", "spl.log")) && readFileSync(inst.path("logs", "spl.log"), "utf8").includes(text);
-    await waitFor(() => logged("reloaded on SIGHUP"));
+    await waitFor("the log line 'reloaded on SIGHUP'", () => logged("reloaded on SIGHUP"));
     expect(isAlive(proc.pid)).toBe(true);
     expect((await inst.http("GET", "/health")).json.pid).toBe(proc.pid);
     proc.kill("SIGTERM");
@@ -79,7 +69,7 @@ describe("foreground logs", () => {
     const proc = Bun.spawn(["script", "-qefc", cmd, "/dev/null"], { env: inst.env, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
     track(proc.pid);
     const out = new Response(proc.stdout).text();
-    await healthy(inst);
+    await inst.healthy();
     const pid = (await inst.http("GET", "/health")).json.pid;
     track(pid);
     process.kill(pid, "SIGTERM");
@@ -95,12 +85,12 @@ describe("SIGHUP reopens the log file (logrotate)", () => {
     const inst = new Instance();
     const pid = await inst.start();
     try {
-      await waitFor(() => existsSync(inst.path("logs", "spl.log"))); // lines reach the file within 50 ms
+      await waitFor("logs/spl.log to be written", () => existsSync(inst.path("logs", "spl.log")));
       renameSync(inst.path("logs", "spl.log"), inst.path("logs", "spl.log.rotated"));
       process.kill(pid, "SIGHUP");
-      await waitFor(() => existsSync(inst.path("logs", "spl.log")));
+      await waitFor("a fresh logs/spl.log after SIGHUP", () => existsSync(inst.path("logs", "spl.log")));
       expect((await inst.socket("POST", "/v1/records", { thread: "th_rot", actor: "did:sync:user:a", act: "KNOW", body: {} })).status).toBe(201);
-      await waitFor(() => existsSync(inst.path("logs", "spl.log")) && readFileSync(inst.path("logs", "spl.log"), "utf8").includes("record ingested"));
+      await waitFor("'record ingested' in the fresh logs/spl.log", () => readFileSync(inst.path("logs", "spl.log"), "utf8").includes("record ingested"));
       const fresh = jsonLines(readFileSync(inst.path("logs", "spl.log"), "utf8")).map((l) => l.msg);
       expect(fresh).toContain("reloaded on SIGHUP: log file reopened, [metrics] public re-read");
       expect(readFileSync(inst.path("logs", "spl.log.rotated"), "utf8")).not.toContain("reloaded on SIGHUP");

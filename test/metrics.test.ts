@@ -132,7 +132,7 @@ describe("[metrics] in config.toml", () => {
       const text = (await Bun.file(inst.path("config.toml")).text()).replace(/^public = true$/m, "public = false");
       await Bun.write(inst.path("config.toml"), text);
       process.kill(pid, "SIGHUP");
-      await waitFor(async () => (await inst.http("GET", "/metrics", undefined, { authorization: "" })).status === 401);
+      await waitFor("GET /metrics without a token to answer 401 after SIGHUP", async () => (await inst.http("GET", "/metrics", undefined, { authorization: "" })).status, { until: (s) => s === 401 });
       expect((await inst.http("GET", "/health")).json.pid).toBe(pid);
     } finally {
       await inst.stop();

@@ -24,6 +24,6 @@ test.skipIf(why !== null)(`two hosts, a daemon each, a partition and a heal${why
   expect(await health(a, b)).not.toBe(0);
   lab!.heal(b);
   // The link comes back at once, but the bridge may take a moment to forward again.
-  expect(await waitFor(async () => (await health(a, b)) === 0 || null, 30_000, 200)).toBe(true);
+  expect(await waitFor("the healed host to answer again (health exit code)", () => health(a, b), { stepMs: 200, until: (code) => code === 0 })).toBe(0);
   for (const h of [a, b]) expect((await h.spl(["serve", "--stop"])).code).toBe(0);
 }, 120_000);

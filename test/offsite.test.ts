@@ -55,10 +55,7 @@ describe("off-host backups to a file:/// directory", () => {
     const key = `instance-${h.json.instance_did.slice("did:sync:instance:".length)}`;
     // The daemon also pushes once at its start (none had been pushed yet): once it is done, pairs
     // only, no temporaries.
-    await waitFor(async () => {
-      const o = JSON.parse((await inst.spl(["status", "-o", "json"])).stdout).offsite;
-      return o.last_push?.ok && !o.pushing;
-    }, 30_000, 100);
+    await waitFor("the daemon's push at its start to finish (spl status offsite)", async () => JSON.parse((await inst.spl(["status", "-o", "json"])).stdout).offsite, { stepMs: 100, until: (o) => o.last_push?.ok && !o.pushing });
     const files = filesUnder(off);
     const copies = files.filter((f) => f.endsWith(".zst"));
     expect(files).toEqual(copies.flatMap((f) => [f, `${f}.sha256`]).sort());
@@ -175,7 +172,9 @@ describe("off-host backups to a file:/// directory", () => {
 
     // keep_days = 0 with only old copies around: the newest (just pushed) always stays.
     writeFileSync(inst.path("config.toml"), readFileSync(inst.path("config.toml"), "utf8").replace("keep_days = 3", "keep_days = 0"));
-    await Bun.sleep(1100); // a new name needs a new second
+    // A copy's name holds its second: the next push needs the clock past the last one's.
+    const lastSecond = Math.floor(Date.now() / 1000);
+    await waitFor("the next wall-clock second", () => Math.floor(Date.now() / 1000) > lastSecond);
     const q = await pushJson(inst);
     expect(readdirSync(folder).filter((n) => n.endsWith(".zst"))).toEqual([q.url.split("/").pop()]);
     expect(readdirSync(folder).filter((n) => n.endsWith(".sha256"))).toEqual([q.url.split("/").pop() + ".sha256"]);
@@ -207,16 +206,12 @@ describe("off-host backups to a file:/// directory", () => {
     await initWith(inst, fileToml(off, 'every = "1h"'));
     await inst.start();
     // No push yet when it started: the first is due at once.
-    const st = await waitFor(async () => {
-      const s = await inst.spl(["status", "-o", "json"]);
-      const j = JSON.parse(s.stdout);
-      return j.offsite?.last_push?.ok ? j : null;
-    }, 30_000, 100);
+    const st = await waitFor("the first scheduled push to succeed (spl status offsite)", async () => JSON.parse((await inst.spl(["status", "-o", "json"])).stdout), { stepMs: 100, show: (j) => j.offsite, until: (j) => j.offsite?.last_push?.ok });
     expect(st.offsite.url).toBe(`file://${off}`);
     expect(st.offsite.every_secs).toBe(3600);
     expect(st.offsite.next_push_at).not.toBeNull();
     expect(filesUnder(off).filter((f) => f.endsWith(".bak.zst"))).toHaveLength(1);
-    await waitFor(() => logLines(inst).some((l) => l.msg === "off-host backup pushed"), 15_000, 50); // the log is flushed in batches
+    await waitFor("the log line 'off-host backup pushed'", () => logLines(inst).some((l) => l.msg === "off-host backup pushed")); // the log is flushed in batches
     const d = await inst.spl(["doctor", "-o", "json"]);
     const rows = JSON.parse(d.stdout).checks;
     expect(rows.find((c: any) => c.name === "off-host backup")).toMatchObject({ status: "pass" });
@@ -286,10 +281,7 @@ describe("off-host backups to S3 (s3rver on loopback)", () => {
     const secret = `spl-test-secret-${crypto.randomUUID()}`;
     writeFileSync(inst.path("secrets", "s3.toml"), `access_key_id = "${S3_KEY}"\nsecret_access_key = "${secret}"\n`, { mode: 0o600 });
     await inst.start();
-    const st = await waitFor(async () => {
-      const j = JSON.parse((await inst.spl(["status", "-o", "json"])).stdout);
-      return j.offsite?.last_push?.ok ? j : null;
-    }, 30_000, 100);
+    const st = await waitFor("the push at the daemon's start to succeed (spl status offsite)", async () => JSON.parse((await inst.spl(["status", "-o", "json"])).stdout), { stepMs: 100, show: (j) => j.offsite, until: (j) => j.offsite?.last_push?.ok });
     const p = await pushJson(inst);
     await stopOk(inst);
     // s3rver keeps objects as files: the copies hold the store, never the secret.
@@ -355,7 +347,7 @@ describe("off-host backups to S3 (s3rver on loopback)", () => {
     await initWith(inst, s3Toml(port, "spl-backups", 'every = "1h"'));
     await inst.start();
     const failures = () => logLines(inst).filter((l) => l.level === "ERROR" && String(l.msg).startsWith("off-host backup push FAILED"));
-    await waitFor(() => failures().length >= 2, 60_000, 100);
+    await waitFor("2 'off-host backup push FAILED' ERROR lines", failures, { timeoutMs: 60_000, stepMs: 100, until: (f) => f.length >= 2 });
     expect(failures()[0].msg).toContain("attempt 1, retrying in 2s");
     expect(failures()[1].msg).toContain("attempt 2, retrying in 4s");
     expect(failures()[0].msg).toContain("cannot reach the S3 endpoint");
@@ -372,10 +364,12 @@ describe("off-host backups to S3 (s3rver on loopback)", () => {
 
     const back = await startS3({ port, dir });
     try {
-      const ok = await waitFor(async () => {
-        const j = JSON.parse((await inst.spl(["status", "-o", "json"])).stdout);
-        return j.offsite.last_push?.ok ? j : null;
-      }, 120_000, 200);
+      const ok = await waitFor("a push to succeed once the server is back (spl status offsite)", async () => JSON.parse((await inst.spl(["status", "-o", "json"])).stdout), {
+        timeoutMs: 120_000,
+        stepMs: 200,
+        show: (j) => j.offsite,
+        until: (j) => j.offsite.last_push?.ok,
+      });
       expect(ok.offsite.consecutive_failures).toBe(0);
       expect((await remoteCopies(inst)).length).toBe(1);
       await stopOk(inst);

@@ -120,7 +120,7 @@ describe("route classes", () => {
   });
 
   test("denials are logged at WARN with actor, resource and route", async () => {
-    const line = await waitFor(() =>
+    const line = await waitFor("the WARN line 'PERMISSION DENIED' for GET /v1/tokens", () =>
       readFileSync(inst.path("logs", "spl.log"), "utf8")
         .split("\n")
         .find((l) => l.includes("PERMISSION DENIED") && l.includes(PROBE) && l.includes("GET /v1/tokens")),

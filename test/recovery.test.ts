@@ -6,7 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { closeSync, copyFileSync, existsSync, openSync, readdirSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { Instance, SPL, isAlive } from "./harness";
+import { Instance, SPL, isAlive, processGone } from "./harness";
 import { backupsRoot, emit, factsOf, hashTree, health, instanceDir, logLines, sha256File, stopOk } from "./backup-helpers";
 
 
@@ -165,7 +165,7 @@ describe("recovery", () => {
     const pid = await inst.start();
     await emit(inst, 50);
     process.kill(pid, "SIGKILL");
-    while (isAlive(pid)) await Bun.sleep(10);
+    await processGone(pid);
     const { rmSync } = await import("node:fs");
     rmSync(inst.path("hub.db"));
     const wal = sha256File(inst.path("hub.db-wal"));

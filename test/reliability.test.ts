@@ -7,7 +7,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { closeSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { answerOf, Instance, isAlive, waitFor } from "./harness";
+import { answerOf, Instance, isAlive, processGone, waitFor } from "./harness";
 import { mountTmpfs, tmpfsUnavailable, unmountAll } from "./tmpfs";
 
 const TRIALS = 20;
@@ -85,11 +85,11 @@ describe("kill -9 under load", () => {
       const clients = [0, 1, 2, 3, 4, 5].map((c) => singleClient(c, c % 2 === 1)).concat([batchClient(0), batchClient(1)]);
       // Kill at a different point each trial, always with requests in flight.
       const target = 100 + ((trial * 97) % 400);
-      await Promise.race([waitFor(() => ackedThisTrial >= target, 30_000), Promise.all(clients)]);
+      await Promise.race([waitFor(`${target} acknowledged writes in trial ${trial}`, () => ackedThisTrial, { until: (n) => n >= target }), Promise.all(clients)]);
       process.kill(pid, "SIGKILL");
       running = false;
       await Promise.all(clients);
-      await waitFor(() => !isAlive(pid));
+      await processGone(pid);
 
       pid = await inst.start();
       const stored = await storedIds(inst);
@@ -120,7 +120,8 @@ describe("bad-input barrage", () => {
     const revoked = await mk({ scopes: ["records:read"] });
     expect((await inst.http("POST", `/v1/tokens/${revoked.id}/revoke`, {})).status).toBe(200);
     const prod = await mk({ env: "prod", scopes: ["records:write"] });
-    const expiring = await mk({ scopes: ["records:read"], expires_at: Math.floor(Date.now() / 1000) + 2 });
+    // Far enough ahead that a slow creation is not refused as already past; waited for below.
+    const expiring = await mk({ scopes: ["records:read"], expires_at: Math.floor(Date.now() / 1000) + 5 });
     const readOnly = await mk({ scopes: ["records:read"] });
     expect((await inst.http("POST", "/v1/records", rec({ body: { baseline: true } }))).status).toBe(201);
 
@@ -224,10 +225,7 @@ describe("bad-input barrage", () => {
     for (const c of cases) check(await refused(c));
     // The expiring token is refused once its time has passed (waited for, not timed; a read, so
     // the wait itself writes nothing).
-    const expired = await waitFor(async () => {
-      const r = await refused({ name: "expired token", method: "GET", path: "/v1/records?limit=1", headers: bearer(expiring.token) });
-      return r.status === 401 ? r : null;
-    }).then((r) => r!);
+    const expired = await waitFor("the expiring token to be refused (401)", () => refused({ name: "expired token", method: "GET", path: "/v1/records?limit=1", headers: bearer(expiring.token) }), { show: (r) => r.status, until: (r) => r.status === 401 });
     check(expired);
     expect(expired.json.message).toContain("expired at");
 
@@ -327,13 +325,18 @@ describe("a full disk", () => {
 
     // Writes go on failing cleanly (never a 500, never a stall) until log lines cannot be written either.
     let refused = 1;
-    const logFailing = await waitFor(async () => {
-      const r = await post(inst, "/v1/records", rec(-refused));
-      expect({ status: r.status, code: r.json?.code }).toEqual({ status: 507, code: "STORAGE_FULL" });
-      refused++;
-      const st = JSON.parse((await inst.spl(["status", "-o", "json"])).stdout).storage;
-      return st.log.ok === false ? st : null;
-    }, 60_000);
+    const otherAnswers: unknown[] = [];
+    const logFailing = await waitFor(
+      "the log to fail too while writes keep answering 507 (spl status storage)",
+      async () => {
+        const r = await post(inst, "/v1/records", rec(-refused));
+        if (r.status !== 507 || r.json?.code !== "STORAGE_FULL") otherAnswers.push({ status: r.status, code: r.json?.code });
+        refused++;
+        return JSON.parse((await inst.spl(["status", "-o", "json"])).stdout).storage;
+      },
+      { timeoutMs: 60_000, until: (st) => st.log.ok === false },
+    );
+    expect(otherAnswers).toEqual([]); // every write on the full disk: 507 STORAGE_FULL
     expect(logFailing.last_error.during).toMatch(/^(write|checkpoint)$/);
     expect(logFailing.log.failed_writes).toBeGreaterThan(0);
     expect(logFailing.log.last_error.message).toContain("ENOSPC");
@@ -351,29 +354,39 @@ describe("a full disk", () => {
     rmSync(filler);
     const t1 = performance.now();
     let afterFree = 0;
-    await waitFor(async () => {
-      const r = await post(inst, "/v1/records", rec(100_000 + afterFree++));
-      if (r.status === 201) acked.push(r.json.id);
-      return r.status === 201;
-    }, 60_000);
+    await waitFor(
+      "a write to succeed once space is back",
+      async () => {
+        const r = await post(inst, "/v1/records", rec(100_000 + afterFree++));
+        if (r.status === 201) acked.push(r.json.id);
+        return r.status;
+      },
+      { timeoutMs: 60_000, until: (s) => s === 201 },
+    );
     const resumeMs = performance.now() - t1;
     for (let i = 0; i < 20; i++) {
       const r = await post(inst, "/v1/records", { ...rec(200_000 + i), body: { i } });
       expect(r.status).toBe(201);
       acked.push(r.json.id);
     }
-    await waitFor(async () => JSON.parse((await inst.spl(["status", "-o", "json"])).stdout).storage.log.ok === true, 30_000);
+    await waitFor("the log to be written again (spl status storage.log)", async () => JSON.parse((await inst.spl(["status", "-o", "json"])).stdout).storage.log, { until: (log) => log.ok === true });
     expect(readFileSync(inst.path("logs", "spl.log"), "utf8")).toContain("the log file could not be written for a while");
 
     // Full again, and `spl serve --stop` still stops it.
     const rest = fillUp(inst.splHome);
     // What is left in the WAL's reused pages may still take a few.
-    await waitFor(async () => {
-      const r = await post(inst, "/v1/records", rec(300_000 + acked.length));
-      if (r.status === 201) acked.push(r.json.id);
-      else expect(r.status).toBe(507);
-      return r.status === 507;
-    }, 60_000);
+    const notFull: number[] = [];
+    await waitFor(
+      "writes to answer 507 once the disk is full again",
+      async () => {
+        const r = await post(inst, "/v1/records", rec(300_000 + acked.length));
+        if (r.status === 201) acked.push(r.json.id);
+        else if (r.status !== 507) notFull.push(r.status);
+        return r.status;
+      },
+      { timeoutMs: 60_000, until: (s) => s === 507 },
+    );
+    expect(notFull).toEqual([]); // a write is acknowledged (201) or refused 507, nothing else
     const seen = await watch.stop();
     expect({ healthProblems: seen.problems }).toEqual({ healthProblems: [] });
     const stop = await inst.spl(["serve", "--stop"]);
@@ -434,10 +447,7 @@ describe("rules with backtracking regexes", () => {
     const t0 = performance.now();
     const batch = await tcp(inst, "POST", "/v1/records/batch", token, intends(STALL_GOAL, "stall"));
     expect(batch.status).toBe(200);
-    const routed = await waitFor(async () => {
-      const c = await reconcilerCounts(inst);
-      return c.decided - before.decided >= 30 ? c : null;
-    }, 120_000);
+    const routed = await waitFor("30 routing decisions on the stalling goals (reconciler counts)", () => reconcilerCounts(inst), { timeoutMs: 120_000, until: (c) => c.decided - before.decided >= 30 });
     const routeMs = performance.now() - t0;
     const seen = await watch.stop();
     expect({ healthProblems: seen.problems }).toEqual({ healthProblems: [] });
@@ -445,7 +455,7 @@ describe("rules with backtracking regexes", () => {
 
     // RE2 semantics still match what they should: words-only goals go to the target.
     expect((await tcp(inst, "POST", "/v1/records/batch", token, intends(WORDS_GOAL, "words"))).status).toBe(200);
-    await waitFor(async () => (await reconcilerCounts(inst)).dispatched - before.dispatched >= 30, 60_000);
+    await waitFor("30 dispatches of the words-only goals (reconciler counts)", () => reconcilerCounts(inst), { timeoutMs: 60_000, until: (c) => c.dispatched - before.dispatched >= 30 });
     console.log(`reliability: regex routing rule ^(\\w+\\s?)*$, 30 INTENDs with a 46-character goal: routed in ${Math.round(routeMs)} ms, /health answered ${seen.ok}/${seen.asked} meanwhile, slowest in ${Math.round(seen.slowestMs)} ms`);
   }, 180_000);
 

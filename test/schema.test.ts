@@ -6,7 +6,7 @@ import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "no
 import { join } from "node:path";
 import { prepareRecord, sealRecord } from "../lib/records/envelope";
 import { Instance } from "./harness";
-import { backupsRoot, emit, factsOf, hashTree, health, logLines, sha256File, stopOk, threadIds } from "./backup-helpers";
+import { backupsRoot, emit, factsOf, hashTree, health, logLines, settledBackupLine, sha256File, stopOk, threadIds } from "./backup-helpers";
 
 
 /** Schema version 1 exactly as the first spl wrote it: meta + records and their indexes. */
@@ -63,8 +63,9 @@ describe("schema versions", () => {
     expect(r.code).toBe(0);
     (await import("./harness")).track(Number(/PID:\s+(\d+)/.exec(r.stdout)![1]));
 
-    // The startup backup captured the store exactly as found: still schema 1, all records.
-    const backupPath = /Backup:\s+(\S+) \(written\)/.exec(r.stdout)![1]!;
+    // The startup backup captured the store exactly as found: still schema 1, all records. (It is
+    // written while the daemon serves: the banner may say "in progress"; the settled line says written.)
+    const backupPath = /^(\S+) \(written\)$/.exec(await settledBackupLine(inst, r.stdout))![1]!;
     expect(backupPath).toStartWith(backupsRoot(inst));
     const b = factsOf(backupPath);
     expect(b).toMatchObject({ quick_check: "ok", records: built.total, schema_version: 1 });

@@ -2,7 +2,7 @@
 // store closes. The WAL checkpoint thread is one of them.
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { Instance, isAlive, waitFor } from "./harness";
+import { Instance, processGone } from "./harness";
 
 test("SIGTERM stops the background services before the store is closed", async () => {
   const inst = new Instance();
@@ -10,7 +10,7 @@ test("SIGTERM stops the background services before the store is closed", async (
   const pid = await inst.start();
   expect((await inst.socket("POST", "/v1/records", { thread: "th_s", actor: "did:sync:user:tester", act: "DO", body: { n: 1 } })).status).toBe(201);
   process.kill(pid, "SIGTERM");
-  await waitFor(() => !isAlive(pid));
+  await processGone(pid);
   const msgs = readFileSync(inst.path("logs", "spl.log"), "utf8")
     .trim()
     .split("\n")

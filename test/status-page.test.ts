@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { Instance } from "./harness";
+import { Instance, WAIT_MS } from "./harness";
 
 const BROWSERS = ["chromium", "chromium-browser", "google-chrome"];
 const browserPath = BROWSERS.map((b) => Bun.which(b)).find(Boolean) ?? null;
@@ -45,24 +45,24 @@ describe("GET / status page", () => {
         if (!req.url().startsWith(inst.url)) foreign.push(req.url());
       });
       await page.goto(`${inst.url}/`);
-      await page.locator("#token").waitFor({ state: "visible", timeout: 15_000 });
+      await page.locator("#token").waitFor({ state: "visible", timeout: WAIT_MS });
       await page.fill("#token", inst.token!);
       await page.click("#token-form button");
 
-      const shown = () => page.locator("#health-records").textContent({ timeout: 15_000 });
+      const shown = () => page.locator("#health-records").textContent({ timeout: WAIT_MS });
       const before = await records();
-      await page.waitForFunction((n) => (globalThis as any).document.getElementById("health-records")?.textContent === String(n), before, { timeout: 15_000 });
+      await page.waitForFunction((n) => (globalThis as any).document.getElementById("health-records")?.textContent === String(n), before, { timeout: WAIT_MS });
       expect(await shown()).toBe(String(before));
       expect(await page.locator("#state").textContent()).toBe("ok");
 
       expect((await inst.socket("POST", "/v1/records", { thread: "th_page", actor: "did:sync:user:tester", act: "KNOW", body: { text: "seen by the page" } })).status).toBe(201);
       const after = await records();
       expect(after).toBe(before + 1);
-      await page.waitForFunction((n) => (globalThis as any).document.getElementById("health-records")?.textContent === String(n), after, { timeout: 15_000 });
+      await page.waitForFunction((n) => (globalThis as any).document.getElementById("health-records")?.textContent === String(n), after, { timeout: WAIT_MS });
 
       // The token lives in this tab's sessionStorage only; a reload does not ask again.
       await page.reload();
-      await page.waitForFunction((n) => (globalThis as any).document.getElementById("health-records")?.textContent === String(n), after, { timeout: 15_000 });
+      await page.waitForFunction((n) => (globalThis as any).document.getElementById("health-records")?.textContent === String(n), after, { timeout: WAIT_MS });
       expect(await page.locator("#login").isHidden()).toBe(true);
 
       const dir = join(import.meta.dir, "..", "test-output");
@@ -72,5 +72,5 @@ describe("GET / status page", () => {
     } finally {
       await browser.close();
     }
-  });
+  }, 4 * WAIT_MS);
 });

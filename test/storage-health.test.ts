@@ -24,17 +24,14 @@ describe("storage status", () => {
     const inst = new Instance();
     await inst.start();
     await emit(inst, 10, "th_wal");
-    await waitFor(async () => (await storageOf(inst)).checkpoint_ok === true);
+    await waitFor("a checkpoint to succeed (GET /v1/status storage)", () => storageOf(inst), { until: (s) => s.checkpoint_ok === true });
     expect(await doctorRow(inst, "storage")).toMatchObject({ status: "pass" });
 
     const reader = new Database(inst.path("hub.db"), { readonly: true });
     reader.exec("BEGIN");
     reader.query("SELECT COUNT(*) FROM records").get();
     await emit(inst, 500, "th_wal");
-    const stuck = await waitFor(async () => {
-      const s = await storageOf(inst);
-      return s.checkpoint_ok === false ? s : null;
-    });
+    const stuck = await waitFor("the open reader to stall the checkpoint (GET /v1/status storage)", () => storageOf(inst), { until: (s) => s.checkpoint_ok === false });
     expect(stuck.wal_bytes).toBeGreaterThan(0);
     const row = await doctorRow(inst, "storage");
     expect(row.status).toBe("warn");
@@ -42,10 +39,7 @@ describe("storage status", () => {
 
     reader.exec("COMMIT");
     reader.close();
-    const freed = await waitFor(async () => {
-      const s = await storageOf(inst);
-      return s.checkpoint_ok === true ? s : null;
-    });
+    const freed = await waitFor("a checkpoint to succeed once the reader is gone (GET /v1/status storage)", () => storageOf(inst), { until: (s) => s.checkpoint_ok === true });
     expect(freed.last_checkpoint_at > stuck.last_checkpoint_at).toBe(true);
     expect(freed.last_error).toBeNull();
     await stopOk(inst);
@@ -68,7 +62,7 @@ describe("storage status", () => {
     void (async () => {
       for await (const chunk of proc.stderr) stderr += decoder.decode(chunk);
     })();
-    await waitFor(async () => (await inst.socket("GET", "/health").catch(() => null))?.status === 200);
+    await waitFor("GET /health over the socket to answer 200", async () => (await inst.socket("GET", "/health")).status, { until: (s) => s === 200 });
 
     // The log file is already at the limit: no line can reach it any more.
     const log = inst.path("logs", "spl.log");
@@ -103,7 +97,7 @@ describe("storage status", () => {
     expect(row.status).toBe("fail");
     expect(row.detail).toMatch(/^last write error at \S+ \((write|checkpoint)\): .+ — free disk space/);
 
-    await waitFor(() => stderr.includes("storage error during write"));
+    await waitFor("'storage error during write' on the daemon's stderr", () => stderr, { until: (e) => e.includes("storage error during write") });
     expect(stderr).toContain(`spl: cannot write log ${log}`);
     const errorLine = stderr.split("\n").find((l) => l.startsWith("{") && l.includes("storage error during write"));
     expect(JSON.parse(errorLine!)).toMatchObject({ level: "ERROR", during: "write" });

@@ -6,7 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { Instance, isAlive, track, waitFor } from "./harness";
+import { Instance, isAlive, processGone, track } from "./harness";
 import { emit, health, openImmutable, sha256File, stopOk } from "./backup-helpers";
 
 describe("the store lock", () => {
@@ -77,7 +77,7 @@ describe("the store lock", () => {
 
     // kill -9: the kernel drops the lock with the process; the next start takes it at once.
     process.kill(pid, "SIGKILL");
-    await waitFor(() => !isAlive(pid));
+    await processGone(pid);
     const pid2 = await inst.start();
     expect((await health(inst)).pid).toBe(pid2);
     expect((await health(inst)).records).toBeGreaterThanOrEqual(5);
@@ -88,7 +88,7 @@ describe("the store lock", () => {
     const inst = new Instance();
     const pid = await inst.start();
     process.kill(pid, "SIGKILL");
-    await waitFor(() => !isAlive(pid));
+    await processGone(pid);
     rmSync(inst.path("run"), { recursive: true, force: true });
     expect(existsSync(inst.path("spl.lock"))).toBe(true);
     const pid2 = await inst.start();

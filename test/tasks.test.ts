@@ -3,7 +3,7 @@
 // --actor, one-line errors, the evaluation gate as trust evidence, and the same answers after a
 // restart and after kill -9. The completion gate with real git is in task-gate.test.ts.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { Instance, isAlive, waitFor } from "./harness";
+import { Instance, isAlive, processGone } from "./harness";
 
 const OP = "did:sync:user:tester"; // harness USER=tester → [identity] actor
 const WORKER = "did:sync:agent:worker";
@@ -295,7 +295,7 @@ describe("state is rebuilt from the log", () => {
     expect(await snapshot()).toEqual(before);
 
     process.kill(pid, "SIGKILL");
-    await waitFor(() => !isAlive(pid));
+    await processGone(pid);
     pid = await inst.start();
     expect(await snapshot()).toEqual(before);
 

@@ -6,6 +6,7 @@ import { createFileLogger } from "../log";
 import { openStore } from "../store/open";
 import { StorageHealth } from "./storage-health";
 import { startServices, stopServices, walCheckpointer, type Service } from "./services";
+import { waitFor } from "../../test/harness";
 
 const dir = mkdtempSync(join(tmpdir(), "spl-services-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -46,9 +47,11 @@ describe("background services", () => {
       db.exec("INSERT INTO t VALUES (randomblob(200000))");
       svc.afterCommit!([]);
     }
-    // Until every page is in hub.db (40 x 200 kB) and a checkpoint copied the whole WAL, or the
-    // test's timeout says it never gets there.
-    while (statSync(path).size < 8_000_000 || storage.status().checkpoint_ok !== true) await Bun.sleep(10);
+    // Until every page is in hub.db (40 x 200 kB) and a checkpoint copied the whole WAL.
+    await waitFor("the checkpoint thread to copy the whole WAL into hub.db (its size, storage status)", () => ({ bytes: statSync(path).size, ...storage.status() }), {
+      stepMs: 10,
+      until: (s) => s.bytes >= 8_000_000 && s.checkpoint_ok === true,
+    });
     expect(storage.status()).toMatchObject({ checkpoint_ok: true, last_error: null });
     await svc.stop();
     expect(db.query("PRAGMA wal_autocheckpoint").get()).toEqual({ wal_autocheckpoint: 1000 });
