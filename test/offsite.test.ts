@@ -205,8 +205,9 @@ describe("off-host backups to a file:/// directory", () => {
     const off = join(inst.root, "offsite");
     await initWith(inst, fileToml(off, 'every = "1h"'));
     await inst.start();
-    // No push yet when it started: the first is due at once.
-    const st = await waitFor("the first scheduled push to succeed (spl status offsite)", async () => JSON.parse((await inst.spl(["status", "-o", "json"])).stdout), { stepMs: 100, show: (j) => j.offsite, until: (j) => j.offsite?.last_push?.ok });
+    // No push yet when it started: the first is due at once. offsite.json (the push's own record)
+    // can say ok a moment before the daemon has scheduled the next one: wait for both.
+    const st = await waitFor("the first scheduled push to succeed and the next to be scheduled (spl status offsite)", async () => JSON.parse((await inst.spl(["status", "-o", "json"])).stdout), { stepMs: 100, show: (j) => j.offsite, until: (j) => j.offsite?.last_push?.ok && j.offsite?.next_push_at != null });
     expect(st.offsite.url).toBe(`file://${off}`);
     expect(st.offsite.every_secs).toBe(3600);
     expect(st.offsite.next_push_at).not.toBeNull();
