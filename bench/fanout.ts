@@ -1,12 +1,12 @@
-// Fan-out figures (issue 12 item 7, issue 24 item 9): a coordinator and two echo workers (1 s
-// heartbeat); one fan-out of 100 subtasks. Wall time from `spl task fan-out` to the join's KNOW,
+// Fan-out figures (issue 12 item 7, issue 24 item 9, issue 29 item 3): a coordinator and two echo
+// workers (1 s heartbeat); one fan-out of 1,000 subtasks (BENCH_FANOUT_CHILDREN to change it). Wall time from `spl task fan-out` to the join's KNOW,
 // children per second over it, and the coordinator's CPU per child (the attempt's DO, the send, the
 // report's ingest and its checks, the join evaluation).
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BenchHome, SPL, fmt, freePort } from "./lib";
 
-const CHILDREN = 100;
+const CHILDREN = Number(process.env.BENCH_FANOUT_CHILDREN ?? 1000);
 const WORKER = "did:sync:agent:bench-echo";
 
 function cpuSecs(pid: number): number {
@@ -18,6 +18,8 @@ function cpuSecs(pid: number): number {
 export async function benchFanout(): Promise<Record<string, string>> {
   const h = new BenchHome();
   h.env.SPL_LOG = "warn"; // measure the fan-out, not the log
+  // BENCH_CPU_PROF=<dir>: every spl process of the bench writes a CPU profile there when it exits.
+  if (process.env.BENCH_CPU_PROF) h.env.BUN_OPTIONS = `--cpu-prof --cpu-prof-dir=${process.env.BENCH_CPU_PROF}`;
   const workerPort = freePort();
   const member = (name: string) => ({ ...h.env, SYNCROPEL_HOME: `${h.home}-${name}` });
   const spl = (args: string[], env = h.env) => {
@@ -43,7 +45,7 @@ export async function benchFanout(): Promise<Record<string, string>> {
     // Watch the small pending list (not the whole fan-out, whose answer grows with it): the
     // coordinator's CPU is then its own work, not our polling.
     // (the parent INTEND is committed before `spl task fan-out` returns, so it is pending until joined)
-    for (; performance.now() - t0 < 120_000; await Bun.sleep(20)) {
+    for (; performance.now() - t0 < 600_000; await Bun.sleep(20)) {
       const status = (await (await fetch(`${h.url}/v1/fleet/status`, { headers: h.headers })).json()) as { pending_fanouts: Array<{ thread: string }> };
       if (!status.pending_fanouts.some((p) => p.thread === task.thread)) break;
     }
@@ -54,7 +56,7 @@ export async function benchFanout(): Promise<Record<string, string>> {
     for (const c of f.children) if (c.result) byWorker.set(c.result.worker, (byWorker.get(c.result.worker) ?? 0) + 1);
     return {
       "subtasks × workers": `${CHILDREN} echo × 2 (least-loaded-worker)`,
-      "join complete": f.complete ? `yes (${f.complete.verdict}); per worker ${[...byWorker.values()].join(" + ")}` : "NO (gave up after 120 s)",
+      "join complete": f.complete ? `yes (${f.complete.verdict}); per worker ${[...byWorker.values()].join(" + ")}` : "NO (gave up after 600 s)",
       "fan-out → join KNOW": `${fmt(wall, 2)} s wall (includes the CLI's own start)`,
       "children per second": `${fmt(CHILDREN / wall, 0)}`,
       "coordinator CPU per child": `${fmt((cpu / CHILDREN) * 1000, 2)} ms (${fmt(cpu, 2)} s in all)`,
@@ -64,4 +66,9 @@ export async function benchFanout(): Promise<Record<string, string>> {
     h.pid = 0;
     h.cleanup();
   }
+}
+
+if (import.meta.main) {
+  const { printFigures } = await import("./run");
+  printFigures("fanout", await benchFanout());
 }

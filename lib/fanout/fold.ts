@@ -87,6 +87,8 @@ export const attemptOf = (c: Child, n: unknown): Attempt | null => (n === undefi
 export class FanoutTable {
   private readonly byRecord = new Map<string, Fanout>();
   private readonly byThread = new Map<string, Fanout>();
+  /** Counts the records apply() took: what is derived from the table is good while it stays. */
+  version = 0;
 
   /** A fan-out by its parent record id or parent thread. */
   get(ref: string): Fanout | undefined {
@@ -121,6 +123,13 @@ export class FanoutTable {
   }
 
   apply(rec: StoredRecord): boolean {
+    const applied = this.take(rec);
+    if (applied) this.version++;
+    return applied;
+  }
+
+  /** Every change to the table happens here, and only when it answers true. */
+  private take(rec: StoredRecord): boolean {
     const b = rec.body;
     if (rec.act === "INTEND" && b.subtasks !== undefined) {
       if (this.byRecord.has(rec.id) || parentProblem(b) !== null) return false;

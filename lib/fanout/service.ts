@@ -51,11 +51,17 @@ export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutT
 
   /** Picks whose fanout_spawned is not yet committed (one pass spawns many before any commits). */
   const picking = new Map<string, number>();
-  const inFlight = (did: string) => {
-    let n = picking.get(did) ?? 0;
-    for (const f of table.pending()) for (const c of f.children) if (c.spawned?.worker === did && !c.result) n++;
-    return n;
+  /** Attempts out per worker (spawned, not reported), counted once per change of the table, not per pick. */
+  let out: { version: number; byWorker: Map<string, number> } | null = null;
+  const spawnedOut = () => {
+    if (out?.version !== table.version) {
+      const byWorker = new Map<string, number>();
+      for (const f of table.pending()) for (const c of f.children) if (c.spawned && !c.result) byWorker.set(c.spawned.worker, (byWorker.get(c.spawned.worker) ?? 0) + 1);
+      out = { version: table.version, byWorker };
+    }
+    return out.byWorker;
   };
+  const inFlight = (did: string) => (picking.get(did) ?? 0) + (spawnedOut().get(did) ?? 0);
 
   /** The child INTEND of attempt n (a new record for every attempt: clock = n). */
   const childIntend = (f: Fanout, c: Child, n: number) => ({

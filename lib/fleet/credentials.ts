@@ -8,6 +8,7 @@
 // Every member-credential call may carry the caller's epoch (X-Syncropel-Epoch): a member that
 // knows a higher one answers 409 STALE_EPOCH naming its coordinator; a coordinator that hears of a
 // higher one is deposed (epoch.ts).
+import { statSync } from "node:fs";
 import { join } from "node:path";
 import { timingSafeEqual } from "node:crypto";
 import type { Caller, CredentialSource } from "../api/caller";
@@ -34,6 +35,24 @@ export const joinCredentialPath = (home: string) => join(home, "secrets", "fleet
 
 export const readMemberCredential = (home: string) => readTokenFile(memberCredentialPath(home));
 export const readJoinCredential = (home: string) => readTokenFile(joinCredentialPath(home));
+
+/**
+ * The member credential as its file holds it now, for every peer call: read again only when the
+ * file changed (a rotation renames a new file into place), so a call costs one stat, not an
+ * exists, open and read.
+ */
+export function memberCredentialSource(home: string): () => string | null {
+  const path = memberCredentialPath(home);
+  let seen: { ino: number; mtimeMs: number; ctimeMs: number; size: number; value: string | null } | null = null;
+  return () => {
+    const st = statSync(path, { throwIfNoEntry: false });
+    if (!st) return (seen = null);
+    if (seen && seen.ino === st.ino && seen.mtimeMs === st.mtimeMs && seen.ctimeMs === st.ctimeMs && seen.size === st.size) return seen.value;
+    const value = readTokenFile(path);
+    seen = { ino: st.ino, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, size: st.size, value };
+    return value;
+  };
+}
 export const writeMemberCredential = (home: string, token: string) => writeTokenFile(memberCredentialPath(home), token);
 
 /** A bearer of one of the join kinds (the `fleet` kind of earlier versions included). */

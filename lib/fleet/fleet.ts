@@ -14,7 +14,7 @@ import { DISPATCHES } from "../dispatch/capability";
 import { VERSION } from "../version";
 import { fleetMember, fleetSection, loopbackAdvertised, type FleetMember } from "./config";
 import { workerSync, ThreadDigests } from "./control-sync";
-import { fleetCredentials, isJoinCredential, JOIN_TTL_SECS, joinCredentialPath, mintCredential, readJoinCredential, readMemberCredential, writeMemberCredential } from "./credentials";
+import { fleetCredentials, isJoinCredential, JOIN_TTL_SECS, joinCredentialPath, memberCredentialSource, mintCredential, readJoinCredential, readMemberCredential, writeMemberCredential } from "./credentials";
 import { configEpochs, EpochBook, type EpochSource } from "./epoch";
 import { heartbeatService } from "./heartbeat";
 import { requestMembership } from "./join";
@@ -51,7 +51,7 @@ export function createFleet(host: Host, epochSource: EpochSource = configEpochs)
       throw new UserError(`[fleet] ca_file ${config.caFile} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, "point it at the PEM file of the CA that signed the members' certificates");
     }
   })();
-  host.peers.authenticate(() => readMemberCredential(home));
+  host.peers.authenticate(memberCredentialSource(home));
   host.peers.fence(() => {
     const own = epochs.held;
     return own ? { epoch: own.epoch, coordinator: own.endpoint } : epochs.stamp();
