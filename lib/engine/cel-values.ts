@@ -69,23 +69,43 @@ export function toCelValue(value: unknown, key?: string, depth = 0): unknown {
   }
 }
 
+/**
+ * The typed CEL `record` value. cel-js knows this class as the Record type (cel.ts registers it),
+ * so a bound record is read as it is: without it, every evaluation wraps the plain object again
+ * in cel-js's own lazily converting Map, and a decision over 10 rules wraps it 10 times.
+ */
+export class CelRecordValue implements CelRecord {
+  constructor(
+    readonly id: string,
+    readonly act: string,
+    readonly actor: string,
+    readonly thread: string,
+    readonly body: Record<string, unknown>,
+    readonly clock: bigint,
+    readonly data_type: string,
+    readonly parents: string[],
+    readonly judged_by: string | null,
+  ) {}
+}
+
 export function emptyCelRecord(): CelRecord {
-  return { id: "", act: "GET", actor: "", thread: "", body: {}, clock: 0n, data_type: "VOID", parents: [], judged_by: null };
+  return new CelRecordValue("", "GET", "", "", {}, 0n, "VOID", [], null);
 }
 
 /** Converts a record (stored, envelope, or partial) to the typed CEL `record`. */
 export function toCelRecord(rec: Partial<Envelope> & { id?: string }): CelRecord {
-  return {
-    id: typeof rec.id === "string" ? rec.id : "",
-    act: typeof rec.act === "string" ? rec.act : "",
-    actor: typeof rec.actor === "string" ? rec.actor : "",
-    thread: typeof rec.thread === "string" ? rec.thread : "",
-    body: rec.body && typeof rec.body === "object" ? (toCelValue(rec.body) as Record<string, unknown>) : Object.create(null),
-    clock: typeof rec.clock === "number" && Number.isInteger(rec.clock) ? BigInt(rec.clock) : 0n,
-    data_type: typeof rec.data_type === "string" ? rec.data_type : "SCALAR",
-    parents: Array.isArray(rec.parents) ? rec.parents.filter((p): p is string => typeof p === "string") : [],
-    judged_by: typeof rec.judged_by === "string" ? rec.judged_by : null,
-  };
+  if (rec instanceof CelRecordValue) return rec;
+  return new CelRecordValue(
+    typeof rec.id === "string" ? rec.id : "",
+    typeof rec.act === "string" ? rec.act : "",
+    typeof rec.actor === "string" ? rec.actor : "",
+    typeof rec.thread === "string" ? rec.thread : "",
+    rec.body && typeof rec.body === "object" ? (toCelValue(rec.body) as Record<string, unknown>) : Object.create(null),
+    typeof rec.clock === "number" && Number.isInteger(rec.clock) ? BigInt(rec.clock) : 0n,
+    typeof rec.data_type === "string" ? rec.data_type : "SCALAR",
+    Array.isArray(rec.parents) ? rec.parents.filter((p): p is string => typeof p === "string") : [],
+    typeof rec.judged_by === "string" ? rec.judged_by : null,
+  );
 }
 
 /** The CEL type name of a result, for printing next to its JSON value. */

@@ -9,11 +9,12 @@ import type * as CelJs from "@marcbachmann/cel-js";
 import { LruMap } from "./lru";
 import { instrument, staticCostProblem, withBudget } from "./cel-cost";
 import { useRe2 } from "./cel-regex";
-import { CelCostError, CelEvaluationError } from "./cel-values";
+import { CelCostError, CelEvaluationError, CelRecordValue, toCelRecord } from "./cel-values";
 import {
   CEL_CONTEXTS,
   CEL_TYPES,
   CONTEXT_VARIABLES,
+  RECORD_TYPE,
   celFunctions,
   VARIABLES,
   type CelContextName,
@@ -78,7 +79,10 @@ function cel(): CelModule {
 
 function buildBase(): Environment {
   const env = new (cel().Environment)();
-  for (const [name, fields] of Object.entries(CEL_TYPES)) env.registerType(name, { fields });
+  // Record values are CelRecordValue instances, read as they are; a plain object is still converted.
+  for (const [name, fields] of Object.entries(CEL_TYPES)) {
+    env.registerType(name, name === RECORD_TYPE ? { ctor: CelRecordValue, fields, convert: (v: Record<string, unknown>) => toCelRecord(v) } : { fields });
+  }
   for (const f of celFunctions().functions) {
     const name = f.signature.slice(0, f.signature.indexOf("("));
     env.registerFunction(f.signature, (...args: unknown[]) => {
