@@ -18,6 +18,7 @@ import { cpuSeconds } from "./proc";
 import { bunLoad, hasWrk, type LoadFigures, tcpLoad } from "./wrk";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+const WARM_SECONDS = 3;
 
 /** Rows per second into a fresh store, `perTx` per transaction: the store's physical limit. */
 function rawInsertRate(dir: string, n: number, perTx: number): number {
@@ -111,6 +112,14 @@ export async function benchIngest(): Promise<Record<string, string | number>> {
     const threadedSock = join(dir, "minimal-threaded.sock");
     threaded = await startMinimal(join(dir, "minimal-threaded.db"), freePort(), threadedSock, "checkpoint-thread");
     h.start();
+
+    // Warm: every server first takes a short untimed load, so none is measured while JSC is still
+    // compiling its code (spl, with more of it, compiles for several seconds; issue 29).
+    await Promise.all([
+      tcpLoad(`http://127.0.0.1:${threaded.port}`, WARM_SECONDS, "wthr"),
+      tcpLoad(`http://127.0.0.1:${minimalPort}`, WARM_SECONDS, "wmin"),
+    ]);
+    await tcpLoad(h.url, WARM_SECONDS, "wspl", h.token);
 
     // Interleaved, so drift on a shared machine hits both sides alike: each spl load runs
     // between its two references.
