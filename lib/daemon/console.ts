@@ -1,7 +1,7 @@
 // GET /: a small read-only status page. It holds no data itself (so it is served without a
 // token); its script polls the same /v1/* routes the CLI uses, with a token the operator types
 // once and the tab keeps in sessionStorage. No external assets, no build step.
-export const STATUS_PAGE_HEADERS = {
+export const CONSOLE_HEADERS = {
   "content-type": "text/html; charset=utf-8",
   // Nothing but this page's own inline code, talking to this daemon.
   "content-security-policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
@@ -10,7 +10,7 @@ export const STATUS_PAGE_HEADERS = {
   "cache-control": "no-store",
 };
 
-export const STATUS_PAGE = `<!doctype html>
+export const CONSOLE_PAGE = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
