@@ -15,6 +15,7 @@ import { fleetControlForwarder, fleetControlPuller } from "./control-sync";
 import { fleetRows } from "./doctor";
 import { heartbeatService } from "./heartbeat";
 import { FleetRegistry } from "./registry";
+import { fleetMetrics } from "./metrics";
 import { fleetRoutes } from "./routes";
 import { ensureFleetToken, readFleetToken } from "./token";
 
@@ -57,6 +58,7 @@ export const fleetCapability: Capability = {
       ],
       services: [...(member.role === "coordinator" ? [fleetControlForwarder(host, fleet)] : []), heartbeat],
       routes: fleetRoutes(host, fleet, heartbeat),
+      metrics: fleetMetrics(fleet, heartbeat.status),
       async boot() {
         const r = await ensureFleetToken({ home: host.paths.home, role: member.role, registry: host.engine.tokens, write: (body) => host.write({ thread: AUTH_THREAD, act: "LEARN", body }).then(() => {}) });
         if (r === "minted" || r === "registered") host.log.info(`fleet token ${r}`, { path: "<home>/secrets/fleet_token" });

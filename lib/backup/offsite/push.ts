@@ -37,7 +37,12 @@ export interface LastPush {
   url?: string;
   records?: number;
   error?: string;
+  /** When a push last succeeded (this one's `at` when ok; carried over a failure). */
+  last_ok_at?: string;
 }
+
+/** The last success a push that failed at `at` carries over from the one before it. */
+export const lastOkAt = (prev: LastPush | null): string | undefined => (prev?.ok ? prev.at : prev?.last_ok_at);
 
 export const statusFile = (paths: HomePaths) => join(paths.home, "offsite.json");
 
@@ -122,11 +127,11 @@ export async function pushOffsite(opts: { now?: Date } = {}): Promise<PushResult
   const at = new Date();
   try {
     const r = await push(paths, cfg, opts.now ?? at);
-    writeLastPush(paths, { at: at.toISOString(), ok: true, url: r.url, records: r.records });
+    writeLastPush(paths, { at: at.toISOString(), ok: true, url: r.url, records: r.records, last_ok_at: at.toISOString() });
     return r;
   } catch (err) {
     const msg = err instanceof UserError ? err.oneLine : (err as Error).message;
-    writeLastPush(paths, { at: at.toISOString(), ok: false, error: msg });
+    writeLastPush(paths, { at: at.toISOString(), ok: false, error: msg, last_ok_at: lastOkAt(readLastPush(paths)) });
     throw err;
   } finally {
     release();

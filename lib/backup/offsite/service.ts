@@ -6,7 +6,7 @@ import { selfCommand } from "../../daemonctl/control";
 import type { Logger } from "../../log";
 import type { HomePaths } from "../../paths";
 import type { OffsiteConfig } from "./config";
-import { type LastPush, readLastPush } from "./push";
+import { type LastPush, lastOkAt, readLastPush } from "./push";
 
 const FIRST_RETRY_MS = 2000;
 
@@ -17,6 +17,8 @@ export interface OffsiteStatus {
   keep_days: number;
   last_push: LastPush | null;
   consecutive_failures: number;
+  /** Pushes that failed since the daemon started (spl_offsite_push_errors_total). */
+  failures_total: number;
   next_push_at: string | null;
   pushing: boolean;
 }
@@ -33,6 +35,7 @@ export function offsiteService(o: { paths: HomePaths; config: OffsiteConfig; log
   const everyMs = o.config.everySecs * 1000;
   let last = readLastPush(o.paths);
   let failures = 0;
+  let failuresTotal = 0;
   let timer: ReturnType<typeof setTimeout> | null = null;
   let nextAt: number | null = null;
   let child: ReturnType<typeof Bun.spawn> | null = null;
@@ -64,14 +67,15 @@ export function offsiteService(o: { paths: HomePaths; config: OffsiteConfig; log
       try {
         r = JSON.parse(stdout);
       } catch {}
-      last = { at, ok: true, url: r.url, records: r.records };
+      last = { at, ok: true, url: r.url, records: r.records, last_ok_at: at };
       log.info("off-host backup pushed", { url: r.url, records: r.records, bytes: r.bytes, compressed_bytes: r.compressed_bytes, deleted: r.deleted?.length ?? 0 });
       schedule(everyMs);
       return;
     }
     failures++;
+    failuresTotal++;
     const reason = (stderr.trim().split("\n").pop() ?? "").replace(/^error:\s*/, "") || `spl backup push exited ${code}`;
-    last = { at, ok: false, error: reason };
+    last = { at, ok: false, error: reason, last_ok_at: lastOkAt(last) };
     const retryMs = Math.min(everyMs, FIRST_RETRY_MS * 2 ** (failures - 1));
     log.error(`off-host backup push FAILED (attempt ${failures}, retrying in ${Math.round(retryMs / 1000)}s; ingest is unaffected): ${reason}`, {
       url: o.config.url,
@@ -106,6 +110,7 @@ export function offsiteService(o: { paths: HomePaths; config: OffsiteConfig; log
         keep_days: o.config.keepDays,
         last_push: last,
         consecutive_failures: failures,
+        failures_total: failuresTotal,
         next_push_at: nextAt ? new Date(nextAt).toISOString() : null,
         pushing: child !== null,
       };
