@@ -32,7 +32,8 @@ function logIngest(state: DaemonState, results: ItemResult[]) {
 }
 
 export function recordRoutes(state: DaemonState) {
-  const log = state.log.child("spl::ingest");
+  // One line per record: spl.log only, unless [log] records_to_stderr (lib/log.ts).
+  const log = state.log.child("spl::ingest", { perRecord: true });
   const ingestLog = { ...state, log };
   return [
     route(
