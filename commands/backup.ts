@@ -2,7 +2,7 @@
 // spl backup list [--remote] [-o json]: this home's backups (or the off-host copies), newest first.
 // spl backup push [-o json]: push a verified, compressed snapshot off-host now ([backup.offsite]).
 import { defineCommand } from "citty";
-import { out, outputArgs, printJson, table, wantsJson } from "../lib/cli/output";
+import { out, outputArgs, plural, printJson, table, wantsJson } from "../lib/cli/output";
 import { formatBytes } from "../lib/progress/line";
 
 
@@ -62,7 +62,8 @@ const push = defineCommand({
   async run({ args }) {
     const json = wantsJson(args);
     const { pushOffsite } = await import("../lib/backup/offsite/push");
-    const r = await pushOffsite();
+    const { cliPhases } = await import("../lib/progress/phase");
+    const r = await pushOffsite({ phases: cliPhases() });
     if (json) return printJson(r);
     const ratio = r.bytes ? (r.compressed_bytes / r.bytes) * 100 : 0;
     out(
@@ -70,7 +71,7 @@ const push = defineCommand({
         `Pushed ${r.url}`,
         `  records:  ${r.records} across ${r.threads} threads (verified: quick_check ok, sha256 ${r.sha256.slice(0, 16)}… beside it)`,
         `  size:     ${formatBytes(r.compressed_bytes)} compressed (${ratio.toFixed(0)}% of ${formatBytes(r.bytes)})`,
-        ...(r.deleted.length ? [`  retention: deleted ${r.deleted.length} copies older than keep_days`] : []),
+        ...(r.deleted.length ? [`  retention: deleted ${plural(r.deleted.length, "copy", "copies")} older than keep_days`] : []),
       ].join("\n"),
     );
   },

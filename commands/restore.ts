@@ -20,7 +20,8 @@ export default defineCommand({
     let r;
     if (isRemoteUrl(args.file) || isCompressed(args.file)) {
       const { restoreOffsite } = await import("../lib/backup/offsite/restore");
-      r = await restoreOffsite(args.file, { force: args.force });
+      const { cliPhases } = await import("../lib/progress/phase");
+      r = await restoreOffsite(args.file, { force: args.force, phases: cliPhases() });
     } else {
       const { cliPhases } = await import("../lib/progress/phase");
       r = await restoreStore(args.file, { force: args.force, phases: cliPhases() });

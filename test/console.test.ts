@@ -115,7 +115,7 @@ describe.skipIf(!browserPath)("the console in Chromium", () => {
   /** axe-core in the page: the serious and critical violations (none expected). */
   async function axe(page: import("playwright-core").Page) {
     await page.evaluate(axeSource);
-    const result = await page.evaluate(async () => await (globalThis as any).axe.run(document, { resultTypes: ["violations"] }));
+    const result = await page.evaluate(async () => await (globalThis as any).axe.run((globalThis as any).document, { resultTypes: ["violations"] }));
     return (result.violations as any[]).filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n: any) => n.target.join(" ")).slice(0, 5) }));
   }
 

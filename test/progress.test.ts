@@ -2,7 +2,7 @@
 // startup phase with its duration; `spl backup` and `spl restore` show percent and rate on a
 // terminal (util-linux `script` gives them one) and stay plain when piped.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { appendFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Instance, SPL, waitFor } from "./harness";
 
@@ -85,3 +85,47 @@ describe("spl backup and spl restore", () => {
     await inst.start();
   });
 });
+
+describe("off-host push and restore on a terminal (issue 28 item 5)", () => {
+  const skip = !Bun.which("script");
+
+  test("sizes and rates read like a person writes them: whole bytes, binary units, no raw counts", async () => {
+    const { formatBytes, progressLine } = await import("../lib/progress/line");
+    expect(formatBytes(755.9055118110236)).toBe("756 B");
+    expect(formatBytes(127873024)).toBe("122 MiB");
+    expect(progressLine("download", 12 << 20, 48 << 20, 1000, "bytes")).toBe("download   25%  12 MiB of 48 MiB  12 MiB/s");
+    expect(progressLine("rebuild_from_store", 1234567, 2469134, 1000, "records")).toBe("rebuild_from_store   50%  1,234,567 records of 2,469,134 records  1,234,567 records/s");
+  });
+
+  test.skipIf(skip)("push shows each step with its rate; restore from the URL shows the download's percent, and its log line names the URL", async () => {
+    const off = join(inst.root, "offsite");
+    const home = new Instance();
+    expect((await home.spl(["init"])).code).toBe(0);
+    appendFileSync(home.path("config.toml"), `\n[backup.offsite]\nurl = "file://${off}"\n`);
+    await home.start();
+    const records = Array.from({ length: 1000 }, (_, i) => ({ thread: `th_o${i % 10}`, actor: "did:sync:user:tester", act: "KNOW", body: { i, text: "x".repeat(200) } }));
+    expect((await home.http("POST", "/v1/records/batch", { records })).status).toBe(200);
+    const pushed = onTerminalAt(home, ["backup", "push"]);
+    expect(pushed.code).toBe(0);
+    for (const step of ["snapshot", "compress", "upload"]) expect(pushed.text).toMatch(FINISHED(step));
+    expect(pushed.text).not.toMatch(/\d{7,} bytes|\d\.\d{4,}/); // no raw byte counts, no long decimals
+    const url = /Pushed (file:\/\/\S+)/.exec(pushed.text)![1]!;
+    await home.stop();
+
+    const restored = onTerminalAt(home, ["restore", url, "--force"]);
+    expect(restored.code).toBe(0);
+    expect(restored.text).toMatch(/download +\d+%  [\d.]+ (B|KiB|MiB) of [\d.]+ (B|KiB|MiB)  [\d.]+ (B|KiB|MiB|GiB)\/s/);
+    expect(restored.text).toMatch(FINISHED("download"));
+    expect(restored.text).toMatch(FINISHED("decompress"));
+    expect(restored.text).toContain(`Restored ${url}`);
+    const logged = readFileSync(home.path("logs", "spl.log"), "utf8").split("\n").filter((l) => l.includes("store restored from backup")).map((l) => JSON.parse(l));
+    expect(logged.at(-1)!.from).toBe(url);
+  });
+});
+
+/** Like onTerminal, for another home. */
+function onTerminalAt(home: Instance, args: string[]): { code: number; text: string } {
+  const cmd = [SPL, ...args].map((a) => `'${a}'`).join(" ");
+  const r = Bun.spawnSync(["script", "-qefc", cmd, "/dev/null"], { env: home.env, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+  return { code: r.exitCode, text: r.stdout.toString() };
+}

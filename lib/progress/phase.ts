@@ -3,7 +3,7 @@
 // duration. Piped output gets no live line, so it stays plain.
 import { writeSync } from "node:fs";
 import { bytesReadSoFar } from "./read-bytes";
-import { formatBytes, progressLine, redraw } from "./line";
+import { amount as amountOf, progressLine, redraw, type Unit } from "./line";
 import { workerEntry } from "../worker-entry";
 
 export interface PhaseReport {
@@ -20,14 +20,17 @@ export interface Phases {
    * many times it reads them (a snapshot reads the store, then checks the copy: 2).
    */
   run<T>(label: string, totalBytes: number, work: () => T, passes?: number): T;
-  /** A phase that yields (rebuild_from_store): call update as work progresses, then end. */
-  start(label: string, total: number): { update(done: number): void; end(records: number): void };
+  /**
+   * A phase that yields (rebuild_from_store, a download): call update as work progresses, then
+   * end with what it went through (records, or bytes).
+   */
+  start(label: string, total: number, unit?: Unit): { update(done: number): void; end(done: number): void };
 }
 
 /** The one line a finished phase leaves on a terminal. */
 export function finishedLine(r: PhaseReport): string {
   const n = r.bytes ?? r.records ?? 0;
-  const amount = (v: number) => (r.bytes !== undefined ? formatBytes(v) : `${Math.round(v)} records`);
+  const amount = (v: number) => amountOf(v, r.bytes !== undefined ? "bytes" : "records");
   const rate = r.ms > 0 ? ` (${amount((n / r.ms) * 1000)}/s)` : "";
   return `${r.phase}  100%  ${amount(n)} in ${(r.ms / 1000).toFixed(2)} s${rate}`;
 }
@@ -54,7 +57,7 @@ export function phases(opts: { live: boolean; report: (r: PhaseReport) => void }
         opts.report({ phase: label, ms: Math.round(performance.now() - t0), bytes: totalBytes });
       }
     },
-    start(label, total) {
+    start(label, total, unit = "records") {
       const t0 = performance.now();
       let drawn = 0;
       return {
@@ -62,11 +65,11 @@ export function phases(opts: { live: boolean; report: (r: PhaseReport) => void }
           const now = performance.now();
           if (!opts.live || now - drawn < 100) return;
           drawn = now;
-          writeSync(2, redraw(progressLine(label, done, total, now - t0, "records")));
+          writeSync(2, redraw(progressLine(label, done, total, now - t0, unit)));
         },
-        end(records) {
+        end(done) {
           clear();
-          opts.report({ phase: label, ms: Math.round(performance.now() - t0), records });
+          opts.report({ phase: label, ms: Math.round(performance.now() - t0), ...(unit === "bytes" ? { bytes: done } : { records: done }) });
         },
       };
     },

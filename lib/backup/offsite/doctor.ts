@@ -2,7 +2,7 @@
 // against `every`, and the last push's result (the running daemon's, else <home>/offsite.json).
 import { sectionOf } from "../../config";
 import { OFFSITE_EXAMPLE, offsiteSection } from "./config";
-import { formatDuration } from "../../cli/output";
+import { formatDuration, plural } from "../../cli/output";
 import { type Check, type CheckResult, fail, pass, warn } from "../../doctor/types";
 
 const LIST_TIMEOUT_MS = 5000;
@@ -27,7 +27,7 @@ export const offsiteBackup: Check = async (ctx) => {
     if (!newest) rows.push(warn(name, `${cfg.url} holds no copy yet — 'spl backup push' pushes one now (the daemon pushes every ${every})`));
     else {
       const ageSecs = Math.max(0, Math.floor((Date.now() - newest.time_ms) / 1000));
-      const what = `newest copy ${newest.url} is ${formatDuration(ageSecs)} old (every ${every}, ${copies.length} copies)`;
+      const what = `newest copy ${newest.url} is ${formatDuration(ageSecs)} old (every ${every}, ${plural(copies.length, "copy", "copies")})`;
       rows.push(ageSecs > 2 * cfg.everySecs ? warn(name, `${what}: older than twice 'every' — check 'spl doctor' last push, or 'spl backup push'`) : pass(name, what));
     }
   } catch (err) {

@@ -10,12 +10,16 @@ import type { HomePaths } from "../../paths";
 import { fsyncFile, tempPathFor } from "../fsutil";
 import { remoteFor, splitUrl } from "./remote";
 import { sha256, SUM } from "./push";
+import { quietPhases, type Phases } from "../../progress/phase";
 
 export const isRemoteUrl = (s: string) => /^(s3|file):\/\//.test(s);
 export const isCompressed = (s: string) => s.endsWith(".zst");
 
-/** Downloads (or reads) a compressed copy, verifies it, and writes the store file to a temporary. */
-export async function fetchCopy(source: string, paths: HomePaths): Promise<string> {
+/**
+ * Downloads (or reads) a compressed copy, verifies it, and writes the store file to a temporary.
+ * `phases`: on a terminal, the download's live percent and rate, then one line per step.
+ */
+export async function fetchCopy(source: string, paths: HomePaths, phases: Phases = quietPhases): Promise<string> {
   let data: Uint8Array;
   let sumText: string;
   const name = basename(source);
@@ -26,7 +30,9 @@ export async function fetchCopy(source: string, paths: HomePaths): Promise<strin
       cfg = sectionOf(loadConfig(paths.config), offsiteSection);
     } catch {}
     const remote = remoteFor(root, paths, cfg && source.startsWith(cfg.url) ? cfg : {});
-    data = await remote.get(key);
+    let bar: ReturnType<Phases["start"]> | undefined;
+    data = await remote.get(key, (done, total) => (bar ??= phases.start("download", total, "bytes")).update(done));
+    bar?.end(data.length);
     try {
       sumText = new TextDecoder().decode(await remote.get(key + SUM));
     } catch {
@@ -48,8 +54,10 @@ export async function fetchCopy(source: string, paths: HomePaths): Promise<strin
     );
   }
   let db: Uint8Array;
+  const decompressing = phases.start("decompress", data.length, "bytes");
   try {
     db = Bun.zstdDecompressSync(data);
+    decompressing.end(data.length);
   } catch (err) {
     throw new UserError(`${name} passed its checksum but does not decompress (${(err as Error).message})`, "restore another copy ('spl backup list --remote')");
   }

@@ -14,6 +14,7 @@ import { backupLocation, homeKey } from "../instance-key";
 import { manualBackup, timestamp } from "../manual";
 import { OFFSITE_EXAMPLE, offsiteSection, type OffsiteConfig } from "./config";
 import { remoteFor, type Remote } from "./remote";
+import { quietPhases, type Phases } from "../../progress/phase";
 
 export const COPY = /^hub\.db\.(\d{8}-\d{6})(-\d+)?\.bak\.zst$/;
 export const SUM = ".sha256";
@@ -77,12 +78,6 @@ export const sha256 = (data: Uint8Array) => createHash("sha256").update(data).di
 /** The sidecar's text, in `sha256sum` format so `sha256sum -c` checks a downloaded copy too. */
 export const sumText = (hex: string, name: string) => `${hex}  ${name}\n`;
 
-/** Progress on a terminal for stores large enough to take a while; silent in pipes and logs. */
-function progress(bytes: number): (msg: string) => void {
-  if (!process.stderr.isTTY || bytes < 64 << 20) return () => {};
-  return (msg) => process.stderr.write(`\r\x1b[K${msg}`);
-}
-
 const PUSH_WAIT_MS = 30 * 60_000;
 
 /**
@@ -120,13 +115,14 @@ function removeStaleWorkDirs(home: string) {
   }
 }
 
-export async function pushOffsite(opts: { now?: Date } = {}): Promise<PushResult> {
+/** `phases`: on a terminal, a live line and a finished line per step (snapshot, compress, upload). */
+export async function pushOffsite(opts: { now?: Date; phases?: Phases } = {}): Promise<PushResult> {
   const paths = homePaths();
   const cfg = offsiteConfig(paths);
   const release = await pushLock(paths);
   const at = new Date();
   try {
-    const r = await push(paths, cfg, opts.now ?? at);
+    const r = await push(paths, cfg, opts.now ?? at, opts.phases ?? quietPhases);
     writeLastPush(paths, { at: at.toISOString(), ok: true, url: r.url, records: r.records, last_ok_at: at.toISOString() });
     return r;
   } catch (err) {
@@ -138,7 +134,7 @@ export async function pushOffsite(opts: { now?: Date } = {}): Promise<PushResult
   }
 }
 
-async function push(paths: HomePaths, cfg: OffsiteConfig, now: Date): Promise<PushResult> {
+async function push(paths: HomePaths, cfg: OffsiteConfig, now: Date, phases: Phases): Promise<PushResult> {
   const remote = remoteFor(cfg.url, paths, cfg);
   removeStaleWorkDirs(paths.home);
   const tmpDir = mkdtempSync(join(paths.home, `.offsite-${process.pid}-`));
@@ -149,11 +145,12 @@ async function push(paths: HomePaths, cfg: OffsiteConfig, now: Date): Promise<Pu
       t = performance.now();
       return d;
     };
-    const snap = await manualBackup({ out: join(tmpDir, "hub.db.bak") });
+    const snap = await manualBackup({ out: join(tmpDir, "hub.db.bak"), phases });
     const ms = { snapshot: lap(), compress: 0, upload: 0 };
-    const say = progress(snap.bytes);
-    say(`off-host push: compressing ${snap.bytes} bytes…`);
+    // One call each (Bun's zstd and the upload take whole buffers): a finished line with the rate.
+    const compressing = phases.start("compress", snap.bytes, "bytes");
     const data = Bun.zstdCompressSync(readFileSync(snap.path), { level: 3 });
+    compressing.end(snap.bytes);
     rmSync(snap.path, { force: true });
     const hex = sha256(data);
     ms.compress = lap();
@@ -164,12 +161,12 @@ async function push(paths: HomePaths, cfg: OffsiteConfig, now: Date): Promise<Pu
     let name = `hub.db.${timestamp(now)}.bak.zst`;
     for (let i = 2; taken.has(`${folder}/${name}`); i++) name = `hub.db.${timestamp(now)}-${i}.bak.zst`;
     const key = `${folder}/${name}`;
-    say(`off-host push: uploading ${data.length} bytes to ${remote.urlOf(key)}…`);
+    const uploading = phases.start("upload", data.length, "bytes");
     // The data first, the checksum after it: a copy counts only once both exist.
     await remote.put(key, data);
     await remote.put(key + SUM, new TextEncoder().encode(sumText(hex, name)));
+    uploading.end(data.length);
     ms.upload = lap();
-    say("");
     const deleted = await applyRetention(remote, folder, cfg.keepDays, now.getTime());
     return {
       object: "offsite_push",

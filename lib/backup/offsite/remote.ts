@@ -19,9 +19,30 @@ export interface Remote {
   /** The URL of a key, as `spl restore` takes it. */
   urlOf(key: string): string;
   put(key: string, data: Uint8Array): Promise<void>;
-  get(key: string): Promise<Uint8Array>;
+  /** The object's bytes; `progress(done, total)` as they arrive. */
+  get(key: string, progress?: Progress): Promise<Uint8Array>;
   list(prefix: string): Promise<RemoteObject[]>;
   delete(key: string): Promise<void>;
+}
+
+export type Progress = (done: number, total: number) => void;
+
+/** Reads a stream to the end, reporting bytes as they come (total: the object's size, or 0). */
+async function collect(stream: ReadableStream<Uint8Array>, total: number, progress?: Progress): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let done = 0;
+  for await (const chunk of stream) {
+    chunks.push(chunk);
+    done += chunk.byteLength;
+    progress?.(done, total);
+  }
+  const out = new Uint8Array(done);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
 }
 
 /** A URL split into its remote root and the key of one object below it (for `spl restore URL`). */
@@ -50,9 +71,12 @@ export class DirRemote implements Remote {
     }
   }
 
-  async get(key: string) {
+  async get(key: string, progress?: Progress) {
     try {
-      return new Uint8Array(readFileSync(join(this.dir, key)));
+      const path = join(this.dir, key);
+      if (!progress) return new Uint8Array(readFileSync(path));
+      const file = Bun.file(path);
+      return await collect(file.stream(), lstatSync(path).size, progress);
     } catch (err) {
       throw this.explain(err, key);
     }
@@ -179,8 +203,13 @@ export class S3Remote implements Remote {
     }
   }
 
-  async get(key: string) {
-    return this.call(async () => new Uint8Array(await this.client.file(this.full(key)).arrayBuffer()), key);
+  async get(key: string, progress?: Progress) {
+    return this.call(async () => {
+      const file = this.client.file(this.full(key));
+      if (!progress) return new Uint8Array(await file.arrayBuffer());
+      const { size } = await file.stat();
+      return collect(file.stream(), size, progress);
+    }, key);
   }
 
   async list(prefix: string) {

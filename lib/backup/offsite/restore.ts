@@ -6,8 +6,9 @@ import { UserError } from "../../errors";
 import { homePaths } from "../../paths";
 import { restoreStore, type RestoreResult } from "../restore";
 import { fetchCopy } from "./fetch";
+import type { Phases } from "../../progress/phase";
 
-export async function restoreOffsite(source: string, opts: { force?: boolean } = {}): Promise<RestoreResult> {
+export async function restoreOffsite(source: string, opts: { force?: boolean; phases?: Phases } = {}): Promise<RestoreResult> {
   const paths = homePaths();
   const running = await findDaemon(paths);
   if (running) {
@@ -16,10 +17,10 @@ export async function restoreOffsite(source: string, opts: { force?: boolean } =
       "stop it first with 'spl serve --stop', then run 'spl restore' again",
     );
   }
-  const tmp = await fetchCopy(source, paths);
+  const tmp = await fetchCopy(source, paths, opts.phases);
   try {
-    const r = await restoreStore(tmp, opts);
-    return { ...r, restored_from: source };
+    // The restore names (and logs) the copy the operator asked for, not the temporary download.
+    return await restoreStore(tmp, { ...opts, from: source });
   } catch (err) {
     // The safe restore names the file it checked: name the copy the operator asked for instead.
     if (err instanceof UserError) throw new UserError(err.message.replaceAll(tmp, source), err.fix?.replaceAll(tmp, source), err.exitCode);
