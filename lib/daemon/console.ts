@@ -399,6 +399,12 @@ export const CONSOLE_HEADERS = {
   "cache-control": "no-store",
 };
 
+/** A section the script fills: #<id>-body under its heading. */
+const card = (id: string, title: string, wide = false) => `  <section id="${id}"${wide ? ' class="wide"' : ""} aria-labelledby="${id}-title">
+    <h2 id="${id}-title">${title}</h2>
+    <div id="${id}-body"></div>
+  </section>`;
+
 export const CONSOLE_PAGE = `<!doctype html>
 <html lang="en">
 <head>
@@ -442,22 +448,10 @@ export const CONSOLE_PAGE = `<!doctype html>
     </div>
     <p id="rates-errors" class="muted"></p>
   </section>
-  <section id="fleet" class="wide" aria-labelledby="fleet-title">
-    <h2 id="fleet-title">Fleet</h2>
-    <div id="fleet-body"></div>
-  </section>
-  <section id="control" aria-labelledby="control-title">
-    <h2 id="control-title">Kill switch</h2>
-    <div id="control-body"></div>
-  </section>
-  <section id="tasks" aria-labelledby="tasks-title">
-    <h2 id="tasks-title">Tasks</h2>
-    <div id="tasks-body"></div>
-  </section>
-  <section id="dispatches" class="wide" aria-labelledby="dispatches-title">
-    <h2 id="dispatches-title">Dispatches</h2>
-    <div id="dispatches-body"></div>
-  </section>
+${card("fleet", "Fleet", true)}
+${card("control", "Kill switch")}
+${card("tasks", "Tasks")}
+${card("dispatches", "Dispatches", true)}
   <section id="backups" aria-labelledby="backups-title">
     <h2 id="backups-title">Backups</h2>
     <dl id="startup-list"></dl>
@@ -466,10 +460,7 @@ export const CONSOLE_PAGE = `<!doctype html>
     <h3>Off-host</h3>
     <dl id="offsite-list"></dl>
   </section>
-  <section id="threads" aria-labelledby="threads-title">
-    <h2 id="threads-title">Recent threads</h2>
-    <div id="threads-body"></div>
-  </section>
+${card("threads", "Recent threads")}
   <section id="records" class="wide" aria-labelledby="records-title" hidden>
     <h2 id="records-title" tabindex="-1">Records</h2>
     <div id="records-body"></div>

@@ -52,9 +52,19 @@ const NewToken = T.Object(
   { additionalProperties: false, description: "the token to mint (every field optional)" },
 );
 
-const revoked = { 200: { description: "the token, revoked (again: it was already)", schema: Token } };
-
 const Revoke = T.Object({ reason: T.Optional(T.String({ description: 'default "revoked by operator"' })) }, { additionalProperties: false, description: "why (optional)" });
+
+/** POST /v1/tokens/:id/revoke and DELETE /v1/tokens/:id: one route under two names. */
+const REVOKE = {
+  cls: "admin",
+  maxBody: MAX_TOKEN_BODY,
+  summary: "Revoke an API token",
+  query: NO_QUERY,
+  body: Revoke,
+  bodyOptional: true,
+  answers: { 200: { description: "the token, revoked (again: it was already)", schema: Token } },
+  errors: { 404: "TOKEN_NOT_FOUND" },
+} as const;
 
 export function tokenRoutes(state: DaemonState) {
   const { tokens } = state.engine;
@@ -102,35 +112,7 @@ export function tokenRoutes(state: DaemonState) {
         return json(201, { object: "token", ...tokens.get(t.id)!, token: t.token });
       },
     ),
-    route(
-      {
-        method: "POST",
-        path: "/v1/tokens/:id/revoke",
-        cls: "admin",
-        maxBody: MAX_TOKEN_BODY,
-        summary: "Revoke an API token",
-        query: NO_QUERY,
-        body: Revoke,
-        bodyOptional: true,
-        answers: revoked,
-        errors: { 404: "TOKEN_NOT_FOUND" },
-      },
-      revoke,
-    ),
-    route(
-      {
-        method: "DELETE",
-        path: "/v1/tokens/:id",
-        cls: "admin",
-        maxBody: MAX_TOKEN_BODY,
-        summary: "Revoke an API token",
-        query: NO_QUERY,
-        body: Revoke,
-        bodyOptional: true,
-        answers: revoked,
-        errors: { 404: "TOKEN_NOT_FOUND" },
-      },
-      revoke,
-    ),
+    route({ method: "POST", path: "/v1/tokens/:id/revoke", ...REVOKE }, revoke),
+    route({ method: "DELETE", path: "/v1/tokens/:id", ...REVOKE }, revoke),
   ];
 }
