@@ -16,7 +16,7 @@ body { font: 14px/1.45 system-ui, sans-serif; margin: 0; color: var(--fg); backg
 header { display: flex; flex-wrap: wrap; align-items: baseline; gap: .5rem 1rem; padding: .9rem 1.5rem; background: var(--card); border-bottom: 1px solid var(--line); }
 header h1 { font-size: 1.25rem; margin: 0; }
 header .spacer { flex: 1; }
-main { padding: 1rem 1.5rem; display: grid; gap: 1rem; grid-template-columns: repeat(auto-fit, minmax(430px, 1fr)); align-items: start; }
+main { padding: 1rem 1.5rem; display: grid; gap: 1rem; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); align-items: start; }
 section { background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: .9rem 1.1rem; min-width: 0; }
 section.wide { grid-column: 1 / -1; }
 h2 { font-size: 1rem; margin: 0 0 .6rem; }
@@ -26,7 +26,8 @@ dt { color: var(--muted); }
 dd { margin: 0; font-family: ui-monospace, monospace; overflow-wrap: anywhere; }
 table { border-collapse: collapse; width: 100%; font-size: .92rem; }
 caption { text-align: left; color: var(--muted); padding-bottom: .3rem; }
-th, td { text-align: left; padding: .25rem .6rem .25rem 0; border-bottom: 1px solid var(--line); vertical-align: top; overflow-wrap: anywhere; }
+th, td { text-align: left; padding: .25rem .6rem .25rem 0; border-bottom: 1px solid var(--line); vertical-align: top; overflow-wrap: break-word; }
+th { white-space: nowrap; }
 th { font-weight: 600; color: var(--muted); }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 code, pre { font-family: ui-monospace, monospace; }
@@ -43,7 +44,7 @@ form { display: flex; flex-wrap: wrap; gap: .5rem; align-items: end; }
 label { display: block; font-weight: 600; margin-bottom: .2rem; }
 input { font: inherit; padding: .35rem .5rem; min-width: 22rem; border: 1px solid #8a93a3; border-radius: 4px; }
 button { font: inherit; padding: .3rem .8rem; border: 1px solid var(--accent); background: var(--accent); color: #fff; border-radius: 4px; cursor: pointer; }
-button.link { background: none; color: var(--accent); border: none; padding: 0; text-decoration: underline; text-align: left; }
+button.link { background: none; color: var(--accent); border: none; padding: 0; text-decoration: underline; text-align: left; word-break: break-all; }
 button.quiet { background: var(--card); color: var(--accent); }
 button:focus-visible, input:focus-visible { outline: 3px solid #f0b429; outline-offset: 2px; }
 footer { padding: 0 1.5rem 1.5rem; color: var(--muted); }
