@@ -79,8 +79,13 @@ class WriteFailures {
     this.failed++;
     const at = new Date().toISOString();
     const message = `${what}: ${err instanceof Error ? err.message : String(err)}`;
+    // While the file fails, its error is the one to report: the line saying so on stderr (a
+    // detached daemon's daemon.out, often on the same full disk) failing too says nothing new.
+    if (what === "stderr") {
+      if (this.since === null) this.lastError = { at, message };
+      return;
+    }
     this.lastError = { at, message };
-    if (what === "stderr") return;
     if (this.since === null) {
       this.since = at;
       this.droppedBefore = this.dropped;

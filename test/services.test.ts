@@ -20,6 +20,7 @@ test("SIGTERM stops the background services before the store is closed", async (
   expect(msgs).toEqual([
     "service started storage-health",
     "service started wal-checkpointer",
+    "service started rates",
     "service started reconciler",
     "service started fanout",
     "service started heartbeat",
@@ -28,6 +29,7 @@ test("SIGTERM stops the background services before the store is closed", async (
     "service stopped heartbeat",
     "service stopped fanout",
     "service stopped reconciler",
+    "service stopped rates",
     "service stopped wal-checkpointer",
     "service stopped storage-health",
     "stopped",
