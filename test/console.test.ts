@@ -116,7 +116,9 @@ describe.skipIf(!browserPath)("the console in Chromium", () => {
   async function axe(page: import("playwright-core").Page) {
     await page.evaluate(axeSource);
     const result = await page.evaluate(async () => await (globalThis as any).axe.run((globalThis as any).document, { resultTypes: ["violations"] }));
-    return (result.violations as any[]).filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n: any) => n.target.join(" ")).slice(0, 5) }));
+    return (result.violations as any[])
+      .filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n: any) => n.target.join(" ")).slice(0, 5) }));
   }
 
   /** Console errors but the one 401 of the probe at the first load (the browser logs every 4xx). */
@@ -225,7 +227,9 @@ describe.skipIf(!browserPath)("the console in Chromium", () => {
       writeFileSync(release, "");
       await page.waitForFunction(() => (globalThis as any).document.getElementById("threads-body")?.textContent.includes("th_console_live"), null, { timeout: WITHIN_A_REFRESH });
       await page.waitForFunction(() => (globalThis as any).document.getElementById("task-counts")?.textContent.startsWith("3 tasks"), null, { timeout: WITHIN_A_REFRESH });
-      await page.waitForFunction(() => /did:sync:agent:slow[^\n]*succeeded/.test((globalThis as any).document.getElementById("dispatch-list")?.innerText ?? ""), null, { timeout: WITHIN_A_REFRESH * 2 });
+      await page.waitForFunction(() => /did:sync:agent:slow[^\n]*succeeded/.test((globalThis as any).document.getElementById("dispatch-list")?.innerText ?? ""), null, {
+        timeout: WITHIN_A_REFRESH * 2,
+      });
       expect(shownRecords(await text(page, "#health-records"))).toBeGreaterThan(before);
 
       // The token stays in this tab: a reload does not ask again.
