@@ -25,12 +25,14 @@ const result = await Bun.build({
   // The progress watcher draws the live line while one long SQLite statement blocks (lib/progress).
   // The checkpoint thread copies the WAL into hub.db off the commit path (lib/store/checkpointer.ts).
   // The startup backup is written by a worker while the daemon serves (lib/backup/background.ts).
+  // Continuous replication ships committed records from its own thread (lib/backup/offsite/replicator.ts).
   entrypoints: [
     new URL("../index.ts", import.meta.url).pathname,
     new URL("../lib/engine/expr-worker.ts", import.meta.url).pathname,
     new URL("../lib/progress/watch-worker.ts", import.meta.url).pathname,
     new URL("../lib/store/checkpoint-worker.ts", import.meta.url).pathname,
     new URL("../lib/backup/startup-worker.ts", import.meta.url).pathname,
+    new URL("../lib/backup/offsite/ship-worker.ts", import.meta.url).pathname,
   ],
   format: "esm",
   minify: true,

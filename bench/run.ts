@@ -20,6 +20,7 @@ const SUITES: Record<string, { file: string; fn: string }> = {
   dispatch: { file: "dispatch.ts", fn: "benchDispatch" },
   fleet: { file: "fleet.ts", fn: "benchFleet" },
   offsite: { file: "offsite.ts", fn: "benchOffsite" },
+  replication: { file: "replication.ts", fn: "benchReplication" },
   metrics: { file: "metrics.ts", fn: "benchMetrics" },
   fanout: { file: "fanout.ts", fn: "benchFanout" },
 };

@@ -2,7 +2,7 @@
 // spl backup list [--remote] [-o json]: this home's backups (or the off-host copies), newest first.
 // spl backup push [-o json]: push a verified, compressed snapshot off-host now ([backup.offsite]).
 import { defineCommand } from "citty";
-import { out, outputArgs, plural, printJson, table, wantsJson } from "../lib/cli/output";
+import { formatDuration, out, outputArgs, plural, printJson, table, wantsJson } from "../lib/cli/output";
 import { formatBytes } from "../lib/progress/line";
 
 
@@ -42,18 +42,42 @@ const list = defineCommand({
 });
 
 async function listRemoteCopies(json: boolean) {
-  const { listRemote } = await import("../lib/backup/offsite/push");
-  const { url, copies } = await listRemote();
-  if (json) return printJson(copies);
-  if (!copies.length) return out(`no off-host copies under ${url} yet — 'spl backup push' pushes one now`);
-  out(`Off-host copies under ${url}`);
-  out(
-    table(
-      ["WRITTEN", "SIZE", "CHECKSUM", "URL"],
-      copies.map((c) => [c.written_at.replace(/\.\d+Z$/, "Z"), formatBytes(c.bytes), c.checksum ? "sha256" : "missing (incomplete)", c.url]),
-    ),
-  );
-  out("Restore one with: spl serve --stop; spl restore <URL>");
+  const { offsiteConfig } = await import("../lib/backup/offsite/push");
+  const { remoteFor } = await import("../lib/backup/offsite/aws-chain");
+  const { summarize } = await import("../lib/backup/offsite/summary");
+  const { homePaths } = await import("../lib/paths");
+  const paths = homePaths();
+  const cfg = offsiteConfig(paths);
+  const folders = await summarize(remoteFor(cfg.url, paths, cfg), paths);
+  if (json) return printJson({ object: "remote_backups", url: cfg.url, folders });
+  if (!folders.length) return out(`no off-host copies under ${cfg.url} yet — 'spl backup push' pushes one now`);
+  out(`Off-host copies under ${cfg.url}`);
+  const age = (iso: string | null) => (iso ? `${formatDuration(Math.max(0, Math.floor((Date.now() - Date.parse(iso)) / 1000)))} ago` : "never");
+  for (const f of folders) {
+    out(`\n${f.folder}`);
+    if (f.copies.length) {
+      out(
+        table(
+          ["WRITTEN", "SIZE", "RECORDS", "SEQ", "GENERATION", "CHECKSUM", "URL"],
+          f.copies.map((c) => [
+            c.written_at.replace(/\.\d+Z$/, "Z"),
+            formatBytes(c.bytes),
+            c.meta?.records ?? "-",
+            c.meta?.last_seq ?? "-",
+            c.meta?.generation ?? "-",
+            c.checksum ? "sha256" : "missing (incomplete)",
+            c.url,
+          ]),
+        ),
+      );
+    } else out("  no snapshot yet");
+    for (const r of f.replication) {
+      const range = r.through_seq === null ? "not restorable yet (no snapshot of this generation)" : `seq ${r.from_seq}..${r.through_seq} (${r.from_at ?? "?"} .. ${r.through_at ?? "?"})`;
+      const lag = r.behind_records === null ? "" : r.behind_records === 0 ? "; this store is fully off-host" : `; this store is ${r.behind_records} records (${formatDuration(Math.floor(r.lag_secs ?? 0))}) ahead`;
+      out(`  replicated${r.current ? "" : " (older generation)"}: ${r.generation}: ${range}, ${r.segments} segments (${formatBytes(r.segment_bytes)}), newest stored ${age(r.newest_segment_at)}${lag}`);
+    }
+  }
+  out(`\nRestore the latest with: spl serve --stop; spl restore ${cfg.url}  (or a point: --to-time T, --to-seq N; one copy: spl restore <URL>)`);
 }
 
 const push = defineCommand({
@@ -69,7 +93,8 @@ const push = defineCommand({
     out(
       [
         `Pushed ${r.url}`,
-        `  records:  ${r.records} across ${r.threads} threads (verified: quick_check ok, sha256 ${r.sha256.slice(0, 16)}… beside it)`,
+        `  records:  ${r.records} across ${r.threads} threads, through seq ${r.last_seq} (verified: quick_check ok, sha256 ${r.sha256.slice(0, 16)}… beside it)`,
+        ...(r.generation ? [`  generation: ${r.generation} (continuous replication ships the records after it)`] : []),
         `  size:     ${formatBytes(r.compressed_bytes)} compressed (${ratio.toFixed(0)}% of ${formatBytes(r.bytes)})`,
         ...(r.deleted.length ? [`  retention: deleted ${plural(r.deleted.length, "copy", "copies")} older than keep_days`] : []),
       ].join("\n"),

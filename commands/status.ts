@@ -76,10 +76,20 @@ function backupLine(b: any): string[] {
   return [`Backup:   ${b.path} (${b.outcome})`];
 }
 
-/** The off-host schedule's last result, when [backup.offsite] is configured. */
+/** The off-host schedule's last result and replication, when [backup.offsite] is configured. */
 function offsiteLine(o: any): string[] {
   if (!o?.configured) return [];
   const last = o.last_push;
-  if (!last) return [`Offsite:  ${o.url} (no push yet${o.pushing ? ", pushing now" : ""})`];
-  return [`Offsite:  ${o.url} — last push ${last.ok ? "ok" : `FAILED (${last.error})`} at ${last.at}`];
+  const lines = [
+    !last
+      ? `Offsite:  ${o.url} (no push yet${o.pushing ? ", pushing now" : ""})`
+      : `Offsite:  ${o.url} — last push ${last.ok ? "ok" : `FAILED (${last.error}; last success ${last.last_ok_at ?? "never"})`} at ${last.at}`,
+  ];
+  const r = o.replication;
+  if (r) {
+    const lag = `lag ${Number(r.lag_secs).toFixed(1)}s, shipped through seq ${r.shipped_through}`;
+    if (r.state === "failing") lines.push(`Replica:  FAILING (${r.last_error?.message}; last success ${r.last_ok_at ?? "never"}) — ${lag}`);
+    else lines.push(`Replica:  ${r.state} — ${lag}${r.last_ok_at ? `, last segment ${r.last_ok_at}` : ""}`);
+  }
+  return lines;
 }

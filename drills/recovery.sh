@@ -5,7 +5,8 @@
 # it off-host, corrupt hub.db with dd, show that startup fails, restore from the off-host copy,
 # show that count and last id match the baseline, then show that the runbook's trap is closed
 # (delete hub.db, start, restart: the good backup survives and the log names it), then the
-# built-in off-host leg ([backup.offsite], spl backup push, wipe everything local, spl restore URL).
+# built-in off-host leg ([backup.offsite], continuous: spl backup push, more records, kill -9, wipe
+# the home and the local backups, spl restore URL from the remote alone, then --to-seq).
 # Prints ✓ per step; exits 0 only if everything held. Stops the daemons it started, by pid.
 set -euo pipefail
 
@@ -106,23 +107,42 @@ ok "the good backup survived the trap and restores the baseline"
 stop
 
 # 8. Off-host leg, built in: [backup.offsite] to a directory (an NFS/SFTP mount in production),
-# push, wipe the home AND the local backup dir, restore from the remote copy alone.
+# continuous by default: a snapshot, then every committed record shipped as it goes. Write more
+# records after the snapshot, lose the host the hard way (kill -9, then delete the home AND the
+# local backup dir), restore from the remote alone: the snapshot plus the replicated records.
 REMOTE="$ROOT/remote"
-printf '\n[backup.offsite]\nurl = "file://%s"\nevery = "24h"\nkeep_days = 14\n' "$REMOTE" >> "$SYNCROPEL_HOME/config.toml"
+printf '\n[backup.offsite]\nurl = "file://%s"\nkeep_days = 14\n' "$REMOTE" >> "$SYNCROPEL_HOME/config.toml"
 start
 PUSH="$(spl backup push)" || fail "spl backup push failed"
 COPY_URL="$(printf '%s\n' "$PUSH" | sed -n 's/^Pushed *//p')"
 [ -n "$COPY_URL" ] || fail "spl backup push named no copy: $PUSH"
+SNAP_SEQ="$(printf '%s\n' "$PUSH" | sed -n 's/.*through seq \([0-9][0-9]*\).*/\1/p')"
 spl backup list --remote | grep -qF "$COPY_URL" || fail "spl backup list --remote does not show $COPY_URL"
 ok "pushed off-host: $COPY_URL"
-stop
+for i in 1 2 3; do spl know "drill-after-snapshot-$i" --thread th_drill >/dev/null; done
+AFTER_COUNT="$(drill_count)"
+AFTER_LAST="$(drill_last)"
+for _ in $(seq 1 300); do spl status | grep -q "Replica:  caught up" && break; sleep 0.1; done
+spl status | grep -q "Replica:  caught up" || fail "replication did not catch up: $(spl status | grep Replica)"
+spl backup list --remote | grep -q "replicated: .*this store is fully off-host" || fail "spl backup list --remote shows no replicated range: $(spl backup list --remote)"
+ok "3 more records written after the snapshot; replication caught up ($(spl status | grep Replica | sed 's/^Replica: *//'))"
+DAEMON_PID="${PIDS[${#PIDS[@]}-1]}"
+kill -9 "$DAEMON_PID"
+for _ in $(seq 1 100); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.05; done
 rm -rf "$SYNCROPEL_HOME" "$HOME/.local/share/syncropel/backups"
 [ ! -e "$SYNCROPEL_HOME" ] || fail "the home survived the wipe"
-spl restore "$COPY_URL" >/dev/null || fail "spl restore $COPY_URL failed"
-ok "wiped the home and the local backups; restored from the off-host copy"
+ok "host lost: daemon killed with SIGKILL, home and local backups deleted"
+RESTORE="$(spl restore "file://$REMOTE")" || fail "spl restore file://$REMOTE failed"
+printf '%s\n' "$RESTORE" | grep -q "segments" || fail "the restore used no replicated segments: $RESTORE"
+ok "restored from the remote alone: $(printf '%s\n' "$RESTORE" | sed -n 's/^ *point: *//p')"
 start
-[ "$(drill_count)" = "$BASE_COUNT" ] && [ "$(drill_last)" = "$BASE_LAST" ] || fail "the off-host copy does not restore the baseline"
-ok "every baseline record is back from the off-host copy ($BASE_COUNT records, same last id)"
+[ "$(drill_count)" = "$AFTER_COUNT" ] && [ "$(drill_last)" = "$AFTER_LAST" ] || fail "the remote does not restore every record ($(drill_count) of $AFTER_COUNT, last $(drill_last))"
+ok "every record is back from the remote, including the 3 written after the snapshot ($AFTER_COUNT records, same last id)"
+stop
+spl restore "file://$REMOTE" --to-seq "$SNAP_SEQ" --force >/dev/null || fail "spl restore --to-seq $SNAP_SEQ (the snapshot's point) failed"
+start
+[ "$(drill_count)" = "$BASE_COUNT" ] && [ "$(drill_last)" = "$BASE_LAST" ] || fail "--to-seq at the snapshot does not give the baseline back ($(drill_count) records)"
+ok "--to-seq at the snapshot's sequence gives the store as it was then ($BASE_COUNT records, same last id)"
 stop
 
 echo "recovery drill passed"

@@ -214,37 +214,42 @@ describe("[metrics] in config.toml", () => {
 });
 
 describe("off-host series and the README's list", () => {
-  // Continuous replication's spl_offsite_replication_* series are held to the same rule below
-  // once a daemon with `[backup.offsite] continuous = true` exports them.
   test("off-host series follow one naming rule; the README lists every series the daemon exports, with the example alerts", async () => {
     const inst = new Instance();
     const off = mkdtempSync(join(tmpdir(), "spl-metrics-off-"));
     await inst.spl(["init"]);
-    appendFileSync(inst.path("config.toml"), `\n[backup.offsite]\nurl = "file://${off}"\nevery = "1h"\n`);
+    appendFileSync(inst.path("config.toml"), `\n[backup.offsite]\nurl = "file://${off}"\ncontinuous = true\n`);
     await inst.start();
     try {
-      // The schedule pushes at once when nothing was pushed yet.
-      const fams = (await waitFor(async () => {
-        const f = await scrape(inst);
-        return sample(f, "spl_offsite_push_last_success_timestamp_seconds") ? f : null;
-      }, 60_000))!;
+      expect((await inst.socket("POST", "/v1/records", { thread: "th_off", actor: "did:sync:user:tester", act: "KNOW", body: {} })).status).toBe(201);
+      // The schedule pushes at once when nothing was pushed yet; replication ships what is committed.
+      const fams = (await waitFor(
+        async () => {
+          const f = await scrape(inst);
+          return sample(f, "spl_offsite_push_last_success_timestamp_seconds") && sample(f, "spl_replication_last_success_timestamp_seconds") ? f : null;
+        },
+        60_000,
+        200,
+      ))!;
       expect(value(fams, "spl_offsite_configured")).toBe(1);
       const status = JSON.parse((await inst.spl(["status", "-o", "json"])).stdout);
-      expect(value(fams, "spl_offsite_push_last_success_timestamp_seconds")).toBe(Math.floor(Date.parse(status.offsite.last_push.at) / 1000));
+      expect(value(fams, "spl_offsite_push_last_success_timestamp_seconds")).toBe(Date.parse(status.offsite.last_push_ok_at) / 1000);
       expect(value(fams, "spl_offsite_push_errors_total")).toBe(0);
+      expect(value(fams, "spl_replication_errors_total")).toBe(0);
 
-      // spl_offsite_<stream>_{last_success_timestamp_seconds | errors_total | lag_seconds | lag_records}, unlabelled.
-      const RULE = /^spl_offsite_(configured|[a-z]+_(last_success_timestamp_seconds|errors_total|lag_seconds|lag_records))$/;
-      const offsite = [...fams.values()].filter((f) => f.name.startsWith("spl_offsite_"));
-      for (const f of offsite) {
-        expect({ name: f.name, rule: RULE.test(f.name) }).toEqual({ name: f.name, rule: true });
-        expect({ name: f.name, type: f.type }).toEqual({ name: f.name, type: f.name.endsWith("_total") ? "COUNTER" : "GAUGE" });
+      // Each stream: <stream>_last_success_timestamp_seconds, <stream>_errors_total, <stream>_failures;
+      // counters end in _total, times are _timestamp_seconds gauges, no labels but a histogram's le.
+      const offHost = [...fams.values()].filter((f) => /^spl_(offsite|replication)_/.test(f.name));
+      for (const f of offHost) {
+        const type = f.name.endsWith("_total") ? "COUNTER" : f.type === "HISTOGRAM" ? "HISTOGRAM" : "GAUGE";
+        expect({ name: f.name, type: f.type }).toEqual({ name: f.name, type });
+        if (f.name.endsWith("_timestamp_seconds")) expect({ name: f.name, type: f.type }).toEqual({ name: f.name, type: "GAUGE" });
         for (const m of f.metrics) expect({ name: f.name, labels: m.labels ?? {} }).toEqual({ name: f.name, labels: {} });
       }
-      const streams = new Set(offsite.map((f) => /^spl_offsite_([a-z]+)_/.exec(f.name)?.[1]).filter((s) => s && s !== "configured"));
-      for (const stream of streams) {
-        for (const suffix of ["last_success_timestamp_seconds", "errors_total"]) expect(fams.has(`spl_offsite_${stream}_${suffix}`)).toBe(true);
+      for (const stream of ["spl_offsite_push", "spl_replication"]) {
+        for (const suffix of ["last_success_timestamp_seconds", "errors_total", "failures"]) expect({ series: `${stream}_${suffix}`, exported: fams.has(`${stream}_${suffix}`) }).toEqual({ series: `${stream}_${suffix}`, exported: true });
       }
+      expect(fams.has("spl_replication_lag_seconds")).toBe(true);
 
       // Every family on this daemon (off-host, fleet, dispatch, core, process) is in README "Metrics".
       const readme = readFileSync(join(import.meta.dir, "..", "README.md"), "utf8");
@@ -258,7 +263,7 @@ describe("off-host series and the README's list", () => {
         expect({ alert, found: at >= 0 }).toEqual({ alert, found: true });
         const expr = /expr: (.+)/.exec(section.slice(at))![1]!;
         const named = expr.match(/spl_[a-z_]+/g)!;
-        for (const n of named) expect({ alert, series: n, exported: fams.has(n) || n === "spl_offsite_replication_last_success_timestamp_seconds" }).toEqual({ alert, series: n, exported: true });
+        for (const n of named) expect({ alert, series: n, exported: fams.has(n) }).toEqual({ alert, series: n, exported: true });
       }
       if (promtool) {
         const rules = join(off, "alerts.yml");

@@ -25,16 +25,20 @@ async function pushJson(inst: Instance, env: Record<string, string> = {}): Promi
   return JSON.parse(r.stdout);
 }
 
+/** The snapshots `spl backup list --remote -o json` shows, newest first. */
 async function remoteCopies(inst: Instance, env: Record<string, string> = {}): Promise<any[]> {
   const r = await inst.spl(["backup", "list", "--remote", "-o", "json"], { env });
   expect(r.code).toBe(0);
-  return JSON.parse(r.stdout);
+  return JSON.parse(r.stdout).folders.flatMap((f: any) => f.copies).sort((a: any, b: any) => b.time_ms - a.time_ms);
 }
 
-/** Every file (relative path) under dir, temporaries included. */
-function filesUnder(dir: string): string[] {
+/** Every file (relative path) under dir, temporaries included; `segments/` (replication) left out unless asked. */
+function filesUnder(dir: string, segments = false): string[] {
   if (!existsSync(dir)) return [];
-  return (readdirSync(dir, { recursive: true }) as string[]).filter((f) => !existsSync(join(dir, f)) || !require("node:fs").statSync(join(dir, f)).isDirectory()).sort();
+  return (readdirSync(dir, { recursive: true }) as string[])
+    .filter((f) => !existsSync(join(dir, f)) || !require("node:fs").statSync(join(dir, f)).isDirectory())
+    .filter((f) => segments || !f.includes("/segments/"))
+    .sort();
 }
 
 describe("off-host backups to a file:/// directory", () => {
@@ -61,8 +65,14 @@ describe("off-host backups to a file:/// directory", () => {
     for (const f of copies) expect(f).toMatch(new RegExp(`^${key}/hub\\.db\\.\\d{8}-\\d{6}(-\\d+)?\\.bak\\.zst$`));
     const mine = p.url.slice(`file://${off}/`.length);
     expect(copies).toContain(mine);
-    const sum = readFileSync(join(off, `${mine}.sha256`), "utf8");
-    expect(sum).toBe(`${sha256File(join(off, mine))}  ${mine.split("/")[1]}\n`);
+    // sha256sum format, plus a comment line (ignored by sha256sum -c) declaring what it holds.
+    const sum = readFileSync(join(off, `${mine}.sha256`), "utf8").split("\n");
+    expect(sum[0]).toBe(`${sha256File(join(off, mine))}  ${mine.split("/")[1]}`);
+    const meta = JSON.parse(sum[1]!.slice("# spl ".length));
+    expect(meta).toMatchObject({ records: p.records, bytes: p.bytes, last_seq: p.last_seq });
+    const check = Bun.spawnSync(["sha256sum", "-c", "--strict", `${mine.split("/")[1]}.sha256`], { cwd: join(off, mine.split("/")[0]!) });
+    expect(check.stdout.toString()).toContain(": OK");
+    expect(check.exitCode).toBe(0);
 
     const list = await remoteCopies(inst);
     expect(list.map((c) => c.url).sort()).toEqual(copies.map((f) => `file://${join(off, f)}`).sort());
@@ -130,14 +140,14 @@ describe("off-host backups to a file:/// directory", () => {
     const r = await inst.spl(["restore", p.url]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`Restored ${p.url}`);
-    expect(r.stdout).toContain("sha256 and quick_check ok");
+    expect(r.stdout).toContain("sha256, every record id, and quick_check ok");
     await inst.start();
     const back = await threadIds(inst, "th_offsite_restore");
     expect([...back].sort()).toEqual([...ids].sort());
     await stopOk(inst);
   });
 
-  test("retention over simulated days: copies older than keep_days go, younger ones and the newest stay", async () => {
+  test("retention over simulated days: copies older than keep_days go, except the newest of them (a restore to the window's start needs it); younger ones and the newest stay", async () => {
     const inst = new Instance();
     const off = join(inst.root, "offsite");
     await initWith(inst, fileToml(off, "keep_days = 3"));
@@ -159,9 +169,9 @@ describe("off-host backups to a file:/// directory", () => {
     rmSync(first.url.slice("file://".length));
     rmSync(first.url.slice("file://".length) + ".sha256");
     const p = await pushJson(inst);
-    expect(p.deleted.map((u: string) => u.split("/").pop()).sort()).toEqual([names[10], names[5]].sort());
+    expect(p.deleted.map((u: string) => u.split("/").pop()).sort()).toEqual([names[10]]);
     const left = readdirSync(folder).filter((n) => n.endsWith(".zst")).sort();
-    expect(left).toEqual([names[2], names[1], p.url.split("/").pop()].sort());
+    expect(left).toEqual([names[5], names[2], names[1], p.url.split("/").pop()].sort());
 
     // keep_days = 0 with only old copies around: the newest (just pushed) always stays.
     writeFileSync(inst.path("config.toml"), readFileSync(inst.path("config.toml"), "utf8").replace("keep_days = 3", "keep_days = 0"));
@@ -205,16 +215,16 @@ describe("off-host backups to a file:/// directory", () => {
     expect(st.offsite.url).toBe(`file://${off}`);
     expect(st.offsite.every_secs).toBe(3600);
     expect(st.offsite.next_push_at).not.toBeNull();
-    expect(filesUnder(off).filter((f) => f.endsWith(".zst"))).toHaveLength(1);
+    expect(filesUnder(off).filter((f) => f.endsWith(".bak.zst"))).toHaveLength(1);
     await waitFor(() => logLines(inst).some((l) => l.msg === "off-host backup pushed"), 15_000, 50); // the log is flushed in batches
     const d = await inst.spl(["doctor", "-o", "json"]);
     const rows = JSON.parse(d.stdout).checks;
     expect(rows.find((c: any) => c.name === "off-host backup")).toMatchObject({ status: "pass" });
     expect(rows.find((c: any) => c.name === "off-host backup").detail).toContain("every 1h");
     expect(rows.find((c: any) => c.name === "last off-host push")).toMatchObject({ status: "pass" });
-    // Right after a push nothing says the backups are on this machine only, and one copy is "1 copy".
+    // Right after a push nothing says the backups are on this machine only, and one is "1 snapshot".
     expect(d.stdout).not.toContain("on this machine only");
-    expect(rows.find((c: any) => c.name === "off-host backup").detail).toMatch(/\(every 1h[^)]*, 1 copy\)$/);
+    expect(rows.find((c: any) => c.name === "off-host backup").detail).toMatch(/\(every 1h[^)]*, 1 snapshot\)$/);
     const text = await inst.spl(["status"]);
     expect(text.stdout).toContain(`Offsite:  file://${off} — last push ok`);
     await stopOk(inst);
@@ -311,7 +321,7 @@ describe("off-host backups to S3 (s3rver on loopback)", () => {
 
   test("upload cut off mid-way: the push fails and no final-named (partial) object exists", async () => {
     const inst = new Instance({ env: S3_ENV });
-    await initWith(inst, s3Toml(s3.port, "spl-backups"));
+    await initWith(inst, s3Toml(s3.port, "spl-backups", "continuous = false"));
     await inst.start();
     // Random text, so the compressed copy is far larger than what the relay lets through.
     for (let i = 0; i < 10; i++) {

@@ -39,6 +39,11 @@ export function homeKey(home: string): string {
   return "home-" + createHash("sha256").update(realHome(home)).digest("hex").slice(0, 12);
 }
 
+/** The off-host folder of a home's copies: its backup key (instance-…), else home-…. */
+export function remoteFolder(instanceDid: string | null, home: string): string {
+  return backupLocation({ instanceDid, home }).key ?? homeKey(home);
+}
+
 export function backupLocation(opts: { instanceDid: string | null; home: string; root?: string; homeFromEnv?: boolean }): BackupLocation {
   const root = opts.root ?? backupsRoot();
   const fromEnv = opts.homeFromEnv ?? Boolean(process.env.SYNCROPEL_HOME);

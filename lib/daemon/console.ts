@@ -291,11 +291,17 @@ function renderBackups(st, local) {
   rows(off, [
     ["destination", o.url, null, "offsite-url"],
     ["last push", last ? (last.ok ? "ok, " + ago(iso(last.at)) + (last.records !== undefined ? " (" + num(last.records) + " records)" : "") : "FAILED " + ago(iso(last.at)) + ": " + last.error) : "none yet", last ? (last.ok ? "ok" : "bad") : "warn", "offsite-last"],
-    ["last success", last && last.last_ok_at ? ago(iso(last.last_ok_at)) : last && last.ok ? ago(iso(last.at)) : "never", null, "offsite-success"],
+    ["last success", o.last_push_ok_at ? ago(iso(o.last_push_ok_at)) : "never", null, "offsite-success"],
     ["next push", o.pushing ? "pushing now" : o.next_push_at ? ago(iso(o.next_push_at)) : "—", null, "offsite-next"],
     ["every", Math.round(o.every_secs / 3600 * 10) / 10 + " h · keeps " + o.keep_days + " days"],
     ...(o.consecutive_failures ? [["failures in a row", String(o.consecutive_failures), "bad"]] : []),
+    ...(o.replication ? [replication(o.replication)] : []),
   ]);
+}
+
+function replication(r) {
+  const text = r.state + (r.behind_records ? ", " + num(r.behind_records) + " records (" + r.lag_secs.toFixed(1) + " s) not off-host yet" : "") + (r.last_ok_at ? ", last segment " + ago(iso(r.last_ok_at)) : "") + (r.last_error && r.consecutive_failures ? ": " + r.last_error.message : "");
+  return ["continuous", text, r.state === "failing" ? "bad" : r.state === "caught up" ? "ok" : null, "offsite-replication"];
 }
 
 function renderThreads(r) {

@@ -21,8 +21,8 @@ export interface Phases {
    */
   run<T>(label: string, totalBytes: number, work: () => T, passes?: number): T;
   /**
-   * A phase that yields (rebuild_from_store, a download): call update as work progresses, then
-   * end with what it went through (records, or bytes).
+   * A phase that yields (rebuild_from_store, downloads): call update as work progresses, then
+   * end with the amount done.
    */
   start(label: string, total: number, unit?: Unit): { update(done: number): void; end(done: number): void };
 }

@@ -56,7 +56,7 @@ function threadSummary(r: any): ThreadSummary {
 }
 
 /** Whether a record closes its thread (a fulfilling KNOW or a cancelling DO). */
-function closesThread(env: Envelope): boolean {
+export function closesThread(env: Pick<Envelope, "act" | "body">): boolean {
   return (env.act === "KNOW" && env.body.fulfills != null) || (env.act === "DO" && env.body.cancels != null);
 }
 

@@ -1,23 +1,29 @@
-// `spl backup push` (and the daemon's schedule, which runs it as a child process so a push never
-// stalls ingest): a verified snapshot (the `spl backup` pipeline), compressed with zstd, its
-// SHA-256 beside it, uploaded as <instance-key>/hub.db.<UTC stamp>.bak.zst (+ .sha256), then
-// retention. The result of the last attempt is kept in <home>/offsite.json for doctor and status.
-import { createHash } from "node:crypto";
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from "node:fs";
+// `spl backup push` (and the daemon's snapshot schedule, which runs it as a child process so a
+// push never stalls ingest): a verified snapshot (the `spl backup` pipeline), streamed through
+// zstd straight to the remote as <instance-key>/hub.db.<UTC stamp>.bak.zst with its .sha256 beside
+// it (declaring size, records, last sequence and, with continuous replication, the generation it
+// belongs to), then retention. Memory stays the same whatever the store's size: the snapshot is a
+// file, read, compressed, hashed and uploaded chunk by chunk. The result of the last attempt (and
+// the last success) is kept in <home>/offsite.json for status, doctor and metrics.
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig, sectionOf } from "../../config";
 import { isAlive } from "../../daemonctl/proc";
 import { UserError } from "../../errors";
 import { homePaths, type HomePaths } from "../../paths";
+import { quietPhases, type Phases } from "../../progress/phase";
+import { StoreReader } from "../../store/reader";
 import { writeFileAtomic } from "../fsutil";
-import { backupLocation, homeKey } from "../instance-key";
+import { remoteFolder } from "../instance-key";
 import { manualBackup, timestamp } from "../manual";
 import { OFFSITE_EXAMPLE, offsiteSection, type OffsiteConfig } from "./config";
-import { remoteFor, type Remote } from "./remote";
-import { quietPhases, type Phases } from "../../progress/phase";
+import { readFolders, type RemoteCopy } from "./listing";
+import { remoteFor } from "./aws-chain";
+import { continuesGeneration, readReplicaState } from "./replica-state";
+import { applyRetention } from "./retention";
+import { fileChunks, sumText, SUM, Tally, zstdCompress, type ObjectMeta } from "./transfer";
 
-export const COPY = /^hub\.db\.(\d{8}-\d{6})(-\d+)?\.bak\.zst$/;
-export const SUM = ".sha256";
+export { SUM };
 
 export interface PushResult {
   object: "offsite_push";
@@ -27,9 +33,11 @@ export interface PushResult {
   bytes: number;
   compressed_bytes: number;
   sha256: string;
+  last_seq: number;
+  generation: string | null;
   written_at: string;
   deleted: string[];
-  ms: { snapshot: number; compress: number; upload: number };
+  ms: { snapshot: number; upload: number };
 }
 
 export interface LastPush {
@@ -38,26 +46,31 @@ export interface LastPush {
   url?: string;
   records?: number;
   error?: string;
-  /** When a push last succeeded (this one's `at` when ok; carried over a failure). */
-  last_ok_at?: string;
+  /** The last push that succeeded (this one, or an earlier one when this one failed). */
+  last_ok_at?: string | null;
+  last_ok_url?: string | null;
 }
-
-/** The last success a push that failed at `at` carries over from the one before it. */
-export const lastOkAt = (prev: LastPush | null): string | undefined => (prev?.ok ? prev.at : prev?.last_ok_at);
 
 export const statusFile = (paths: HomePaths) => join(paths.home, "offsite.json");
 
 export function readLastPush(paths: HomePaths): LastPush | null {
   try {
-    return JSON.parse(readFileSync(statusFile(paths), "utf8"));
+    const last = JSON.parse(readFileSync(statusFile(paths), "utf8")) as LastPush;
+    if (last.ok && last.last_ok_at === undefined) (last.last_ok_at = last.at), (last.last_ok_url = last.url ?? null); // from an older spl
+    return last;
   } catch {
     return null;
   }
 }
 
-function writeLastPush(paths: HomePaths, last: LastPush) {
+/** Records the outcome of a push, keeping the time of the last success across failures. */
+export function writeLastPush(paths: HomePaths, last: LastPush): void {
+  const prev = readLastPush(paths);
+  const full: LastPush = last.ok
+    ? { ...last, last_ok_at: last.at, last_ok_url: last.url ?? null }
+    : { ...last, last_ok_at: prev?.last_ok_at ?? null, last_ok_url: prev?.last_ok_url ?? null };
   try {
-    writeFileAtomic(statusFile(paths), JSON.stringify(last) + "\n");
+    writeFileAtomic(statusFile(paths), JSON.stringify(full) + "\n");
   } catch {}
 }
 
@@ -66,17 +79,6 @@ export function offsiteConfig(paths = homePaths()): OffsiteConfig {
   if (!c) throw new UserError(`off-host backups are not configured in ${paths.config}`, `add ${OFFSITE_EXAMPLE}`);
   return c;
 }
-
-/** "20261127-120000" → ms since the epoch (UTC). */
-export function stampTime(stamp: string): number {
-  const [d, t] = stamp.split("-") as [string, string];
-  return Date.UTC(+d.slice(0, 4), +d.slice(4, 6) - 1, +d.slice(6, 8), +t.slice(0, 2), +t.slice(2, 4), +t.slice(4, 6));
-}
-
-export const sha256 = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
-
-/** The sidecar's text, in `sha256sum` format so `sha256sum -c` checks a downloaded copy too. */
-export const sumText = (hex: string, name: string) => `${hex}  ${name}\n`;
 
 const PUSH_WAIT_MS = 30 * 60_000;
 
@@ -115,7 +117,6 @@ function removeStaleWorkDirs(home: string) {
   }
 }
 
-/** `phases`: on a terminal, a live line and a finished line per step (snapshot, compress, upload). */
 export async function pushOffsite(opts: { now?: Date; phases?: Phases } = {}): Promise<PushResult> {
   const paths = homePaths();
   const cfg = offsiteConfig(paths);
@@ -123,14 +124,27 @@ export async function pushOffsite(opts: { now?: Date; phases?: Phases } = {}): P
   const at = new Date();
   try {
     const r = await push(paths, cfg, opts.now ?? at, opts.phases ?? quietPhases);
-    writeLastPush(paths, { at: at.toISOString(), ok: true, url: r.url, records: r.records, last_ok_at: at.toISOString() });
+    writeLastPush(paths, { at: at.toISOString(), ok: true, url: r.url, records: r.records });
     return r;
   } catch (err) {
     const msg = err instanceof UserError ? err.oneLine : (err as Error).message;
-    writeLastPush(paths, { at: at.toISOString(), ok: false, error: msg, last_ok_at: lastOkAt(readLastPush(paths)) });
+    writeLastPush(paths, { at: at.toISOString(), ok: false, error: msg });
     throw err;
   } finally {
     release();
+  }
+}
+
+/** What a snapshot file holds beyond its facts: its last record, and the generation it continues. */
+function snapshotMeta(file: string, paths: HomePaths, cfg: OffsiteConfig, folder: string): Omit<ObjectMeta, "bytes"> {
+  const reader = StoreReader.open(file, "immutable");
+  try {
+    const last = reader.db.query("SELECT seq, id, created_at FROM records ORDER BY seq DESC LIMIT 1").get() as { seq: number; id: string; created_at: number } | null;
+    const st = readReplicaState(paths);
+    const generation = st && st.url === cfg.url && st.folder === folder && continuesGeneration(reader.db, st) ? st.generation : undefined;
+    return { records: reader.recordCount(), last_seq: last?.seq ?? 0, last_id: last?.id ?? null, last_at: last?.created_at, ...(generation ? { generation } : {}) };
+  } finally {
+    reader.close();
   }
 }
 
@@ -146,26 +160,24 @@ async function push(paths: HomePaths, cfg: OffsiteConfig, now: Date, phases: Pha
       return d;
     };
     const snap = await manualBackup({ out: join(tmpDir, "hub.db.bak"), phases });
-    const ms = { snapshot: lap(), compress: 0, upload: 0 };
-    // One call each (Bun's zstd and the upload take whole buffers): a finished line with the rate.
-    const compressing = phases.start("compress", snap.bytes, "bytes");
-    const data = Bun.zstdCompressSync(readFileSync(snap.path), { level: 3 });
-    compressing.end(snap.bytes);
-    rmSync(snap.path, { force: true });
-    const hex = sha256(data);
-    ms.compress = lap();
+    const ms = { snapshot: lap(), upload: 0 };
+    const folder = remoteFolder(snap.instance_did, paths.home);
+    const meta: ObjectMeta = { bytes: statSync(snap.path).size, ...snapshotMeta(snap.path, paths, cfg, folder) };
 
-    const folder = keyFolder(snap.instance_did, paths);
     // A second push within the same second gets hub.db.<stamp>-2.bak.zst, never the same name.
     const taken = new Set((await remote.list(`${folder}/`)).map((o) => o.key));
     let name = `hub.db.${timestamp(now)}.bak.zst`;
     for (let i = 2; taken.has(`${folder}/${name}`); i++) name = `hub.db.${timestamp(now)}-${i}.bak.zst`;
     const key = `${folder}/${name}`;
-    const uploading = phases.start("upload", data.length, "bytes");
-    // The data first, the checksum after it: a copy counts only once both exist.
-    await remote.put(key, data);
-    await remote.put(key + SUM, new TextEncoder().encode(sumText(hex, name)));
-    uploading.end(data.length);
+    // Read, compress, hash and upload in one pass; the data first, the checksum after it: a
+    // copy counts only once both exist.
+    const read = new Tally();
+    const sent = new Tally();
+    const bar = phases.start("compress and upload", meta.bytes, "bytes");
+    await remote.putStream(key, sent.tap(zstdCompress(read.tap(fileChunks(snap.path), bar.update))));
+    bar.end(read.bytes);
+    if (read.bytes !== meta.bytes) throw new UserError(`the snapshot changed while it was uploaded (${read.bytes} of ${meta.bytes} bytes read)`, "try again");
+    await remote.put(key + SUM, new TextEncoder().encode(sumText(sent.digest(), name, meta)));
     ms.upload = lap();
     const deleted = await applyRetention(remote, folder, cfg.keepDays, now.getTime());
     return {
@@ -173,9 +185,11 @@ async function push(paths: HomePaths, cfg: OffsiteConfig, now: Date, phases: Pha
       url: remote.urlOf(key),
       records: snap.records,
       threads: snap.threads,
-      bytes: snap.bytes,
-      compressed_bytes: data.length,
-      sha256: hex,
+      bytes: meta.bytes,
+      compressed_bytes: sent.bytes,
+      sha256: sent.digest(),
+      last_seq: meta.last_seq ?? 0,
+      generation: meta.generation ?? null,
       written_at: now.toISOString(),
       deleted,
       ms,
@@ -185,67 +199,13 @@ async function push(paths: HomePaths, cfg: OffsiteConfig, now: Date, phases: Pha
   }
 }
 
-/** The remote folder of this home's copies: its backup key (instance-…), else home-…. */
-function keyFolder(did: string | null, paths: HomePaths): string {
-  return backupLocation({ instanceDid: did, home: paths.home }).key ?? homeKey(paths.home);
-}
 
-export interface RemoteCopy {
-  url: string;
-  key: string;
-  folder: string;
-  name: string;
-  written_at: string;
-  time_ms: number;
-  bytes: number;
-  /** false when the .sha256 beside it is missing (an interrupted push): restore refuses it. */
-  checksum: boolean;
-}
-
-/** Copies under the remote, newest first (`folder` limits it to one instance's folder). */
-export async function listCopies(remote: Remote, folder = ""): Promise<RemoteCopy[]> {
-  const objects = await remote.list(folder ? `${folder}/` : "");
-  const keys = new Set(objects.map((o) => o.key));
-  const copies: RemoteCopy[] = [];
-  for (const o of objects) {
-    const name = o.key.slice(o.key.lastIndexOf("/") + 1);
-    const m = COPY.exec(name);
-    if (!m) continue;
-    const time = stampTime(m[1]!) + Number(m[2]?.slice(1) ?? 1) - 1; // -2, -3: later within that second
-    copies.push({
-      url: remote.urlOf(o.key),
-      key: o.key,
-      folder: o.key.slice(0, Math.max(0, o.key.lastIndexOf("/"))),
-      name,
-      written_at: new Date(time).toISOString(),
-      time_ms: time,
-      bytes: o.bytes,
-      checksum: keys.has(o.key + SUM),
-    });
-  }
-  return copies.sort((a, b) => b.time_ms - a.time_ms);
-}
-
-/**
- * Deletes this folder's copies older than keepDays, never the newest complete copy (the one
- * just pushed), so a clock jump or keep_days = 0 cannot leave the folder empty.
- */
-export async function applyRetention(remote: Remote, folder: string, keepDays: number, nowMs: number): Promise<string[]> {
-  const copies = await listCopies(remote, folder);
-  const newest = copies.find((c) => c.checksum);
-  const deleted: string[] = [];
-  for (const c of copies) {
-    if (c === newest || nowMs - c.time_ms <= keepDays * 86400_000) continue;
-    await remote.delete(c.key + SUM);
-    await remote.delete(c.key);
-    deleted.push(c.url);
-  }
-  return deleted;
-}
-
-/** What `spl backup list --remote` shows: every copy under the configured URL. */
-export async function listRemote(): Promise<{ url: string; copies: RemoteCopy[] }> {
+/** What `spl backup list --remote` shows: every copy and segment under the configured URL. */
+export async function listRemote() {
   const paths = homePaths();
   const cfg = offsiteConfig(paths);
-  return { url: cfg.url, copies: await listCopies(remoteFor(cfg.url, paths, cfg)) };
+  const remote = remoteFor(cfg.url, paths, cfg);
+  return { url: cfg.url, remote, folders: await readFolders(remote) };
 }
+
+export type { RemoteCopy };
