@@ -91,7 +91,7 @@ export function threadRoutes(state: DaemonState) {
         state.gate.checkRead(caller, params.id!);
         const s = state.store.threadState(params.id!);
         if (!s) throw noThread(params.id!);
-        return json(200, s);
+        return json(200, statusOf(s));
       },
     ),
   ];
