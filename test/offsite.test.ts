@@ -218,6 +218,9 @@ describe("off-host backups to a file:/// directory", () => {
     expect(rows.find((c: any) => c.name === "off-host backup")).toMatchObject({ status: "pass" });
     expect(rows.find((c: any) => c.name === "off-host backup").detail).toContain("every 1h");
     expect(rows.find((c: any) => c.name === "last off-host push")).toMatchObject({ status: "pass" });
+    // Right after a push nothing says the backups are on this machine only, and one is "1 snapshot".
+    expect(d.stdout).not.toContain("on this machine only");
+    expect(rows.find((c: any) => c.name === "off-host backup").detail).toMatch(/\(every 1h[^)]*, 1 snapshot\)$/);
     const text = await inst.spl(["status"]);
     expect(text.stdout).toContain(`Offsite:  file://${off} — last push ok`);
     await stopOk(inst);
