@@ -67,6 +67,11 @@ function toKv(raw: any): KeyValue {
   return { key: unb64(raw?.key), value: unb64(raw?.value), createRevision: num(raw?.create_revision), modRevision: num(raw?.mod_revision), lease: String(raw?.lease ?? "0") };
 }
 
+/** The keys a transaction's range operation read (one of `txn(...).responses`). */
+export function rangeOf(response: any): KeyValue[] {
+  return (response?.response_range?.kvs ?? []).map(toKv);
+}
+
 /** A comparison of a transaction (etcd's Compare message), by key. */
 export type Compare =
   | { key: string; target: "CREATE"; createRevision: number; result?: "EQUAL" | "GREATER" | "LESS" | "NOT_EQUAL" }

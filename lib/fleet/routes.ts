@@ -35,6 +35,8 @@ export function fleetStatus(host: Host, fleet: FleetView, f: Fleet) {
     freezes: control?.freezes ?? [],
     emergency: control?.emergency ?? { active: false, reason: null, issued_by: null, issued_at_unix: null },
     pending_fanouts: host.find(FANOUTS)?.pending() ?? [],
+    // With [fleet.etcd]: who the key names, since when, and whether etcd answers (README "Automatic failover with etcd").
+    ...(f.election ? { election: f.election.status() } : {}),
   };
 }
 
@@ -85,12 +87,18 @@ export function fleetRoutes(host: Host, fleet: FleetView, f: Fleet) {
   const mustCoordinate = () => {
     const deposed = f.epochs.deposedBy();
     if (deposed) throw new ApiError(409, "COORDINATOR_DEPOSED", `this member is no longer the fleet's coordinator: ${deposed.url ?? "another member"} holds epoch ${deposed.epoch} — run it there`, { coordinator_url: deposed.url, epoch: deposed.epoch });
-    if (member.role !== "coordinator") throw new ApiError(409, "NOT_COORDINATOR", `this member is a worker of ${f.heartbeat.status.target} — run it on the coordinator`, { coordinator_url: f.heartbeat.status.target });
+    const at = f.heartbeat.status.target;
+    if (member.role !== "coordinator" || !f.epochs.coordinating()) throw new ApiError(409, "NOT_COORDINATOR", at ? `this member is a worker of ${at} — run it on the coordinator` : "this member is not the fleet's coordinator, and none is elected now — see 'spl fleet status' and 'spl doctor'", { coordinator_url: at });
+  };
+  /** A worker answers for its coordinator; an elected one with none to ask (or that does not answer) answers itself, saying so. */
+  const status = async () => {
+    const at = f.heartbeat.status.target;
+    if (member.role !== "worker" || (!at && f.election)) return json(200, fleetStatus(host, fleet, f));
+    if (!f.election) return fromCoordinator(host, at!);
+    return fromCoordinator(host, at!).catch((err) => (err instanceof ApiError ? json(200, { ...fleetStatus(host, fleet, f), coordinator_unreachable: err.message }) : Promise.reject(err)));
   };
   return [
-    route({ method: "GET", path: "/v1/fleet/status", cls: "fleet_read", doc: { summary: "The fleet: members and their status, counts, freezes, emergency stop, epoch (a worker asks its coordinator)" } }, () =>
-      member.role === "worker" ? fromCoordinator(host, f.heartbeat.status.target!) : json(200, fleetStatus(host, fleet, f)),
-    ),
+    route({ method: "GET", path: "/v1/fleet/status", cls: "fleet_read", doc: { summary: "The fleet: members and their status, counts, freezes, emergency stop, epoch (a worker asks its coordinator)" } }, status),
     route({ method: "GET", path: "/v1/fleet/member", cls: "fleet_read", doc: { summary: "This daemon's place in the fleet: role, epoch, coordinator, last acknowledged beat" } }, () => {
       const control = host.find(KILL_SWITCH);
       const deposed = f.epochs.deposedBy();
@@ -102,7 +110,7 @@ export function fleetRoutes(host: Host, fleet: FleetView, f: Fleet) {
         name: f.name(),
         endpoint: member.endpoint,
         coordinator_url: member.role === "worker" ? f.heartbeat.status.target : member.coordinatorUrl,
-        configured_coordinator_url: member.coordinatorUrl,
+        configured_coordinator_url: f.configuredCoordinatorUrl,
         heartbeat_interval_secs: member.role === "worker" ? f.heartbeat.status.intervalSecs : member.heartbeatSecs,
         epoch: known.epoch,
         coordinator_did: known.did,
@@ -115,6 +123,7 @@ export function fleetRoutes(host: Host, fleet: FleetView, f: Fleet) {
         control_pending: f.sync.pending(),
         freezes: control?.freezes ?? [],
         emergency: control?.emergency ?? { active: false, reason: null, issued_by: null, issued_at_unix: null },
+        ...(f.election ? { election: f.election.status() } : {}),
       }), f);
     }),
     route({ method: "POST", path: "/v1/fleet/heartbeat", cls: "record_write", maxBody: HEARTBEAT_BODY, hot: true, doc: { summary: "A member's heartbeat (its member credential; the body's did is the caller's)", body: "{did, name, endpoint, role, version, uptime_secs, active_dispatches, store_records, health, sent_at_unix}" } }, ({ caller, body }) => {
