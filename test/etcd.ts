@@ -6,6 +6,7 @@
 //   const etcd = await EtcdCluster.start(3);
 //   etcd.endpoints;                          // ["http://127.0.0.1:P1", ...]
 //   etcd.kill(1); await etcd.restart(1); etcd.destroy();
+//   etcd.kill(0); etcd.kill(1); etcd.kill(2); await etcd.restart(0, 1, 2);   // the whole cluster down and back
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -81,8 +82,9 @@ export class EtcdCluster {
     this.procs[i] = null;
   }
 
-  async restart(i: number): Promise<void> {
-    this.launch(i, "existing");
+  /** Starts members again (with their data) and waits until every running one is healthy. */
+  async restart(...members: number[]): Promise<void> {
+    for (const i of members) this.launch(i, "existing");
     await this.healthy();
   }
 

@@ -7,7 +7,7 @@ import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import type { EtcdCluster } from "./etcd";
-import { Instance, isAlive, track, waitFor } from "./harness";
+import { Instance, isAlive, processGone, track, waitFor } from "./harness";
 
 export interface MemberOptions {
   candidate?: boolean;
@@ -57,8 +57,9 @@ export function etcdFleet(etcd: EtcdCluster, names: readonly string[], o: FleetO
     writeFileSync(m.path("secrets", "fleet_token"), `${join_}\n`, { mode: 0o600 });
   }
 
+  /** What a member says of itself, or null when it does not answer within 3 s (down, or stopped with SIGSTOP). */
   const self = async (m: Member) => {
-    const r = await m.socket("GET", "/v1/fleet/member").catch(() => null);
+    const r = await Promise.race([m.socket("GET", "/v1/fleet/member").catch(() => null), Bun.sleep(3000).then(() => null)]);
     return r?.status === 200 ? r.json : null;
   };
 
@@ -78,10 +79,11 @@ export function etcdFleet(etcd: EtcdCluster, names: readonly string[], o: FleetO
     async startAll() {
       for (const name of names) await fleet.start(name);
     },
-    /** kill -9 (the member stays in the map; start() brings it back with its home). */
-    kill(name: string) {
+    /** kill -9, once it is gone (the member stays in the map; start() brings it back with its home). */
+    async kill(name: string) {
       const m = members.get(name)!;
       if (isAlive(m.pid)) process.kill(m.pid, "SIGKILL");
+      await processGone(m.pid);
     },
     self,
     /** What each running member says of itself: role, epoch, who it follows. */

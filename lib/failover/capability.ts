@@ -21,7 +21,7 @@ import { failoverRows } from "./doctor";
 import { Election } from "./election";
 import { FanoutState } from "./fanouts";
 import { keys } from "./keys";
-import { watchMembers } from "./members";
+import { present, watchMembers } from "./members";
 
 const STEER_TOPICS = new Set(["fanout_retry_subtask", "fanout_cancel"]);
 
@@ -52,6 +52,7 @@ export const failoverCapability: Capability = {
     const control = new ControlKeys({ host, etcd, keys: k });
     let fanouts: FanoutState;
     let members: AbortController | null = null;
+    let membersFrom = 0;
     const election = new Election({
       host,
       etcd,
@@ -67,11 +68,16 @@ export const failoverCapability: Capability = {
       notEligible: () => seat().eligibility().notEligible,
       knownEpoch: () => host.use(FLEET).epoch().epoch,
       hooks: {
-        beforeOffice: (epoch) => fanouts.takeOffice(epoch),
+        async beforeOffice(epoch) {
+          await fanouts.takeOffice(epoch);
+          const now = await present(etcd, k);
+          membersFrom = now.revision + 1;
+          return now.dids;
+        },
         office(epoch) {
           fanouts.office(epoch);
           members?.abort();
-          members = epoch === null ? null : watchMembers(etcd, k, (did) => seat().lapsed(did));
+          members = epoch === null ? null : watchMembers(etcd, k, membersFrom, (did) => seat().lapsed(did));
         },
         control: (events) => void control.bringIn(events),
         reconnected() {

@@ -56,7 +56,7 @@ export class ControlKeys {
     if (this.publishing) return;
     this.publishing = true;
     try {
-      for (const r of [...this.pending.values()]) {
+      for (let r = this.pending.values().next().value; r; r = this.pending.values().next().value) {
         await this.put(r);
         this.pending.delete(r.id);
       }

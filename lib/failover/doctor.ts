@@ -15,8 +15,8 @@ const ago = (unix: number) => formatDuration(Math.max(0, Math.floor(Date.now() /
 /** The row naming the coordinator (or that none is elected), from what the election says. */
 export function coordinatorRow(s: Pick<ElectionStatus, "coordinator" | "candidate">, candidates: string): CheckResult {
   const c = s.coordinator;
-  if (c) return pass("fleet coordinator", `${c.name} at ${c.url}, epoch ${c.epoch} (elected in etcd ${ago(c.since_unix)} ago)`);
-  return warn("fleet coordinator", `none elected now — a candidate takes the key within lease_ttl_secs of it being free; ${candidates}`);
+  if (c) return pass("fleet election", `${c.name} at ${c.url}, epoch ${c.epoch} (elected in etcd ${ago(c.since_unix)} ago)`);
+  return warn("fleet election", `none elected now — a candidate takes the key within lease_ttl_secs of it being free; ${candidates}`);
 }
 
 export const failoverRows: Check = async (ctx) => {

@@ -19,8 +19,8 @@ import { VERSION } from "../version";
 import { type Keys, parseJson } from "./keys";
 
 export interface ElectionHooks {
-  /** Before this member takes office at `epoch`: the fan-outs' state comes in (fanouts.ts). */
-  beforeOffice(epoch: number): Promise<void>;
+  /** Before this member takes office at `epoch`: the fan-outs' state comes in (fanouts.ts); the members holding a key now. */
+  beforeOffice(epoch: number): Promise<ReadonlySet<string>>;
   /** This member's term began (`epoch`) or ended (null). */
   office(epoch: number | null): void;
   /** A control key's value now (a full listing, or a watch event). */
@@ -274,13 +274,13 @@ export class Election {
     this.taking = true;
     const k = this.o.keys;
     try {
-      await this.o.hooks.beforeOffice(epoch);
+      const present = await this.o.hooks.beforeOffice(epoch);
       const won = this.won;
       if (!won || won.epoch !== epoch || won.resigning || !this.fresh()) return;
       const since = Math.floor(Date.now() / 1000);
       this.term = { epoch, since };
       const self = this.o.self();
-      await this.o.seat().takeOffice({ epoch, did: self.did, endpoint: self.endpoint }, () => this.fresh() && this.term?.epoch === epoch);
+      await this.o.seat().takeOffice({ epoch, did: self.did, endpoint: self.endpoint }, () => this.fresh() && this.term?.epoch === epoch, present);
       const ready = { ...won.value, since_unix: since, ready: true };
       const r = await this.o.etcd.txn([{ key: k.coordinator, target: "CREATE", createRevision: epoch }], [{ put: { key: k.coordinator, value: JSON.stringify(ready), lease: this.lease!.id } }]);
       if (!r.succeeded) return this.stepDown("its coordinator key was gone before it could mark it ready");

@@ -67,8 +67,11 @@ export interface ElectionView {
 
 /** What the election may do to this member's place in the fleet (the fleet provides it). */
 export interface FleetSeat {
-  /** This member won `e`: it acts as coordinator while `fresh()` holds (registry event, its credentials, liveness). */
-  takeOffice(e: Win, fresh: () => boolean): Promise<void>;
+  /**
+   * This member won `e`: it acts as coordinator while `fresh()` holds (registry event, its
+   * credentials, liveness). Members not in `present` (no membership key) count as lapsed from the start.
+   */
+  takeOffice(e: Win, fresh: () => boolean, present: ReadonlySet<string>): Promise<void>;
   /** It stops acting as coordinator at once: forwarding, spawning, answering beats and joins. */
   stepDown(why: string): void;
   /** Another member coordinates at that epoch (null: none is elected now); this one beats to it. */

@@ -183,12 +183,13 @@ export function createFleet(host: Host, epochSource: EpochSource = configEpochs)
 
   /** What an election (lib/failover) may do to this member's role: the only way it changes while the daemon runs. */
   const seat: FleetSeat = {
-    async takeOffice(e, fresh) {
+    async takeOffice(e, fresh, present) {
       epochs.hold(e, fresh);
       member.role = "coordinator";
       member.coordinatorUrl = member.endpoint;
       heartbeat.target(null);
       liveness.reset(host.now());
+      for (const m of registry.members()) if (m.did !== host.instanceDid && !present.has(m.did)) liveness.lapsed(m.did, host.now());
       await becomeCoordinator(e, "etcd");
     },
     stepDown(why) {

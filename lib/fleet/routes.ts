@@ -26,7 +26,7 @@ export function fleetStatus(host: Host, fleet: FleetView, f: Fleet) {
   const deposed = f.epochs.deposedBy();
   return {
     object: "fleet_status",
-    coordinator_url: member.coordinatorUrl ?? member.endpoint,
+    coordinator_url: member.coordinatorUrl ?? (f.election ? "(none elected)" : member.endpoint),
     heartbeat_interval_secs: member.heartbeatSecs,
     epoch: f.epochs.held?.epoch ?? f.epochs.current.epoch,
     deposed: deposed ? { coordinator_url: deposed.url, epoch: deposed.epoch } : null,
