@@ -12,10 +12,9 @@
 // so the key goes at once, after the fleet's draining beat).
 import type { Capability, Host } from "../capability";
 import { ApiError } from "../api/http";
-import { EtcdClient } from "../etcd/client";
 import { ELECTION, FANOUT_LEDGER, FLEET, FLEET_SEAT, type FleetSeat } from "../fleet/contract";
 import { fleetSection } from "../fleet/config";
-import { etcdSection, readEtcdPassword, type EtcdConfig } from "./config";
+import { etcdClient, etcdSection } from "./config";
 import { ControlKeys } from "./control-keys";
 import { failoverRows } from "./doctor";
 import { Election } from "./election";
@@ -25,18 +24,6 @@ import { present, watchMembers } from "./members";
 
 const STEER_TOPICS = new Set(["fanout_retry_subtask", "fanout_cancel"]);
 
-/** The etcd client a member (or the doctor) uses: per-call timeouts a sixth of the lease, so a renewal and two more tries fit in half of it. */
-export function etcdClient(c: EtcdConfig): EtcdClient {
-  return new EtcdClient({
-    endpoints: c.endpoints,
-    caFile: c.caFile ?? undefined,
-    certFile: c.certFile ?? undefined,
-    keyFile: c.keyFile ?? undefined,
-    username: c.username ?? undefined,
-    password: readEtcdPassword(c),
-    timeoutMs: Math.min(3000, Math.max(500, (c.leaseTtlSecs * 1000) / 6)),
-  });
-}
 
 export const failoverCapability: Capability = {
   name: "failover",

@@ -10,6 +10,7 @@
 // Without this table the fleet is as README "Fleet" describes (a coordinator by config).
 import { readFileSync } from "node:fs";
 import type { ConfigSection } from "../config";
+import { EtcdClient } from "../etcd/client";
 import { UserError } from "../errors";
 
 export interface EtcdConfig {
@@ -82,3 +83,16 @@ export const etcdSection: ConfigSection<EtcdConfig | null> = {
   parse: (raw, file) => parseEtcdConfig(raw, file),
   show: (c) => c && { endpoints: c.endpoints, prefix: c.prefix, ca_file: c.caFile, cert_file: c.certFile, key_file: c.keyFile, username: c.username, password_file: c.passwordFile, lease_ttl_secs: c.leaseTtlSecs },
 };
+
+/** The etcd client a member (or the doctor) uses: per-call timeouts a sixth of the lease, so a renewal and two more tries fit in half of it. */
+export function etcdClient(c: EtcdConfig): EtcdClient {
+  return new EtcdClient({
+    endpoints: c.endpoints,
+    caFile: c.caFile ?? undefined,
+    certFile: c.certFile ?? undefined,
+    keyFile: c.keyFile ?? undefined,
+    username: c.username ?? undefined,
+    password: readEtcdPassword(c),
+    timeoutMs: Math.min(3000, Math.max(500, (c.leaseTtlSecs * 1000) / 6)),
+  });
+}

@@ -7,7 +7,7 @@ import { sectionOf } from "../config";
 import { type Check, type CheckResult, fail, pass, warn } from "../doctor/types";
 import type { ElectionStatus } from "../fleet/contract";
 import { fleetSection } from "../fleet/config";
-import { etcdSection } from "./config";
+import { etcdClient, etcdSection } from "./config";
 import { keys, parseJson } from "./keys";
 
 const ago = (unix: number) => formatDuration(Math.max(0, Math.floor(Date.now() / 1000) - unix));
@@ -34,7 +34,6 @@ export const failoverRows: Check = async (ctx) => {
   }
   // No daemon of this home answers: ask etcd from here.
   try {
-    const { etcdClient } = await import("./capability");
     const kv = await etcdClient(config).get(keys(config.prefix).coordinator);
     const v = kv ? parseJson(kv.value) : null;
     const coordinator = v?.ready ? { did: String(v.did), name: String(v.name), url: String(v.endpoint), epoch: kv!.createRevision, since_unix: Number(v.since_unix) || 0 } : null;
