@@ -68,5 +68,5 @@ test.skipIf(why !== null)(`docker-compose.etcd.yml: three etcd members and three
     () => spl.map((n) => { const s = status(n); return s ? `${s.election?.coordinator?.name ?? "none"}@${s.election?.coordinator?.epoch ?? 0}:${s.counts.live} live` : "no answer"; }),
     { timeoutMs: 90_000, stepMs: 250, until: (v) => new Set(v).size === 1 && !v[0]!.startsWith("none") && v[0]!.endsWith(":3 live") },
   );
-  expect(spl).toContain(seen[0]!.split("@")[0]);
+  expect(spl).toContain(seen[0]!.split("@")[0]!);
 });

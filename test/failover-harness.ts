@@ -20,6 +20,8 @@ export interface FleetOptions {
   heartbeatSecs?: number;
   failClosedSecs?: number;
   members?: Record<string, MemberOptions>;
+  /** More [fleet.etcd] keys for every member (TOML values, e.g. { username: '"spl"' }). */
+  etcdKeys?: Record<string, string>;
 }
 
 export type Member = Instance & { readonly name: string; pid: number };
@@ -50,6 +52,7 @@ export function etcdFleet(etcd: EtcdCluster, names: readonly string[], o: FleetO
         `endpoints = ${JSON.stringify(mo.endpoints ?? etcd.endpoints)}`,
         `prefix = "${prefix}"`,
         `lease_ttl_secs = ${ttl}`,
+        ...Object.entries(o.etcdKeys ?? {}).map(([k, v]) => `${k} = ${v}`),
         "",
       ].join("\n"),
     );
