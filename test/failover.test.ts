@@ -14,7 +14,8 @@
 //   - a coordinator cut off from the etcd majority (its only etcd member down) steps down, the
 //     others elect; back, it follows;
 //   - etcd with authentication: members elect with username and password_file; a wrong password
-//     is named by status and doctor.
+//     is named by status and doctor; etcd over TLS with client certificates (ca_file, cert_file,
+//     key_file), a member without one refused.
 // Skips, saying why, where etcd is not installed.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -334,6 +335,39 @@ describe.skipIf(why !== null)(`etcd with authentication${why ? ` (skipped: ${why
       for (const f of fleets.splice(0)) await f.stopAll().catch(() => {});
       own.destroy();
       rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
+});
+
+const noTls = why ?? (Bun.which("openssl") ? null : "no openssl to make the private CA");
+describe.skipIf(noTls !== null)(`etcd over TLS with client certificates${noTls ? ` (skipped: ${noTls})` : ""}`, () => {
+  test("members elect with [fleet.etcd] ca_file, cert_file and key_file; one without a client certificate is refused and says so", async () => {
+    const pki = mkdtempSync(join(tmpdir(), "spl-etcd-tls-"));
+    const openssl = (...args: string[]) => {
+      const r = Bun.spawnSync(["openssl", ...args], { cwd: pki, stdout: "pipe", stderr: "pipe" });
+      if (r.exitCode !== 0) throw new Error(`openssl ${args.join(" ")}: ${r.stderr}`);
+    };
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=etcd-ca");
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "node.key", "-out", "node.csr", "-subj", "/CN=127.0.0.1");
+    writeFileSync(join(pki, "ext"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n");
+    openssl("x509", "-req", "-in", "node.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "node.pem", "-days", "2", "-extfile", "ext");
+    const tls = { ca: join(pki, "ca.pem"), cert: join(pki, "node.pem"), key: join(pki, "node.key") };
+    const own = await EtcdCluster.start(1, tls);
+    try {
+      const fleet = etcdFleet(own, ["s", "t"], { etcdKeys: { ca_file: JSON.stringify(tls.ca), cert_file: JSON.stringify(tls.cert), key_file: JSON.stringify(tls.key) } });
+      fleets.push(fleet);
+      await fleet.startAll();
+      await fleet.agreed();
+      const bare = etcdFleet(own, ["n"], { etcdKeys: { ca_file: JSON.stringify(tls.ca) } });
+      fleets.push(bare);
+      await bare.startAll();
+      const n = bare.get("n");
+      await waitFor("n (no client certificate) to say etcd does not answer it", () => bare.self(n), { until: (x) => x?.election?.reachable === false && x.role === "worker" });
+      expect((await n.spl(["doctor"])).stdout).toMatch(/✗ fleet etcd .*etcd is unreachable/);
+    } finally {
+      for (const f of fleets.splice(0)) await f.stopAll().catch(() => {});
+      own.destroy();
+      rmSync(pki, { recursive: true, force: true });
     }
   }, 180_000);
 });
