@@ -11,6 +11,9 @@ import { repeatedQueryParam } from "../lib/api/query";
 import type { Gate } from "../lib/daemon/access";
 import { json, parseJson } from "../lib/api/http";
 import { prepareRecord, sealRecord } from "../lib/records/envelope";
+import { NO_QUERY, RecordInput } from "../lib/api/schema";
+import { queryChecker } from "../lib/api/validate";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { toWire } from "../lib/records/wire";
 import { inProcessDaemon } from "../test/app-harness";
 import { benchRecord } from "./loadgen";
@@ -77,6 +80,11 @@ export async function benchProfile(): Promise<Record<string, string | number>> {
     f.push(["parse: UTF-8, JSON.parse, I-JSON check", stage(ROUNDS, (i) => parseJson(bytes[i]!))]);
     const parsed = bytes.map((b) => parseJson(b));
     f.push(["validation + canonical body", stage(ROUNDS, (i) => prepareRecord(parsed[i]))]);
+    // The ingest routes declare RecordInput for the document; envelope.ts (above) is their check.
+    const noQuery = queryChecker(NO_QUERY);
+    f.push(["route schema checks (ingest: query only; the body is envelope.ts's)", stage(ROUNDS, () => noQuery({}))]);
+    const recordSchema = TypeCompiler.Compile(RecordInput);
+    f.push(["  not run: RecordInput as a compiled TypeBox check", stage(ROUNDS, (i) => recordSchema.Check(parsed[i]))]);
     const prepared = parsed.map((p) => prepareRecord(p));
     f.push(["write checks (reserved threads, actor, freezes, rules, tasks)", stage(ROUNDS, (i) => state.ingest.check(prepared[i]!.env, { caller, route: guarded }))]);
     f.push(["clock lookup (when the client omits clock)", stage(ROUNDS, (i) => state.store.nextClock(prepared[i]!.env.thread, prepared[i]!.env.actor))]);

@@ -2,7 +2,7 @@
 // spl backup list [--remote] [-o json]: this home's backups (or the off-host copies), newest first.
 // spl backup push [-o json]: push a verified, compressed snapshot off-host now ([backup.offsite]).
 import { defineCommand } from "citty";
-import { formatDuration, out, outputArgs, printJson, table, wantsJson } from "../lib/cli/output";
+import { formatDuration, out, outputArgs, plural, printJson, table, wantsJson } from "../lib/cli/output";
 import { formatBytes } from "../lib/progress/line";
 
 
@@ -96,7 +96,7 @@ const push = defineCommand({
         `  records:  ${r.records} across ${r.threads} threads, through seq ${r.last_seq} (verified: quick_check ok, sha256 ${r.sha256.slice(0, 16)}… beside it)`,
         ...(r.generation ? [`  generation: ${r.generation} (continuous replication ships the records after it)`] : []),
         `  size:     ${formatBytes(r.compressed_bytes)} compressed (${ratio.toFixed(0)}% of ${formatBytes(r.bytes)})`,
-        ...(r.deleted.length ? [`  retention: deleted ${r.deleted.length} copies older than keep_days`] : []),
+        ...(r.deleted.length ? [`  retention: deleted ${plural(r.deleted.length, "copy", "copies")} older than keep_days`] : []),
       ].join("\n"),
     );
   },

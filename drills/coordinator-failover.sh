@@ -19,6 +19,16 @@ B_DID="$(member_did worker-b)"
 [ -n "$A_DID" ] && [ -n "$B_DID" ] || fail "the fleet did not list worker-a and worker-b"
 ok "fleet up: coordinator :$PORT, worker-a :$WPORT, worker-b :$((WPORT + 1))"
 
+# The member to promote starts from its copy of the registry, which it refreshes after each beat:
+# wait until that copy holds worker-b's join (a member that joined less than one interval before the
+# coordinator died is not in it, and rejoins the new coordinator with 'spl fleet join').
+deadline=$((SECONDS + 60))
+until SYNCROPEL_HOME="$HOME/.syncro-worker-a" spl thread records th_instance_registry 2>/dev/null | grep -q "$B_DID"; do
+  [ "$SECONDS" -lt "$deadline" ] || fail "worker-a's copy of the registry did not get worker-b's join within 60 s"
+  sleep 0.1
+done
+ok "worker-a's copy of the registry holds both members"
+
 # The coordinator dies.
 kill -9 "$(cat "$SYNCROPEL_HOME/run/spl.pid")"
 SYNCROPEL_HOME="$HOME/.syncro-worker-a" spl know "still serving locally" >/dev/null || fail "worker-a stopped serving when the coordinator died"

@@ -168,14 +168,16 @@ export const metricsSection: ConfigSection<{ enabled: boolean; public: boolean }
 # public = false`,
 };
 
-export const logSection: ConfigSection<{ file: boolean }> = {
+export const logSection: ConfigSection<{ file: boolean; records_to_stderr: boolean }> = {
   name: "log",
-  keys: ["file"],
-  parse: booleans("log", { file: true }),
+  keys: ["file", "records_to_stderr"],
+  parse: booleans("log", { file: true, records_to_stderr: false }),
   template: () => `# Log lines go to logs/spl.log, and to stderr when spl serve runs in the foreground;
-# file = false keeps them on stderr only (containers).
+# file = false keeps them on stderr only (containers). The line per ingested record stays in
+# the file unless records_to_stderr = true (journald would rate-limit thousands a second).
 # [log]
-# file = true`,
+# file = true
+# records_to_stderr = false`,
 };
 
 /** The daemon's own sections, in the order config.toml lists them. */
@@ -187,7 +189,7 @@ export interface SplConfig {
   store: { durability: "normal" | "full" };
   backup: { keep: number };
   metrics: { enabled: boolean; public: boolean };
-  log: { file: boolean };
+  log: { file: boolean; records_to_stderr: boolean };
   /** The file these values came from (named in errors). */
   readonly file: string;
   /** Every table as parsed TOML, for the capabilities' sections (sectionOf). */

@@ -1,8 +1,12 @@
 // The daemon's JSON-lines log: one object per line with ts, level, target, msg and any
 // structured fields (actor, thread, record...). Writes are buffered and flushed every 50 ms (at
 // once for WARN/ERROR) so per-record lines stay cheap; the file rotates at 10 MiB keeping 7.
-// A foreground daemon (systemd, Docker) also writes every line to stderr: the same JSON when
-// stderr is not a terminal, a readable line when it is.
+// A foreground daemon (systemd, Docker) also writes its lines to stderr: the same JSON when
+// stderr is not a terminal, a readable line when it is, and under systemd (stderr is the journal
+// JOURNAL_STREAM names) each JSON line after a `<N>` syslog priority, so `journalctl -p warning`
+// selects by level. Per-record lines ("record ingested", one per write) stay in the file unless
+// `[log] records_to_stderr = true`: at thousands a second they would pass journald's rate limit,
+// which then drops lines, WARN and ERROR ones among them.
 // Logging never throws: a write that fails (a full disk) is counted and retried (LogWriteStatus,
 // shown by `spl status` and `spl doctor` through the storage status), never logged about again.
 import { createConsola, type LogObject } from "consola";
@@ -13,6 +17,8 @@ export const LEVELS = ["error", "warn", "info", "debug", "trace"] as const;
 export type Level = (typeof LEVELS)[number];
 const CONSOLA_LEVEL: Record<Level, number> = { error: 0, warn: 1, info: 3, debug: 4, trace: 5 };
 const NAME_OF: Record<number, string> = { 0: "ERROR", 1: "WARN", 2: "INFO", 3: "INFO", 4: "DEBUG", 5: "TRACE" };
+/** syslog priorities (sd-daemon(3)) by level: err, warning, info, debug. */
+const PRIORITY_OF: Record<number, string> = { 0: "<3>", 1: "<4>", 2: "<6>", 3: "<6>", 4: "<7>", 5: "<7>" };
 
 export const ROTATE_BYTES = 10 * 1024 * 1024;
 export const ROTATE_KEEP = 7;
@@ -26,7 +32,8 @@ export interface Logger {
   debug(msg: string, fields?: Fields): void;
   trace(msg: string, fields?: Fields): void;
   enabled(level: Level): boolean;
-  child(target: string): Logger;
+  /** A logger for `target`; `perRecord` marks lines written once per record (file only by default). */
+  child(target: string, opts?: { perRecord?: boolean }): Logger;
   flush(): void;
   /** Stop copying WARN/ERROR to stderr (a detached daemon, once its parent has gone). */
   stopMirroring(): void;
@@ -72,8 +79,13 @@ class WriteFailures {
     this.failed++;
     const at = new Date().toISOString();
     const message = `${what}: ${err instanceof Error ? err.message : String(err)}`;
+    // While the file fails, its error is the one to report: the line saying so on stderr (a
+    // detached daemon's daemon.out, often on the same full disk) failing too says nothing new.
+    if (what === "stderr") {
+      if (this.since === null) this.lastError = { at, message };
+      return;
+    }
     this.lastError = { at, message };
-    if (what === "stderr") return;
     if (this.since === null) {
       this.since = at;
       this.droppedBefore = this.dropped;
@@ -300,8 +312,13 @@ export interface FileLoggerOptions {
   level?: Level;
   /** Also print WARN and ERROR lines to stderr as `warn: msg` (a detached daemon until ready). */
   mirrorToStderr?: boolean;
-  /** Every line to stderr too: "json" (journald, docker logs) or "text" (a terminal). */
-  stderr?: "json" | "text";
+  /**
+   * Lines to stderr too: "json" (docker logs, a pipe), "journal" (JSON after a `<N>` priority:
+   * systemd) or "text" (a terminal).
+   */
+  stderr?: "json" | "journal" | "text";
+  /** Per-record lines (child(…, {perRecord})) to stderr as well (`[log] records_to_stderr`). */
+  stderrRecords?: boolean;
   maxBytes?: number;
 }
 
@@ -315,7 +332,8 @@ export function createFileLogger(path: string | null, opts: FileLoggerOptions = 
   const threshold = CONSOLA_LEVEL[opts.level ?? levelFromEnv()];
   // The line is built here rather than through consola: a log call per ingested record must cost
   // about what formatting the line costs (consola's per-call bookkeeping was ~8% of ingest CPU).
-  const write = (level: number, target: string, msg: string, fields: Fields | undefined) => {
+  const journal = opts.stderr === "journal";
+  const write = (level: number, target: string, msg: string, fields: Fields | undefined, perRecord: boolean) => {
     if (level > threshold) return;
     const ts = isoNow();
     const name = NAME_OF[level]!;
@@ -323,21 +341,22 @@ export function createFileLogger(path: string | null, opts: FileLoggerOptions = 
     try {
       const line = jsonLine(ts, name, target, String(msg), fields);
       file?.write(line, urgent);
+      if (perRecord && !urgent && !opts.stderrRecords) return;
       if (text) text(level, target, String(msg), fields);
-      else if (stderr) stderr.write(line, urgent);
+      else if (stderr) stderr.write(journal ? PRIORITY_OF[level] + line : line, urgent);
       else if (opts.mirrorToStderr && urgent) stderrWrite(`${name.toLowerCase()}: ${msg}\n`);
     } catch (err) {
       failures.note("log line", err); // a field JSON cannot encode (a BigInt, a cycle)
     }
   };
-  const make = (target: string): Logger => ({
-    error: (m, f) => write(0, target, m, f),
-    warn: (m, f) => write(1, target, m, f),
-    info: (m, f) => write(3, target, m, f),
-    debug: (m, f) => write(4, target, m, f),
-    trace: (m, f) => write(5, target, m, f),
+  const make = (target: string, perRecord = false): Logger => ({
+    error: (m, f) => write(0, target, m, f, perRecord),
+    warn: (m, f) => write(1, target, m, f, perRecord),
+    info: (m, f) => write(3, target, m, f, perRecord),
+    debug: (m, f) => write(4, target, m, f, perRecord),
+    trace: (m, f) => write(5, target, m, f, perRecord),
     enabled: (l) => CONSOLA_LEVEL[l] <= threshold,
-    child: (t) => make(t),
+    child: (t, o) => make(t, o?.perRecord === true),
     flush: () => {
       file?.flush();
       stderr?.flush();

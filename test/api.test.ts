@@ -257,7 +257,7 @@ describe("bad input never crashes the daemon or loses data", () => {
     const counted = async () => {
       const text = await metrics();
       const byStatus: Record<string, number> = {};
-      for (const m of text.matchAll(/spl_http_requests_total\{route="POST \/v1\/records\/batch",status="(\d+)"\} (\d+)/g)) byStatus[m[1]!] = Number(m[2]);
+      for (const m of text.matchAll(/spl_http_requests_total\{method="POST",route="\/v1\/records\/batch",status="(\d+)"\} (\d+)/g)) byStatus[m[1]!] = Number(m[2]);
       return byStatus;
     };
     const total = (c: Record<string, number>) => Object.values(c).reduce((a, b) => a + b, 0);

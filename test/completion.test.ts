@@ -1,5 +1,6 @@
-// spl completion bash|zsh|fish (issue 16, item 6), generated from the command tree of the
-// compiled binary; bash completion is exercised in a real bash.
+// spl completion bash|zsh|fish (issue 16 item 6, issue 28 item 5), generated from the command
+// tree of the compiled binary; bash completion is exercised in a real bash, fish's in fish (each
+// command path is offered only the flags that command takes).
 import { describe, expect, test } from "bun:test";
 import { Instance } from "./harness";
 
@@ -29,7 +30,7 @@ describe("spl completion", () => {
 
   for (const [shell, check, marker] of [
     ["zsh", ["zsh", "-n"], "compdef _spl spl"],
-    ["fish", ["fish", "--no-execute"], "complete -c spl -n '__fish_use_subcommand' -a 'serve'"],
+    ["fish", ["fish", "--no-execute"], `complete -c spl -n "test (__spl_path) = ''" -a 'serve'`],
   ] as const) {
     test(`${shell}: a script the shell parses`, async () => {
       const r = await inst.spl(["completion", shell]);
@@ -50,6 +51,33 @@ describe("spl completion", () => {
         expect(offered("spl thr")).toContain("thread");
         expect(offered("spl thread ")).toEqual(expect.arrayContaining(["list", "records", "state"]));
         expect(offered("spl serve --d")).toContain("--daemon");
+        // A subcommand gets its own flags only: `spl fleet status` has no --port (`spl status` has).
+        expect(offered("spl fleet status --")).not.toContain("--port");
+        expect(offered("spl status --")).toContain("--port");
+        expect(offered("spl fleet status --port 1 --")).toEqual(offered("spl fleet status --"));
+        // Every command path: fish offers exactly the flags bash offers there (bash's walk is
+        // checked above), in one fish and one bash process.
+        const paths: string[] = [];
+        for (const m of r.stdout.matchAll(/^ {4}case '([^']*)'\n {6}printf '%s\\n' (.*)$/gm)) {
+          for (const sub of m[2]!.split(" ")) paths.push(`${m[1] ? `${m[1]} ` : ""}${sub.slice(1, -1)}`);
+        }
+        expect(paths).toEqual(expect.arrayContaining(["fleet status", "status", "thread records", "backup push"]));
+        const fishSays = Bun.spawnSync(["fish", "--no-config", "-c", `source ${file}; for p in ${paths.map((p) => `'${p}'`).join(" ")}; for f in (complete -C"spl $p --"); echo "$p	$f"; end; end`]).stdout.toString();
+        const bashScript = (await inst.spl(["completion", "bash"])).stdout;
+        const bashSays = Bun.spawnSync(["bash", "--norc", "--noprofile", "-c", `${bashScript}\nfor p in ${paths.map((p) => `'${p}'`).join(" ")}; do _spl_words "$p"; for f in $opts; do echo "$p	$f"; done; done`]).stdout.toString();
+        const flagsBy = (out: string) => {
+          const by: Record<string, string[]> = {};
+          for (const line of out.split("\n").filter(Boolean)) {
+            const [p, f] = line.split("\t");
+            if (f!.startsWith("--")) (by[p!] ??= []).push(f!);
+          }
+          for (const k of Object.keys(by)) by[k]!.sort();
+          return by;
+        };
+        const fishFlags = flagsBy(fishSays);
+        const bashFlags = flagsBy(bashSays);
+        const wrong = paths.filter((p) => JSON.stringify(fishFlags[p] ?? []) !== JSON.stringify(bashFlags[p] ?? [])).map((p) => ({ path: p, fish: fishFlags[p], bash: bashFlags[p] }));
+        expect(wrong).toEqual([]);
       }
     });
   }

@@ -49,7 +49,10 @@ test("the image's CMD and HEALTHCHECK work on the compiled binary", async () => 
   const code = await Promise.race([proc.exited, Bun.sleep(10_000).then(() => "timeout")]);
   expect({ code, withinTenSeconds: Date.now() - sent < 10_000 }).toEqual({ code: 0, withinTenSeconds: true });
   expect(existsSync(join(inst.root, "syncropel", "run", "spl.pid"))).toBe(false);
-  expect(await new Response(proc.stdout).text()).toContain("Bind:     0.0.0.0:" + port);
+  // `docker logs` reads stdout and stderr as one stream: JSON lines only, the banner's facts in the ready line.
+  expect(await new Response(proc.stdout).text()).toBe("");
+  const ready = (await new Response(proc.stderr).text()).split("\n").filter(Boolean).map((l) => JSON.parse(l)).find((l) => l.msg === "ready");
+  expect(ready).toMatchObject({ level: "INFO", bind: `0.0.0.0:${port}` });
 });
 
 // --- the Dockerfile itself ---------------------------------------------------------------------------

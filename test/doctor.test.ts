@@ -44,7 +44,8 @@ describe("spl doctor", () => {
     const pid = (await health(inst)).pid;
     expect(d.rows["pid file"]!.detail).toBe(`${inst.path("run", "spl.pid")} → live spl serve (pid ${pid})`);
     expect(d.rows["backup"]!.detail).toContain("hub.db.bak");
-    expect(d.rows["backup"]!.detail).toContain("off-host");
+    // Where the copies off this machine are is the off-host row's (here: none configured).
+    expect(d.rows["off-host backup"]!.detail).toContain("every backup lives on this machine only");
     expect(d.human).toMatch(/^  ✓ daemon reachable +spl \d+\.\d+\.\d+ on sqlite:\/\//m);
     expect(d.human).not.toMatch(/^  [!✗]/m);
     await stopOk(inst);

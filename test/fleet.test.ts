@@ -201,6 +201,11 @@ describe("heartbeats", () => {
     );
     expect(seen).toEqual(["live", "stale", "archived"].slice(seen[0] === "live" ? 0 : 1));
     expect(seen).toContain("stale");
+    // Archived, its last beat is history: no uptime, no "healthy", how long ago it was last heard from.
+    const row = (await ok(["fleet", "list"])).split("\n").find((l) => l.includes(did))!;
+    expect(row).toMatch(/ archived +0\.1\.0 +- +gone, last seen \d+s ago$/);
+    expect(row).not.toContain("healthy");
+    expect(await ok(["fleet", "show", did])).toMatch(/\n  Uptime: +-\n  Health: +gone, last seen \d+s ago\n/);
     const r = await coord.spl(["serve", "--daemon", "--port", String(workerPort + 1)], { env: asMember("worker-b") });
     expect(r.code).toBe(0);
     track(pidOf("worker-b"));
@@ -233,6 +238,7 @@ describe("heartbeats", () => {
     );
     expect(seen).toContain("live/draining");
     expect(seen.some((s) => s.startsWith("stale"))).toBe(false);
+    expect((await ok(["fleet", "list"])).split("\n").find((l) => l.includes(did))).toMatch(/ archived +0\.1\.0 +- +stopped, last seen \d+s ago$/);
     const r = await coord.spl(["serve", "--daemon", "--port", String(workerPort)], { env: asMember("worker-a") });
     expect(r.code).toBe(0);
     track(pidOf("worker-a"));

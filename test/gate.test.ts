@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { Instance, track } from "./harness";
 import { rawRequest, streamChunked } from "./raw-http";
 import { assertDeclared, assertOnlyDeclared, route } from "../lib/api/route";
+import { NO_QUERY } from "../lib/api/schema";
 
 const OP = "did:sync:user:tester";
 const CI = "did:sync:agent:ci";
@@ -94,7 +95,7 @@ describe("routes declare their class", () => {
     expect(() => assertDeclared({ method: "GET", path: "/v1/new", cls: "superuser" } as any)).toThrow(/declares no permission class/);
     expect(() => assertDeclared({ method: "GET", path: "/v1/new", cls: "open" })).toThrow(/only GET \/health/);
     expect(() => assertDeclared({ method: "GET", path: "/v1/new", cls: "record_read" })).not.toThrow();
-    const declared = [route({ method: "GET", path: "/v1/a", cls: "record_read" }, () => new Response())];
+    const declared = [route({ method: "GET", path: "/v1/a", cls: "record_read", summary: "a", query: NO_QUERY, answers: { 200: { description: "a", contentType: "text/plain" } } }, () => new Response())];
     const app = new Elysia().get("/v1/a", () => "a").get("/v1/sneaky", () => "b");
     expect(() => assertOnlyDeclared(app.routes, declared)).toThrow(/route GET \/v1\/sneaky was added without a declared permission class/);
     expect(() => assertOnlyDeclared(app.routes.slice(0, 1), declared)).not.toThrow();

@@ -56,6 +56,7 @@ const isList = (j: any, item: (x: any) => boolean) => j?.object === "list" && Ar
 const isRecord = (r: any) => r?.object === "record" && typeof r.id === "string";
 const SHAPES: Record<string, (j: any) => boolean> = {
   "GET /health": (j) => j?.status === "ok" && typeof j.version === "string" && !("memory" in j),
+  "GET /openapi.json": (j) => typeof j?.openapi === "string" && typeof j.paths === "object",
   "GET /v1/status": (j) => j?.status === "ok" && "memory" in j,
   "GET /v1/records": (j) => isList(j, isRecord) && "has_more" in j,
   "GET /v1/records/:id": isRecord,
@@ -89,8 +90,8 @@ function send(p: Probe, withToken: boolean): Promise<RawReply> {
   return rawRequest(inst.port, `${p.method} ${p.target} HTTP/1.1${host}${auth}`, p.body ?? "");
 }
 
-/** The status page (GET /) is served without a token too: HTML that carries no data. */
-const isStatusPage = (text: string) => text.includes("<title>spl status</title>");
+/** The console (GET /) is served without a token too: HTML that carries no data. */
+const isStatusPage = (text: string) => text.includes("<title>spl console</title>");
 
 /**
  * One request line, without and with a token. Without: nothing but /health (and the status page) answers, nothing is
@@ -105,6 +106,8 @@ async function probe(p: Probe): Promise<string | null> {
   expect({ where, leaked: anon.text.includes(MARKER) || anon.text.includes(markerId) || anon.text.includes(token.split("_")[2]!) }).toEqual({ where, leaked: false });
   if (anon.status >= 200 && anon.status < 300 && route === "GET /") {
     expect({ where, page: isStatusPage(anon.text) }).toEqual({ where, page: true });
+  } else if (anon.status >= 200 && anon.status < 300 && route === "GET /openapi.json") {
+    expect({ where, document: SHAPES["GET /openapi.json"]!(anon.json) }).toEqual({ where, document: true }); // no data: the leak check above holds
   } else if (anon.status >= 200 && anon.status < 300) {
     expect({ where, route, health: SHAPES["GET /health"]!(anon.json) }).toEqual({ where, route: "GET /health", health: true });
   } else if (route !== undefined && route !== "GET /health") {

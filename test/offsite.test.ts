@@ -205,8 +205,9 @@ describe("off-host backups to a file:/// directory", () => {
     const off = join(inst.root, "offsite");
     await initWith(inst, fileToml(off, 'every = "1h"'));
     await inst.start();
-    // No push yet when it started: the first is due at once.
-    const st = await waitFor("the first scheduled push to succeed (spl status offsite)", async () => JSON.parse((await inst.spl(["status", "-o", "json"])).stdout), { stepMs: 100, show: (j) => j.offsite, until: (j) => j.offsite?.last_push?.ok });
+    // No push yet when it started: the first is due at once. offsite.json (the push's own record)
+    // can say ok a moment before the daemon has scheduled the next one: wait for both.
+    const st = await waitFor("the first scheduled push to succeed and the next to be scheduled (spl status offsite)", async () => JSON.parse((await inst.spl(["status", "-o", "json"])).stdout), { stepMs: 100, show: (j) => j.offsite, until: (j) => j.offsite?.last_push?.ok && j.offsite?.next_push_at != null });
     expect(st.offsite.url).toBe(`file://${off}`);
     expect(st.offsite.every_secs).toBe(3600);
     expect(st.offsite.next_push_at).not.toBeNull();
@@ -217,6 +218,9 @@ describe("off-host backups to a file:/// directory", () => {
     expect(rows.find((c: any) => c.name === "off-host backup")).toMatchObject({ status: "pass" });
     expect(rows.find((c: any) => c.name === "off-host backup").detail).toContain("every 1h");
     expect(rows.find((c: any) => c.name === "last off-host push")).toMatchObject({ status: "pass" });
+    // Right after a push nothing says the backups are on this machine only, and one is "1 snapshot".
+    expect(d.stdout).not.toContain("on this machine only");
+    expect(rows.find((c: any) => c.name === "off-host backup").detail).toMatch(/\(every 1h[^)]*, 1 snapshot\)$/);
     const text = await inst.spl(["status"]);
     expect(text.stdout).toContain(`Offsite:  file://${off} — last push ok`);
     await stopOk(inst);

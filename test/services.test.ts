@@ -20,6 +20,7 @@ test("SIGTERM stops the background services before the store is closed", async (
   expect(msgs).toEqual([
     "service started storage-health",
     "service started wal-checkpointer",
+    "service started rates",
     "service started reconciler",
     "service started fanout",
     "service started fanout-reports",
@@ -30,6 +31,7 @@ test("SIGTERM stops the background services before the store is closed", async (
     "service stopped fanout-reports",
     "service stopped fanout",
     "service stopped reconciler",
+    "service stopped rates",
     "service stopped wal-checkpointer",
     "service stopped storage-health",
     "stopped",

@@ -30,7 +30,7 @@ export interface CredentialSource {
 
 /** What the gate needs to know about the route it guards. */
 export interface Guarded {
-  /** "open" only for the routes served to anyone (GET /health, GET /), which write nothing. */
+  /** "open" only for the routes served to anyone (route.ts OPEN_PATHS), which write nothing. */
   cls: RouteClass | "open";
   /** "METHOD /template", named in denials and logs. */
   label: string;

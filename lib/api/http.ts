@@ -1,6 +1,5 @@
 // Small HTTP helpers shared by the routes: JSON answers, the error envelope, body reading.
 import { jsonTextProblem } from "../records/json-text";
-import { decimalParam } from "./query";
 
 const JSON_HEADERS = { "content-type": "application/json" };
 
@@ -106,17 +105,4 @@ export function parseJson(bytes: Uint8Array): unknown {
   const problem = jsonTextProblem(text);
   if (problem) throw new ApiError(400, problem.code, problem.message);
   return value;
-}
-
-/** Parses limit/after query parameters (limit default 100, max 1000; after = cursor). */
-export function pageParams(query: Record<string, string | undefined>): { limit: number; after: number } {
-  const limit = query.limit === undefined ? 100 : decimalParam(query.limit);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
-    throw new ApiError(400, "INVALID_QUERY", "'limit' must be an integer from 1 to 1000");
-  }
-  const after = query.after === undefined || query.after === "" ? 0 : decimalParam(query.after);
-  if (!Number.isSafeInteger(after) || after < 0) {
-    throw new ApiError(400, "INVALID_QUERY", "'after' must be a cursor from a previous page's next_cursor");
-  }
-  return { limit, after };
 }

@@ -3,12 +3,13 @@
 // through it), so the class it enforces is the class of the handler that will run — never one
 // derived from a URL parsed some other way.
 import { ROUTE_CLASSES, type RouteClass } from "../engine/permissions";
+import { Kind, type Static, type TNever, type TObject, type TSchema } from "@sinclair/typebox";
 import type { Caller, WriteAs } from "./caller";
 
-export interface RouteSpec {
+export interface RouteSpec<Q extends TObject = TObject, B extends TSchema = TSchema> {
   method: "GET" | "POST" | "DELETE";
   path: string;
-  /** Permission class; "open" only for GET /health and GET / (the status page, which holds no data). */
+  /** Permission class; "open" only for OPEN_PATHS (they hold no data). */
   cls: RouteClass | "open";
   /** Largest request body in bytes; absent = the route takes no body. */
   maxBody?: number;
@@ -26,50 +27,82 @@ export interface RouteSpec {
   hot?: boolean;
   /** Served without a token when this answers true (GET /metrics with [metrics] public = true). */
   publicIf?: () => boolean;
-  /** For GET /openapi.json: what the route does, its query parameters, body and answer. */
-  doc?: RouteDoc;
-}
 
-/** The query parameters of every paged list (http.ts pageParams). */
-export const PAGE_QUERY = { limit: "page size, 1 to 1000 (default 100)", after: "next_cursor of the previous page" };
-
-export interface RouteDoc {
+  // What GET /openapi.json says, and what the request is checked against (validate.ts): the
+  // same declaration, so the document is the check.
+  /** One line: what the route does. */
   summary: string;
-  /** Query parameter name → description. */
-  query?: Record<string, string>;
-  /** What the JSON request body holds (routes with maxBody). */
-  body?: string;
-  /** The success status and what it holds (default 200, a JSON object). */
-  ok?: { status?: number; description: string; contentType?: string };
+  /** The query parameters it reads (NO_QUERY for none); each optional, converted and checked. */
+  query: Q;
+  /** The JSON body (routes with maxBody): parsed and checked before the handler runs. */
+  body?: B;
+  /** An empty body is allowed and means {}. */
+  bodyOptional?: boolean;
+  /**
+   * The handler checks the body itself with the check this schema describes, named here (the
+   * ingest routes: records/envelope.ts, whose cost per record is measured; README "Benchmarks").
+   */
+  bodyCheckedBy?: string;
+  /** Every answer but the error envelope, by status: a JSON schema, or a content type. */
+  answers: Record<number, Answer>;
+  /** Error statuses beyond the ones every route has (validate, gate, limits), with the codes they carry. */
+  errors?: Record<number, string>;
 }
 
-export interface RouteCall {
+export interface Answer {
+  description: string;
+  /** The JSON answer's schema (application/json). */
+  schema?: TSchema;
+  /** A non-JSON answer (text/html, text/plain). */
+  contentType?: string;
+}
+
+export interface RouteCall<Q = Record<string, unknown>, B = unknown> {
   request: Request;
   params: Record<string, string>;
-  query: Record<string, string | undefined>;
+  /** The query parameters the route declares, converted, checked, defaults filled. */
+  query: Q;
   caller: Caller;
   /** The request body, already read within the route's limit (empty when none was sent). */
   body: Uint8Array;
+  /** The body parsed and checked against the route's schema (undefined when it declares none or checks it itself). */
+  json: B;
   /** Who this call writes as: give it to the write path, which runs every write check for it. */
   as: WriteAs;
 }
 
-export type RouteHandler = (call: RouteCall) => Response | Promise<Response>;
+export type RouteHandler<Q = any, B = any> = (call: RouteCall<Q, B>) => Response | Promise<Response>;
 
 export interface Route {
-  spec: RouteSpec;
+  spec: RouteSpec<any, any>;
   handler: RouteHandler;
 }
 
-export function route(spec: RouteSpec, handler: RouteHandler): Route {
+export function route<Q extends TObject, B extends TSchema = TNever>(spec: RouteSpec<Q, B>, handler: RouteHandler<Static<Q>, Static<B>>): Route {
   return { spec, handler };
+}
+
+/** What a route's declaration lacks for the document and the checks (null: nothing). */
+export function schemaProblem(spec: RouteSpec<any, any>): string | null {
+  const label = routeLabel(spec);
+  if (!spec.summary) return `${label} has no summary`;
+  if (!spec.query || spec.query[Kind] !== "Object") return `${label} declares no query schema (NO_QUERY when it reads none)`;
+  const ok = Object.entries(spec.answers ?? {}).filter(([status]) => Number(status) < 300);
+  if (!ok.length) return `${label} declares no success answer`;
+  for (const [status, a] of ok) if (!a.schema && !a.contentType) return `${label} answer ${status} has neither a schema nor a content type`;
+  if (spec.maxBody && !spec.body) return `${label} takes a body but declares no body schema`;
+  if (!spec.maxBody && spec.body) return `${label} declares a body schema but takes no body (maxBody)`;
+  return null;
 }
 
 /** The value of the x-spl-route answer header, and the route named in denials. */
 export const routeLabel = (spec: Pick<RouteSpec, "method" | "path">) => `${spec.method} ${spec.path}`;
 
-/** Served without a token: liveness, and the status page (its data comes from gated /v1/* routes). */
-const OPEN_PATHS = ["/health", "/"];
+/**
+ * Served without a token: liveness, the console (its data comes from gated /v1/* routes), and the
+ * API's description (it holds no data: the same document for everyone).
+ */
+export const OPEN_PATHS = ["/health", "/", "/openapi.json"];
 
 /** A route must say who may call it; one that does not is a programming error caught at startup. */
 export function assertDeclared(spec: Partial<RouteSpec>): asserts spec is RouteSpec {

@@ -66,7 +66,8 @@ function currentStore(store: string, src: string): Current {
   }
 }
 
-export async function restoreStore(file: string, opts: { force?: boolean; phases?: Phases } = {}): Promise<RestoreResult> {
+/** `from`: what the operator named (an off-host URL whose download `file` is), for the answer and the log. */
+export async function restoreStore(file: string, opts: { force?: boolean; phases?: Phases; from?: string } = {}): Promise<RestoreResult> {
   const phases = opts.phases ?? quietPhases;
   const paths = homePaths();
   const src = resolve(file);
@@ -104,7 +105,7 @@ function fileSize(path: string): number {
   }
 }
 
-function finishRestore(src: string, facts: StoreFacts, notes: string[], opts: { force?: boolean; phases: Phases }): RestoreResult {
+function finishRestore(src: string, facts: StoreFacts, notes: string[], opts: { force?: boolean; phases: Phases; from?: string }): RestoreResult {
   const paths = homePaths();
   const current = currentStore(paths.store, src);
   const forceFix = "pass --force to restore anyway (the current files are moved aside, never deleted), or pick a larger backup ('spl backup list')";
@@ -157,7 +158,7 @@ function finishRestore(src: string, facts: StoreFacts, notes: string[], opts: { 
   try {
     const log = createFileLogger(paths.log, { mirrorToStderr: false });
     log.child("spl::restore").info("store restored from backup", {
-      from: src,
+      from: opts.from ?? src,
       store: paths.store,
       records: facts.records,
       threads: facts.threads,
@@ -168,7 +169,7 @@ function finishRestore(src: string, facts: StoreFacts, notes: string[], opts: { 
 
   return {
     ...facts,
-    restored_from: src,
+    restored_from: opts.from ?? src,
     store: paths.store,
     moved_aside: moved,
     replaced: replaced ? { records: replaced.records, threads: replaced.threads, instance_did: replaced.instance_did } : null,

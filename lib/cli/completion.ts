@@ -105,22 +105,44 @@ compdef _spl spl
 `;
 }
 
-/** fish: one `complete` line per subcommand and flag, guarded by the command path typed so far. */
+/**
+ * fish: the command path typed so far is worked out like bash's (the words that name a
+ * subcommand of the path before them), and each `complete` line applies to exactly one path, so
+ * `spl fleet status` is offered its own flags, not those of `spl status` or `spl fleet`.
+ */
 export function fishScript(nodes: CommandNode[]): string {
-  const lines = ["# spl completion for fish: spl completion fish | source", "complete -c spl -f"];
-  const guard = (path: string) => {
-    if (!path) return "__fish_use_subcommand";
-    const parts = path.split(" ");
-    return parts.map((p) => `__fish_seen_subcommand_from ${p}`).join("; and ");
-  };
+  const subs = nodes.filter((n) => n.subcommands.length).map((n) => `    case ${sq(n.path)}\n      printf '%s\\n' ${n.subcommands.map(sq).join(" ")}`);
+  const lines = [
+    "# spl completion for fish: spl completion fish | source",
+    "function __spl_subcommands --description 'the subcommands of an spl command path'",
+    "  switch $argv[1]",
+    ...subs,
+    "  end",
+    "end",
+    "function __spl_path --description 'the spl command path typed so far'",
+    // Every `complete` line asks; work it out once per command line.
+    "  set -l line (commandline -pc)",
+    "  if test \"$line\" = \"$__spl_path_line\"",
+    "    echo $__spl_path_value",
+    "    return",
+    "  end",
+    "  set -l path ''",
+    "  for w in (commandline -opc)[2..-1]",
+    "    string match -q -- '-*' $w; and continue",
+    "    contains -- $w (__spl_subcommands $path); and set path (string trim -- \"$path $w\")",
+    "  end",
+    "  set -g __spl_path_line $line",
+    "  set -g __spl_path_value $path",
+    "  echo $path",
+    "end",
+    "complete -c spl -f",
+  ];
   for (const n of nodes) {
-    // Under a verb, its subcommands are offered until one of them is typed.
-    const notYet = n.subcommands.length && n.path ? `; and not __fish_seen_subcommand_from ${n.subcommands.join(" ")}` : "";
-    for (const s of n.subcommands) lines.push(`complete -c spl -n ${sq(guard(n.path) + notYet)} -a ${sq(s)}`);
-    if (!n.path) continue;
+    const at = `"test (__spl_path) = '${n.path}'"`; // paths are [a-z-] words
+    for (const sub of n.subcommands) lines.push(`complete -c spl -n ${at} -a ${sq(sub)}`);
     for (const f of n.flags) {
       const opt = f.name.startsWith("--") ? `-l ${f.name.slice(2)}` : `-s ${f.name.slice(1)}`;
-      lines.push(`complete -c spl -n ${sq(guard(n.path))} ${opt}${f.description ? ` -d ${sq(f.description)}` : ""}`);
+      lines.push(`complete -c spl -n ${at} ${opt}${f.description ? ` -d ${sq(f.description)}` : ""}`);
     }
   }
   return lines.join("\n") + "\n";

@@ -3,6 +3,7 @@
 // stack traces unless SPL_LOG=debug.
 import { type ArgsDef, type CommandDef, runCommand, showUsage } from "citty";
 import { UsageError, UserError } from "../errors";
+import { errorPrefix } from "../journal";
 import { suggestion } from "./suggest";
 
 type AnyCommand = CommandDef<any>;
@@ -131,17 +132,19 @@ export async function runCli(root: AnyCommand, argv: string[]): Promise<void> {
 }
 
 export function reportError(err: unknown, path = "spl"): number {
+  // Under systemd (a daemon that refuses to start), the line is an error to `journalctl -p err`.
+  const at = errorPrefix();
   if (err instanceof UserError) {
-    process.stderr.write(`error: ${err.oneLine}\n`);
+    process.stderr.write(`${at}error: ${err.oneLine}\n`);
     return err.exitCode;
   }
   const e = err as Error;
   if (e?.name === "CLIError") {
     const msg = e.message.replace(/\u001b\[[0-9;]*m/g, "");
-    process.stderr.write(`error: ${msg.charAt(0).toLowerCase()}${msg.slice(1)} — see '${path} --help'\n`);
+    process.stderr.write(`${at}error: ${msg.charAt(0).toLowerCase()}${msg.slice(1)} — see '${path} --help'\n`);
     return 2;
   }
-  process.stderr.write(`error: ${e?.message ?? String(err)}\n`);
+  process.stderr.write(`${at}error: ${e?.message ?? String(err)}\n`);
   if ((process.env.SPL_LOG ?? "").match(/debug|trace/i) && e?.stack) process.stderr.write(`${e.stack}\n`);
   return 1;
 }

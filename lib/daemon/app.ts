@@ -9,6 +9,8 @@ import type { Caller, Guarded } from "../api/caller";
 import { refuseForeign } from "./origin";
 import { repeatedQueryParam } from "../api/query";
 import { assertDeclared, assertOnlyDeclared, assertStaticPath, assertWithinCap, largestBody, routeLabel, type Route } from "../api/route";
+import { bodyChecker, queryChecker } from "../api/validate";
+import { Metrics } from "./metrics";
 import { healthRoutes } from "./routes/health";
 import { recordRoutes } from "./routes/records";
 import { threadRoutes } from "./routes/threads";
@@ -37,13 +39,14 @@ export function buildApp(state: DaemonState) {
   const log = state.log.child("spl::http");
   const { gate } = state;
 
-  async function serveRoute({ spec, handler }: Route, ctx: Matched): Promise<Response> {
+  async function serveRoute({ spec, handler, input }: Checked, ctx: Matched): Promise<Response> {
     const { request } = ctx;
     if (spec.cls === "open" || spec.publicIf?.()) {
       // GET /health: nobody is identified, and nothing may be written in its name.
       const anyone: Caller = { actor: state.config.identity.actor, via: state.viaSocket.has(request) ? "socket" : "tcp", token: null, scopes: [], actsForOthers: false };
+      const query = input.query(ctx.query);
       const body = await readBody(request, spec.maxBody ?? 0, spec.tooLargeCode);
-      return handler({ request, params: ctx.params, query: ctx.query, caller: anyone, body, as: { caller: anyone, route: { cls: "open", label: routeLabel(spec) } } });
+      return handler({ request, params: ctx.params, query, caller: anyone, body, json: input.body?.(body), as: { caller: anyone, route: { cls: "open", label: routeLabel(spec) } } });
     }
     if (!state.ready) return starting();
     const guarded: Guarded = { cls: spec.cls, label: routeLabel(spec), rulesPerRecord: spec.rulesPerRecord };
@@ -55,9 +58,10 @@ export function buildApp(state: DaemonState) {
     const held = state.bodies.reserve(request, spec.maxBody ?? 0);
     if (held < 0) return state.bodies.refusal();
     try {
+      const query = input.query(ctx.query);
       // Read only after the caller is admitted, and never past the route's own limit.
       const body = await readBody(request, spec.maxBody ?? 0, spec.tooLargeCode);
-      return await handler({ request, params: ctx.params, query: ctx.query, caller, body, as: { caller, route: guarded } });
+      return await handler({ request, params: ctx.params, query, caller, body, json: input.body?.(body), as: { caller, route: guarded } });
     } finally {
       state.bodies.release(held);
     }
@@ -114,7 +118,7 @@ export function buildApp(state: DaemonState) {
   }
 
   /** Serves one declared route (whichever router matched it): gate, body, handler, metrics, label. */
-  async function serve(r: Route, label: string, ctx: Matched): Promise<Response> {
+  async function serve(r: Checked, label: string, ctx: Matched): Promise<Response> {
     const t0 = performance.now();
     let res: Response;
     try {
@@ -134,7 +138,7 @@ export function buildApp(state: DaemonState) {
     .onError(({ code, error, request }) => {
       if (code === "NOT_FOUND") {
         const res = unmatched(request);
-        state.metrics.request("none", res.status, 0);
+        state.metrics.request(Metrics.unmatched(request.method), res.status, 0);
         return tagged(res, "none");
       }
       return failed(error, request);
@@ -145,8 +149,9 @@ export function buildApp(state: DaemonState) {
   // Elysia's per-request work (~9 µs of a ~100 µs ingest). Either router ends in serve(): the gate
   // runs inside the route that matched, with that route's class, whichever router matched it.
   const direct: DirectRoutes = {};
-  for (const r of routes) {
-    assertDeclared(r.spec);
+  for (const declared of routes) {
+    assertDeclared(declared.spec);
+    const r = withChecks(declared);
     const label = routeLabel(r.spec);
     app.route(
       r.spec.method,
@@ -165,6 +170,18 @@ export function buildApp(state: DaemonState) {
   return { app, direct, maxBody: largestBody(routes) };
 }
 
+/** A route with the checks of its query and body schemas, compiled once (lib/api/validate.ts). */
+interface Checked extends Route {
+  input: { query: (raw: Record<string, string | undefined>) => Record<string, unknown>; body?: (bytes: Uint8Array) => unknown };
+}
+
+function withChecks(r: Route): Checked {
+  const { spec } = r;
+  // The ingest routes check their body with records/envelope.ts, which the schema describes.
+  const body = spec.body && !spec.bodyCheckedBy ? bodyChecker(spec.body, { optional: spec.bodyOptional }) : undefined;
+  return { ...r, input: { query: queryChecker(spec.query), body } };
+}
+
 /** Bun.serve `routes`: path → method → handler. */
 export type DirectRoutes = Record<string, Partial<Record<Route["spec"]["method"], (request: Request) => Response | Promise<Response>>>>;
 
@@ -175,7 +192,7 @@ function queryOf(url: string): Record<string, string | undefined> {
 }
 
 /** The daemon's own routes, then each capability's (state.routes), then the ones that list them all. */
-function allRoutes(state: DaemonState): Route[] {
+export function allRoutes(state: DaemonState): Route[] {
   const routes: Route[] = [...healthRoutes(state), ...recordRoutes(state), ...threadRoutes(state), ...engineRoutes(state), ...tokenRoutes(state), ...state.routes];
   routes.push(...observabilityRoutes(state, () => routes));
   return routes;

@@ -11,6 +11,7 @@ import { CONFIG_SECTIONS } from "../capabilities";
 import { UserError } from "../errors";
 import { ensureHome } from "../home";
 import { ensureInstanceDid } from "../instance";
+import { stderrIsJournal } from "../journal";
 import { createFileLogger, type Logger } from "../log";
 import { homePaths, type HomePaths } from "../paths";
 import { checkpoint, openStore } from "../store/open";
@@ -153,7 +154,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     lock.release();
     throw err;
   }
-  process.stdout.write("Starting Syncropel instance...\n");
+  say("Starting Syncropel instance...\n");
   let opened: ReturnType<typeof openStore> | null = null;
   let backup = null as StartupBackup | null; // set while the store opens (beforeMigrate)
   const signals = stopSignals();
@@ -222,19 +223,12 @@ export async function serve(opts: ServeOptions): Promise<void> {
     if (lifecycle.stopping) return;
     state.ready = true;
     startServices(state.services, log);
-    log.info("ready", { startup_ms: Math.round(performance.now() - started), records: store.counts.records });
+    // What the banner says, as the ready line's fields (journald and `docker logs` read JSON).
+    const facts = { store: `sqlite://${paths.store}`, backup: state.backup, bind: `${bind.host}:${bind.port}`, socket: paths.socket, pid: process.pid, instance_did: did };
+    log.info("ready", { startup_ms: Math.round(performance.now() - started), records: store.counts.records, ...(process.stdout.isTTY ? {} : facts) });
     // A detached daemon's stderr is a file nobody reads once the parent has gone.
     if (process.env.SPL_DETACHED) log.stopMirroring();
-    process.stdout.write(
-      renderBanner({
-        store: `sqlite://${paths.store}`,
-        backup: state.backup,
-        bind: `${bind.host}:${bind.port}`,
-        socket: paths.socket,
-        pid: process.pid,
-        instance_did: did,
-      }) + "\n",
-    );
+    say(renderBanner(facts) + "\n");
   } catch (err) {
     for (const s of servers) s.stop(true);
     // A refused start (a breaking migration, say) still leaves its backup of the store as found.
@@ -248,13 +242,20 @@ export async function serve(opts: ServeOptions): Promise<void> {
 }
 
 /**
- * Foreground (systemd, Docker): every line to stderr too, JSON unless stderr is a terminal. A
+ * Foreground (systemd, Docker): lines to stderr too, JSON unless stderr is a terminal, with a
+ * syslog priority when it is the journal; per-record lines only with [log] records_to_stderr. A
  * detached daemon's stderr is daemon.out: only WARN/ERROR until ready, unless there is no file.
  */
 function daemonLogger(paths: HomePaths, config: SplConfig): Logger {
   const file = config.log.file ? paths.log : null;
   if (process.env.SPL_DETACHED && file) return createFileLogger(file, { mirrorToStderr: true });
-  return createFileLogger(file, { stderr: process.stderr.isTTY ? "text" : "json" });
+  const stderr = process.stderr.isTTY ? "text" : stderrIsJournal() ? "journal" : "json";
+  return createFileLogger(file, { stderr, stderrRecords: config.log.records_to_stderr });
+}
+
+/** Text for a person on stdout: at a terminal only, so journald and `docker logs` get one format. */
+function say(text: string): void {
+  if (process.stdout.isTTY) process.stdout.write(text);
 }
 
 /** Long startup work: a live line on a terminal (foreground only), one log line per phase. */

@@ -190,7 +190,7 @@ export function createDaemonState(o: {
     metrics,
     bodies: new BodyBudget(o.config.server.maxBodyMemory),
     capabilities,
-    services: [storage, walCheckpointer(o.store.db, o.paths.store, storage), ...capabilities.flatMap(({ parts }) => parts.services ?? [])],
+    services: [storage, walCheckpointer(o.store.db, o.paths.store, storage), metrics.rates, ...capabilities.flatMap(({ parts }) => parts.services ?? [])],
     routes: capabilities.flatMap(({ parts }) => parts.routes ?? []),
     use: (s) => use(s, "the daemon"),
     find: (s) => provided.get(s.name) as never,

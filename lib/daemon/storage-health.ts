@@ -32,6 +32,8 @@ const WARN_AFTER_MS = 30_000;
 export class StorageHealth {
   readonly name = "storage-health";
   private lastError: StorageStatus["last_error"] = null;
+  /** Failed writes and checkpoints since start (spl_storage_errors_total). */
+  errors = 0;
   private lastCheckpointAt: string | null = null;
   private checkpointOk: boolean | null = null;
   /** When checkpoints stopped finishing (null while they finish); whether that was logged. */
@@ -48,6 +50,7 @@ export class StorageHealth {
   /** A write (or checkpoint) failed: remember it for status and log it (stderr if the log file fails too). */
   failed(during: string, err: unknown): void {
     const message = err instanceof Error ? err.message : String(err);
+    this.errors++;
     this.lastError = { at: new Date().toISOString(), during, message };
     this.log.error(`storage error during ${during}: ${message}`, { store: this.storePath, during, error: message });
   }

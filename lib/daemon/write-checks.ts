@@ -9,7 +9,7 @@ import type { WriteCheck } from "../capability";
 import type { ReservedThread } from "../records/reserved-threads";
 import type { Gate } from "./access";
 
-/** GET /health and the status page are served to anyone: nothing may be written in their name. */
+/** The open routes (GET /health, the console, /openapi.json) are served to anyone: nothing may be written in their name. */
 export function openRouteCheck(): WriteCheck {
   return {
     name: "open routes",

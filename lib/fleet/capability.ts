@@ -16,6 +16,7 @@ import { fleetRows } from "./doctor";
 import { failClosedCheck } from "./failclosed";
 import { createFleet } from "./fleet";
 import { livenessService } from "./liveness";
+import { fleetMetrics } from "./metrics";
 import { fleetRoutes } from "./routes";
 
 export const fleetCapability: Capability = {
@@ -64,6 +65,7 @@ export const fleetCapability: Capability = {
       ],
       services,
       routes: fleetRoutes(host, fleet, f),
+      metrics: fleetMetrics(fleet, f.heartbeat.status),
       writeChecks: [
         failClosedCheck({
           limitSecs: f.failClosedAfterSecs,

@@ -96,10 +96,25 @@ const cell = (s: string, width: number) => (s.length < width ? s.padEnd(width) :
 
 export const countsLine = (c: FleetStatus["counts"]) => `${c.live} live · ${c.stale} stale · ${c.archived} archived`;
 
+/** How long ago a unix time was, as a person reads it ("12s ago"). */
+export const agoText = (unix: number, nowMs = Date.now()) => `${formatDuration(Math.max(0, Math.floor(nowMs / 1000 - unix)))} ago`;
+
+/**
+ * An archived member's last beat is history: its uptime and health were true then, not now. It
+ * shows how long ago it was last heard from instead (and that it said goodbye, if it did).
+ */
+function liveness(m: MemberView): { uptime: string; health: string } {
+  if (m.status !== "archived") return { uptime: formatDuration(m.uptime_secs), health: m.health };
+  return { uptime: "-", health: `${m.health === "draining" ? "stopped" : "gone"}, last seen ${agoText(m.last_heartbeat)}` };
+}
+
 export function renderList(s: FleetStatus): string {
   const row = (c: string[]) => `  ${cell(c[0]!, 41)}${cell(c[1]!, 26)}${cell(c[2]!, 9)}${cell(c[3]!, 9)}${cell(c[4]!, 11)}${c[5]}`;
   const lines = [row(["DID", "ENDPOINT", "STATUS", "VERSION", "UPTIME", "HEALTH"])];
-  for (const m of s.instances) lines.push(row([m.did, m.endpoint, m.status, m.version, formatDuration(m.uptime_secs), m.health]));
+  for (const m of s.instances) {
+    const { uptime, health } = liveness(m);
+    lines.push(row([m.did, m.endpoint, m.status, m.version, uptime, health]));
+  }
   lines.push("", `  ${countsLine(s.counts)}`);
   return lines.join("\n");
 }
@@ -141,7 +156,7 @@ function electedLines(s: FleetStatus): string[] {
 /** `fleet status --live`: the status, then each member's load and the pending fan-outs. */
 export function renderLive(s: FleetStatus): string {
   const row = (c: string[]) => `    ${cell(c[0]!, 14)}${cell(c[1]!, 10)}${cell(c[2]!, 12)}${cell(c[3]!, 11)}${c[4]}`;
-  const members = s.instances.map((m) => row([m.name || "?", m.status, m.version, m.health, String(m.active_dispatches)]));
+  const members = s.instances.map((m) => row([m.name || "?", m.status, m.version, liveness(m).health, m.status === "archived" ? "-" : String(m.active_dispatches)]));
   const pending = s.pending_fanouts ?? [];
   return [
     renderStatus(s),
@@ -155,15 +170,17 @@ export function renderLive(s: FleetStatus): string {
 }
 
 export function renderShow(m: MemberView): string {
+  const { uptime, health } = liveness(m);
   return [
     `Instance: ${m.did}`,
     `  Endpoint:         ${m.endpoint}`,
     `  Status:           ${m.status}`,
     `  Version:          ${m.version}`,
-    `  Uptime:           ${formatDuration(m.uptime_secs)}`,
-    `  Health:           ${m.health}`,
-    `  Active dispatches: ${m.active_dispatches}`,
+    `  Uptime:           ${uptime}`,
+    `  Health:           ${health}`,
+    `  Active dispatches: ${m.status === "archived" ? "-" : m.active_dispatches}`,
     `  Store records:    ${m.store_records}`,
+    // The runbook's layout: unix seconds here (the console and `fleet list` say how long ago).
     `  Last heartbeat:   ${m.last_heartbeat} (unix)`,
   ].join("\n");
 }

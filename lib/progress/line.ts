@@ -3,7 +3,7 @@
 // SQLite statement, which does not).
 
 export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
+  if (n < 1024) return `${Math.round(n)} B`;
   const units = ["KiB", "MiB", "GiB", "TiB"];
   let v = n / 1024;
   let i = 0;
@@ -13,7 +13,8 @@ export function formatBytes(n: number): string {
 
 export type Unit = "bytes" | "records";
 
-const amount = (n: number, unit: Unit) => (unit === "bytes" ? formatBytes(n) : `${Math.round(n)} records`);
+/** A count a person reads: bytes in binary units, records in whole numbers with separators. */
+export const amount = (n: number, unit: Unit) => (unit === "bytes" ? formatBytes(n) : `${Math.round(n).toLocaleString("en")} records`);
 
 export function progressLine(label: string, done: number, total: number, ms: number, unit: Unit): string {
   const pct = total > 0 ? Math.min(100, Math.floor((done / total) * 100)) : 100;

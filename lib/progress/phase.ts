@@ -3,7 +3,7 @@
 // duration. Piped output gets no live line, so it stays plain.
 import { writeSync } from "node:fs";
 import { bytesReadSoFar } from "./read-bytes";
-import { formatBytes, progressLine, redraw, type Unit } from "./line";
+import { amount as amountOf, progressLine, redraw, type Unit } from "./line";
 import { workerEntry } from "../worker-entry";
 
 export interface PhaseReport {
@@ -30,7 +30,7 @@ export interface Phases {
 /** The one line a finished phase leaves on a terminal. */
 export function finishedLine(r: PhaseReport): string {
   const n = r.bytes ?? r.records ?? 0;
-  const amount = (v: number) => (r.bytes !== undefined ? formatBytes(v) : `${Math.round(v)} records`);
+  const amount = (v: number) => amountOf(v, r.bytes !== undefined ? "bytes" : "records");
   const rate = r.ms > 0 ? ` (${amount((n / r.ms) * 1000)}/s)` : "";
   return `${r.phase}  100%  ${amount(n)} in ${(r.ms / 1000).toFixed(2)} s${rate}`;
 }

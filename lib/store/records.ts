@@ -48,6 +48,13 @@ export interface ThreadState {
   status: "open" | "closed";
 }
 
+/** How many of the newest records recentThreads() looks at. */
+export const RECENT_WINDOW = 1000;
+
+function threadSummary(r: any): ThreadSummary {
+  return { thread: r.thread, record_count: r.record_count, first_seen: r.first_seen, last_seen: r.last_seen, status: r.closed ? "closed" : "open" };
+}
+
 /** Whether a record closes its thread (a fulfilling KNOW or a cancelling DO). */
 export function closesThread(env: Pick<Envelope, "act" | "body">): boolean {
   return (env.act === "KNOW" && env.body.fulfills != null) || (env.act === "DO" && env.body.cancels != null);
@@ -274,17 +281,21 @@ export class RecordStore extends StoreReader {
       .all(after, limit + 1) as any[];
     const has_more = rows.length > limit;
     const page = rows.slice(0, limit);
-    return {
-      data: page.map((r) => ({
-        thread: r.thread,
-        record_count: r.record_count,
-        first_seen: r.first_seen,
-        last_seen: r.last_seen,
-        status: r.closed ? "closed" : "open",
-      })),
-      has_more,
-      next_cursor: has_more ? String(page[page.length - 1].first_seq) : null,
-    };
+    return { data: page.map(threadSummary), has_more, next_cursor: has_more ? String(page[page.length - 1].first_seq) : null };
+  }
+
+  /**
+   * The threads written to most recently, newest first: those of the last RECENT_WINDOW records
+   * (read backwards on the primary key, so the cost does not grow with the store).
+   */
+  recentThreads(limit: number): ThreadSummary[] {
+    const rows = this.db
+      .query(
+        `SELECT t.* FROM threads t WHERE t.thread IN (SELECT thread FROM (SELECT thread FROM records ORDER BY seq DESC LIMIT ${RECENT_WINDOW}))
+         ORDER BY t.last_seq DESC LIMIT ?`,
+      )
+      .all(limit) as any[];
+    return rows.map(threadSummary);
   }
 
   /** Threads not yet closed by a fulfilling KNOW or cancelling DO. */

@@ -4,7 +4,7 @@
 // the running daemon, else where <home>/replication.json says it stopped.
 import { sectionOf } from "../../config";
 import { OFFSITE_EXAMPLE, offsiteSection, type OffsiteConfig } from "./config";
-import { formatDuration } from "../../cli/output";
+import { formatDuration, plural } from "../../cli/output";
 import { type Check, type CheckResult, type DoctorContext, fail, pass, warn } from "../../doctor/types";
 
 const LIST_TIMEOUT_MS = 5000;
@@ -31,7 +31,7 @@ export const offsiteBackup: Check = async (ctx) => {
     if (!newest) rows.push(warn(name, `${cfg.url} holds no copy yet — 'spl backup push' pushes one now (the daemon pushes every ${every})`));
     else {
       const ageSecs = Math.max(0, Math.floor((Date.now() - newest.time_ms) / 1000));
-      const what = `newest snapshot ${newest.url} is ${formatDuration(ageSecs)} old (every ${every}, ${copies.length} snapshots)`;
+      const what = `newest snapshot ${newest.url} is ${formatDuration(ageSecs)} old (every ${every}, ${plural(copies.length, "snapshot", "snapshots")})`;
       rows.push(ageSecs > 2 * cfg.everySecs ? warn(name, `${what}: older than twice 'snapshot_every' — check 'spl doctor' last push, or 'spl backup push'`) : pass(name, what));
     }
   } catch (err) {

@@ -55,6 +55,8 @@ export class Replicator {
   private readonly lags: number[] = [];
   private readonly lagCounts = new Array(LAG_BUCKETS.length + 1).fill(0);
   private lagSum = 0;
+  /** Failed shipments since start (spl_replication_errors_total). */
+  private errors = 0;
   private st: ReplicationStatus;
   private readonly log: Logger;
   /** When the oldest record not yet off-host was committed (null: none waits). */
@@ -168,6 +170,7 @@ export class Replicator {
         break;
       }
       case "failed":
+        this.errors++;
         st.shipping_since = null;
         st.last_error = { at: r.at, message: r.error };
         st.consecutive_failures = r.attempt;
@@ -256,6 +259,7 @@ export class Replicator {
     gauge("spl_replication_behind_records", "Committed sequences not yet off-host.", s.behind_records);
     gauge("spl_replication_shipped_seq", "Every record up to this sequence is off-host.", s.shipped_through);
     gauge("spl_replication_failures", "Consecutive failed shipments (0 after a success).", s.consecutive_failures);
+    gauge("spl_replication_errors_total", "Shipments that failed since the daemon started (each retried).", this.errors, "counter");
     gauge("spl_replication_segments_total", "Segments stored off-host since the daemon started.", s.segments_shipped, "counter");
     gauge("spl_replication_records_total", "Records shipped off-host since the daemon started.", s.records_shipped, "counter");
     out.family("spl_replication_ship_lag_seconds", "histogram", "Per segment: from the commit of its first record until it was stored off-host.");

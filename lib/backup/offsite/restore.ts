@@ -74,8 +74,9 @@ export async function restoreOffsite(source: string, opts: OffsiteRestoreOptions
     pitr = built.result;
   }
   try {
-    const r = await restoreStore(file.path, { force: opts.force, phases });
-    return { ...r, restored_from: source, pitr };
+    // The answer and the log line name the copy the operator asked for, not the download.
+    const r = await restoreStore(file.path, { force: opts.force, phases, from: source });
+    return { ...r, pitr };
   } catch (err) {
     // The safe restore names the file it checked: name the copy the operator asked for instead.
     if (err instanceof UserError) throw new UserError(err.message.replaceAll(file.path, source), err.fix?.replaceAll(file.path, source), err.exitCode);

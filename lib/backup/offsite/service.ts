@@ -58,6 +58,8 @@ export function offsiteService(o: { paths: HomePaths; config: OffsiteConfig; log
   /** The daemon's own last attempt (a child killed before it wrote offsite.json shows here). */
   let mine: LastPush | null = null;
   let failures = 0;
+  /** Failed pushes since start (spl_offsite_push_errors_total). */
+  let failuresTotal = 0;
   let timer: ReturnType<typeof setTimeout> | null = null;
   let nextAt: number | null = null;
   let child: ReturnType<typeof Bun.spawn> | null = null;
@@ -109,6 +111,7 @@ export function offsiteService(o: { paths: HomePaths; config: OffsiteConfig; log
       return;
     }
     failures++;
+    failuresTotal++;
     const reason = (stderr.trim().split("\n").pop() ?? "").replace(/^error:\s*/, "") || `spl backup push exited ${code}`;
     mine = { at, ok: false, error: reason };
     const retryMs = Math.min(everyMs, FIRST_RETRY_MS * 2 ** (failures - 1));
@@ -130,6 +133,7 @@ export function offsiteService(o: { paths: HomePaths; config: OffsiteConfig; log
     if (!file || file.ok || child || file.at === seenExternal || (mine && Date.parse(mine.at) >= Date.parse(file.at))) return;
     seenExternal = file.at;
     failures++;
+    failuresTotal++;
     schedule(Math.min(everyMs, FIRST_RETRY_MS * 2 ** (failures - 1)));
   };
 
@@ -216,6 +220,8 @@ export function offsiteService(o: { paths: HomePaths; config: OffsiteConfig; log
       if (s.last_push_ok_at) out.sample("spl_offsite_push_last_success_timestamp_seconds", Date.parse(s.last_push_ok_at) / 1000);
       out.family("spl_offsite_push_failures", "gauge", "Consecutive failed snapshot pushes.");
       out.sample("spl_offsite_push_failures", s.consecutive_failures);
+      out.family("spl_offsite_push_errors_total", "counter", "Snapshot pushes that failed since the daemon started (each retried with backoff).");
+      out.sample("spl_offsite_push_errors_total", failuresTotal);
       replicator?.metrics(out);
     },
   };
