@@ -41,8 +41,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const alive = (m: Member) => m.pid > 0 && isAlive(m.pid);
 
 /** A member's own credential and DID (a coordinator-only write is made as this member). */
-async function identity(fleet: EtcdFleet, m: Member): Promise<{ did: string; token: string }> {
-  return { did: (await fleet.self(m)).did, token: readFileSync(m.path("secrets", "fleet_member"), "utf8").trim() };
+async function identity(fleet: EtcdFleet, m: Member): Promise<{ did: string; token: string; name: string; endpoint: string }> {
+  return { did: (await fleet.self(m)).did, token: readFileSync(m.path("secrets", "fleet_member"), "utf8").trim(), name: m.name, endpoint: m.url };
 }
 
 interface Accepted {
@@ -56,7 +56,7 @@ interface Accepted {
  * Keeps sending a coordinator-only write (a heartbeat, which only a coordinator answers 200) to
  * every running member and records each one accepted with the epoch its answer names.
  */
-function coordinatorWrites(fleet: EtcdFleet, as: { did: string; token: string }) {
+function coordinatorWrites(fleet: EtcdFleet, as: { did: string; token: string; name: string; endpoint: string }) {
   const accepted: Accepted[] = [];
   let running = true;
   const loop = (async () => {
@@ -64,7 +64,7 @@ function coordinatorWrites(fleet: EtcdFleet, as: { did: string; token: string })
       await Promise.all(
         fleet.all().filter(alive).map(async (m) => {
           const sent = performance.now();
-          const beat = { did: as.did, name: "probe", endpoint: "http://127.0.0.1:1", role: "worker", version: "test", uptime_secs: 0, active_dispatches: 0, store_records: 0, health: "healthy", sent_at_unix: Math.floor(Date.now() / 1000) };
+          const beat = { did: as.did, name: as.name, endpoint: as.endpoint, role: "worker", version: "test", uptime_secs: 0, active_dispatches: 0, store_records: 0, health: "healthy", sent_at_unix: Math.floor(Date.now() / 1000) };
           const r = await fetch(`${m.url}/v1/fleet/heartbeat`, { method: "POST", headers: { authorization: `Bearer ${as.token}`, "content-type": "application/json" }, body: JSON.stringify(beat), signal: AbortSignal.timeout(2000) }).catch(() => null);
           const answered = performance.now();
           if (r?.status === 200) accepted.push({ member: m.name, epoch: ((await r.json()) as { epoch: number }).epoch, sent, answered });
@@ -130,9 +130,9 @@ describe.skipIf(why !== null)(`automatic failover on etcd${why ? ` (skipped: ${w
       figures.push((performance.now() - t0) / 1000);
       if (trial === 0) {
         // The dead member's key went with its lease: the new coordinator has it stale at once, archived an interval later.
-        const counts = () => fleet.get(next.name).http("GET", "/v1/fleet/status").then((r) => r.json?.counts);
-        await waitFor(`${current.name} stale on ${next.name} (its member key lapsed)`, counts, { until: (c) => c?.live === 2 && c.stale + c.archived === 1 });
-        await waitFor(`${current.name} archived on ${next.name}`, counts, { until: (c) => c?.live === 2 && c.archived === 1 });
+        const statuses = () => fleet.get(next.name).http("GET", "/v1/fleet/status").then((r) => Object.fromEntries(((r.json?.instances ?? []) as any[]).map((i) => [i.name, i.status])));
+        await waitFor(`${current.name} stale on ${next.name} (its member key lapsed), the others live`, statuses, { until: (s) => s[current.name] !== undefined && s[current.name] !== "live" && Object.entries(s).every(([n, x]) => n === current.name || x === "live") });
+        await waitFor(`${current.name} archived on ${next.name}`, statuses, { until: (s) => s[current.name] === "archived" && Object.entries(s).every(([n, x]) => n === current.name || x === "live") });
       }
       expect(next.name).not.toBe(current.name);
       expect(next.epoch).toBeGreaterThan(current.epoch);
