@@ -59,7 +59,8 @@ export function phases(opts: { live: boolean; report: (r: PhaseReport) => void }
     },
     start(label, total, unit = "records") {
       const t0 = performance.now();
-      let drawn = 0;
+      // The first update draws at once (a short phase still shows its line), later ones at most every 100 ms.
+      let drawn = -Infinity;
       return {
         update(done) {
           const now = performance.now();
