@@ -6,33 +6,43 @@
 //   const etcd = await EtcdCluster.start(3);
 //   etcd.endpoints;                          // ["http://127.0.0.1:P1", ...]
 //   etcd.kill(1); await etcd.restart(1); etcd.destroy();
+//   etcd.kill(0); etcd.kill(1); etcd.kill(2); await etcd.restart(0, 1, 2);   // the whole cluster down and back
+//   await EtcdCluster.start(1, { ca, cert, key });   // clients over HTTPS, with a client certificate from that CA
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, waitFor } from "./harness";
+
+/** PEM files: the CA, and the certificate (for 127.0.0.1) and key etcd serves clients with. */
+export interface EtcdTls {
+  ca: string;
+  cert: string;
+  key: string;
+}
 
 export class EtcdCluster {
   private readonly procs: Array<ReturnType<typeof Bun.spawn> | null> = [];
   private constructor(
     private readonly dir: string,
     private readonly members: Array<{ name: string; client: number; peer: number }>,
+    private readonly tls?: EtcdTls,
   ) {}
 
   static unavailable(): string | null {
     return Bun.which("etcd") ? null : "etcd is not installed (Debian: apt-get install etcd-server)";
   }
 
-  static async start(n = 3): Promise<EtcdCluster> {
+  static async start(n = 3, tls?: EtcdTls): Promise<EtcdCluster> {
     const dir = mkdtempSync(join(tmpdir(), "spl-etcd-"));
     const members = Array.from({ length: n }, (_, i) => ({ name: `m${i}`, client: freePort(), peer: freePort() }));
-    const cluster = new EtcdCluster(dir, members);
+    const cluster = new EtcdCluster(dir, members, tls);
     for (let i = 0; i < n; i++) cluster.launch(i, "new");
     await cluster.healthy();
     return cluster;
   }
 
   get endpoints(): string[] {
-    return this.members.map((m) => `http://127.0.0.1:${m.client}`);
+    return this.members.map((m) => `${this.tls ? "https" : "http"}://127.0.0.1:${m.client}`);
   }
 
   private launch(i: number, state: "new" | "existing"): void {
@@ -43,8 +53,9 @@ export class EtcdCluster {
         "etcd",
         "--name", m.name,
         "--data-dir", join(this.dir, m.name),
-        "--listen-client-urls", `http://127.0.0.1:${m.client}`,
-        "--advertise-client-urls", `http://127.0.0.1:${m.client}`,
+        "--listen-client-urls", this.endpoints[i]!,
+        "--advertise-client-urls", this.endpoints[i]!,
+        ...(this.tls ? ["--cert-file", this.tls.cert, "--key-file", this.tls.key, "--trusted-ca-file", this.tls.ca, "--client-cert-auth"] : []),
         "--listen-peer-urls", `http://127.0.0.1:${m.peer}`,
         "--initial-advertise-peer-urls", `http://127.0.0.1:${m.peer}`,
         "--initial-cluster", initial,
@@ -66,7 +77,8 @@ export class EtcdCluster {
         const answers: Record<string, string> = {};
         for (let i = 0; i < this.members.length; i++) {
           if (!this.procs[i]) continue;
-          const r = await fetch(`${this.endpoints[i]}/health`, { signal: AbortSignal.timeout(2000) }).then((x) => x.json() as Promise<{ health?: string }>, (err) => ({ health: String(err) }));
+          const tls = this.tls && { ca: await Bun.file(this.tls.ca).text(), cert: await Bun.file(this.tls.cert).text(), key: await Bun.file(this.tls.key).text() };
+          const r = await fetch(`${this.endpoints[i]}/health`, { signal: AbortSignal.timeout(2000), ...(tls ? { tls } : {}) } as RequestInit).then((x) => x.json() as Promise<{ health?: string }>, (err) => ({ health: String(err) }));
           answers[this.endpoints[i]!] = String(r?.health);
         }
         return answers;
@@ -81,8 +93,9 @@ export class EtcdCluster {
     this.procs[i] = null;
   }
 
-  async restart(i: number): Promise<void> {
-    this.launch(i, "existing");
+  /** Starts members again (with their data) and waits until every running one is healthy. */
+  async restart(...members: number[]): Promise<void> {
+    for (const i of members) this.launch(i, "existing");
     await this.healthy();
   }
 

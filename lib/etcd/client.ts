@@ -67,6 +67,11 @@ function toKv(raw: any): KeyValue {
   return { key: unb64(raw?.key), value: unb64(raw?.value), createRevision: num(raw?.create_revision), modRevision: num(raw?.mod_revision), lease: String(raw?.lease ?? "0") };
 }
 
+/** The keys a transaction's range operation read (one of `txn(...).responses`). */
+export function rangeOf(response: any): KeyValue[] {
+  return (response?.response_range?.kvs ?? []).map(toKv);
+}
+
 /** A comparison of a transaction (etcd's Compare message), by key. */
 export type Compare =
   | { key: string; target: "CREATE"; createRevision: number; result?: "EQUAL" | "GREATER" | "LESS" | "NOT_EQUAL" }
@@ -114,7 +119,7 @@ export class EtcdClient {
   }
 
   /** One POST to the first endpoint that answers; the parsed answer, or EtcdError. */
-  async call(path: string, body: unknown, signal?: AbortSignal): Promise<any> {
+  async call(path: string, body: unknown, signal?: AbortSignal, reauthenticated = false): Promise<any> {
     let lastWhy = "";
     for (let i = 0; i < this.endpoints.length; i++) {
       const at = (this.preferred + i) % this.endpoints.length;
@@ -124,6 +129,7 @@ export class EtcdClient {
         res = await this.post(endpoint, path, body, AbortSignal.any([AbortSignal.timeout(this.timeoutMs), ...(signal ? [signal] : [])]));
       } catch (err) {
         if (signal?.aborted) throw new EtcdError("cancelled");
+        if (err instanceof EtcdError) throw err; // etcd answered, refusing the user: every member would
         lastWhy = `${endpoint}: ${(err as Error).name === "TimeoutError" ? `no answer within ${this.timeoutMs / 1000} s` : "cannot connect"}`;
         continue;
       }
@@ -139,7 +145,7 @@ export class EtcdClient {
       const why = json?.message ?? json?.error ?? text.slice(0, 200);
       if (res.status === 401 || /invalid auth token|token is expired/.test(String(why))) {
         this.token = null; // re-authenticate once, then give up
-        if (this.opts.username && i === 0) return this.call(path, body, signal);
+        if (this.opts.username && !reauthenticated) return this.call(path, body, signal, true);
       }
       // A member without a leader answers 503: another member may have one.
       if (res.status >= 500) {
@@ -227,6 +233,7 @@ export class EtcdClient {
         res = await this.post(endpoint, "/v3/watch", request, opts.signal);
       } catch (err) {
         if (opts.signal.aborted) return last;
+        if (err instanceof EtcdError) throw err; // the user refused
         lastWhy = `${endpoint}: cannot connect`;
         continue;
       }

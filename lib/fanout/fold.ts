@@ -46,6 +46,8 @@ export interface Attempt {
   result: ChildResult | null;
   /** A retry or a cancel replaced it: its report never settles the child. */
   superseded: boolean;
+  /** The coordinator its child INTEND names (the one that claimed it; absent in records of earlier versions). */
+  coordinatorUrl: string | null;
 }
 
 export interface Child extends Subtask {
@@ -193,7 +195,7 @@ function spawned(child: Child, rec: StoredRecord): boolean {
   if (n !== child.attempts.length + 1) return false;
   const previous = currentAttempt(child);
   if (previous) previous.superseded = true;
-  child.attempts.push({ n, intend: str(b.intend), worker: str(b.worker), name: str(b.worker_name), at: rec.created_at, result: null, superseded: false });
+  child.attempts.push({ n, intend: str(b.intend), worker: str(b.worker), name: str(b.worker_name), at: rec.created_at, result: null, superseded: false, coordinatorUrl: str(b.coordinator_url) || null });
   child.spawned = { worker: str(b.worker), name: str(b.worker_name), at: rec.created_at, attempt: n };
   child.result = null;
   return true;

@@ -11,7 +11,7 @@ import type { Host, Service } from "../capability";
 import { DISPATCHES } from "../dispatch/capability";
 import type { Undispatched } from "../dispatch/reconciler";
 import type { Fold } from "../engine/folds";
-import { FLEET, KILL_SWITCH } from "../fleet/contract";
+import { FANOUT_LEDGER, FLEET, KILL_SWITCH } from "../fleet/contract";
 import { ENGINE_ACTOR } from "../instance";
 import { backoffMs } from "../peer";
 import { FLEET_CONTROL_THREAD } from "../records/reserved-threads";
@@ -229,10 +229,13 @@ export function reportService(host: Host, outbox: Outbox): Service {
   }
 
   async function send(e: Entry): Promise<void> {
+    // The coordinator now (an elected one may be this member itself: it takes its own report like any other).
     const coordinator = host.find(FLEET)?.member;
-    if (coordinator?.role !== "worker" || !coordinator.coordinatorUrl) return warn("a fan-out report waits: this member has no coordinator ([fleet] coordinator_url)", { thread: e.report.thread });
+    if (!coordinator?.coordinatorUrl) return warn("a fan-out report waits: this member has no coordinator ([fleet] coordinator_url, or none elected now)", { thread: e.report.thread });
     e.sending = true;
     try {
+      // With [fleet.etcd] the report is first kept where the next coordinator reads it (lib/failover).
+      await host.find(FANOUT_LEDGER)?.report(e.report);
       // Each failed try waits longer, and gives a slow link longer to carry the report.
       const r = await host.peers.request(coordinator.coordinatorUrl, "POST", "/v1/records", e.report, { timeoutMs: 5000 * 2 ** Math.min(e.tries, 3) });
       const code = typeof r.body?.code === "string" ? r.body.code : "";

@@ -13,7 +13,7 @@ import { ENGINE_ACTOR } from "../instance";
 import { backoffMs } from "../peer";
 import { prepareRecord, sealRecord } from "../records/envelope";
 import type { JsonObject } from "../records/types";
-import { type FleetView, KILL_SWITCH } from "../fleet/contract";
+import { FANOUT_LEDGER, type FleetView, KILL_SWITCH } from "../fleet/contract";
 import { type Attempt, CHILD_DONE, type Child, currentAttempt, type Fanout, type FanoutTable, JOIN_COMPLETE, SPAWNED } from "./fold";
 import { CHILD_CANCEL, passLoop } from "./outbox";
 import { closesEarly, joinExpression, pickWorker, REPORT_GRACE_SECS } from "./spec";
@@ -63,8 +63,11 @@ export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutT
   };
   const inFlight = (did: string) => (picking.get(did) ?? 0) + (spawnedOut().get(did) ?? 0);
 
-  /** The child INTEND of attempt n (a new record for every attempt: clock = n). */
-  const childIntend = (f: Fanout, c: Child, n: number) => ({
+  /**
+   * The child INTEND of attempt n (a new record for every attempt: clock = n). It names the
+   * coordinator that claimed the attempt, so a coordinator that resumes it sends the same record.
+   */
+  const childIntend = (f: Fanout, c: Child, n: number, coordinatorUrl: string) => ({
     act: "INTEND",
     actor: f.parent.actor,
     thread: c.thread,
@@ -76,7 +79,7 @@ export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutT
       timeout_secs: c.timeout_secs,
       ...(c.budget_usd !== null ? { budget_usd: c.budget_usd } : {}),
       ...(c.hint ? { hint: c.hint } : {}),
-      fanout: { parent_thread: f.parent.thread, parent_record: f.parent.id, index: c.index, attempt: n, coordinator_url: fleet().member.endpoint },
+      fanout: { parent_thread: f.parent.thread, parent_record: f.parent.id, index: c.index, attempt: n, coordinator_url: coordinatorUrl },
     },
   });
 
@@ -96,12 +99,17 @@ export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutT
       const members = fleet().members().map((m) => ({ ...m }));
       const n = c.attempts.length + 1;
       // A retried child is re-resolved to the least-loaded live worker (its first may be gone).
-      const picked = pickWorker(c.retries ? "least-loaded-worker" : c.target, members, `${f.parent.id}:${c.index}:${c.retries}`, inFlight);
-      if (typeof picked === "string") return log.warn("fan-out child not spawned", { parent: f.parent.id, index: c.index, reason: picked });
+      const pick = pickWorker(c.retries ? "least-loaded-worker" : c.target, members, `${f.parent.id}:${c.index}:${c.retries}`, inFlight);
+      if (typeof pick === "string") return log.warn("fan-out child not spawned", { parent: f.parent.id, index: c.index, reason: pick });
+      // With [fleet.etcd] the attempt is claimed there first (lib/failover): one worker per attempt, whichever coordinator resumes it.
+      const ledger = host.find(FANOUT_LEDGER);
+      const claimed = ledger ? await ledger.claim(f.parent, c.index, n, { did: pick.did, name: pick.name, coordinatorUrl: fleet().member.endpoint }) : { did: pick.did, name: pick.name, coordinatorUrl: fleet().member.endpoint };
+      if (!claimed) return;
+      const picked = { ...pick, did: claimed.did, name: claimed.name };
       picking.set(picked.did, (picking.get(picked.did) ?? 0) + 1);
       try {
-        const intend = sealRecord(prepareRecord(childIntend(f, c, n)));
-        await write({ topic: SPAWNED, parent_record_id: f.parent.id, index: c.index, attempt: n, intend, thread: c.thread, worker: picked.did, worker_name: picked.name, children: [c.thread] }, f.parent.thread, "DO", [f.parent.id]);
+        const intend = sealRecord(prepareRecord(childIntend(f, c, n, claimed.coordinatorUrl)));
+        await write({ topic: SPAWNED, parent_record_id: f.parent.id, index: c.index, attempt: n, intend, thread: c.thread, worker: picked.did, worker_name: picked.name, children: [c.thread], coordinator_url: claimed.coordinatorUrl }, f.parent.thread, "DO", [f.parent.id]);
         log.info("fan-out child spawned", { parent: f.parent.id, index: c.index, attempt: n, thread: c.thread, worker: picked.name });
       } catch (err) {
         log.warn("fan-out child not spawned; tried again on the next pass", { parent: f.parent.id, index: c.index, error: (err as Error).message });
@@ -133,7 +141,7 @@ export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutT
     if (!endpoint) return failedTry(s, `${a.name || a.worker} is not in the registry`);
     s.busy = true;
     try {
-      const r = await peers.request(endpoint, "POST", "/v1/records", childIntend(f, c, a.n), { timeoutMs: 5000 * 2 ** Math.min(s.tries, 3) });
+      const r = await peers.request(endpoint, "POST", "/v1/records", childIntend(f, c, a.n, a.coordinatorUrl ?? fleet().member.endpoint), { timeoutMs: 5000 * 2 ** Math.min(s.tries, 3) });
       if (r.status === 200 || r.status === 201) {
         Object.assign(s, { state: "delivered", next_at: null, error: null });
         return;
@@ -217,6 +225,9 @@ export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutT
    * also resolves timeouts, sends again what did not land, and stops superseded attempts.
    */
   function pass(full: boolean): void {
+    // Only the coordinator spawns, times out and joins: not a worker, nor one deposed or stepped down.
+    const fl = fleet();
+    if (fl.member.role !== "plain" && !fl.coordinating()) return;
     const now = Date.now() / 1000;
     const emergency = killSwitch()?.emergency;
     for (const f of table.pending()) {

@@ -9,7 +9,7 @@
 import type { Capability, Service } from "../capability";
 import { FLEET_CONTROL_THREAD, INSTANCE_REGISTRY_THREAD } from "../records/reserved-threads";
 import { fleetSection } from "./config";
-import { FLEET, type FleetView } from "./contract";
+import { FLEET, FLEET_SEAT, type FleetView } from "./contract";
 import { controlForwarder } from "./control-sync";
 import { REGISTRY_SCOPE } from "./credentials";
 import { fleetRows } from "./doctor";
@@ -38,9 +38,12 @@ export const fleetCapability: Capability = {
       coordinating,
     };
     host.provide(FLEET, fleet);
+    // An elected member (lib/failover) may be either in turn: it runs both sides, each acting only in its role.
+    if (f.election) host.provide(FLEET_SEAT, f.seat);
+    const elected = f.election !== undefined;
     // The heartbeat is last on every member (it beats only on a worker): it stops first.
     const services: Service[] = [
-      ...(member.role === "coordinator"
+      ...(member.role === "coordinator" || elected
         ? [livenessService(host, { liveness: f.liveness, intervalSecs: member.heartbeatSecs, coordinating, log: host.log.child("syncropel_fleet::liveness"), endpointOf: (did) => f.registry.get(did)?.endpoint ?? null }), controlForwarder(host, fleet, coordinating)]
         : []),
       ...(member.role === "worker" ? [{ name: "fleet-sync", start() {}, stop() {}, afterCommit: f.sync.afterCommit }] : []),

@@ -22,6 +22,10 @@ export interface FleetConfig {
   caFile: string | null;
   /** 0: never fail closed. */
   failClosedAfterSecs: number;
+  /** [fleet.etcd] is set: the coordinator is elected there, not named by coordinator_url (README "Automatic failover with etcd"). */
+  elected: boolean;
+  /** This member campaigns for the coordinator's key ([fleet] candidate = true). */
+  candidate: boolean;
 }
 
 export type FleetRole = "plain" | "coordinator" | "worker";
@@ -35,7 +39,7 @@ export interface FleetMember {
   heartbeatSecs: number;
 }
 
-export const FLEET_KEYS = ["coordinator_url", "advertised_endpoint", "heartbeat_interval_secs", "name", "ca_file", "fail_closed_after_secs"] as const;
+export const FLEET_KEYS = ["coordinator_url", "advertised_endpoint", "heartbeat_interval_secs", "name", "ca_file", "fail_closed_after_secs", "candidate"] as const;
 
 export const defaultFleetConfig = (): FleetConfig => ({
   enabled: false,
@@ -45,6 +49,8 @@ export const defaultFleetConfig = (): FleetConfig => ({
   name: null,
   caFile: null,
   failClosedAfterSecs: DEFAULT_FAIL_CLOSED_SECS,
+  elected: false,
+  candidate: false,
 });
 
 /** Member names: what `fleet show`, subtask targets and `fleet forget` take. */
@@ -104,6 +110,12 @@ export function parseFleetConfig(raw: unknown, path: string, env = process.env):
       }
       c.failClosedAfterSecs = n;
     }
+    if (raw.candidate !== undefined) {
+      if (typeof raw.candidate !== "boolean") throw new UserError(`${path}: [fleet] candidate must be true or false`, "candidate = true lets this member be elected coordinator (it needs [fleet.etcd])");
+      c.candidate = raw.candidate;
+    }
+    c.elected = raw.etcd !== undefined;
+    if (c.candidate && !c.elected) throw new UserError(`${path}: [fleet] candidate = true needs [fleet.etcd]`, "add [fleet.etcd] endpoints = [...] (README \"Automatic failover with etcd\"), or remove candidate");
   }
   const fromEnv = env.SPL_FLEET_COORDINATOR_URL;
   if (fromEnv) {
@@ -130,11 +142,12 @@ export function isLoopbackHost(host: string): boolean {
 /** This daemon's place in the fleet, from [fleet], its bind (https when [server] has a certificate) and its home. */
 export function fleetMember(c: FleetConfig, bind: { host: string; port: number; tls?: boolean }, home: string): FleetMember {
   const endpoint = c.advertisedEndpoint ?? `${bind.tls ? "https" : "http"}://${advertisedHost(bind.host)}:${bind.port}`;
-  const role: FleetRole = !c.enabled ? "plain" : !c.coordinatorUrl || c.coordinatorUrl === endpoint ? "coordinator" : "worker";
+  // With [fleet.etcd] every member starts as a worker of no one: the election makes one coordinator.
+  const role: FleetRole = !c.enabled ? "plain" : c.elected ? "worker" : !c.coordinatorUrl || c.coordinatorUrl === endpoint ? "coordinator" : "worker";
   const suffix = /\.syncro-(.+)$/.exec(basename(home))?.[1];
   // A home without a suffix (~/.syncro on its own host) is named after the host, never "syncro".
   const name = c.name ?? (role === "coordinator" ? "coordinator" : (suffix ?? hostName()));
-  return { role, endpoint, name, coordinatorUrl: role === "plain" ? null : role === "coordinator" ? endpoint : c.coordinatorUrl, heartbeatSecs: c.heartbeatSecs };
+  return { role, endpoint, name, coordinatorUrl: role === "plain" || c.elected ? null : role === "coordinator" ? endpoint : c.coordinatorUrl, heartbeatSecs: c.heartbeatSecs };
 }
 
 function hostName(): string {
@@ -159,6 +172,6 @@ export const fleetSection: ConfigSection<FleetConfig> = {
   parse: (raw, file) => parseFleetConfig(raw, file),
   show: (c) =>
     c.enabled
-      ? { coordinator_url: c.coordinatorUrl, advertised_endpoint: c.advertisedEndpoint, heartbeat_interval_secs: c.heartbeatSecs, name: c.name, ca_file: c.caFile, fail_closed_after_secs: c.failClosedAfterSecs }
+      ? { coordinator_url: c.coordinatorUrl, advertised_endpoint: c.advertisedEndpoint, heartbeat_interval_secs: c.heartbeatSecs, name: c.name, ca_file: c.caFile, fail_closed_after_secs: c.failClosedAfterSecs, ...(c.elected ? { candidate: c.candidate } : {}) }
       : null,
 };

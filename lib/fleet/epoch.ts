@@ -38,14 +38,23 @@ export class EpochBook {
   private known: Known = { epoch: 0, did: null, url: null };
   /** This member's own epoch while it coordinates (null: a worker, or a plain instance). */
   private own: Election | null = null;
+  /** With an elected coordinator (lib/failover): whether its lease still lets it act. */
+  private fresh: () => boolean = () => true;
 
   /** `deposed`: this coordinator was replaced (it learned of a higher epoch than its own). */
   constructor(private readonly on: { deposed(by: Known, own: Election): void }) {}
 
-  /** This member coordinates at `e` (its start, after the EpochSource decided). */
-  hold(e: Election): void {
+  /** This member coordinates at `e` (its start, after the EpochSource decided; or won an election, valid while `fresh`). */
+  hold(e: Election, fresh: () => boolean = () => true): void {
     this.own = e;
+    this.fresh = fresh;
     this.observe({ epoch: e.epoch, did: e.did, url: e.endpoint });
+  }
+
+  /** This member stops coordinating (an elected coordinator stepped down); it keeps what it knows. */
+  release(): void {
+    this.own = null;
+    this.fresh = () => true;
   }
 
   /**
@@ -86,7 +95,7 @@ export class EpochBook {
 
   /** Whether this member coordinates at the highest epoch it knows. */
   coordinating(): boolean {
-    return this.own !== null && this.own.epoch >= this.known.epoch;
+    return this.own !== null && this.own.epoch >= this.known.epoch && this.fresh();
   }
 
   /** Who replaced this coordinator, or null while it is not replaced (or never coordinated). */

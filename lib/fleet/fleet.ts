@@ -14,6 +14,7 @@ import { DISPATCHES } from "../dispatch/capability";
 import { VERSION } from "../version";
 import { fleetMember, fleetSection, loopbackAdvertised, type FleetMember } from "./config";
 import { workerSync, ThreadDigests } from "./control-sync";
+import { ELECTION, type FleetSeat } from "./contract";
 import { fleetCredentials, isJoinCredential, JOIN_TTL_SECS, joinCredentialPath, memberCredentialSource, mintCredential, readJoinCredential, readMemberCredential, writeMemberCredential } from "./credentials";
 import { configEpochs, EpochBook, type EpochSource } from "./epoch";
 import { heartbeatService } from "./heartbeat";
@@ -31,6 +32,10 @@ export function createFleet(host: Host, epochSource: EpochSource = configEpochs)
   const config = host.config(fleetSection);
   const server = host.config(serverSection);
   const member: FleetMember = fleetMember(config, { ...host.bind, tls: server.tlsCertFile !== null }, host.paths.home);
+  /** What [fleet] coordinator_url names (the member's own changes when an election moves the coordinator). */
+  const configuredCoordinatorUrl = member.coordinatorUrl;
+  /** With [fleet.etcd]: the election this member follows (lib/failover), else undefined. */
+  const election = config.elected ? host.find(ELECTION) : undefined;
   const log = host.log.child("syncropel_fleet::members");
   const home = host.paths.home;
   const registry = new FleetRegistry();
@@ -105,6 +110,7 @@ export function createFleet(host: Host, epochSource: EpochSource = configEpochs)
     hasCredential,
     join: joinWith,
     afterAck: (a) => sync.afterAck(a.digests),
+    elected: config.elected,
     log: host.log,
   });
   const sync = workerSync(host, { epochs, coordinator: () => heartbeat.status.target });
@@ -158,13 +164,64 @@ export function createFleet(host: Host, epochSource: EpochSource = configEpochs)
     }
   }
 
+  /** The last time this member could have learned of a freeze: an acknowledged beat, etcd answering, its own term as coordinator. */
+  let officeEndedMs = 0;
   function lastContactMs(): number {
     const ack = heartbeat.status.lastAckUnix;
-    return ack !== null ? ack * 1000 : host.startedAt;
+    return Math.max(ack !== null ? ack * 1000 : host.startedAt, election?.lastContactMs() ?? 0, officeEndedMs);
   }
+
+  async function becomeCoordinator(e: { epoch: number; did: string; endpoint: string }, source: string) {
+    const top = registry.top;
+    if (!top || top.epoch !== e.epoch || top.did !== e.did) {
+      await write({ topic: "elected", did: e.did, endpoint: e.endpoint, epoch: e.epoch, source });
+      log.info("coordinator elected", { epoch: e.epoch, source, previous: top ? { epoch: top.epoch, did: top.did } : null });
+    }
+    await ensureOwnCredential();
+    await joinToken({ rotate: false, graceSecs: 0, ttlSecs: JOIN_TTL_SECS });
+  }
+
+  /** What an election (lib/failover) may do to this member's role: the only way it changes while the daemon runs. */
+  const seat: FleetSeat = {
+    async takeOffice(e, fresh, present) {
+      epochs.hold(e, fresh);
+      member.role = "coordinator";
+      member.coordinatorUrl = member.endpoint;
+      heartbeat.target(null);
+      liveness.reset(host.now());
+      for (const m of registry.members()) if (m.did !== host.instanceDid && !present.has(m.did)) liveness.lapsed(m.did, host.now());
+      await becomeCoordinator(e, "etcd");
+    },
+    stepDown(why) {
+      if (member.role !== "coordinator") return;
+      epochs.release();
+      member.role = "worker";
+      member.coordinatorUrl = null;
+      officeEndedMs = host.now();
+      log.warn(`this member no longer acts as the fleet's coordinator: ${why}`);
+    },
+    eligibility() {
+      const mine = registry.get(host.instanceDid);
+      if (!registry.size) return hasCredential() ? { founding: false, notEligible: "it joined the fleet but holds no copy of the registry yet (it gets one after its first acknowledged heartbeat)" } : { founding: true, notEligible: null };
+      if (!mine || mine.forgotten) return { founding: false, notEligible: "the registry it holds does not list it as a member (it joins at its first heartbeat)" };
+      return { founding: false, notEligible: null };
+    },
+    lapsed(did) {
+      if (member.role === "coordinator" && did !== host.instanceDid) liveness.lapsed(did, host.now());
+    },
+    follow(k, why) {
+      if (k && k.did === host.instanceDid) return;
+      if (k) epochs.observe({ epoch: k.epoch, did: k.did, url: k.url });
+      member.coordinatorUrl = k?.url ?? null;
+      heartbeat.target(k?.url ?? null, why);
+    },
+  };
 
   return {
     member,
+    configuredCoordinatorUrl,
+    election,
+    seat,
     registry,
     liveness,
     epochs,
@@ -208,15 +265,9 @@ export function createFleet(host: Host, epochSource: EpochSource = configEpochs)
     async boot() {
       await retireLegacyToken();
       if (member.role === "coordinator") {
-        const top = registry.top;
-        const e = await epochSource.elect({ self: { did: host.instanceDid, endpoint: member.endpoint }, top });
-        if (!top || top.epoch !== e.epoch || top.did !== e.did) {
-          await write({ topic: "elected", did: e.did, endpoint: e.endpoint, epoch: e.epoch, source: epochSource.name });
-          log.info("coordinator elected", { epoch: e.epoch, source: epochSource.name, previous: top ? { epoch: top.epoch, did: top.did } : null });
-        }
+        const e = await epochSource.elect({ self: { did: host.instanceDid, endpoint: member.endpoint }, top: registry.top });
         epochs.hold(e);
-        await ensureOwnCredential();
-        await joinToken({ rotate: false, graceSecs: 0, ttlSecs: JOIN_TTL_SECS });
+        await becomeCoordinator(e, epochSource.name);
         const loopback = loopbackAdvertised(member, host.bind.host);
         if (loopback) log.warn(loopback);
       }

@@ -38,6 +38,8 @@ export interface HeartbeatWiring {
   join(url: string): Promise<boolean>;
   /** An acknowledged beat (the fleet's threads catch up then). */
   afterAck?(answer: HeartbeatAnswer): Promise<void>;
+  /** The coordinator is elected (lib/failover): where beats go is the election's, not [fleet] coordinator_url. */
+  elected?: boolean;
   log: Logger;
 }
 
@@ -51,12 +53,19 @@ export interface HeartbeatState {
   target: string | null;
 }
 
-export type HeartbeatService = Service & { readonly status: HeartbeatState; beat(health?: string): Promise<void>; follow(url: string, why: string): void };
+export type HeartbeatService = Service & {
+  readonly status: HeartbeatState;
+  beat(health?: string): Promise<void>;
+  follow(url: string, why: string): void;
+  /** Where beats go from now on, as an election decided (null: nowhere, this member coordinates or none is elected). */
+  target(url: string | null, why?: string): void;
+};
 
 export function heartbeatService(w: HeartbeatWiring): HeartbeatService {
   const log = w.log.child("syncropel_fleet::heartbeat_loop");
-  const worker = w.member.role === "worker";
-  const status: HeartbeatState = { lastAckUnix: null, lastError: null, intervalSecs: w.member.heartbeatSecs, target: worker ? w.member.coordinatorUrl : null };
+  // An elected member's role changes while it runs (lib/failover): read it when it matters.
+  const worker = () => w.member.role === "worker";
+  const status: HeartbeatState = { lastAckUnix: null, lastError: null, intervalSecs: w.member.heartbeatSecs, target: worker() ? w.member.coordinatorUrl : null };
   let timer: ReturnType<typeof setTimeout> | null = null;
   let running = false;
   let inFlight = false;
@@ -72,9 +81,21 @@ export function heartbeatService(w: HeartbeatWiring): HeartbeatService {
   };
 
   function follow(url: string, why: string) {
-    if (!worker || url === status.target) return;
-    log.warn(`following the fleet's coordinator at ${url} (${why}); [fleet] coordinator_url still names ${w.member.coordinatorUrl} — update it`, { coordinator_url: url, configured: w.member.coordinatorUrl });
+    if (!worker() || url === status.target) return;
+    if (w.elected) log.info(`following the fleet's coordinator at ${url} (${why})`, { coordinator_url: url });
+    else log.warn(`following the fleet's coordinator at ${url} (${why}); [fleet] coordinator_url still names ${w.member.coordinatorUrl} — update it`, { coordinator_url: url, configured: w.member.coordinatorUrl });
     status.target = url;
+  }
+
+  function target(url: string | null, why?: string) {
+    if (url === status.target) return;
+    if (url) log.info(`beating to the fleet's coordinator at ${url}${why ? ` (${why})` : ""}`, { coordinator_url: url });
+    status.target = url;
+    // The new coordinator hears from this member at once, rather than within an interval.
+    if (url && running && !inFlight) {
+      if (timer) clearTimeout(timer);
+      tick();
+    }
   }
 
   async function send(health: string, timeoutMs: number, retried = false): Promise<void> {
@@ -143,9 +164,10 @@ export function heartbeatService(w: HeartbeatWiring): HeartbeatService {
     name: "heartbeat",
     status,
     follow,
+    target,
     beat: (health = "healthy") => send(health, MAX_BEAT_TIMEOUT_MS),
     start() {
-      if (!worker) return;
+      if (!worker() && !w.elected) return;
       running = true;
       tick(); // the first beat at once: a member registers as soon as it is ready
     },

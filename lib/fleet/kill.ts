@@ -55,6 +55,8 @@ interface Self {
   role: string;
   coordinator_url: string | null;
   control_pending: string[];
+  /** With [fleet.etcd]: control records written here that etcd does not hold yet. */
+  election?: { control_pending: string[] };
   freezes: Freeze[];
   emergency: EmergencyState;
 }
@@ -74,6 +76,14 @@ async function record(body: Record<string, unknown>, line: string, url?: string)
   const actor = me && me.role !== "plain" ? me.did : operator;
   const issued = { ...body, issued_by: operator, issued_at_unix: Math.floor(Date.now() / 1000) };
   const rec = await call("POST", "/v1/records", { act: "LEARN", actor, thread: FLEET_CONTROL_THREAD, body: issued }, t);
+  // With [fleet.etcd] the record goes to etcd, which every member watches (README "Automatic failover with etcd").
+  if (me?.election) {
+    for (const end = Date.now() + FORWARD_WAIT_MS; Date.now() < end; await Bun.sleep(100)) {
+      const now = await request<Self>("GET", "/v1/fleet/member", undefined, t, 3000).catch(() => null);
+      if (now?.status === 200 && !now.body.election?.control_pending.includes(rec.id)) return { line: `${line}\n  applied here and published in etcd: every member applies it`, record: rec };
+    }
+    return { line: `${line}\n  applied here; etcd has not taken it yet — it is published as soon as etcd answers (spl doctor)`, record: rec };
+  }
   if (me?.role !== "worker") return { line, record: rec };
   for (const end = Date.now() + FORWARD_WAIT_MS; Date.now() < end; await Bun.sleep(100)) {
     const now = await request<Self>("GET", "/v1/fleet/member", undefined, t, 3000).catch(() => null);

@@ -54,6 +54,19 @@ export class Liveness {
     }
   }
 
+  /** A member elected coordinator (lib/failover) starts its term as a coordinator starts. */
+  reset(nowMs: number): void {
+    this.seen.clear();
+    this.assumeAll(nowMs);
+  }
+
+  /** A member whose etcd lease lapsed: stale from now (its last beat kept), archived one interval later unless it beats. */
+  lapsed(did: string, nowMs: number): void {
+    const s = this.seen.get(did);
+    const staleAt = nowMs - 2 * this.intervalSecs * 1000 - 1;
+    if (!s || s.receivedMs > staleAt) this.seen.set(did, { receivedMs: staleAt, beat: s?.beat ?? null });
+  }
+
   /** A member that just joined: one window to send its first beat. */
   welcome(did: string, nowMs: number): void {
     this.seen.set(did, { receivedMs: nowMs, beat: null });
@@ -169,15 +182,19 @@ export function livenessService(host: Host, o: { liveness: Liveness; intervalSec
   return {
     name: "fleet-liveness",
     start() {
-      liveness.assumeAll(host.now());
       timer = setInterval(sweep, SWEEP_MS);
       timer.unref?.();
-      // First contact with every recorded member, a few at a time.
-      void (async () => {
-        const dids = liveness.others(host.instanceDid);
-        for (let i = 0; i < dids.length && timer; i += PROBE_CONCURRENCY) await Promise.all(dids.slice(i, i + PROBE_CONCURRENCY).map(probe));
-      })();
+      // A coordinator by config: its registry gets one window, and first contact with every recorded
+      // member, a few at a time. (An elected one gets both when it takes office: fleet.ts, lib/failover.)
+      if (o.coordinating()) {
+        liveness.assumeAll(host.now());
+        void (async () => {
+          const dids = liveness.others(host.instanceDid);
+          for (let i = 0; i < dids.length && timer; i += PROBE_CONCURRENCY) await Promise.all(dids.slice(i, i + PROBE_CONCURRENCY).map(probe));
+        })();
+      }
       probeTimer = setInterval(() => {
+        if (!o.coordinating()) return;
         const dids = liveness.notLive(host.now(), host.instanceDid);
         if (dids.length) void probe(dids[nextProbe++ % dids.length]!);
       }, o.intervalSecs * 1000);

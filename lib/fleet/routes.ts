@@ -27,7 +27,7 @@ export function fleetStatus(host: Host, fleet: FleetView, f: Fleet) {
   const deposed = f.epochs.deposedBy();
   return {
     object: "fleet_status",
-    coordinator_url: member.coordinatorUrl ?? member.endpoint,
+    coordinator_url: member.coordinatorUrl ?? (f.election ? "(none elected)" : member.endpoint),
     heartbeat_interval_secs: member.heartbeatSecs,
     epoch: f.epochs.held?.epoch ?? f.epochs.current.epoch,
     deposed: deposed ? { coordinator_url: deposed.url, epoch: deposed.epoch } : null,
@@ -36,6 +36,8 @@ export function fleetStatus(host: Host, fleet: FleetView, f: Fleet) {
     freezes: control?.freezes ?? [],
     emergency: control?.emergency ?? { active: false, reason: null, issued_by: null, issued_at_unix: null },
     pending_fanouts: host.find(FANOUTS)?.pending() ?? [],
+    // With [fleet.etcd]: who the key names, since when, and whether etcd answers (README "Automatic failover with etcd").
+    ...(f.election ? { election: f.election.status() } : {}),
   };
 }
 
@@ -86,7 +88,15 @@ export function fleetRoutes(host: Host, fleet: FleetView, f: Fleet) {
   const mustCoordinate = () => {
     const deposed = f.epochs.deposedBy();
     if (deposed) throw new ApiError(409, "COORDINATOR_DEPOSED", `this member is no longer the fleet's coordinator: ${deposed.url ?? "another member"} holds epoch ${deposed.epoch} — run it there`, { coordinator_url: deposed.url, epoch: deposed.epoch });
-    if (member.role !== "coordinator") throw new ApiError(409, "NOT_COORDINATOR", `this member is a worker of ${f.heartbeat.status.target} — run it on the coordinator`, { coordinator_url: f.heartbeat.status.target });
+    const at = f.heartbeat.status.target;
+    if (member.role !== "coordinator" || !f.epochs.coordinating()) throw new ApiError(409, "NOT_COORDINATOR", at ? `this member is a worker of ${at} — run it on the coordinator` : "this member is not the fleet's coordinator, and none is elected now — see 'spl fleet status' and 'spl doctor'", { coordinator_url: at });
+  };
+  /** A worker answers for its coordinator; an elected one with none to ask (or that does not answer) answers itself, saying so. */
+  const status = async () => {
+    const at = f.heartbeat.status.target;
+    if (member.role !== "worker" || (!at && f.election)) return json(200, fleetStatus(host, fleet, f));
+    if (!f.election) return fromCoordinator(host, at!);
+    return fromCoordinator(host, at!).catch((err) => (err instanceof ApiError ? json(200, { ...fleetStatus(host, fleet, f), coordinator_unreachable: err.message }) : Promise.reject(err)));
   };
   return [
     route(
@@ -99,7 +109,7 @@ export function fleetRoutes(host: Host, fleet: FleetView, f: Fleet) {
         answers: { 200: { description: "the fleet", schema: FleetStatus } },
         errors: { 502: "COORDINATOR_UNREACHABLE, COORDINATOR_REFUSED (on a worker)" },
       },
-      () => (member.role === "worker" ? fromCoordinator(host, f.heartbeat.status.target!) : json(200, fleetStatus(host, fleet, f))),
+      status,
     ),
     route(
       {
@@ -122,7 +132,7 @@ export function fleetRoutes(host: Host, fleet: FleetView, f: Fleet) {
             name: f.name(),
             endpoint: member.endpoint,
             coordinator_url: member.role === "worker" ? f.heartbeat.status.target : member.coordinatorUrl,
-            configured_coordinator_url: member.coordinatorUrl,
+            configured_coordinator_url: f.configuredCoordinatorUrl,
             heartbeat_interval_secs: member.role === "worker" ? f.heartbeat.status.intervalSecs : member.heartbeatSecs,
             epoch: known.epoch,
             coordinator_did: known.did,
@@ -135,6 +145,7 @@ export function fleetRoutes(host: Host, fleet: FleetView, f: Fleet) {
             control_pending: f.sync.pending(),
             freezes: control?.freezes ?? [],
             emergency: control?.emergency ?? { active: false, reason: null, issued_by: null, issued_at_unix: null },
+            ...(f.election ? { election: f.election.status() } : {}),
           }),
           f,
         );
@@ -266,6 +277,20 @@ const Member = T.Object(
   { $id: "FleetMember", additionalProperties: true },
 );
 
+/** With [fleet.etcd] (README "Automatic failover with etcd"): the election as the answering member sees it. */
+const Election = T.Object(
+  {
+    source: T.Literal("etcd"),
+    reachable: T.Boolean({ description: "etcd answers this member" }),
+    error: nullable(T.String({ description: "why etcd does not answer, and the fix" })),
+    coordinator: nullable(T.Object({ did: T.String(), name: T.String(), url: T.String(), epoch: T.Integer({ minimum: 1, description: "the etcd revision of its win" }), since_unix: UnixSecs }, { description: "the elected coordinator once it took office; null: none now" })),
+    candidate: T.Boolean({ description: "this member may be elected ([fleet] candidate)" }),
+    lease_ttl_secs: T.Integer({ minimum: 2 }),
+    control_pending: T.Array(T.String(), { description: "control records written here that etcd does not hold yet" }),
+  },
+  { description: "with [fleet.etcd] only" },
+);
+
 const FleetStatus = T.Object(
   {
     object: T.Literal("fleet_status"),
@@ -277,6 +302,8 @@ const FleetStatus = T.Object(
     emergency: T.Object({ active: T.Boolean(), reason: nullable(T.String()), issued_by: nullable(T.String()), issued_at_unix: nullable(UnixSecs) }),
     pending_fanouts: T.Array(T.Object({ thread: T.String(), record: T.String(), join: T.String(), subtasks: T.Integer(), spawned: T.Integer(), completed: T.Integer() })),
     epoch: nullable(T.Integer({ minimum: 0, description: "the coordinator's epoch (README \"Epochs and fencing\")" })),
+    election: T.Optional(Election),
+    coordinator_unreachable: T.Optional(T.String({ description: "with [fleet.etcd]: a member answered for itself because its coordinator did not (why)" })),
   },
   { $id: "FleetStatus", additionalProperties: true },
 );
@@ -296,6 +323,7 @@ const FleetMember = T.Object(
     coordinator_did: nullable(T.String()),
     deposed: nullable(T.Object({ coordinator_url: nullable(T.String()), epoch: T.Integer() })),
     credential: T.Boolean({ description: "whether this member holds a member credential" }),
+    election: T.Optional(Election),
   },
   { additionalProperties: true },
 );

@@ -9,6 +9,7 @@ import { formatDuration } from "../cli/output";
 import { fleetMember, fleetSection } from "./config";
 import type { MemberView } from "./registry";
 import type { EmergencyState, Freeze } from "./control";
+import type { ElectionStatus } from "./contract";
 import { readMemberCredential } from "./credentials";
 
 export interface FleetStatus {
@@ -23,6 +24,10 @@ export interface FleetStatus {
   emergency: EmergencyState;
   /** Fan-outs still waiting on children (filled by the fan-out side; empty until then). */
   pending_fanouts?: unknown[];
+  /** With [fleet.etcd]: the election, as the answering member sees it. */
+  election?: ElectionStatus;
+  /** A member answered for itself: its coordinator did not answer it (why). */
+  coordinator_unreachable?: string;
 }
 
 /** A token for another member: SPL_TOKEN, else this member's credential, else the home's own. */
@@ -125,6 +130,7 @@ export function renderStatus(s: FleetStatus): string {
     "Fleet status",
     ...deposed,
     `  Coordinator URL:  ${s.coordinator_url}`,
+    ...(s.election ? electedLines(s) : []),
     `  Heartbeat:        every ${s.heartbeat_interval_secs}s`,
     `  Instances:        ${countsLine(s.counts)}`,
     "",
@@ -134,6 +140,17 @@ export function renderStatus(s: FleetStatus): string {
     `  Emergency stop:${emergency[0]}`,
     ...emergency.slice(1),
   ].join("\n");
+}
+
+/** With [fleet.etcd] (README "Automatic failover with etcd"): who the key names, at which epoch, since when — or why none. */
+function electedLines(s: FleetStatus): string[] {
+  const e = s.election!;
+  const c = e.coordinator;
+  const since = (unix: number) => `${new Date(unix * 1000).toISOString().replace(/\.\d{3}Z$/, "Z")} (${formatDuration(Math.max(0, Math.floor(Date.now() / 1000) - unix))} ago)`;
+  const lines = [c ? `  Elected:          ${c.name}, epoch ${c.epoch}, since ${since(c.since_unix)} (etcd)` : `  Elected:          none now — ${e.reachable ? "a candidate takes the key within lease_ttl_secs" : "etcd does not answer, so no election happens"} (spl doctor)`];
+  if (!e.reachable) lines.push(`  ✗ etcd:           ${e.error ?? "not reached"}`);
+  if (s.coordinator_unreachable) lines.push(`  ! ${s.coordinator_unreachable}`);
+  return lines;
 }
 
 /** `fleet status --live`: the status, then each member's load and the pending fan-outs. */
