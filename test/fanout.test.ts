@@ -4,7 +4,7 @@
 // held until the test creates its release file; worker-b runs them with the echo adapter. Children
 // are spawned on their workers, dispatched there, reported back, and the join writes the
 // fulfilling KNOW.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
@@ -243,6 +243,11 @@ describe("attempts, reports and who may write them", () => {
     const created = await ok(["token", "create", "--name", "mallory", "--actor", MALLORY, "--scopes", "records:read,records:write"]);
     malloryToken = /spl_[a-z0-9]+_[a-z0-9]+_[A-Za-z0-9]+/.exec(created)![0];
   }, 60_000);
+
+  // Tests here pause, restart and partition workers; a fan-out names its targets, which must be
+  // live when it is written: each test starts once both are (on a loaded machine a restarted
+  // worker can still read stale when the next test begins).
+  beforeEach(() => whenLive(WORKERS), 90_000);
 
   test("forged reports, spawns, joins, retries and cancels are refused with 403 and change nothing; the real reports settle the join", async () => {
     const t = await newTask("guarded fan-out");
