@@ -208,7 +208,12 @@ describe.skipIf(skip)(`the fleet across hosts${skip ? ` (skipped: ${why})` : ""}
     await until("worker-b live again", async () => (await statusOf(coord, "worker-b")) === "live", 15_000);
     // The registry grew by worker-b's events (stale, archived, back), not by the beats of the
     // seconds that passed (a loaded machine may add a stale/back of another member, never a beat).
-    const events = JSON.parse(await ok(coord, ["thread", "records", "th_instance_registry", "-o", "json"])).slice(recordsBefore);
+    // Liveness is in memory and answers at once; the 'back' event is written just after: wait for it.
+    const registry = async () => JSON.parse(await ok(coord, ["thread", "records", "th_instance_registry", "-o", "json"])).slice(recordsBefore);
+    const events = await until("worker-b's 'back' event in the registry", async () => {
+      const e = await registry();
+      return e.some((r: any) => r.body.did === dids["worker-b"] && r.body.topic === "back") ? e : null;
+    }, 15_000);
     expect(events.filter((r: any) => r.body.did === dids["worker-b"]).map((r: any) => r.body.topic)).toEqual(["stale", "archived", "back"]);
     expect(events.every((r: any) => ["stale", "archived", "back"].includes(r.body.topic))).toBe(true);
     for (const ns of ["ns-p", "ns-b"]) await ok(coord, ["unkill", "--namespace", ns]);
