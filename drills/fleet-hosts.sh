@@ -33,29 +33,21 @@ name_of() { echo "$1.fleet.test"; }
 home_of() { echo "$ROOT/$1"; }
 LOG="$ROOT/coordinator/.syncro/logs/spl.log"
 
-cleanup() {
-  local h pid
+# The daemons in the namespaces are this drill's: the cleanup ends them by pid, then removes
+# the namespaces, their /etc/netns files and the bridge.
+drill_teardown() {
+  local h pids=()
+  for h in "${HOSTS[@]}"; do pids+=($(ip netns pids "$(ns_of "$h")" 2>/dev/null)); done
+  end_pids "${pids[@]:-}"
   for h in "${HOSTS[@]}"; do
-    # The daemons in a namespace are this drill's: end them by pid.
-    for pid in $(ip netns pids "$(ns_of "$h")" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
-  done
-  sleep 0.5
-  for h in "${HOSTS[@]}"; do
-    for pid in $(ip netns pids "$(ns_of "$h")" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
     ip netns del "$(ns_of "$h")" 2>/dev/null || true
     ip link del "v$TAG${h: -1}" 2>/dev/null || true
     rm -rf "/etc/netns/$(ns_of "$h")"
   done
   ip link del "$BRIDGE" 2>/dev/null || true
-  if [ -n "${KEEP_DRILL:-}" ]; then echo "kept $ROOT"; else rm -rf "$ROOT"; fi
 }
-trap cleanup EXIT
-ok() { echo "✓ $*"; }
-fail() {
-  echo "✗ $*" >&2
-  [ -f "$LOG" ] && { echo "--- last coordinator log lines:" >&2; tail -5 "$LOG" >&2; }
-  exit 1
-}
+# shellcheck source=drills/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # on HOST CMD...: a command on that host (its namespace, its HOME and SYNCROPEL_HOME).
 on() {

@@ -1,15 +1,23 @@
 # Shared by the drills (sourced, not run). The caller sets ROOT (its temp dir), LOG (the daemon
 # log to show on failure), PORT, and defines spl(). Provides ✓/✗ output, start/stop of the daemon,
-# and a cleanup that ends the daemons the drill started, by pid, then removes ROOT.
+# and a cleanup that ends the daemons the drill started, by pid, then removes ROOT. A drill that
+# made more (network namespaces, a bridge) defines drill_teardown(); the cleanup runs it after
+# the daemons are gone.
 PIDS=()
 
-cleanup() {
+# end_pids PID...: SIGTERM, up to 5 s to exit, then SIGKILL. Only pids the drill started.
+end_pids() {
   local pid
-  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]:-}"; do
+  for pid in "$@"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
+  for pid in "$@"; do
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
     [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
   done
+}
+
+cleanup() {
+  end_pids "${PIDS[@]:-}"
+  if declare -F drill_teardown >/dev/null; then drill_teardown || true; fi
   if [ -n "${KEEP_DRILL:-}" ]; then echo "kept $ROOT"; else rm -rf "$ROOT"; fi
 }
 trap cleanup EXIT

@@ -289,7 +289,3 @@ function watchFor(dir: string, onTemp: (name: string) => void) {
     onTemp(name);
   });
 }
-
-function escape(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-}

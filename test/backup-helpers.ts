@@ -1,7 +1,7 @@
 // Helpers shared by the backup / recovery / doctor / schema tests: real files, real SQLite.
 import { constants, Database } from "bun:sqlite";
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { expect } from "bun:test";
 import { Instance } from "./harness";

@@ -5,7 +5,7 @@ import { Database } from "bun:sqlite";
 import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Instance, waitFor } from "./harness";
-import { ACTOR, emit, factsOf, health, instanceDir, openImmutable, sha256File, stopOk } from "./backup-helpers";
+import { ACTOR, emit, factsOf, health, instanceDir, openImmutable, stopOk } from "./backup-helpers";
 
 
 describe("spl backup", () => {

@@ -11,13 +11,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CONSOLE_REFRESH_MS } from "../lib/daemon/console";
 import { localFleet } from "./fleet-harness";
-import { isAlive, waitFor } from "./harness";
+import { waitFor } from "./harness";
 
 const BROWSERS = ["chromium", "chromium-browser", "google-chrome"];
 const browserPath = BROWSERS.map((b) => Bun.which(b)).find(Boolean) ?? null;
 if (!browserPath) console.log(`skipped the browser tests: none of ${BROWSERS.join(", ")} is installed (Debian: apt-get install chromium)`);
 
-const { coord, ok, startArgs, trackSpawned, pidOf } = localFleet(2);
+const { coord, ok, startArgs, trackSpawned, teardown } = localFleet(2);
 const MEMBERS = ["coordinator", "worker-a", "worker-b"] as const;
 const shots = mkdtempSync(join(tmpdir(), "spl-console-shots-"));
 const offsite = mkdtempSync(join(tmpdir(), "spl-console-offsite-"));
@@ -57,13 +57,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   writeFileSync(release, "");
-  await coord.spl(["fleet", "stop", "--all"]);
-  for (const name of MEMBERS) {
-    try {
-      const pid = pidOf(name);
-      if (isAlive(pid)) process.kill(pid, "SIGKILL");
-    } catch {}
-  }
+  await teardown(MEMBERS);
   rmSync(offsite, { recursive: true, force: true });
 }, 60_000);
 

@@ -31,6 +31,7 @@ export function localFleet(workerPorts: number, heartbeatSecs = HEARTBEAT_SECS) 
   const coord = new Instance();
   const workerPort = consecutivePorts(workerPorts);
   const homeOf = (name: string) => (name === "coordinator" ? coord.splHome : `${coord.splHome}-${name}`);
+  const pidOf = (name: string) => Number(readFileSync(join(homeOf(name), "run", "spl.pid"), "utf8").trim());
   /** The coordinator's view of its members (GET /v1/fleet/status); [] while it does not answer. */
   async function members(): Promise<any[]> {
     const r = await coord.http("GET", "/v1/fleet/status");
@@ -51,7 +52,7 @@ export function localFleet(workerPorts: number, heartbeatSecs = HEARTBEAT_SECS) 
     asMember: (name: string) => ({ SYNCROPEL_HOME: homeOf(name) }),
     heartbeatSecs,
     startArgs: ["fleet", "start", "--workers", "2", "--port", String(coord.port), "--worker-port", String(workerPort), "--heartbeat", String(heartbeatSecs)],
-    pidOf: (name: string) => Number(readFileSync(join(homeOf(name), "run", "spl.pid"), "utf8").trim()),
+    pidOf,
     trackSpawned(out: string) {
       for (const m of out.matchAll(/spawned PID (\d+)/g)) track(Number(m[1]));
     },
@@ -71,7 +72,7 @@ export function localFleet(workerPorts: number, heartbeatSecs = HEARTBEAT_SECS) 
       await coord.spl(["fleet", "stop", "--all"]);
       for (const name of names) {
         try {
-          const pid = Number(readFileSync(join(homeOf(name), "run", "spl.pid"), "utf8").trim());
+          const pid = pidOf(name);
           if (isAlive(pid)) process.kill(pid, "SIGKILL");
         } catch {}
       }

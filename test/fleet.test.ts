@@ -5,9 +5,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { localFleet } from "./fleet-harness";
-import { Instance, isAlive, readUntil, track, waitFor } from "./harness";
+import { Instance, readUntil, track, waitFor } from "./harness";
 
-const { coord, workerPort, homeOf, asMember, pidOf, ok, startArgs, trackSpawned, heartbeatSecs, members, whenLive } = localFleet(3);
+const { coord, workerPort, homeOf, asMember, pidOf, ok, startArgs, trackSpawned, heartbeatSecs, members, whenLive, teardown } = localFleet(3);
 const N = heartbeatSecs;
 const ALL = ["coordinator", "worker-a", "worker-b"];
 let startOut = "";
@@ -29,15 +29,7 @@ beforeAll(async () => {
   for (const m of await members()) dids[m.name] = m.did;
 }, 120_000);
 
-afterAll(async () => {
-  await coord.spl(["fleet", "stop", "--all"]);
-  for (const name of ["coordinator", "worker-a", "worker-b", "worker-c"]) {
-    try {
-      const pid = pidOf(name);
-      if (isAlive(pid)) process.kill(pid, "SIGKILL");
-    } catch {}
-  }
-}, 60_000);
+afterAll(() => teardown(["coordinator", "worker-a", "worker-b", "worker-c"]), 60_000);
 
 describe("spl fleet start", () => {
   test("prints the runbook's lines, converges and exits 0; the workers live in <home>-worker-{a,b}", () => {

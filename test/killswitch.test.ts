@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { consecutivePorts, localFleet } from "./fleet-harness";
 import { Instance, SPL, isAlive, readUntil, track, waitFor } from "./harness";
 
-const { coord, workerPort, homeOf, asMember, pidOf, ok, startArgs, trackSpawned, onMember, whenLive } = localFleet(2);
+const { coord, workerPort, homeOf, asMember, pidOf, ok, startArgs, trackSpawned, onMember, whenLive, teardown } = localFleet(2);
 const MEMBERS = ["coordinator", "worker-a", "worker-b"] as const;
 
 
@@ -37,15 +37,7 @@ beforeAll(async () => {
   if (r.code !== 0) throw new Error(`fleet start exited ${r.code}: ${r.stderr}${r.stdout}`);
 }, 120_000);
 
-afterAll(async () => {
-  await coord.spl(["fleet", "stop", "--all"]);
-  for (const name of MEMBERS) {
-    try {
-      const pid = pidOf(name);
-      if (isAlive(pid)) process.kill(pid, "SIGKILL");
-    } catch {}
-  }
-}, 60_000);
+afterAll(() => teardown(MEMBERS), 60_000);
 
 describe("namespace freezes", () => {
   test("soft: INTEND/DO refused with 403 NAMESPACE_FROZEN on every member, children included; KNOW/LEARN and other namespaces pass; the fleet_* CEL functions see it", async () => {

@@ -42,6 +42,16 @@ async function caughtUp(inst: Instance, timeoutMs = 60_000): Promise<any> {
   }
 }
 
+/** A daemon started on a new home that replicates to a file:/// directory, once it has caught up. */
+async function replicatingToDir(extra: string): Promise<{ inst: Instance; off: string }> {
+  const inst = new Instance();
+  const off = join(inst.root, "offsite");
+  await initWith(inst, fileToml(off, extra));
+  await inst.start();
+  await caughtUp(inst);
+  return { inst, off };
+}
+
 const COLS = "seq, id, thread, actor, act, clock, data_type, judged_by, parents, body, created_at";
 
 /** Every record row of a store (read through SQLite, WAL included), in seq order. */
@@ -88,11 +98,7 @@ const segmentsUnder = (dir: string) => filesUnder(dir).filter((f) => /\/segments
 
 describe("continuous replication to a file:/// directory", () => {
   test("segments follow commits, each checksummed and declaring its range; status and /metrics show the lag; a restore into an empty home equals the source", async () => {
-    const inst = new Instance();
-    const off = join(inst.root, "offsite");
-    await initWith(inst, fileToml(off, 'sync_interval = "200ms"'));
-    await inst.start();
-    await caughtUp(inst);
+    const { inst, off } = await replicatingToDir('sync_interval = "200ms"');
     for (let i = 0; i < 3; i++) {
       await emit(inst, 300, `th_repl_${i}`);
       await Bun.sleep(250);
@@ -143,11 +149,7 @@ describe("continuous replication to a file:/// directory", () => {
   }, 120_000);
 
   test("point in time: two sequences and one time restore exactly the source store as it was then, across two snapshots", async () => {
-    const inst = new Instance();
-    const off = join(inst.root, "offsite");
-    await initWith(inst, fileToml(off, 'sync_interval = "100ms"'));
-    await inst.start();
-    await caughtUp(inst);
+    const { inst, off } = await replicatingToDir('sync_interval = "100ms"');
     await emit(inst, 400, "th_pitr_a");
     await caughtUp(inst);
     const afterA = (await status(inst)).offsite.replication.shipped_through as number;
@@ -189,11 +191,7 @@ describe("continuous replication to a file:/// directory", () => {
   }, 180_000);
 
   test("a restore to an earlier point starts a new generation when the daemon starts; the latest restore follows it, and list --remote shows both", async () => {
-    const inst = new Instance();
-    const off = join(inst.root, "offsite");
-    await initWith(inst, fileToml(off, 'sync_interval = "100ms"'));
-    await inst.start();
-    await caughtUp(inst);
+    const { inst, off } = await replicatingToDir('sync_interval = "100ms"');
     await emit(inst, 200, "th_gen_old");
     const first = (await caughtUp(inst)).replication.generation;
     await stopOk(inst);
@@ -221,12 +219,8 @@ describe("continuous replication to a file:/// directory", () => {
   }, 180_000);
 
   test("merging: short segments become one per window, segments a merge left behind (a kill before their delete) do not disturb a restore, and it stays exact", async () => {
-    const inst = new Instance();
-    const off = join(inst.root, "offsite");
     // 50 ms segments, so the first merge window is 60 × 50 ms = 3 s.
-    await initWith(inst, fileToml(off, 'sync_interval = "50ms"'));
-    await inst.start();
-    await caughtUp(inst);
+    const { inst, off } = await replicatingToDir('sync_interval = "50ms"');
     const until = Date.now() + 4000;
     for (let i = 0; Date.now() < until; i++) {
       await emit(inst, 5, "th_merge", `m${i}`);
@@ -271,11 +265,7 @@ describe("continuous replication to a file:/// directory", () => {
   }, 180_000);
 
   test("retention over simulated days keeps what a restore to any point within keep_days needs: the snapshots inside the window, the newest before it, and the segments after that one", async () => {
-    const inst = new Instance();
-    const off = join(inst.root, "offsite");
-    await initWith(inst, fileToml(off, 'sync_interval = "100ms"'));
-    await inst.start();
-    await caughtUp(inst);
+    const { inst, off } = await replicatingToDir('sync_interval = "100ms"');
     // Day d (6 days ago .. 1 day ago): records, then a snapshot renamed to that day.
     const day = (daysAgo: number) => {
       const d = new Date(Date.now() - daysAgo * 86400_000);
@@ -332,11 +322,7 @@ describe("continuous replication to a file:/// directory", () => {
   }, 240_000);
 
   test("a segment whose record was altered (checksum recomputed) is refused by record id; a zstd bomb is refused at its declared size; an uncompressed .bak restores", async () => {
-    const inst = new Instance();
-    const off = join(inst.root, "offsite");
-    await initWith(inst, fileToml(off, 'sync_interval = "100ms"'));
-    await inst.start();
-    await caughtUp(inst);
+    const { inst, off } = await replicatingToDir('sync_interval = "100ms"');
     await emit(inst, 100, "th_tamper");
     await caughtUp(inst);
     await stopOk(inst);

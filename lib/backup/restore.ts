@@ -6,7 +6,6 @@
 //   aside as <name>.replaced.<unix> (never deleted) → rename the copy to hub.db → fsync the dir.
 // The sidecars move first: a stale -wal left beside a restored hub.db would be replayed into it.
 import { quietPhases, type Phases } from "../progress/phase";
-import { constants, Database } from "bun:sqlite";
 import { chmodSync, existsSync, mkdirSync, realpathSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { findDaemon } from "../daemonctl/control";

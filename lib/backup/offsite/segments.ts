@@ -142,7 +142,7 @@ export async function* lines(src: Chunks, where: string): AsyncGenerator<string>
 export class Appender {
   private s: { insert: Statement; bump: Statement | null; newThread: Statement | null };
   constructor(
-    private readonly db: Database,
+    db: Database,
     /** The last record already in the store (0 and null when empty). */
     public lastSeq: number,
     public lastId: string | null,

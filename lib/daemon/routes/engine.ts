@@ -1,14 +1,14 @@
 // Derived-state reads: trust, engine config and rules, the pre-flight for
 // permissions-enable, health checks, the expression cache, and CEL evaluation against live state.
-import { CelCostError, CelEvaluationError, contextVariables, evaluateBool, expressionCacheStats, isCelContext, CEL_CONTEXTS, toCelVars, type RawCelVars } from "../../engine/cel";
+import { CelCostError, CelEvaluationError, contextVariables, evaluateBool, expressionCacheStats, CEL_CONTEXTS, toCelVars, type RawCelVars } from "../../engine/cel";
 import { evaluateAdHoc } from "../../engine/expr-eval";
-import { ENGINE_CONFIG_THREAD, isRuleTopic, RULE_TOPICS } from "../../engine/config-fold";
+import { ENGINE_CONFIG_THREAD, RULE_TOPICS } from "../../engine/config-fold";
 import { configBodyProblem } from "../../engine/config-validate";
 import { prepareRecord } from "../../records/envelope";
 import { toWire } from "../../records/wire";
 import { PREFLIGHT_RESOURCES, preflight } from "../../engine/permissions";
 import type { DaemonState } from "../state";
-import { ApiError, json, parseJson } from "../../api/http";
+import { ApiError, json } from "../../api/http";
 import { route } from "../../api/route";
 import { AnyObject, NO_QUERY, RecordSchema, T, listOf, nullable, oneOf } from "../../api/schema";
 import { TASK_FACTS } from "../../tasks/capability";
