@@ -176,11 +176,12 @@ const coordinate = defineCommand({
   args: {
     advertise: { type: "string", description: "The URL members reach this host by, e.g. https://coordinator.example.com:9100", required: true },
     heartbeat: { type: "string", description: "Heartbeat interval in seconds, adopted by every member (default 15)" },
+    "ca-file": { type: "string", description: "The CA that signed the members' certificates, for this host's calls to them (written to [fleet] ca_file)" },
   },
   async run({ args }) {
     const { becomeCoordinator } = await import("../lib/fleet/enrol");
     const heartbeat = args.heartbeat === undefined ? undefined : intFlag(args.heartbeat, "--heartbeat", 1, 3600, 15);
-    out(await becomeCoordinator({ advertise: args.advertise, heartbeatSecs: heartbeat }));
+    out(await becomeCoordinator({ advertise: args.advertise, heartbeatSecs: heartbeat, caFile: args["ca-file"] }));
   },
 });
 

@@ -97,11 +97,11 @@ ok "spl init and [server] tls_cert_file / tls_key_file on each host"
 
 # 4. The coordinator, in one step.
 COORD="https://$(name_of coordinator):9100"
-out="$(spl_on coordinator fleet coordinate --advertise "$COORD" --heartbeat 1 2>&1)" || fail "spl fleet coordinate failed: $out"
+out="$(spl_on coordinator fleet coordinate --advertise "$COORD" --heartbeat 1 --ca-file "$PKI/ca.pem" 2>&1)" || fail "spl fleet coordinate failed: $out"
 grep -qF "This home coordinates the fleet at $COORD" <<<"$out" || fail "coordinate did not say it coordinates: $out"
 JOIN="$(printf '%s\n' "$out" | sed -n 's/^  \(spl_join_[A-Za-z0-9_]*\)$/\1/p')"
 [ -n "$JOIN" ] || fail "coordinate printed no join credential: $out"
-ok "spl fleet coordinate --advertise $COORD (epoch 1, join credential printed)"
+ok "spl fleet coordinate --advertise $COORD --ca-file ca.pem (epoch 1, join credential printed)"
 
 # 5. Each worker joins and starts.
 for h in worker-a worker-b; do

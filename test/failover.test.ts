@@ -233,6 +233,29 @@ describe.skipIf(why !== null)(`automatic failover on etcd${why ? ` (skipped: ${w
     rmSync(release, { recursive: true, force: true });
   }, 300_000);
 
+  test("a member that calls another with a higher epoch and names itself coordinator gains nothing: only the election names the coordinator", async () => {
+    const fleet = etcdFleet(etcd, ["f", "g", "h"]);
+    fleets.push(fleet);
+    await fleet.startAll();
+    const current = await fleet.agreed();
+    const [forger, target] = fleet.all().filter((m) => m.name !== current.name);
+    const me = await identity(fleet, forger!);
+    const coordinatorDid = (await fleet.self(fleet.get(current.name))).did;
+    const headers = { authorization: `Bearer ${me.token}`, "content-type": "application/json", "x-syncropel-epoch": String(current.epoch + 5), "x-syncropel-coordinator": forger!.url };
+    const post = async (path: string, body: unknown) => {
+      const r = await fetch(`${target!.url}${path}`, { method: "POST", headers, body: JSON.stringify(body) });
+      return { status: r.status, code: ((await r.json()) as any).code };
+    };
+    // Acting for another actor, sending a fan-out child, a coordinator-only heartbeat, a registry record: all refused.
+    expect(await post("/v1/records", { act: "KNOW", actor: coordinatorDid, thread: "th_forge_epoch", body: { text: "as the coordinator" } })).toEqual({ status: 403, code: "DID_CLAIM_DENIED" });
+    expect(await post("/v1/records", { act: "INTEND", actor: me.did, thread: "th_forge_child", body: { goal: "x", fanout: { parent_record: "a".repeat(64), parent_thread: "th_p", index: 0 } } })).toMatchObject({ status: 403, code: "FANOUT_FORBIDDEN" });
+    expect((await post("/v1/fleet/heartbeat", { did: me.did, name: me.name, endpoint: me.endpoint, health: "healthy" })).status).not.toBe(200);
+    expect((await post("/v1/records", { act: "LEARN", actor: me.did, thread: "th_instance_registry", body: { topic: "forgotten", did: coordinatorDid } })).status).toBe(403);
+    // The target still follows the elected coordinator at the elected epoch.
+    const view = JSON.parse((await target!.spl(["fleet", "status", "-o", "json"])).stdout);
+    expect({ epoch: view.epoch, coordinator: view.coordinator_url }).toEqual({ epoch: current.epoch, coordinator: fleet.get(current.name).url });
+  }, 120_000);
+
   test("with no coordinator elected (no candidates), spl kill on one member reaches every member through etcd", async () => {
     const fleet = etcdFleet(etcd, ["p", "q", "r"], { members: { p: { candidate: false }, q: { candidate: false }, r: { candidate: false } } });
     fleets.push(fleet);

@@ -123,10 +123,11 @@ const https = (h: LabHost) => `https://${h.ip}:9100`;
 
 describe.skipIf(skip)(`the fleet across hosts${skip ? ` (skipped: ${why})` : ""}`, () => {
   test("the README's setup: spl fleet coordinate on one host, spl fleet join on two, all live over HTTPS with a private CA", async () => {
-    const made = await ok(coord, ["fleet", "coordinate", "--advertise", https(coord), "--heartbeat", "1"]);
+    const made = await ok(coord, ["fleet", "coordinate", "--advertise", https(coord), "--heartbeat", "1", "--ca-file", join(pki, "fleet-ca.pem")]);
     expect(made).toContain(`This home coordinates the fleet at ${https(coord)} (`);
     expect(made).toContain(', epoch 1, heartbeat every 1s)');
     expect(made).toContain('  [server] host = "0.0.0.0"');
+    expect(made).not.toContain("no [fleet] ca_file");
     joinToken = /^ {2}(spl_join_\S+)$/m.exec(made)![1]!;
     for (const [h, name] of [[wa, "worker-a"], [wb, "worker-b"]] as const) {
       writeFileSync(join(h.home, "join_token"), joinToken, { mode: 0o600 });

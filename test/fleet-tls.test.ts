@@ -48,6 +48,7 @@ describe.skipIf(why !== null)(`members over HTTPS with a private CA${why ? ` (sk
     const url = `https://127.0.0.1:${coord.port}`;
     const made = await coord.spl(["fleet", "coordinate", "--advertise", url, "--heartbeat", "1"], { timeoutMs: 60_000 });
     expect(made.code).toBe(0);
+    expect(made.stdout).toContain("  ! no [fleet] ca_file: this coordinator trusts only the system roots when it calls members — give --ca-file <ca.pem> for a private CA");
     const token = /^ {2}(spl_join_\S+)$/m.exec(made.stdout)![1]!;
     writeFileSync(join(pki, "join_token"), token);
 

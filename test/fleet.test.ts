@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { localFleet } from "./fleet-harness";
 import { Instance, readUntil, track, waitFor } from "./harness";
 
-const { coord, workerPort, homeOf, asMember, pidOf, ok, startArgs, trackSpawned, heartbeatSecs, members, whenLive, teardown } = localFleet(3);
+const { coord, workerPort, homeOf, asMember, pidOf, ok, startArgs, trackSpawned, heartbeatSecs, members, whenLive, teardown, onMember } = localFleet(3);
 const N = heartbeatSecs;
 const ALL = ["coordinator", "worker-a", "worker-b"];
 let startOut = "";
@@ -315,6 +315,35 @@ describe("member identity and a host set up by hand", () => {
     expect([read.status, read.json.code]).toEqual([403, "SCOPE_FORBIDDEN"]);
     expect((await coord.http("GET", "/v1/fleet/status", undefined, { authorization: "" })).status).toBe(401);
   });
+
+  test("a worker that calls another with a higher epoch and names itself coordinator gains nothing in that call; the one it called asks it, is sent back, and keeps its coordinator", async () => {
+    const epoch = (await coord.http("GET", "/v1/fleet/status")).json.epoch as number;
+    const forgerUrl = `http://127.0.0.1:${workerPort}`;
+    const forged = await fetch(`http://127.0.0.1:${workerPort + 1}/v1/records`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${readFileSync(join(homeOf("worker-a"), "secrets", "fleet_member"), "utf8").trim()}`,
+        "content-type": "application/json",
+        "x-syncropel-epoch": String(epoch + 5),
+        "x-syncropel-coordinator": forgerUrl,
+      },
+      body: JSON.stringify({ thread: "th_forge_epoch", actor: dids["coordinator"], act: "KNOW", body: { text: "as the coordinator" } }),
+    });
+    expect([forged.status, ((await forged.json()) as any).code]).toEqual([403, "DID_CLAIM_DENIED"]);
+    // worker-b beats to worker-a to find out; worker-a is no coordinator and names the one it follows.
+    await waitFor("worker-b to follow worker-a's claim and be sent back", () => {
+      const follows = logOf("worker-b").split("\n").filter((l) => l.includes("following the fleet's coordinator at"));
+      const at = follows.findIndex((l) => l.includes(forgerUrl));
+      return at >= 0 && follows.slice(at + 1).some((l) => l.includes(coord.url)) ? true : null;
+    }, { timeoutMs: 30_000 });
+    const back = Math.floor(Date.now() / 1000);
+    const view = await waitFor("worker-b's beat acknowledged by the coordinator again", async () => (await onMember("worker-b", "GET", "/v1/fleet/member")).json, {
+      timeoutMs: 30_000,
+      until: (v) => v?.coordinator_url === coord.url && v?.last_ack_unix >= back,
+    });
+    expect({ epoch: view.epoch, did: view.coordinator_did }).toEqual({ epoch, did: dids["coordinator"] });
+    expect((await coord.http("GET", "/v1/fleet/member")).json.deposed).toBeNull();
+  }, 90_000);
 
   test("only the coordinator writes th_instance_registry: an ordinary token and a member credential get 403", async () => {
     const made = await ok(["token", "create", "--name", "writer", "--actor", "did:sync:agent:writer", "--scopes", "records:write,records:read"]);

@@ -77,6 +77,8 @@ export interface CredentialWiring {
   refused(what: string, fields: Record<string, unknown>): void;
   /** A call told of a higher epoch than this member knew. */
   learned(k: Known): void;
+  /** The coordinator is elected in etcd: only the election names it, never a caller. */
+  elected: boolean;
 }
 
 export function fleetCredentials(w: CredentialWiring): CredentialSource {
@@ -104,10 +106,14 @@ export function fleetCredentials(w: CredentialWiring): CredentialSource {
     if (epoch !== null && (!Number.isInteger(epoch) || epoch < 0)) return new ApiError(400, "INVALID_EPOCH", `${EPOCH_HEADER} must be a whole number, got ${JSON.stringify(header!.slice(0, 20))}`);
     if (epoch !== null) {
       const known = w.epochs.current;
-      if (epoch > known.epoch) {
-        // A higher epoch than ours: the caller follows a newer coordinator (its URL in the header).
-        const url = request?.headers.get(COORDINATOR_HEADER) ?? null;
-        if (w.epochs.observe({ epoch, url, did: url && url === m.endpoint ? m.did : null })) w.learned(w.epochs.current);
+      const url = request?.headers.get(COORDINATOR_HEADER) ?? null;
+      if (epoch > known.epoch && !w.elected && url === m.endpoint) {
+        // A member says it coordinates at a higher epoch: how a replacement by hand is first heard
+        // of. This member beats to it to find out; its answer (a coordinator's, or 409 naming the
+        // one it follows) moves the epoch. The caller's word alone never does, and never makes it
+        // the coordinator in this call (README "Epochs and fencing"). With [fleet.etcd] only the
+        // election names the coordinator.
+        w.learned({ epoch, did: null, url });
       }
       const deposed = w.epochs.deposedBy();
       if (deposed) return staleEpoch(deposed.epoch, deposed.url);

@@ -143,6 +143,15 @@ async function readJoinToken(file: string | undefined): Promise<string> {
 }
 
 /** `spl fleet join URL --name N`: this home becomes a member of the fleet at URL. The lines to print. */
+/** The PEM of the CA members' certificates come from, or a one-line error naming the file. */
+function readCa(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    throw new UserError(`cannot read the CA file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, "give --ca-file the PEM of the CA that signed the members' certificates");
+  }
+}
+
 export async function enrolByHand(o: { url: string; name?: string; tokenFile?: string; advertise?: string; caFile?: string; engineConfig: boolean }): Promise<string> {
   const url = normaliseUrl(o.url, "the coordinator URL", "e.g. spl fleet join https://coordinator.example.com:9100 --name worker-a --token-file join_token");
   if (o.name !== undefined && !MEMBER_NAME.test(o.name)) throw new UsageError(`--name '${o.name}' is not a member name`, "use 1-64 letters, digits, '.', '_' or '-', e.g. --name worker-a");
@@ -153,14 +162,7 @@ export async function enrolByHand(o: { url: string; name?: string; tokenFile?: s
   const config = loadConfig(p.config);
   const fleet = sectionOf(config, fleetSection);
   const caPath = caFile ?? fleet.caFile;
-  let ca: string | null = null;
-  if (caPath) {
-    try {
-      ca = readFileSync(caPath, "utf8");
-    } catch (err) {
-      throw new UserError(`cannot read the CA file ${caPath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, "give --ca-file the PEM of the CA that signed the members' certificates");
-    }
-  }
+  const ca = caPath ? readCa(caPath) : null;
   const advertise = o.advertise === undefined ? null : normaliseUrl(o.advertise, "--advertise", "e.g. --advertise https://worker-a.example.com:9100");
   const me = fleetMember({ ...fleet, enabled: true, coordinatorUrl: url, advertisedEndpoint: advertise ?? fleet.advertisedEndpoint, name: o.name ?? fleet.name }, { ...config.server, tls: config.server.tlsCertFile !== null }, p.home);
   if (me.role !== "worker") throw new UserError(`${url} is this home's own endpoint`, "give the coordinator's URL, or make this home the coordinator: spl fleet coordinate --advertise URL");
@@ -187,16 +189,21 @@ export async function enrolByHand(o: { url: string; name?: string; tokenFile?: s
 }
 
 /** `spl fleet coordinate --advertise URL`: one step from a plain home to a coordinator members on other hosts can reach. */
-export async function becomeCoordinator(o: { advertise: string; heartbeatSecs?: number }): Promise<string> {
+export async function becomeCoordinator(o: { advertise: string; heartbeatSecs?: number; caFile?: string }): Promise<string> {
   const url = normaliseUrl(o.advertise, "--advertise", "e.g. --advertise https://coordinator.example.com:9100");
   const p = homePaths();
   ensureHome(p);
   const before = loadConfig(p.config);
-  if (new URL(url).protocol === "https:" && !before.server.tlsCertFile) {
+  const https = new URL(url).protocol === "https:";
+  if (https && !before.server.tlsCertFile) {
     throw new UserError(`${url} is https, but [server] in ${p.config} has no tls_cert_file / tls_key_file`, "add both (README \"Fleet\": TLS, a private CA with openssl), or advertise an http:// URL");
   }
-  setFleetKeys(p.config, { coordinator_url: null, advertised_endpoint: url, ...(o.heartbeatSecs ? { heartbeat_interval_secs: o.heartbeatSecs } : {}) });
+  const caFile = o.caFile === undefined ? undefined : resolve(o.caFile);
+  if (caFile) readCa(caFile);
+  setFleetKeys(p.config, { coordinator_url: null, advertised_endpoint: url, ...(o.heartbeatSecs ? { heartbeat_interval_secs: o.heartbeatSecs } : {}), ...(caFile ? { ca_file: caFile } : {}) });
   const notes: string[] = [...listenFor(p.config, url, before.server.host)];
+  // The coordinator calls its members too (fan-out children, first contact after a restart).
+  if (https && !caFile && !sectionOf(before, fleetSection).caFile) notes.push("  ! no [fleet] ca_file: this coordinator trusts only the system roots when it calls members — give --ca-file <ca.pem> for a private CA");
   const allowed = allowName(p.config, url, before.server.allowedHosts);
   if (allowed) notes.push(`  [server] allowed_hosts += "${allowed}" (members call this host by that name)`);
   const running = await memberInfo(p.home);

@@ -4,9 +4,11 @@
 // follows the coordinator of that epoch. A coordinator that learns of a higher epoch than its
 // own is deposed.
 //
-// Where an epoch comes from is an EpochSource: today by config (a member that starts as
-// coordinator takes max(seen) + 1 unless it already holds the top one); with automatic failover
-// (issue 26) the revision of the etcd write that won the election. Nothing else changes then.
+// Where an epoch comes from: by config (configEpochs: a member that starts as coordinator takes
+// max(seen) + 1 unless it already holds the top one), or with [fleet.etcd] the revision of the
+// etcd write that won the election (lib/failover, which calls hold()). Who holds an epoch is
+// learned from what this member trusts: the `elected` records it holds, its coordinator's answers,
+// the election. A caller's header moves the epoch and the URL to follow, never the holder.
 import type { Election } from "./registry";
 
 export type { Election };

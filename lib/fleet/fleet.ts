@@ -62,7 +62,8 @@ export function createFleet(host: Host, epochSource: EpochSource = configEpochs)
     return own ? { epoch: own.epoch, coordinator: own.endpoint } : epochs.stamp();
   });
   host.peers.onEpoch((told, from) => {
-    if (told.epoch <= epochs.current.epoch || !epochs.observe({ epoch: told.epoch, url: told.coordinator_url })) return;
+    // With [fleet.etcd] only the election moves this member to another coordinator.
+    if (config.elected || told.epoch <= epochs.current.epoch || !epochs.observe({ epoch: told.epoch, url: told.coordinator_url })) return;
     log.warn(`${from} knows a newer coordinator: epoch ${told.epoch}${told.coordinator_url ? ` at ${told.coordinator_url}` : ""}`);
     // The coordinator a worker beats to speaks for itself (under whatever name it advertises); any other member names the newer one.
     if (told.coordinator_url && from !== heartbeat.status.target) heartbeat.follow(told.coordinator_url, `${from} says it holds epoch ${told.epoch}`);
@@ -164,6 +165,17 @@ export function createFleet(host: Host, epochSource: EpochSource = configEpochs)
     }
   }
 
+  /** A coordinator told of a newer one asks that member: the epoch in its answer deposes this one if it holds it (peers.onEpoch). */
+  const asking = new Set<string>();
+  function ask(url: string): void {
+    if (asking.has(url)) return;
+    asking.add(url);
+    void host.peers
+      .request(url, "GET", "/v1/fleet/member", undefined, { timeoutMs: 3000 })
+      .catch(() => {})
+      .finally(() => asking.delete(url));
+  }
+
   /** The last time this member could have learned of a freeze: an acknowledged beat, etcd answering, its own term as coordinator. */
   let officeEndedMs = 0;
   function lastContactMs(): number {
@@ -235,7 +247,8 @@ export function createFleet(host: Host, epochSource: EpochSource = configEpochs)
       now: () => host.now(),
       refused: (what, fields) => log.warn(`refused ${what}`, fields),
       // A member calling with a higher epoch follows a newer coordinator: so does this one.
-      learned: (k) => k.url && heartbeat.follow(k.url, `a member called with epoch ${k.epoch}`),
+      learned: (k) => k.url && (member.role === "worker" ? heartbeat.follow(k.url, `a member called with epoch ${k.epoch}`) : ask(k.url)),
+      elected: config.elected,
     }),
     hasCredential,
     joinToken,
