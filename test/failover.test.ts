@@ -405,12 +405,14 @@ describe("[fleet.etcd] in config.toml", () => {
       ['[fleet.etcd]\nendpoints = "http://127.0.0.1:2379"\n', /^error: .*config\.toml: \[fleet\.etcd\] endpoints must be a list of the etcd members' client URLs/m],
       ['[fleet.etcd]\nendpoints = ["http://127.0.0.1:2379"]\nlease_ttl_secs = 1\n', /^error: .*config\.toml: \[fleet\.etcd\] lease_ttl_secs must be an integer from 2 to 300 — e\.g\. lease_ttl_secs = 10(;|$)/m],
       ['[fleet.etcd]\nendpoints = ["http://127.0.0.1:2379"]\nusername = "spl"\n', /^error: .*config\.toml: \[fleet\.etcd\] password_file must be set too/m],
+      ['[fleet.etcd]\nendpoints = ["https://127.0.0.1:2379"]\nca_file = "/nonexistent/etcd-ca.pem"\n', /^error: \[fleet\.etcd\] ca_file \/nonexistent\/etcd-ca\.pem cannot be read \(ENOENT\) — point it at the PEM of the CA that signed etcd's certificate/m],
     ];
     for (const [table, message] of cases) {
       writeFileSync(i.path("config.toml"), `${base}\n${table}`);
       const r = await i.spl(["serve", "--daemon", "--port", String(i.port)]);
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(message);
+      expect(r.stderr).not.toContain("    at ");
     }
   });
 });

@@ -5,14 +5,11 @@
 // with a username and password when given (the gateway does not read TLS client certificates'
 // names, but a client certificate is presented when configured), and trusts a configured CA.
 // Used by automatic failover (README "Automatic failover with etcd").
-import { readFileSync } from "node:fs";
 
 export interface EtcdOptions {
   endpoints: string[];
-  /** PEM files: the CA to trust, and a client certificate and key to present. */
-  caFile?: string;
-  certFile?: string;
-  keyFile?: string;
+  /** PEM contents: etcd's CA, and a client certificate with its key. */
+  tls?: { ca?: string; cert?: string; key?: string };
   username?: string;
   password?: string;
   /** Per request (default 3 s). */
@@ -113,8 +110,7 @@ export class EtcdClient {
   constructor(private readonly opts: EtcdOptions) {
     if (!opts.endpoints.length) throw new Error("etcd needs at least one endpoint");
     this.endpoints = opts.endpoints.map((e) => e.replace(/\/+$/, ""));
-    const read = (f?: string) => (f ? readFileSync(f, "utf8") : undefined);
-    this.tls = opts.caFile || opts.certFile ? { ca: read(opts.caFile), cert: read(opts.certFile), key: read(opts.keyFile) } : undefined;
+    this.tls = opts.tls?.ca || opts.tls?.cert ? opts.tls : undefined;
     this.timeoutMs = opts.timeoutMs ?? 3000;
   }
 

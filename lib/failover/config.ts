@@ -67,15 +67,19 @@ export function parseEtcdConfig(raw: Record<string, unknown> | undefined, path: 
   return c;
 }
 
-/** The password etcd authentication uses (the file's first line); a UserError naming the file when it cannot be read. */
-export function readEtcdPassword(c: EtcdConfig): string | undefined {
-  if (!c.passwordFile) return undefined;
+/** A file a [fleet.etcd] key names; a UserError naming the key and the file when it cannot be read. */
+function readKeyFile(key: string, path: string | null, fix: string): string | undefined {
+  if (!path) return undefined;
   try {
-    return readFileSync(c.passwordFile, "utf8").split("\n")[0]!.trim();
+    return readFileSync(path, "utf8");
   } catch (err) {
-    throw new UserError(`[fleet.etcd] password_file ${c.passwordFile} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, "point it at a file holding etcd's password for [fleet.etcd] username (mode 0600)");
+    throw new UserError(`[fleet.etcd] ${key} ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, fix);
   }
 }
+
+/** The password etcd authentication uses (the file's first line). */
+const readEtcdPassword = (c: EtcdConfig): string | undefined =>
+  readKeyFile("password_file", c.passwordFile, "point it at a file holding etcd's password for [fleet.etcd] username (mode 0600)")?.split("\n")[0]!.trim();
 
 export const etcdSection: ConfigSection<EtcdConfig | null> = {
   name: "fleet.etcd",
@@ -88,9 +92,11 @@ export const etcdSection: ConfigSection<EtcdConfig | null> = {
 export function etcdClient(c: EtcdConfig): EtcdClient {
   return new EtcdClient({
     endpoints: c.endpoints,
-    caFile: c.caFile ?? undefined,
-    certFile: c.certFile ?? undefined,
-    keyFile: c.keyFile ?? undefined,
+    tls: {
+      ca: readKeyFile("ca_file", c.caFile, "point it at the PEM of the CA that signed etcd's certificate"),
+      cert: readKeyFile("cert_file", c.certFile, "point it at this member's client certificate (PEM) for etcd"),
+      key: readKeyFile("key_file", c.keyFile, "point it at the key of [fleet.etcd] cert_file (PEM, mode 0600)"),
+    },
     username: c.username ?? undefined,
     password: readEtcdPassword(c),
     timeoutMs: Math.min(3000, Math.max(500, (c.leaseTtlSecs * 1000) / 6)),

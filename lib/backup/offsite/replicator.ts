@@ -117,6 +117,7 @@ export class Replicator {
   }
 
   private spawn(): void {
+    this.restartTimer = null;
     if (this.stopped) return;
     const w = new Worker(workerEntry("lib/backup/offsite/ship-worker.ts"));
     w.onmessage = (e: MessageEvent<WorkerReport>) => this.onReport(e.data);
@@ -128,7 +129,7 @@ export class Replicator {
   private crashed(error: string): void {
     this.worker?.terminate();
     this.worker = null;
-    if (this.stopped) return;
+    if (this.stopped || this.restartTimer) return; // one restart for an error reported twice (onerror and its report)
     this.st.state = "failing";
     this.st.last_error = { at: new Date().toISOString(), message: `replication thread failed: ${error}` };
     this.log.error(`replication thread failed (restarting in ${RESTART_MS / 1000}s; ingest is unaffected): ${error}`);

@@ -53,17 +53,22 @@ self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
   let maintainedAt = Date.now();
   const tick = async () => {
     if (stopping || !shipper) return;
-    if (!busy && shipper.due()) {
-      busy = true;
-      try {
-        while ((await shipper.shipOnce()) && !stopping);
-      } finally {
-        busy = false;
+    try {
+      if (!busy && shipper.due()) {
+        busy = true;
+        try {
+          while ((await shipper.shipOnce()) && !stopping);
+        } finally {
+          busy = false;
+        }
       }
-    }
-    if (Date.now() - maintainedAt >= maintainMs) {
-      maintainedAt = Date.now();
-      void shipper.maintain();
+      if (Date.now() - maintainedAt >= maintainMs) {
+        maintainedAt = Date.now();
+        void shipper.maintain();
+      }
+    } catch (err) {
+      // Shipping must never stop in silence: the daemon logs it, says so in status and starts a new thread.
+      return post({ type: "crashed", error: (err as Error).message });
     }
     setTimeout(tick, TICK_MS);
   };
