@@ -76,6 +76,9 @@ export class Election {
   private reachable: boolean | null = null;
   private lastError: string | null = null;
   private lastContact: number | null = null;
+  /** Whether the watch on the coordinator and control keys is open now, and when it last was. */
+  private watchOpen = false;
+  private watchedAt = 0;
   private lastWarn = 0;
   private stopped = true;
   private watchAbort: AbortController | null = null;
@@ -99,8 +102,13 @@ export class Election {
     return this.term && this.fresh() ? this.term.epoch : null;
   }
 
+  /**
+   * The last time this member could have learned of a freeze through etcd: etcd answered and the
+   * watch on the control keys was open (a lease that renews while the watch keeps failing is no contact).
+   */
   lastContactMs(): number | null {
-    return this.lastContact;
+    if (this.lastContact === null) return null;
+    return Math.min(this.lastContact, this.watchOpen ? Date.now() : this.watchedAt);
   }
 
   status(controlPending: string[]): ElectionStatus {
@@ -256,7 +264,7 @@ export class Election {
         // Epochs taken by config (before [fleet.etcd]) are higher: give the key back, move the revision past them, campaign again.
         this.log.info(`etcd's revision ${epoch} is not above epoch ${floor}, which this fleet used before [fleet.etcd]: moving it past`);
         await this.o.etcd.txn([{ key: k.coordinator, target: "CREATE", createRevision: epoch }], [{ delete: { key: k.coordinator } }]);
-        for (let rev = epoch, n = 0; rev <= floor && n < 100_000; n++) rev = await this.o.etcd.put(k.epochFloor, String(floor));
+        for (let rev = epoch, n = 0; rev <= floor && n < 100_000 && !this.stopped; n++) rev = await this.o.etcd.put(k.epochFloor, String(floor));
         return;
       }
       this.won = { epoch, value, resigning: false };
@@ -307,9 +315,16 @@ export class Election {
         this.o.hooks.control(kvs.filter((kv) => kv.key.startsWith(k.control)).map((kv) => ({ type: "PUT" as const, kv, revision: kv.modRevision })));
         const abort = new AbortController();
         this.watchAbort = abort;
+        this.watchedAt = Date.now();
         for (let from = revision + 1; !abort.signal.aborted && !this.stopped; ) {
-          const last = await this.o.etcd.watch(k.watched, { prefix: true, fromRevision: from, signal: abort.signal }, (events) => this.events(events));
-          from = Math.max(from, last + 1);
+          this.watchOpen = true;
+          try {
+            const last = await this.o.etcd.watch(k.watched, { prefix: true, fromRevision: from, signal: abort.signal }, (events) => this.events(events));
+            from = Math.max(from, last + 1);
+          } finally {
+            this.watchOpen = false;
+            this.watchedAt = Date.now();
+          }
           if (!abort.signal.aborted) await Bun.sleep(200); // the stream ended: open it again from where it was
         }
       } catch (err) {

@@ -240,15 +240,23 @@ export class FanoutState implements FanoutLedger {
     void this.drain();
     const abort = new AbortController();
     this.watchAbort = abort;
+    const take = (kvs: KeyValue[]) => {
+      const wires = kvs.filter((kv) => fanoutEntry(this.k, kv.key)?.kind === "r").map((kv) => parseJson(kv.value) as Wire | null);
+      void this.bringIn(wires.filter((w): w is Wire => w !== null && !this.known.has(w.id)));
+    };
     void (async () => {
       for (let from = this.watchFrom; !abort.signal.aborted; ) {
         try {
-          const last = await this.o.etcd.watch(this.k.fanouts, { prefix: true, fromRevision: from, signal: abort.signal }, (events) => {
-            const wires = events.filter((e) => e.type === "PUT" && fanoutEntry(this.k, e.kv.key)?.kind === "r").map((e) => parseJson(e.kv.value) as Wire | null);
-            void this.bringIn(wires.filter((w): w is Wire => w !== null && !this.known.has(w.id)));
-          });
+          if (!from) {
+            // After a compaction or a broken stream: what is there now, then the changes after it.
+            const { kvs, revision } = await this.o.etcd.list(this.k.fanouts);
+            take(kvs);
+            from = revision + 1;
+          }
+          const last = await this.o.etcd.watch(this.k.fanouts, { prefix: true, fromRevision: from, signal: abort.signal }, (events) => take(events.filter((e) => e.type === "PUT").map((e) => e.kv)));
           from = Math.max(from, last + 1);
         } catch {
+          from = 0;
           if (!abort.signal.aborted) await Bun.sleep(1000);
         }
         if (!abort.signal.aborted) await Bun.sleep(200);
