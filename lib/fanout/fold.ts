@@ -89,6 +89,8 @@ export const attemptOf = (c: Child, n: unknown): Attempt | null => (n === undefi
 export class FanoutTable {
   private readonly byRecord = new Map<string, Fanout>();
   private readonly byThread = new Map<string, Fanout>();
+  /** The fan-outs not joined yet (the service's passes walk these, not every fan-out ever held). */
+  private readonly open = new Map<string, Fanout>();
   /** Counts the records apply() took: what is derived from the table is good while it stays. */
   version = 0;
 
@@ -103,7 +105,7 @@ export class FanoutTable {
   }
 
   pending(): Fanout[] {
-    return [...this.byRecord.values()].filter((f) => !f.complete);
+    return [...this.open.values()];
   }
 
   /** Every fan-out, joined or not (a start re-sends the cancels a stop cut short). */
@@ -158,6 +160,7 @@ export class FanoutTable {
       };
       this.byRecord.set(rec.id, f);
       this.byThread.set(rec.thread, f);
+      this.open.set(rec.id, f);
       return true;
     }
     const f = this.byRecord.get(str(b.parent_record_id));
@@ -166,6 +169,7 @@ export class FanoutTable {
     const byEngine = rec.actor === ENGINE_ACTOR;
     if (rec.act === "KNOW" && b.topic === JOIN_COMPLETE && byEngine) {
       f.complete = { verdict: str(b.verdict), at: rec.created_at };
+      this.open.delete(f.parent.id);
       return true;
     }
     if (rec.act === "LEARN" && b.topic === CANCEL) {
