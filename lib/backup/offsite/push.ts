@@ -5,10 +5,11 @@
 // belongs to), then retention. Memory stays the same whatever the store's size: the snapshot is a
 // file, read, compressed, hashed and uploaded chunk by chunk. The result of the last attempt (and
 // the last success) is kept in <home>/offsite.json for status, doctor and metrics.
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig, sectionOf } from "../../config";
 import { isAlive } from "../../daemonctl/proc";
+import { lockStoreFile, unlockStoreFile } from "../../daemonctl/store-file-lock";
 import { UserError } from "../../errors";
 import { homePaths, type HomePaths } from "../../paths";
 import { quietPhases, type Phases } from "../../progress/phase";
@@ -83,13 +84,26 @@ export function offsiteConfig(paths = homePaths()): OffsiteConfig {
 const PUSH_WAIT_MS = 30 * 60_000;
 
 /**
- * One push at a time per home (the daemon's schedule and `spl backup push` may meet): an O_EXCL
- * file naming our pid; a holder that died leaves a file that is simply taken over.
+ * One push at a time per home (the daemon's schedule and `spl backup push` may meet): flock(2) on
+ * run/offsite-push.lock, which the kernel drops when its holder dies (the file stays, naming the
+ * last holder's pid). Where flock cannot be called, an O_EXCL file naming our pid, taken over
+ * when its holder died.
  */
 async function pushLock(paths: HomePaths): Promise<() => void> {
   mkdirSync(paths.runDir, { recursive: true, mode: 0o700 });
   const file = join(paths.runDir, "offsite-push.lock");
   const deadline = Date.now() + PUSH_WAIT_MS;
+  for (;;) {
+    writeFileSync(file, "", { flag: "a", mode: 0o600 });
+    const held = lockStoreFile(file);
+    if (held === null) break;
+    if (held !== "busy") {
+      writeFileSync(file, String(process.pid));
+      return () => unlockStoreFile(held);
+    }
+    if (Date.now() > deadline) throw new UserError(`another off-host push (pid ${readFileSync(file, "utf8").trim() || "unknown"}) is still running`, "wait for it, then try again");
+    await Bun.sleep(200);
+  }
   for (;;) {
     try {
       const fd = openSync(file, "wx", 0o600);
