@@ -149,7 +149,21 @@ describe.skipIf(skip)(`the fleet across hosts${skip ? ` (skipped: ${why})` : ""}
     const doctor = await wa.spl(["doctor"]);
     expect(doctor.stdout).toContain(`✓ fleet coordinator       ${https(coord)} answers /health`);
     expect(doctor.stdout).not.toContain("fleet transport");
-  }, 120_000);
+
+    // A fan-out across the hosts: the coordinator sends each child over HTTPS (trusting the CA it
+    // was given), each worker runs it by the rule README "Fan-out" names and reports back.
+    for (const h of [wa, wb]) await ok(h, ["config", "add-rule", "--name", "fanout-children", "--expression", "has(record.body.fanout)", "--target", "did:sync:agent:echo"]);
+    const task = JSON.parse(await ok(coord, ["task", "add", "across hosts", "-o", "json"]));
+    await ok(coord, ["task", "fan-out", task.alias, "--subtask", "goal=on-a,target=worker-a", "--subtask", "goal=on-b,target=worker-b"]);
+    const joined = await until("the fan-out across hosts joined (spl task join-status)", async () => {
+      const s = JSON.parse(await ok(coord, ["task", "join-status", task.alias, "-o", "json"]));
+      return s.complete && s;
+    }, 60_000);
+    expect(joined.children.map((c: any) => [c.result?.verdict, c.result?.worker])).toEqual([
+      ["accept", dids["worker-a"]],
+      ["accept", dids["worker-b"]],
+    ]);
+  }, 180_000);
 
   test("the outsider: no TLS without the CA, nothing readable without a credential, /health without paths; a join with an untrusted certificate is refused; a forged heartbeat is 403 and logged", async () => {
     const noCa = await curl(out, `${https(coord)}/health`, [], null);
@@ -255,9 +269,9 @@ describe.skipIf(skip)(`the fleet across hosts${skip ? ` (skipped: ${why})` : ""}
 
     // worker-b comes back still pointed at the old coordinator: sent on to the new one.
     lab.heal(wb);
+    // (The new coordinator counts it live from the start of its term: wait for worker-b's own view.)
+    await until("worker-b following the new coordinator (its spl doctor)", async () => (await wb.spl(["doctor"])).stdout.includes(`following ${https(wa)} (epoch 2), which replaced ${https(coord)}`), 30_000);
     await until("worker-b live on the new coordinator", async () => (await statusOf(wa, "worker-b")) === "live", 30_000);
-    const doctor = await wb.spl(["doctor"]);
-    expect(doctor.stdout).toContain(`following ${https(wa)} (epoch 2), which replaced ${https(coord)}`);
     expect(await intend(wb, "after-failover")).toBe("ok");
   }, 180_000);
 });
