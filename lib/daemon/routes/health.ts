@@ -89,7 +89,7 @@ export function healthRoutes(state: DaemonState) {
       },
       ({ request }) => {
         const peer = state.tcpPeers.get(request);
-        const local = state.viaSocket.has(request) || peer === undefined || isLoopback(peer);
+        const local = state.viaSocket.has(request) || (peer !== undefined && isLoopback(peer)); // a peer not known is not local
         if (!state.ready) return json(503, local ? { status: "starting", pid: process.pid, home: state.paths.home } : { status: "starting" });
         const body = healthBody(state);
         if (local) return json(200, body);
