@@ -86,7 +86,10 @@ export const failoverCapability: Capability = {
         {
           name: "failover",
           start: () => election.start(),
-          stop: () => election.stop(),
+          stop: () => {
+            control.stop();
+            return election.stop();
+          },
           afterCommit(created) {
             control.afterCommit(created);
             fanouts.afterCommit(created);

@@ -12,6 +12,7 @@ import { prepareRecord } from "../records/envelope";
 import { FLEET_CONTROL_THREAD } from "../records/reserved-threads";
 import type { StoredRecord } from "../records/types";
 import { toWire } from "../records/wire";
+import { backoffMs } from "../peer";
 import { type Keys, parseJson } from "./keys";
 
 export class ControlKeys {
@@ -21,6 +22,10 @@ export class ControlKeys {
   /** Control records written here that etcd does not hold yet, in the order they were written. */
   private readonly pending = new Map<string, StoredRecord>();
   private publishing = false;
+  /** A refused put is tried again after a backoff, not only when etcd answers again after an outage. */
+  private retry: ReturnType<typeof setTimeout> | null = null;
+  private failures = 0;
+  private stopped = false;
 
   constructor(private readonly o: { host: Host; etcd: EtcdClient; keys: Keys }) {
     this.log = o.host.log.child("syncropel_fleet::control_keys");
@@ -51,20 +56,35 @@ export class ControlKeys {
     if (any) void this.publish();
   }
 
-  /** Puts what waits, in order; stops at the first etcd error (retried when etcd answers again). */
+  /** Puts what waits, in order; stops at the first etcd error (retried with backoff, and at once when etcd answers again). */
   async publish(): Promise<void> {
-    if (this.publishing) return;
+    if (this.publishing || this.stopped) return;
     this.publishing = true;
     try {
       for (let r = this.pending.values().next().value; r; r = this.pending.values().next().value) {
         await this.put(r);
         this.pending.delete(r.id);
       }
+      this.failures = 0;
     } catch (err) {
-      this.log.warn(`control records wait for etcd: ${(err as Error).message}`, { records: this.pending.size });
+      this.failures++;
+      this.log.warn(`control records wait for etcd: ${(err as Error).message}`, { records: this.pending.size, tries: this.failures });
+      if (!this.retry && !this.stopped) {
+        this.retry = setTimeout(() => {
+          this.retry = null;
+          void this.publish();
+        }, backoffMs(this.failures, 30_000));
+        this.retry.unref?.();
+      }
     } finally {
       this.publishing = false;
     }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = null;
   }
 
   private async put(r: StoredRecord): Promise<void> {
