@@ -1,7 +1,8 @@
 // Member-to-member HTTP (heartbeats, fleet control, fan-out sends and reports, the fleet-status
 // proxy): one client with one credential, the epoch on every call, the CA members trust,
-// timeouts that grow with the payload, capped jittered retries, and one error text. Every caller
-// goes through it (ARCHITECTURE.md "Peers", "The fleet protocol").
+// timeouts that grow with the payload, capped jittered retries, and one error text. Every call a
+// daemon makes to another member goes through it (ARCHITECTURE.md "Peers", "The fleet protocol");
+// `spl doctor`'s plain /health probe of the coordinator is the CLI's own.
 
 /** A call that got no usable answer: the peer did not answer, or refused. One line, with the fix. */
 export class PeerError extends Error {

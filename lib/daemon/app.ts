@@ -131,9 +131,9 @@ export function buildApp(state: DaemonState) {
   }
 
   // Elysia finds the path by scanning request.url for '/' from a fixed offset; by default it skips
-  // 11 characters, past the Host of a short name like "h" and into the path itself. Bun's url is
-  // always "http://<Host><path>" and origin.ts refuses a Host holding '/', so from 7 the first '/'
-  // starts the path, whatever the Host.
+  // 11 characters, past the Host of a short name like "h" and into the path itself. The url is
+  // "http://<Host><path>" (serve.ts hands an HTTPS request on with http:// in front) and origin.ts
+  // refuses a Host holding '/', so from 7 the first '/' starts the path, whatever the Host.
   const app = new Elysia({ handler: { standardHostname: false } })
     .onError(({ code, error, request }) => {
       if (code === "NOT_FOUND") {

@@ -2,6 +2,7 @@
 //   no [fleet] section (and no SPL_FLEET_COORDINATOR_URL) → a plain instance: no heartbeats
 //   coordinator_url absent, or equal to this daemon's advertised endpoint → the coordinator
 //   otherwise → a worker that beats to coordinator_url
+//   [fleet.etcd] set → every member starts as a worker; the election in etcd names the coordinator
 import { hostname } from "node:os";
 import { basename } from "node:path";
 import type { ConfigSection } from "../config";

@@ -50,7 +50,9 @@ export const fleetRows: Check = async (ctx) => {
     let ca: string | undefined;
     try {
       ca = fleet.caFile ? readFileSync(fleet.caFile, "utf8") : undefined;
-    } catch {}
+    } catch (err) {
+      rows.push(fail("fleet ca_file", `${fleet.caFile} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): the daemon will not start with it — point [fleet] ca_file at the PEM of the CA that signed the members' certificates`));
+    }
     try {
       const res = await fetch(`${coordinatorUrl}/health`, { signal: AbortSignal.timeout(3000), tls: ca ? { ca } : undefined } as RequestInit);
       await res.text();

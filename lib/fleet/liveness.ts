@@ -185,7 +185,8 @@ export function livenessService(host: Host, o: { liveness: Liveness; intervalSec
       timer = setInterval(sweep, SWEEP_MS);
       timer.unref?.();
       // A coordinator by config: its registry gets one window, and first contact with every recorded
-      // member, a few at a time. (An elected one gets both when it takes office: fleet.ts, lib/failover.)
+      // member, a few at a time. (An elected one gets a window when it takes office, and etcd's
+      // member keys say who is there: fleet.ts, lib/failover.)
       if (o.coordinating()) {
         liveness.assumeAll(host.now());
         void (async () => {

@@ -272,7 +272,6 @@ const Member = T.Object(
     active_dispatches: T.Integer({ minimum: 0 }),
     store_records: T.Integer({ minimum: 0 }),
     last_heartbeat: UnixSecs,
-    name_clash: T.Boolean(),
   },
   { $id: "FleetMember", additionalProperties: true },
 );

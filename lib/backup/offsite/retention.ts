@@ -7,7 +7,7 @@
 //   (a restore to a time uses the generation that was live then): its snapshots and segments go.
 // - Segments that end at or before the oldest kept snapshot of their generation are inside that
 //   snapshot: they go. This is how segments are compacted into snapshots over time; the daemon
-//   also merges short segments into longer ones (compaction.ts).
+//   also merges short segments into longer ones (Shipper.compact in shipper.ts).
 // - An upload that never got its .sha256 is removed once it is older than the window.
 // Each object's .sha256 is deleted before the object, so a half-finished deletion leaves an
 // incomplete object (ignored, removed next time), never a checksum without its data.
