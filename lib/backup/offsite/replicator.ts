@@ -203,7 +203,11 @@ export class Replicator {
         void awsChain().then((creds) => this.worker?.postMessage({ type: "credentials", creds } satisfies WorkerRequest));
         break;
     }
-    for (const w of this.waiters.filter((w) => w.type === r.type)) w.resolve();
+    if (this.waiters.some((w) => w.type === r.type)) {
+      const [now, later] = [this.waiters.filter((w) => w.type === r.type), this.waiters.filter((w) => w.type !== r.type)];
+      this.waiters = later;
+      for (const w of now) w.resolve();
+    }
   }
 
   private noteLag(ms: number): void {
@@ -215,8 +219,11 @@ export class Replicator {
     this.lagSum += ms / 1000;
   }
 
+  /** Until the thread reports `type`, or `ms` passed (the waiter is dropped either way). */
   private waitFor(type: string, ms: number): Promise<void> {
-    return Promise.race([new Promise<void>((resolve) => this.waiters.push({ type, resolve })), Bun.sleep(ms)]);
+    let waiter: { type: string; resolve: () => void } | undefined;
+    const reported = new Promise<void>((resolve) => this.waiters.push((waiter = { type, resolve })));
+    return Promise.race([reported, Bun.sleep(ms)]).finally(() => (this.waiters = this.waiters.filter((w) => w !== waiter)));
   }
 
   /** Ships what is left (up to DRAIN_WAIT_MS), then ends the thread. */
