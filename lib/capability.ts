@@ -6,7 +6,7 @@
 // services, routes, write checks, CEL facts, status fields, metrics). The daemon is assembled from
 // one ordered list of them (lib/capabilities.ts) and hands each the same narrow Host: it never
 // imports the daemon's assembly, and the assembly has no branch for any one capability.
-import type { Caller, CredentialSource, WriteAs } from "./api/caller";
+import type { CredentialSource, WriteAs } from "./api/caller";
 import type { Route } from "./api/route";
 import type { ConfigSection } from "./config";
 import type { Check } from "./doctor/types";
@@ -91,8 +91,6 @@ export interface Host {
   submit(records: PreparedRecord[], as?: WriteAs): Promise<ItemResult[]>;
   /** One record as the daemon; a refusal throws. */
   write(draft: Draft): Promise<StoredRecord>;
-  /** The caller a bearer token identifies, as the gate would admit it (null: not a valid token). */
-  callerFor(bearer: string): Caller | null;
   provide<T>(s: Slot<T>, value: T): void;
   /** What an earlier capability in the list provided; throws naming both when it did not. */
   use<T>(s: Slot<T>): T;

@@ -93,17 +93,6 @@ export class Gate {
     }
   }
 
-  /** The caller a bearer token identifies (a peer's records pulled or pushed), or null. */
-  callerFor(bearer: string, via: Caller["via"] = "tcp"): Caller | null {
-    const own = this.sourceOf(bearer);
-    if (own) {
-      const c = own.identify(bearer, via);
-      return c instanceof ApiError ? null : c;
-    }
-    const v = this.state.engine.tokens.verify(bearer);
-    return v.ok ? tokenCaller(v.token, via) : null;
-  }
-
   /** The capability that checks bearers of this kind (spl_<kind>_...), if one does. */
   private sourceOf(bearer: string): CredentialSource | undefined {
     for (const s of this.state.credentials) for (const k of s.kinds) if (bearer.startsWith(`spl_${k}_`)) return s;

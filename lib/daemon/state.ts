@@ -136,7 +136,6 @@ export function createDaemonState(o: {
       if (r!.status === "error") throw r!.error;
       return r!.record;
     },
-    callerFor: (bearer) => gate.callerFor(bearer),
     provide(s, value) {
       if (provided.has(s.name)) throw new Error(`capability ${c.name} provides ${s.name}, which another capability already provides`);
       provided.set(s.name, value);
