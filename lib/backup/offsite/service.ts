@@ -23,6 +23,8 @@ const FIRST_RETRY_MS = 2000;
 const EXTERNAL_CHECK_MS = 5000;
 /** With replication and no push yet: the latest the first snapshot waits for the thread's word. */
 const FIRST_PUSH_WAIT_MS = 30_000;
+/** How long a stopping daemon waits for its push child after SIGTERM before SIGKILL. */
+const STOP_PUSH_MS = 10_000;
 
 export interface OffsiteStatus {
   configured: true;
@@ -203,8 +205,13 @@ export function offsiteService(o: { paths: HomePaths; config: OffsiteConfig; log
       timer = null;
       const c = child;
       if (c) {
+        // A push stopped mid-way leaves no half copy (it writes under temp names): 10 s, then SIGKILL.
         c.kill("SIGTERM");
-        await c.exited;
+        if ((await Promise.race([c.exited, Bun.sleep(STOP_PUSH_MS).then(() => "late" as const)])) === "late") {
+          log.warn(`the off-host push (pid ${c.pid}) did not stop within ${STOP_PUSH_MS / 1000} s of SIGTERM: killed`);
+          c.kill("SIGKILL");
+          await c.exited;
+        }
       }
       await replicator?.stop();
     },
