@@ -486,6 +486,12 @@ describe("a coordinator set up by hand", () => {
     expect(JSON.parse(refusals![0]!)).toMatchObject({ level: "WARN", code: "FORBIDDEN_HOST", host: `spl.example.com:${inst.port}` });
     expect(refusals![0]).toContain("add it to [server] allowed_hosts");
     expect(JSON.parse(refusals![1]!)).toMatchObject({ code: "FORBIDDEN_ORIGIN", origin: "https://evil.example" });
+
+    // A new Host on every request cannot flood the log: at most 64 names a minute are logged one by one.
+    for (let i = 0; i < 200; i++) expect((await inst.http("GET", "/v1/status", undefined, { host: `flood-${i}.example:${inst.port}` })).status).toBe(403);
+    const marker = (await inst.socket("POST", "/v1/records", { thread: "th_flood_marker", actor: "did:sync:user:tester", act: "KNOW", body: { text: "after the flood" } })).json.id;
+    const all = await waitFor(() => (lines().some((l) => l.includes(marker)) ? lines() : null), 10_000, 100);
+    expect(all!.filter((l) => l.includes("refused a request for /v1/status")).length).toBeLessThanOrEqual(64);
   });
 
   test("heartbeat records of earlier versions stay in the log, but the rebuild no longer reads them", async () => {

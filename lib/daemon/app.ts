@@ -86,16 +86,24 @@ export function buildApp(state: DaemonState) {
 
   /**
    * A Host or Origin refusal is logged here, on the daemon that refused (a member set up with a
-   * name its peer does not know shows up in this log): one WARN per Host/Origin a minute.
+   * name its peer does not know shows up in this log): one WARN per Host/Origin a minute, and at
+   * most 64 names a minute in all (a client sending a new Host each time cannot flood the log).
    */
   const refusalsLogged = new Map<string, number>();
+  let minute = { start: 0, lines: 0, skipped: 0 };
   function logRefusal(request: Request, code: string): void {
     const host = (request.headers.get("host") ?? "").slice(0, 200);
     const origin = request.headers.get("origin")?.slice(0, 200) ?? null;
     const key = `${host}|${origin ?? ""}`;
     const now = Date.now();
     if ((refusalsLogged.get(key) ?? 0) > now - 60_000) return;
-    if (refusalsLogged.size >= 256) refusalsLogged.clear();
+    if (now - minute.start >= 60_000) {
+      if (minute.skipped) log.warn(`refused requests for ${minute.skipped} more Host/Origin names in the last minute were not logged one by one`, { skipped: minute.skipped });
+      minute = { start: now, lines: 0, skipped: 0 };
+      for (const [k, at] of refusalsLogged) if (at <= now - 60_000) refusalsLogged.delete(k);
+    }
+    if (minute.lines >= 64) return void minute.skipped++;
+    minute.lines++;
     refusalsLogged.set(key, now);
     // request.url may not parse (an empty Host): the path is what follows the authority.
     const at = request.url.indexOf("/", request.url.indexOf("//") + 2);
