@@ -5,6 +5,7 @@
 // ingest queue runs inside the write transaction, where the clock a rule sees is the one stored.
 // The socket is trusted by its file mode and acts as the config's [identity] actor; a bearer sent
 // over the socket is still honoured, so a token's actor can be exercised locally too.
+import { isLoopback } from "../net";
 import type { Envelope } from "../records/types";
 import { hasScope, scopeForClass, type TokenInfo } from "../auth/tokens";
 import { syntheticRecord, type Decision } from "../engine/permissions";
@@ -38,10 +39,6 @@ export interface GateContext {
 export const ACTOR_HEADER = "x-syncropel-actor";
 const DID = /^did:[a-z0-9]+:\S+$/;
 
-export function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
-  return h === "localhost" || h === "::1" || /^127(\.\d{1,3}){3}$/.test(h) || h === "::ffff:127.0.0.1";
-}
 
 /** Whether TCP requests must carry a bearer token right now. */
 export function tcpAuthRequired(o: { insecureLocalhost: boolean; authRequired: boolean | null | undefined; bindHost: string }): boolean {

@@ -8,7 +8,7 @@ import { AUTH_THREAD } from "../auth/tokens";
 import { bootstrapTokenFromEnv, ensureBootstrapToken, ensureOperatorToken, type TokenBody } from "../auth/operator-token";
 import { ENGINE_ACTOR } from "../instance";
 import { prepareRecord } from "../records/envelope";
-import { isLoopback } from "./access";
+import { isLoopback } from "../net";
 import type { DaemonState } from "./state";
 
 /** `--insecure-localhost` binds loopback only: an explicit other --host is refused. */

@@ -26,7 +26,7 @@ import { acquirePidFile, releasePidFile } from "../daemonctl/pidfile";
 import { acquireStoreLock, type StoreLock } from "../daemonctl/store-lock";
 import { clearStaleSocket, restrictSocket } from "../daemonctl/socket";
 import { createDaemonState, type DaemonState } from "./state";
-import { isLoopback } from "./access";
+import { isLoopback } from "../net";
 import { StoreDamagedError } from "../store/integrity";
 import { warnIfStoreLost } from "../backup/startup";
 import { startStartupBackup, type StartupBackup } from "../backup/background";

@@ -3,6 +3,7 @@
 //   coordinator_url absent, or equal to this daemon's advertised endpoint → the coordinator
 //   otherwise → a worker that beats to coordinator_url
 //   [fleet.etcd] set → every member starts as a worker; the election in etcd names the coordinator
+import { isLoopback } from "../net";
 import { hostname } from "node:os";
 import { basename } from "node:path";
 import type { ConfigSection } from "../config";
@@ -135,10 +136,6 @@ function advertisedHost(host: string): string {
 const isWildcard = (host: string) => host === "0.0.0.0" || host === "::";
 
 /** Loopback names and addresses (a URL's host, brackets allowed). */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
-  return h === "localhost" || h === "::1" || /^127(\.\d{1,3}){3}$/.test(h);
-}
 
 /** This daemon's place in the fleet, from [fleet], its bind (https when [server] has a certificate) and its home. */
 export function fleetMember(c: FleetConfig, bind: { host: string; port: number; tls?: boolean }, home: string): FleetMember {
@@ -161,9 +158,9 @@ function hostName(): string {
  * would be told to reach 127.0.0.1. The warning names the fix (start log, doctor).
  */
 export function loopbackAdvertised(member: FleetMember, bindHost: string): string | null {
-  if (member.role !== "coordinator" || isLoopbackHost(bindHost)) return null;
+  if (member.role !== "coordinator" || isLoopback(bindHost)) return null;
   const host = new URL(member.endpoint).hostname;
-  if (!isLoopbackHost(host)) return null;
+  if (!isLoopback(host)) return null;
   return `this coordinator listens on ${bindHost} but advertises ${member.endpoint}, which members on other hosts cannot reach — set [fleet] advertised_endpoint = "https://<this host's name>:${new URL(member.endpoint).port || 9100}" (or run 'spl fleet coordinate --advertise URL')`;
 }
 

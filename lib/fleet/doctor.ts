@@ -8,7 +8,8 @@ import { readFileSync } from "node:fs";
 import { request } from "../client";
 import { formatDuration } from "../cli/output";
 import { sectionOf, serverSection } from "../config";
-import { fleetMember, fleetSection, isLoopbackHost, loopbackAdvertised } from "./config";
+import { isLoopback } from "../net";
+import { fleetMember, fleetSection, loopbackAdvertised } from "./config";
 import { readMemberCredential } from "./credentials";
 import { type Check, type CheckResult, fail, pass, warn } from "../doctor/types";
 
@@ -17,7 +18,7 @@ export const plainAcrossHosts = (url: string | null | undefined) => {
   if (!url) return false;
   try {
     const u = new URL(url);
-    return u.protocol === "http:" && !isLoopbackHost(u.hostname);
+    return u.protocol === "http:" && !isLoopback(u.hostname);
   } catch {
     return false;
   }

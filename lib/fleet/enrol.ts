@@ -16,7 +16,8 @@ import { homePaths } from "../paths";
 import { PeerClient } from "../peer";
 import { ENGINE_CONFIG_THREAD } from "../records/reserved-threads";
 import { VERSION } from "../version";
-import { fleetMember, fleetSection, isLoopbackHost, MEMBER_NAME, normaliseUrl } from "./config";
+import { isLoopback } from "../net";
+import { fleetMember, fleetSection, MEMBER_NAME, normaliseUrl } from "./config";
 import { setFleetKeys, setTableKeys, type TomlValue } from "./config-file";
 import { isJoinCredential, memberCredentialPath, writeMemberCredential } from "./credentials";
 import { plainAcrossHosts } from "./doctor";
@@ -115,14 +116,14 @@ const IP = /^(\d{1,3}\.){3}\d{1,3}$|^\[?[0-9a-f:]+\]?$/i;
 /** A DNS name in a URL is added to [server] allowed_hosts, so peers calling by that name are not refused (FORBIDDEN_HOST). */
 function allowName(configPath: string, url: string, allowed: readonly string[]): string | null {
   const host = new URL(url).hostname.toLowerCase();
-  if (IP.test(host) || isLoopbackHost(host) || allowed.includes(host)) return null;
+  if (IP.test(host) || isLoopback(host) || allowed.includes(host)) return null;
   setTableKeys(configPath, "server", { allowed_hosts: [...allowed, host] });
   return host;
 }
 
 /** A member other hosts reach at `url` must listen beyond loopback: [server] host = "0.0.0.0" when it listened on loopback only. */
 function listenFor(configPath: string, url: string, bindHost: string): string[] {
-  if (isLoopbackHost(new URL(url).hostname) || !isLoopbackHost(bindHost)) return [];
+  if (isLoopback(new URL(url).hostname) || !isLoopback(bindHost)) return [];
   setTableKeys(configPath, "server", { host: "0.0.0.0" });
   return [`  [server] host = "0.0.0.0" (it listened on ${bindHost} only; ${url} is reached from other hosts)`];
 }
@@ -174,7 +175,7 @@ export async function enrolByHand(o: { url: string; name?: string; tokenFile?: s
   const notes: string[] = [...listenFor(p.config, me.endpoint, config.server.host)];
   const allowed = allowName(p.config, me.endpoint, config.server.allowedHosts);
   if (allowed) notes.push(`  [server] allowed_hosts += "${allowed}" (the coordinator calls this member by that name)`);
-  if (isLoopbackHost(new URL(me.endpoint).hostname) && !isLoopbackHost(new URL(url).hostname)) {
+  if (isLoopback(new URL(me.endpoint).hostname) && !isLoopback(new URL(url).hostname)) {
     notes.push(`  ! this member advertises ${me.endpoint}, which the coordinator cannot reach from its host — join again with --advertise URL`);
   }
   if (plainAcrossHosts(url) || plainAcrossHosts(me.endpoint)) notes.push("  ! the fleet credential goes over plain HTTP across hosts — serve HTTPS (README \"Fleet\": TLS)");

@@ -1,7 +1,7 @@
 // Liveness and status: GET /health (never gated) and GET /v1/status. /health answers anyone, so
 // to a client on another host it leaves out the pid and the paths (README "HTTP API").
 import { VERSION } from "../../version";
-import { isLoopback } from "../access";
+import { isLoopback } from "../../net";
 import { storeUrl } from "../../paths";
 import type { DaemonState } from "../state";
 import { json } from "../../api/http";
