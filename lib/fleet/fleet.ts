@@ -56,7 +56,8 @@ export function createFleet(host: Host, epochSource: EpochSource = configEpochs)
       throw new UserError(`[fleet] ca_file ${config.caFile} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, "point it at the PEM file of the CA that signed the members' certificates");
     }
   })();
-  host.peers.authenticate(memberCredentialSource(home));
+  const ownCredential = memberCredentialSource(home);
+  host.peers.authenticate(ownCredential);
   host.peers.fence(() => {
     const own = epochs.held;
     return own ? { epoch: own.epoch, coordinator: own.endpoint } : epochs.stamp();
@@ -84,7 +85,7 @@ export function createFleet(host: Host, epochSource: EpochSource = configEpochs)
   });
 
   const hasCredential = () => {
-    const c = readMemberCredential(home);
+    const c = ownCredential();
     return c !== null && parseBearer(c)?.env === "member";
   };
 
