@@ -247,7 +247,7 @@ export function createFleet(host: Host, epochSource: EpochSource = configEpochs)
       epochs,
       now: () => host.now(),
       refused: (what, fields) => log.warn(`refused ${what}`, fields),
-      // A member calling with a higher epoch follows a newer coordinator: so does this one.
+      // A member says it coordinates at a higher epoch: a worker beats to it, a coordinator asks it (only its answer counts).
       learned: (k) => k.url && (member.role === "worker" ? heartbeat.follow(k.url, `a member called with epoch ${k.epoch}`) : ask(k.url)),
       elected: config.elected,
     }),
