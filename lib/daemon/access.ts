@@ -39,7 +39,6 @@ export interface GateContext {
 export const ACTOR_HEADER = "x-syncropel-actor";
 const DID = /^did:[a-z0-9]+:\S+$/;
 
-
 /** Whether TCP requests must carry a bearer token right now. */
 export function tcpAuthRequired(o: { insecureLocalhost: boolean; authRequired: boolean | null | undefined; bindHost: string }): boolean {
   if (o.insecureLocalhost) return false;
