@@ -6,20 +6,12 @@
 // Exports benchBackup() for bench/run.ts; it prints nothing itself.
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { ensureInstanceDid } from "../lib/instance";
 import { prepareRecord } from "../lib/records/envelope";
 import { checkpoint, openStore } from "../lib/store/open";
 import { RecordStore } from "../lib/store/records";
-
-const SPL = resolve(process.env.SPL_BIN ?? join(import.meta.dir, "..", "dist", "spl"));
-
-function freePort(): number {
-  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = s.port;
-  s.stop(true);
-  return port;
-}
+import { freePort, SPL } from "./lib";
 
 /** Writes `n` realistic records (plus the instance genesis) into a new store at `path`. */
 export function generateStore(path: string, n: number): void {

@@ -5,6 +5,7 @@
 // with TLS off and on, and how long `spl fleet start --workers 2` takes to converge.
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { consecutivePorts } from "../test/fleet-harness";
 import { BenchHome, SPL, fmt, freePort, percentile } from "./lib";
 import { cpuSeconds } from "./proc";
 
@@ -162,7 +163,7 @@ async function tlsCost(): Promise<Record<string, string>> {
 
 async function convergence(): Promise<Record<string, string>> {
   const h = new BenchHome();
-  const workerPort = freePort();
+  const workerPort = consecutivePorts(2);
   try {
     const t0 = performance.now();
     const r = Bun.spawnSync([SPL, "fleet", "start", "--workers", "2", "--port", String(h.port), "--worker-port", String(workerPort)], { env: h.env });

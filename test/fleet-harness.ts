@@ -12,10 +12,14 @@ import { Instance, isAlive, track, waitFor } from "./harness";
  */
 export const HEARTBEAT_SECS = 3;
 
-/** n free consecutive ports (worker ports follow the first one). */
+/**
+ * n free consecutive ports (worker ports follow the first one), below Linux's ephemeral range
+ * (32768 and up): a port there can be taken between this check and the member's start by the
+ * local end of any outgoing connection, a member's own among them.
+ */
 export function consecutivePorts(n: number): number {
   for (;;) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
+    const base = 20000 + Math.floor(Math.random() * (12000 - n));
     const held: { stop(force?: boolean): void }[] = [];
     try {
       for (let i = 0; i < n; i++) held.push(Bun.listen({ hostname: "127.0.0.1", port: base + i, socket: { data() {} } }));

@@ -17,6 +17,7 @@ import { backoffMs } from "../peer";
 import { FLEET_CONTROL_THREAD } from "../records/reserved-threads";
 import type { JsonObject, StoredRecord } from "../records/types";
 import { CHILD_DONE } from "./fold";
+import { RecordSender } from "./sender";
 import { DEFAULT_CHILD_TARGET } from "./spec";
 
 /** The coordinator's cancel of one attempt, sent to its worker (LEARN on the child's thread). */
@@ -145,6 +146,7 @@ export function reportService(host: Host, outbox: Outbox): Service {
   const log = host.log.child("syncropel_engine::fanout");
   const dispatch = () => host.find(DISPATCHES);
   const loop = passLoop(() => flush());
+  const post = new RecordSender(host.peers); // reports go to the coordinator in batches
   let lastWarn = 0;
 
   const warn = (msg: string, fields: Record<string, unknown>) => {
@@ -237,7 +239,7 @@ export function reportService(host: Host, outbox: Outbox): Service {
       // With [fleet.etcd] the report is first kept where the next coordinator reads it (lib/failover).
       await host.find(FANOUT_LEDGER)?.report(e.report);
       // Each failed try waits longer, and gives a slow link longer to carry the report.
-      const r = await host.peers.request(coordinator.coordinatorUrl, "POST", "/v1/records", e.report, { timeoutMs: 5000 * 2 ** Math.min(e.tries, 3) });
+      const r = await post.send(coordinator.coordinatorUrl, e.report, 5000 * 2 ** Math.min(e.tries, 3));
       const code = typeof r.body?.code === "string" ? r.body.code : "";
       if (r.status === 200 || r.status === 201) await host.write({ act: "DO", thread: String((e.report.body as JsonObject).thread), body: { [OUTBOX_FIELD]: "acked", entry: e.id, intend: e.intend } });
       else if (refusedForGood(r.status, code)) {

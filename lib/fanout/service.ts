@@ -16,6 +16,7 @@ import type { JsonObject } from "../records/types";
 import { FANOUT_LEDGER, type FleetView, KILL_SWITCH } from "../fleet/contract";
 import { type Attempt, CHILD_DONE, type Child, currentAttempt, type Fanout, type FanoutTable, JOIN_COMPLETE, SPAWNED } from "./fold";
 import { CHILD_CANCEL, passLoop } from "./outbox";
+import { RecordSender } from "./sender";
 import { closesEarly, joinExpression, pickWorker, REPORT_GRACE_SECS } from "./spec";
 
 const MAX_BACKOFF_MS = 15_000;
@@ -37,7 +38,7 @@ interface Send extends SendState {
 /** `fleet` is read when first needed: the fleet capability comes after this one in the list. */
 export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutTable): Service & { sendState(intend: string): SendState | null } {
   const log = host.log.child("syncropel_engine::fanout");
-  const { peers } = host;
+  const post = new RecordSender(host.peers); // children and cancels go to each worker in batches
   const busy = new Set<string>(); // parent:index (spawning, timing out) or parent (joining) with a write in flight
   const sends = new Map<string, Send>(); // current attempts, by child INTEND id
   const cancels = new Map<string, Send>(); // attempts to stop on their worker, by child INTEND id
@@ -141,7 +142,7 @@ export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutT
     if (!endpoint) return failedTry(s, `${a.name || a.worker} is not in the registry`);
     s.busy = true;
     try {
-      const r = await peers.request(endpoint, "POST", "/v1/records", childIntend(f, c, a.n, a.coordinatorUrl ?? fleet().member.endpoint), { timeoutMs: 5000 * 2 ** Math.min(s.tries, 3) });
+      const r = await post.send(endpoint, childIntend(f, c, a.n, a.coordinatorUrl ?? fleet().member.endpoint), 5000 * 2 ** Math.min(s.tries, 3));
       if (r.status === 200 || r.status === 201) {
         Object.assign(s, { state: "delivered", next_at: null, error: null });
         return;
@@ -167,7 +168,7 @@ export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutT
     s.busy = true;
     try {
       const rec = { act: "LEARN", actor: host.instanceDid, thread: c.thread, clock: a.n, body: { topic: CHILD_CANCEL, cancel_intend: a.intend, fanout_parent: f.parent.id, reason } };
-      const r = await peers.request(endpoint, "POST", "/v1/records", rec);
+      const r = await post.send(endpoint, rec, 5000);
       if (r.status === 200 || r.status === 201 || REFUSED_FOR_GOOD.has(r.status)) Object.assign(s, { state: "delivered", next_at: null, error: null });
       else failedTry(s, `${a.name || a.worker} answered ${r.status}`);
     } catch (err) {
