@@ -61,6 +61,11 @@ export function backoffMs(attempt: number, capMs = MAX_BACKOFF_MS): number {
   return Math.round(plain * (0.75 + Math.random() * 0.5));
 }
 
+/** A body already serialised (a caller that sized it need not stringify it twice). */
+export class JsonText {
+  constructor(readonly text: string) {}
+}
+
 export class PeerClient {
   private credential: () => string | null = () => null;
   private fencing: () => { epoch: number; coordinator: string | null } | null = () => null;
@@ -92,7 +97,7 @@ export class PeerClient {
    * did not answer (after the retries): cannot connect, or no answer within the timeout.
    */
   async request<T = any>(endpoint: string, method: "GET" | "POST", path: string, body?: unknown, opts: PeerCallOptions = {}): Promise<PeerAnswer<T>> {
-    const text = body === undefined ? undefined : JSON.stringify(body);
+    const text = body === undefined ? undefined : body instanceof JsonText ? body.text : JSON.stringify(body);
     const timeoutMs = timeoutFor(text?.length ?? 0, opts.timeoutMs);
     for (let attempt = 0; ; attempt++) {
       const token = opts.bearer ?? this.credential();

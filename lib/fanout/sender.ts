@@ -4,7 +4,7 @@
 // meanwhile goes in the next). Each record still gets its own answer, as if it had been posted
 // alone: the batch answers per record, and records the batch refused (a write check refuses the
 // whole batch, so the culprit is not named) are posted again one by one for their own answers.
-import { type PeerAnswer, PeerError, type PeerClient } from "../peer";
+import { JsonText, type PeerAnswer, PeerError, type PeerClient } from "../peer";
 import type { JsonObject } from "../records/types";
 
 /** At most this many records, and about this many bytes, per batch (the route takes 1000 and 64 MiB). */
@@ -14,8 +14,8 @@ const MAX_BYTES = 4 * 1024 * 1024;
 const aboutTheCall = (r: PeerAnswer) => r.status >= 500 || r.status === 401 || r.status === 429 || (r.status === 409 && r.body?.code === "STALE_EPOCH");
 
 interface Queued {
-  record: JsonObject;
-  bytes: number;
+  /** The record's JSON, serialised once: for the batch's size and its body. */
+  text: string;
   timeoutMs: number;
   resolve(answer: PeerAnswer): void;
   reject(err: Error): void;
@@ -41,7 +41,7 @@ export class RecordSender {
     if (!line) this.lines.set(endpoint, (line = { queue: [], busy: false }));
     const l = line;
     return new Promise((resolve, reject) => {
-      l.queue.push({ record, bytes: JSON.stringify(record).length, timeoutMs, resolve, reject });
+      l.queue.push({ text: JSON.stringify(record), timeoutMs, resolve, reject });
       if (!l.busy && l.queue.length === 1) setImmediate(() => this.drain(endpoint, l));
     });
   }
@@ -52,7 +52,7 @@ export class RecordSender {
     try {
       while (line.queue.length) {
         let n = 0;
-        for (let bytes = 0; n < line.queue.length && n < MAX_RECORDS && (n === 0 || bytes + line.queue[n]!.bytes <= MAX_BYTES); n++) bytes += line.queue[n]!.bytes;
+        for (let bytes = 0; n < line.queue.length && n < MAX_RECORDS && (n === 0 || bytes + line.queue[n]!.text.length <= MAX_BYTES); n++) bytes += line.queue[n]!.text.length;
         await this.post(endpoint, line.queue.splice(0, n));
       }
     } finally {
@@ -64,8 +64,8 @@ export class RecordSender {
   private async post(endpoint: string, items: Queued[]): Promise<void> {
     const timeoutMs = Math.max(...items.map((q) => q.timeoutMs));
     try {
-      if (items.length === 1) return items[0]!.resolve(await this.peers.request(endpoint, "POST", "/v1/records", items[0]!.record, { timeoutMs }));
-      const r = await this.peers.request(endpoint, "POST", "/v1/records/batch", { records: items.map((q) => q.record) }, { timeoutMs });
+      if (items.length === 1) return items[0]!.resolve(await this.peers.request(endpoint, "POST", "/v1/records", new JsonText(items[0]!.text), { timeoutMs }));
+      const r = await this.peers.request(endpoint, "POST", "/v1/records/batch", new JsonText(`{"records":[${items.map((q) => q.text).join(",")}]}`), { timeoutMs });
       const data: unknown = r.body?.data;
       if (r.status !== 200 || !Array.isArray(data) || data.length !== items.length) {
         // An answer about the call (its credential, a stale epoch, a limit on requests, an
@@ -91,7 +91,7 @@ export class RecordSender {
   private async alone(endpoint: string, items: Queued[]): Promise<void> {
     for (const q of items) {
       try {
-        q.resolve(await this.peers.request(endpoint, "POST", "/v1/records", q.record, { timeoutMs: q.timeoutMs }));
+        q.resolve(await this.peers.request(endpoint, "POST", "/v1/records", new JsonText(q.text), { timeoutMs: q.timeoutMs }));
       } catch (err) {
         q.reject(err as Error);
       }

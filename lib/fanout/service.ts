@@ -50,6 +50,16 @@ export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutT
   const killSwitch = () => host.find(KILL_SWITCH);
   const mayStart = (f: Fanout) => killSwitch()?.mayStartWork(f.namespace) ?? true;
 
+  /** The members and their status, read once per turn of the event loop (a pass spawns and sends many). */
+  let members: ReturnType<FleetView["members"]> | null = null;
+  const membersNow = () => {
+    if (!members) {
+      members = fleet().members();
+      setImmediate(() => (members = null));
+    }
+    return members;
+  };
+
   /** Picks whose fanout_spawned is not yet committed (one pass spawns many before any commits). */
   const picking = new Map<string, number>();
   /** Attempts out per worker (spawned, not reported), counted once per change of the table, not per pick. */
@@ -97,7 +107,7 @@ export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutT
   /** A new attempt: recorded first (so a restart sends it again), then sent. */
   const spawn = (f: Fanout, c: Child) =>
     guarded(`${f.parent.id}:${c.index}`, async () => {
-      const members = fleet().members().map((m) => ({ ...m }));
+      const members = membersNow();
       const n = c.attempts.length + 1;
       // A retried child is re-resolved to the least-loaded live worker (its first may be gone).
       const pick = pickWorker(c.retries ? "least-loaded-worker" : c.target, members, `${f.parent.id}:${c.index}:${c.retries}`, inFlight);
@@ -132,7 +142,7 @@ export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutT
     s.error = error;
     s.next_at = Date.now() + backoffMs(s.tries, MAX_BACKOFF_MS);
   };
-  const endpointOf = (did: string) => fleet().members().find((m) => m.did === did)?.endpoint;
+  const endpointOf = (did: string) => membersNow().find((m) => m.did === did)?.endpoint;
 
   /** One try of sending an attempt's child INTEND; the timeout grows with the payload and with each failed try. */
   async function deliver(f: Fanout, c: Child, a: Attempt): Promise<void> {

@@ -164,7 +164,7 @@ export interface Candidate {
  */
 export function pickWorker(target: string, members: readonly Candidate[], seed: string, load: (did: string) => number = () => 0): Candidate | string {
   const workers = members.filter((m) => m.role !== "coordinator" && m.status === "live").sort((a, b) => (a.did < b.did ? -1 : 1));
-  const names = workers.map((m) => m.name).sort().join(", ") || "none live";
+  const names = () => workers.map((m) => m.name).sort().join(", ") || "none live";
   if (target === "least-loaded-worker" || target === "round-robin") {
     if (!workers.length) return `no live worker for '${target}' — start one (spl fleet start --workers 2) and check spl fleet list`;
     if (target === "round-robin") return workers[parseInt(sha256Hex(seed).slice(0, 8), 16) % workers.length]!;
@@ -173,7 +173,7 @@ export function pickWorker(target: string, members: readonly Candidate[], seed: 
   }
   const did = target.startsWith("specific:") ? target.slice("specific:".length) : null;
   const found = members.find((m) => (did ? m.did === did : m.name === target) && m.role !== "coordinator");
-  if (!found) return `unknown target '${target}' — use a worker name (${names}), specific:<did>, ${STRATEGIES.join(" or ")}`;
-  if (found.status !== "live") return `target '${target}' is ${found.status} — start it again, or pick another worker (${names})`;
+  if (!found) return `unknown target '${target}' — use a worker name (${names()}), specific:<did>, ${STRATEGIES.join(" or ")}`;
+  if (found.status !== "live") return `target '${target}' is ${found.status} — start it again, or pick another worker (${names()})`;
   return found;
 }

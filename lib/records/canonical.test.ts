@@ -27,6 +27,16 @@ test("JCS: sorted keys at every depth, compact, ES number formatting", () => {
   expect(canonicalJson({ s: 'q"\\\n\u0001€' })).toBe('{"s":"q\\"\\\\\\n\\u0001€"}');
 });
 
+test("JCS: keys that look like array indexes, __proto__ and keys beyond the BMP sort as UTF-16 text", () => {
+  // JavaScript lists index-like keys first in numeric order; JCS sorts them as text.
+  expect(canonicalJson(JSON.parse('{"a":3,"9":2,"10":1}'))).toBe('{"10":1,"9":2,"a":3}');
+  expect(canonicalJson(JSON.parse('{"x":{"2":[{"b":1,"a":0}],"1":2},"w":[{"1":0,"0":1}]}'))).toBe('{"w":[{"0":1,"1":0}],"x":{"1":2,"2":[{"a":0,"b":1}]}}');
+  expect(canonicalJson(JSON.parse('{"1a":1,"01":2,"-1":3}'))).toBe('{"-1":3,"01":2,"1a":1}');
+  expect(canonicalJson(JSON.parse('{"z":1,"__proto__":{"b":1,"a":2}}'))).toBe('{"__proto__":{"a":2,"b":1},"z":1}');
+  // U+1F600 (surrogates D83D DE00) sorts before U+FB01 by UTF-16 code units, after it by code points.
+  expect(canonicalJson({ "\uFB01": 1, "\u{1F600}": 2, "\u00e9": 3 })).toBe('{"é":3,"😀":2,"ﬁ":1}');
+});
+
 test("the hash ignores judged_by and key order, and sorts parents", () => {
   const a = sealRecord(prepareRecord({ thread: "t", actor: "did:x:a", act: "KNOW", body: { b: 1, a: 2 }, clock: 1, parents: ["b", "a"] }));
   const b = sealRecord(
