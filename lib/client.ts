@@ -2,6 +2,7 @@
 // HTTP when SPL_SERVE_URL / --url is set (with a bearer token from SPL_TOKEN or <home>/token).
 import { existsSync, readFileSync } from "node:fs";
 import { UserError } from "./errors";
+import { isTlsFailure } from "./net";
 import { homePaths } from "./paths";
 
 export interface Target {
@@ -54,7 +55,7 @@ export async function request<T = any>(method: string, path: string, body?: unkn
     if ((err as Error).name === "TimeoutError") {
       throw new UserError(`the daemon at ${target.describe} did not answer within ${timeoutMs / 1000} s`, "check 'spl status' and the log");
     }
-    if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|HOSTNAME|TLS|SSL/i.test(`${(err as NodeJS.ErrnoException).code ?? ""} ${(err as Error).message}`)) {
+    if (isTlsFailure(err)) {
       throw new UserError(`the daemon at ${target.describe} presented a certificate this host does not trust (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, "set [fleet] ca_file to the CA that signed it, and check that the certificate names the host in the URL");
     }
     throw new NotRunningError(target);

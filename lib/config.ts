@@ -309,3 +309,15 @@ export function unknownConfigKeys(path: string, sections: readonly ConfigSection
   }
   return found;
 }
+
+/**
+ * The text of a file a setting names (a PEM, a token, a password). One that cannot be read stops
+ * what needs it with one line naming the setting, the file and why, and the fix.
+ */
+export function readSettingFile(setting: string, path: string, fix: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    throw new UserError(`${setting} ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, fix);
+  }
+}

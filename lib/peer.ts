@@ -3,6 +3,7 @@
 // timeouts that grow with the payload, capped jittered retries, and one error text. Every call a
 // daemon makes to another member goes through it (ARCHITECTURE.md "Peers", "The fleet protocol");
 // `spl doctor`'s plain /health probe of the coordinator is the CLI's own.
+import { isTlsFailure } from "./net";
 
 /** A call that got no usable answer: the peer did not answer, or refused. One line, with the fix. */
 export class PeerError extends Error {
@@ -55,9 +56,9 @@ export function timeoutFor(bytes: number, baseMs = BASE_TIMEOUT_MS): number {
   return baseMs + Math.ceil((bytes / SLOW_LINK_BYTES_PER_SEC) * 1000);
 }
 
-/** The delay before retry `attempt` (1-based): doubling from 0.5 s, capped, ±25% jitter. */
-export function backoffMs(attempt: number, capMs = MAX_BACKOFF_MS): number {
-  const plain = Math.min(capMs, FIRST_BACKOFF_MS * 2 ** Math.max(0, attempt - 1));
+/** The delay before retry `attempt` (1-based): doubling from `firstMs` (0.5 s), capped, ±25% jitter. */
+export function backoffMs(attempt: number, capMs = MAX_BACKOFF_MS, firstMs = FIRST_BACKOFF_MS): number {
+  const plain = Math.min(capMs, firstMs * 2 ** Math.max(0, attempt - 1));
   return Math.round(plain * (0.75 + Math.random() * 0.5));
 }
 
@@ -148,7 +149,7 @@ export class PeerClient {
 export function peerFailure(err: Error, endpoint: string, timeoutMs: number): string {
   if (err.name === "TimeoutError") return `no answer from ${endpoint} within ${Math.round(timeoutMs / 1000)} s — check that it runs: curl -fsS ${endpoint}/health`;
   const code = (err as NodeJS.ErrnoException).code ?? "";
-  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|TLS|SSL|HOSTNAME|ERR_TLS/i.test(`${code} ${err.message}`)) {
+  if (isTlsFailure(err)) {
     return `${endpoint} presented a certificate this member does not trust (${code || err.message}) — set [fleet] ca_file to the CA that signed it, and check that the certificate names this host`;
   }
   return `cannot connect to ${endpoint} — check that it runs: curl -fsS ${endpoint}/health`;

@@ -4,6 +4,7 @@
 // idempotent: a token already in the registry is never minted twice.
 import { writePrivateFile } from "../private-file";
 import { existsSync, readFileSync } from "node:fs";
+import { readSettingFile } from "../config";
 import { UserError } from "../errors";
 import { ENGINE_ACTOR } from "../instance";
 import { prepareRecord } from "../records/envelope";
@@ -54,15 +55,7 @@ export function bootstrapTokenFromEnv(env = process.env): { value: string; sourc
   }
   if (direct) return { value: direct, source: "SPL_BOOTSTRAP_TOKEN" };
   if (!file) return null;
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    throw new UserError(
-      `SPL_BOOTSTRAP_TOKEN_FILE ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
-      "point it at a readable file holding the token, e.g. a Docker secret at /run/secrets/<name>",
-    );
-  }
+  const text = readSettingFile("SPL_BOOTSTRAP_TOKEN_FILE", file, "point it at a readable file holding the token, e.g. a Docker secret at /run/secrets/<name>");
   return { value: text.trim(), source: `SPL_BOOTSTRAP_TOKEN_FILE ${file}` }; // secrets files often end in a newline
 }
 

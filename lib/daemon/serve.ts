@@ -5,8 +5,8 @@
 // Binding comes before the backup so a port in use refuses the start before any backup rotates,
 // and probes see "starting" (not a refused connection) during a long start.
 import type { Server } from "bun";
-import { readFileSync, rmSync } from "node:fs";
-import { loadConfig, unknownConfigKeys, type SplConfig } from "../config";
+import { rmSync } from "node:fs";
+import { loadConfig, readSettingFile, unknownConfigKeys, type SplConfig } from "../config";
 import { CONFIG_SECTIONS } from "../capabilities";
 import { UserError } from "../errors";
 import { ensureHome } from "../home";
@@ -123,13 +123,7 @@ function mountDirectRoutes([tcp, unix]: Server<unknown>[], handlers: Handlers, d
 function readTls(config: SplConfig): { cert: string; key: string } | undefined {
   const { tlsCertFile, tlsKeyFile } = config.server;
   if (!tlsCertFile || !tlsKeyFile) return undefined;
-  const read = (file: string, key: string) => {
-    try {
-      return readFileSync(file, "utf8");
-    } catch (err) {
-      throw new UserError(`[server] ${key} ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, "point it at a readable PEM file, or remove tls_cert_file and tls_key_file for plain HTTP");
-    }
-  };
+  const read = (file: string, key: string) => readSettingFile(`[server] ${key}`, file, "point it at a readable PEM file, or remove tls_cert_file and tls_key_file for plain HTTP");
   return { cert: read(tlsCertFile, "tls_cert_file"), key: read(tlsKeyFile, "tls_key_file") };
 }
 

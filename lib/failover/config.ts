@@ -8,8 +8,7 @@
 //   username, password_file          # etcd's own authentication (the password in a 0600 file)
 //   lease_ttl_secs = 10              # how long a dead coordinator holds the key
 // Without this table the fleet is as README "Fleet" describes (a coordinator by config).
-import { readFileSync } from "node:fs";
-import type { ConfigSection } from "../config";
+import { type ConfigSection, readSettingFile } from "../config";
 import { EtcdClient } from "../etcd/client";
 import { UserError } from "../errors";
 
@@ -68,14 +67,7 @@ export function parseEtcdConfig(raw: Record<string, unknown> | undefined, path: 
 }
 
 /** A file a [fleet.etcd] key names; a UserError naming the key and the file when it cannot be read. */
-function readKeyFile(key: string, path: string | null, fix: string): string | undefined {
-  if (!path) return undefined;
-  try {
-    return readFileSync(path, "utf8");
-  } catch (err) {
-    throw new UserError(`[fleet.etcd] ${key} ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, fix);
-  }
-}
+const readKeyFile = (key: string, path: string | null, fix: string) => (path ? readSettingFile(`[fleet.etcd] ${key}`, path, fix) : undefined);
 
 /** The password etcd authentication uses (the file's first line). */
 const readEtcdPassword = (c: EtcdConfig): string | undefined =>

@@ -17,7 +17,7 @@ import { backoffMs } from "../peer";
 import { FLEET_CONTROL_THREAD } from "../records/reserved-threads";
 import type { JsonObject, StoredRecord } from "../records/types";
 import { CHILD_DONE } from "./fold";
-import { RecordSender } from "./sender";
+import { answerTimeoutMs, RecordSender, RETRY_CAP_MS } from "./sender";
 import { DEFAULT_CHILD_TARGET } from "./spec";
 
 /** The coordinator's cancel of one attempt, sent to its worker (LEARN on the child's thread). */
@@ -26,7 +26,6 @@ export const CHILD_CANCEL = "fanout_child_cancel";
 export const OUTBOX_FIELD = "fanout_outbox";
 
 const TICK_MS = 1000;
-const MAX_BACKOFF_MS = 15_000;
 const WARN_EVERY_MS = 60_000;
 /**
  * Whether an answer will not change by sending again (the report is refused for good): a bad or
@@ -239,7 +238,7 @@ export function reportService(host: Host, outbox: Outbox): Service {
       // With [fleet.etcd] the report is first kept where the next coordinator reads it (lib/failover).
       await host.find(FANOUT_LEDGER)?.report(e.report);
       // Each failed try waits longer, and gives a slow link longer to carry the report.
-      const r = await post.send(coordinator.coordinatorUrl, e.report, 5000 * 2 ** Math.min(e.tries, 3));
+      const r = await post.send(coordinator.coordinatorUrl, e.report, answerTimeoutMs(e.tries));
       const code = typeof r.body?.code === "string" ? r.body.code : "";
       if (r.status === 200 || r.status === 201) await host.write({ act: "DO", thread: String((e.report.body as JsonObject).thread), body: { [OUTBOX_FIELD]: "acked", entry: e.id, intend: e.intend } });
       else if (refusedForGood(r.status, code)) {
@@ -256,7 +255,7 @@ export function reportService(host: Host, outbox: Outbox): Service {
 
   function retryLater(e: Entry, why: string): void {
     e.tries++;
-    e.nextAt = Date.now() + backoffMs(e.tries, MAX_BACKOFF_MS);
+    e.nextAt = Date.now() + backoffMs(e.tries, RETRY_CAP_MS);
     warn(`a fan-out report did not reach the coordinator: ${why}`, { thread: e.report.thread, tries: e.tries });
   }
 

@@ -11,6 +11,10 @@ import type { JsonObject } from "../records/types";
 const MAX_RECORDS = 256;
 const MAX_BYTES = 4 * 1024 * 1024;
 
+/** How a send that failed is tried again: capped backoff, and a wait for the answer that doubles per failed try. */
+export const RETRY_CAP_MS = 15_000;
+export const answerTimeoutMs = (failedTries: number) => 5000 * 2 ** Math.min(failedTries, 3);
+
 const aboutTheCall = (r: PeerAnswer) => r.status >= 500 || r.status === 401 || r.status === 429 || (r.status === 409 && r.body?.code === "STALE_EPOCH");
 
 interface Queued {

@@ -16,10 +16,9 @@ import type { JsonObject } from "../records/types";
 import { FANOUT_LEDGER, type FleetView, KILL_SWITCH } from "../fleet/contract";
 import { type Attempt, CHILD_DONE, type Child, currentAttempt, type Fanout, type FanoutTable, JOIN_COMPLETE, SPAWNED } from "./fold";
 import { CHILD_CANCEL, passLoop } from "./outbox";
-import { RecordSender } from "./sender";
+import { answerTimeoutMs, RecordSender, RETRY_CAP_MS } from "./sender";
 import { closesEarly, joinExpression, pickWorker, REPORT_GRACE_SECS } from "./spec";
 
-const MAX_BACKOFF_MS = 15_000;
 /** Answers to a send that no resend changes: the attempt ends `failed` with the worker's reason. */
 const REFUSED_FOR_GOOD = new Set([400, 409, 413, 422]);
 
@@ -140,7 +139,7 @@ export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutT
   const failedTry = (s: Send, error: string) => {
     s.tries++;
     s.error = error;
-    s.next_at = Date.now() + backoffMs(s.tries, MAX_BACKOFF_MS);
+    s.next_at = Date.now() + backoffMs(s.tries, RETRY_CAP_MS);
   };
   const endpointOf = (did: string) => membersNow().find((m) => m.did === did)?.endpoint;
 
@@ -152,7 +151,7 @@ export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutT
     if (!endpoint) return failedTry(s, `${a.name || a.worker} is not in the registry`);
     s.busy = true;
     try {
-      const r = await post.send(endpoint, childIntend(f, c, a.n, a.coordinatorUrl ?? fleet().member.endpoint), 5000 * 2 ** Math.min(s.tries, 3));
+      const r = await post.send(endpoint, childIntend(f, c, a.n, a.coordinatorUrl ?? fleet().member.endpoint), answerTimeoutMs(s.tries));
       if (r.status === 200 || r.status === 201) {
         Object.assign(s, { state: "delivered", next_at: null, error: null });
         return;

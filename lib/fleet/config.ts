@@ -9,6 +9,9 @@ import { basename } from "node:path";
 import type { ConfigSection } from "../config";
 import { UserError } from "../errors";
 
+/** The fix for a [fleet] ca_file that cannot be read. */
+export const CA_FIX = "point [fleet] ca_file at the PEM of the CA that signed the members' certificates";
+
 export const DEFAULT_HEARTBEAT_SECS = 15;
 /** A worker that has not reached its coordinator for this long refuses new work (README "Fleet"). */
 export const DEFAULT_FAIL_CLOSED_SECS = 300;

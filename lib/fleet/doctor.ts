@@ -4,12 +4,11 @@
 // credential, a coordinator advertising loopback while listening elsewhere, a fleet credential
 // sent over plain HTTP to another host, a worker following another coordinator than its config
 // names, a deposed coordinator, new work refused while the coordinator is unreachable.
-import { readFileSync } from "node:fs";
 import { request } from "../client";
 import { formatDuration } from "../cli/output";
-import { sectionOf, serverSection } from "../config";
-import { isLoopback } from "../net";
-import { fleetMember, fleetSection, loopbackAdvertised } from "./config";
+import { readSettingFile, sectionOf, serverSection } from "../config";
+import { isLoopback, isTlsFailure } from "../net";
+import { CA_FIX, fleetMember, fleetSection, loopbackAdvertised } from "./config";
 import { readMemberCredential } from "./credentials";
 import { type Check, type CheckResult, fail, pass, warn } from "../doctor/types";
 
@@ -50,9 +49,9 @@ export const fleetRows: Check = async (ctx) => {
     const where = `check [fleet] coordinator_url in ${ctx.paths.config} (spl config show | grep coordinator) and that the coordinator runs: curl -fsS ${coordinatorUrl}/health`;
     let ca: string | undefined;
     try {
-      ca = fleet.caFile ? readFileSync(fleet.caFile, "utf8") : undefined;
+      ca = fleet.caFile ? readSettingFile("[fleet] ca_file", fleet.caFile, CA_FIX) : undefined;
     } catch (err) {
-      rows.push(fail("fleet ca_file", `${fleet.caFile} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): the daemon will not start with it — point [fleet] ca_file at the PEM of the CA that signed the members' certificates`));
+      rows.push(fail("fleet ca_file", `${(err as Error).message}: the daemon will not start with it — ${CA_FIX}`));
     }
     try {
       const res = await fetch(`${coordinatorUrl}/health`, { signal: AbortSignal.timeout(3000), tls: ca ? { ca } : undefined } as RequestInit);
@@ -60,7 +59,7 @@ export const fleetRows: Check = async (ctx) => {
       rows.push(res.status === 200 ? pass("fleet coordinator", `${coordinatorUrl} answers /health`) : fail("fleet coordinator", `${coordinatorUrl}/health answered ${res.status} — ${where}`));
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      const tls = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|TLS|SSL|HOSTNAME/i.test(`${e.code ?? ""} ${e.message}`);
+      const tls = isTlsFailure(e);
       const why = e.name === "TimeoutError" ? "no answer within 3 s" : tls ? `its certificate is not trusted (${e.code ?? e.message}): set [fleet] ca_file to the CA that signed it` : "cannot connect";
       rows.push(fail("fleet coordinator", `${coordinatorUrl} did not answer (${why}) — ${where}`));
     }

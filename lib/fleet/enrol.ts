@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { call, request, type Target } from "../client";
-import { loadConfig, sectionOf } from "../config";
+import { loadConfig, readSettingFile, sectionOf } from "../config";
 import { selfCommand } from "../daemonctl/control";
 import { UsageError, UserError } from "../errors";
 import { ensureHome } from "../home";
@@ -145,13 +145,7 @@ async function readJoinToken(file: string | undefined): Promise<string> {
 
 /** `spl fleet join URL --name N`: this home becomes a member of the fleet at URL. The lines to print. */
 /** The PEM of the CA members' certificates come from, or a one-line error naming the file. */
-function readCa(path: string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch (err) {
-    throw new UserError(`cannot read the CA file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, "give --ca-file the PEM of the CA that signed the members' certificates");
-  }
-}
+const readCa = (path: string) => readSettingFile("--ca-file", path, "give --ca-file the PEM of the CA that signed the members' certificates");
 
 export async function enrolByHand(o: { url: string; name?: string; tokenFile?: string; advertise?: string; caFile?: string; engineConfig: boolean }): Promise<string> {
   const url = normaliseUrl(o.url, "the coordinator URL", "e.g. spl fleet join https://coordinator.example.com:9100 --name worker-a --token-file join_token");

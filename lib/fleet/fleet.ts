@@ -2,17 +2,16 @@
 // protocol"): the registry and liveness, the epoch book, the credentials, the heartbeat and the
 // sync of the fleet's threads, and what happens at start (an epoch, the coordinator's own
 // credential and join credential). lib/fleet/capability.ts declares it to the daemon.
-import { readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import type { Host } from "../capability";
 import { ApiError } from "../api/http";
-import { serverSection } from "../config";
-import { UserError } from "../errors";
+import { readSettingFile, serverSection } from "../config";
 import { parseBearer, hashSecret, revokeRecordBody } from "../auth/tokens";
 import { prepareRecord } from "../records/envelope";
 import { AUTH_THREAD, INSTANCE_REGISTRY_THREAD } from "../records/reserved-threads";
 import { DISPATCHES } from "../dispatch/capability";
 import { VERSION } from "../version";
-import { fleetMember, fleetSection, loopbackAdvertised, type FleetMember } from "./config";
+import { CA_FIX, fleetMember, fleetSection, loopbackAdvertised, type FleetMember } from "./config";
 import { workerSync, ThreadDigests } from "./control-sync";
 import { ELECTION, type FleetSeat } from "./contract";
 import { fleetCredentials, isJoinCredential, JOIN_TTL_SECS, joinCredentialPath, memberCredentialSource, mintCredential, readJoinCredential, readMemberCredential, writeMemberCredential } from "./credentials";
@@ -48,14 +47,7 @@ export function createFleet(host: Host, epochSource: EpochSource = configEpochs)
     },
   });
 
-  const ca = (() => {
-    if (!config.caFile) return null;
-    try {
-      return readFileSync(config.caFile, "utf8");
-    } catch (err) {
-      throw new UserError(`[fleet] ca_file ${config.caFile} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, "point it at the PEM file of the CA that signed the members' certificates");
-    }
-  })();
+  const ca = config.caFile ? readSettingFile("[fleet] ca_file", config.caFile, CA_FIX) : null;
   const ownCredential = memberCredentialSource(home);
   host.peers.authenticate(ownCredential);
   host.peers.fence(() => {

@@ -2,11 +2,11 @@
 // else the local daemon), picking one member by DID, tail or name, and the runbook's layouts.
 import { existsSync, readFileSync } from "node:fs";
 import { call, request, resolveTarget, type Target } from "../client";
-import { loadConfig, sectionOf } from "../config";
+import { loadConfig, readSettingFile, sectionOf } from "../config";
 import { UserError } from "../errors";
 import { homePaths } from "../paths";
 import { formatDuration } from "../cli/output";
-import { fleetMember, fleetSection } from "./config";
+import { CA_FIX, fleetMember, fleetSection } from "./config";
 import type { MemberView } from "./registry";
 import type { EmergencyState, Freeze } from "./control";
 import type { ElectionStatus } from "./contract";
@@ -45,11 +45,7 @@ function fleetCa(): string | undefined {
   if (!existsSync(p.config)) return undefined;
   const file = sectionOf(loadConfig(p.config), fleetSection).caFile;
   if (!file) return undefined;
-  try {
-    return readFileSync(file, "utf8");
-  } catch (err) {
-    throw new UserError(`[fleet] ca_file ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, "point it at the CA that signed the members' certificates");
-  }
+  return readSettingFile("[fleet] ca_file", file, CA_FIX);
 }
 
 /** Another member by URL: with this home's credential for it and the fleet's CA. */

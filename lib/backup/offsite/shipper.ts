@@ -21,6 +21,7 @@ import { readInstanceDid } from "../../instance";
 import type { RecordRow } from "../../store/rows";
 import { StoreReader } from "../../store/reader";
 import { UserError } from "../../errors";
+import { backoffMs } from "../../peer";
 import { CommitRing } from "./commit-ring";
 import type { OffsiteConfig } from "./config";
 import { groupObjects, withMeta, type Tile } from "./listing";
@@ -239,8 +240,7 @@ export class Shipper {
       return more;
     } catch (err) {
       this.failures++;
-      const base = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** (this.failures - 1));
-      const wait = Math.round(base * (0.75 + Math.random() * 0.5));
+      const wait = backoffMs(this.failures, MAX_RETRY_MS, FIRST_RETRY_MS);
       this.nextAt = Date.now() + wait;
       const at = new Date().toISOString();
       const error = message(err);
