@@ -42,6 +42,8 @@ export class FanoutState implements FanoutLedger {
   /** Parents etcd holds (mirrored or seen), and the record ids it holds. */
   private readonly parents = new Set<string>();
   private readonly known = new Set<string>();
+  /** The ids in `known`, by parent: forgotten once the fan-out joins (etcd then holds only its join). */
+  private readonly knownOf = new Map<string, string[]>();
   /** The coordinator's fan-out records not yet in etcd, in commit order. */
   private queue: StoredRecord[] = [];
   private draining = false;
@@ -84,7 +86,7 @@ export class FanoutState implements FanoutLedger {
     }
     if (!(await this.putOnce(this.k.record(parent.id, parent.id), value, epoch))) return false;
     this.parents.add(parent.id);
-    this.known.add(parent.id);
+    this.remember(parent.id, parent.id);
     return true;
   }
 
@@ -128,7 +130,7 @@ export class FanoutState implements FanoutLedger {
         ],
         [{ put: { key: this.k.record(parent, id), value: JSON.stringify({ ...report, id }) } }],
       );
-      this.known.add(id); // put, or not wanted (the fan-out is not in etcd, or the report already is)
+      this.remember(parent, id); // put, or not wanted (the fan-out is not in etcd, or the report already is)
       this.reports.delete(id);
     } catch (err) {
       if (err instanceof EtcdError) this.reports.set(id, report);
@@ -163,7 +165,7 @@ export class FanoutState implements FanoutLedger {
         }
         if (r.id !== parent.id) {
           if (!(await this.putOnce(this.k.record(parentId, r.id), JSON.stringify(toWire(r)), epoch))) return void (this.queue = []);
-          this.known.add(r.id);
+          this.remember(parentId, r.id);
           if (r.act === "KNOW" && r.body.topic === JOIN_COMPLETE) await this.joined(parentId, r, epoch);
         }
         this.queue.shift();
@@ -185,6 +187,21 @@ export class FanoutState implements FanoutLedger {
       [{ put: { key: this.k.join(parent), value: JSON.stringify(toWire(join)), lease: this.tombstone.id } }, { delete: { key: this.k.records(parent), prefix: true } }, { delete: { key: this.k.claims(parent), prefix: true } }],
     );
     this.parents.delete(parent);
+    this.forget(parent);
+  }
+
+  private remember(parent: string, id: string): void {
+    if (this.known.has(id)) return;
+    this.known.add(id);
+    const ids = this.knownOf.get(parent);
+    if (ids) ids.push(id);
+    else this.knownOf.set(parent, [id]);
+  }
+
+  /** A joined fan-out's ids: a record of it that comes again costs one refused etcd transaction, not memory for ever. */
+  private forget(parent: string): void {
+    for (const id of this.knownOf.get(parent) ?? []) this.known.delete(id);
+    this.knownOf.delete(parent);
   }
 
   /** Taking office at `epoch`: every pending fan-out's records into this store, before members send reports here. */
@@ -209,7 +226,10 @@ export class FanoutState implements FanoutLedger {
       // by its worker may be older in etcd than the attempt its coordinator recorded after claiming it).
       const ordered = [...wires.filter((w) => w.id === parent), ...wires.filter((w) => w.id !== parent && !isWorkerReport(w)), ...wires.filter((w) => w.id !== parent && isWorkerReport(w))];
       imported += await this.bringIn(ordered);
-      if (g.join) this.parents.delete(parent);
+      if (g.join) {
+        this.parents.delete(parent);
+        this.forget(parent);
+      }
     }
     this.queue = [];
     this.log.info("fan-out state brought in from etcd", { epoch, fanouts: byParent.size, records: imported });
@@ -218,7 +238,7 @@ export class FanoutState implements FanoutLedger {
   /** Records from etcd this store does not hold, written as the daemon's own, in order; how many were new. */
   private async bringIn(wires: Wire[]): Promise<number> {
     const fresh = wires.filter((w) => {
-      this.known.add(w.id);
+      this.remember(parentOf(w) ?? w.id, w.id);
       return !this.o.host.store.get(w.id);
     });
     if (!fresh.length) return 0;
