@@ -145,7 +145,7 @@ export function reportService(host: Host, outbox: Outbox): Service {
   const log = host.log.child("syncropel_engine::fanout");
   const dispatch = () => host.find(DISPATCHES);
   const loop = passLoop(() => flush());
-  const post = new RecordSender(host.peers); // reports go to the coordinator in batches
+  const post = new RecordSender(host.peers, () => host.find(FLEET)?.member.coordinatorUrl); // reports go to the coordinator in batches
   let lastWarn = 0;
 
   const warn = (msg: string, fields: Record<string, unknown>) => {
@@ -238,7 +238,7 @@ export function reportService(host: Host, outbox: Outbox): Service {
       // With [fleet.etcd] the report is first kept where the next coordinator reads it (lib/failover).
       await host.find(FANOUT_LEDGER)?.report(e.report);
       // Each failed try waits longer, and gives a slow link longer to carry the report.
-      const r = await post.send(coordinator.coordinatorUrl, e.report, answerTimeoutMs(e.tries));
+      const r = await post.send("the coordinator", e.report, answerTimeoutMs(e.tries));
       const code = typeof r.body?.code === "string" ? r.body.code : "";
       if (r.status === 200 || r.status === 201) await host.write({ act: "DO", thread: String((e.report.body as JsonObject).thread), body: { [OUTBOX_FIELD]: "acked", entry: e.id, intend: e.intend } });
       else if (refusedForGood(r.status, code)) {
@@ -271,7 +271,10 @@ export function reportService(host: Host, outbox: Outbox): Service {
       recover();
       loop.start();
     },
-    stop: () => loop.stop(),
+    stop() {
+      loop.stop();
+      post.stop();
+    },
     afterCommit(created) {
       for (const r of created) {
         const b = r.body;

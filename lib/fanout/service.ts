@@ -19,8 +19,12 @@ import { CHILD_CANCEL, passLoop } from "./outbox";
 import { answerTimeoutMs, RecordSender, RETRY_CAP_MS } from "./sender";
 import { closesEarly, joinExpression, pickWorker, REPORT_GRACE_SECS } from "./spec";
 
-/** Answers to a send that no resend changes: the attempt ends `failed` with the worker's reason. */
-const REFUSED_FOR_GOOD = new Set([400, 409, 413, 422]);
+/**
+ * Answers to a send that no resend changes: the attempt ends `failed` with the worker's reason.
+ * Not a stale epoch (409 STALE_EPOCH): that says this coordinator may have been replaced, not
+ * that the child is wrong.
+ */
+const refusedForGood = (r: { status: number; body: any }) => [400, 409, 413, 422].includes(r.status) && r.body?.code !== "STALE_EPOCH";
 
 /** How a send to a worker is going (GET /v1/fanouts shows it per attempt). */
 export interface SendState {
@@ -37,7 +41,7 @@ interface Send extends SendState {
 /** `fleet` is read when first needed: the fleet capability comes after this one in the list. */
 export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutTable): Service & { sendState(intend: string): SendState | null } {
   const log = host.log.child("syncropel_engine::fanout");
-  const post = new RecordSender(host.peers); // children and cancels go to each worker in batches
+  const post = new RecordSender(host.peers, (did) => endpointOf(did)); // children and cancels go to each worker in batches
   const busy = new Set<string>(); // parent:index (spawning, timing out) or parent (joining) with a write in flight
   const sends = new Map<string, Send>(); // current attempts, by child INTEND id
   const cancels = new Map<string, Send>(); // attempts to stop on their worker, by child INTEND id
@@ -151,13 +155,13 @@ export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutT
     if (!endpoint) return failedTry(s, `${a.name || a.worker} is not in the registry`);
     s.busy = true;
     try {
-      const r = await post.send(endpoint, childIntend(f, c, a.n, a.coordinatorUrl ?? fleet().member.endpoint), answerTimeoutMs(s.tries));
+      const r = await post.send(a.worker, childIntend(f, c, a.n, a.coordinatorUrl ?? fleet().member.endpoint), answerTimeoutMs(s.tries));
       if (r.status === 200 || r.status === 201) {
         Object.assign(s, { state: "delivered", next_at: null, error: null });
         return;
       }
       const why = `${a.name || a.worker} answered ${r.status}${r.body?.code ? ` ${r.body.code}` : ""}: ${r.body?.message ?? "see its log"}`;
-      if (REFUSED_FOR_GOOD.has(r.status)) {
+      if (refusedForGood(r)) {
         Object.assign(s, { state: "delivered", next_at: null, error: why });
         await report(f, c, a, "failed", `the worker refused the child: ${why}`);
       } else failedTry(s, why);
@@ -177,8 +181,8 @@ export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutT
     s.busy = true;
     try {
       const rec = { act: "LEARN", actor: host.instanceDid, thread: c.thread, clock: a.n, body: { topic: CHILD_CANCEL, cancel_intend: a.intend, fanout_parent: f.parent.id, reason } };
-      const r = await post.send(endpoint, rec, 5000);
-      if (r.status === 200 || r.status === 201 || REFUSED_FOR_GOOD.has(r.status)) Object.assign(s, { state: "delivered", next_at: null, error: null });
+      const r = await post.send(a.worker, rec, 5000);
+      if (r.status === 200 || r.status === 201 || refusedForGood(r)) Object.assign(s, { state: "delivered", next_at: null, error: null });
       else failedTry(s, `${a.name || a.worker} answered ${r.status}`);
     } catch (err) {
       failedTry(s, (err as Error).message);
@@ -294,7 +298,10 @@ export function fanoutService(host: Host, fleet: () => FleetView, table: FanoutT
       for (const f of table.all()) if (f.complete?.verdict === "cancelled" && stale(f).length) toStop.add(f);
       loop.start();
     },
-    stop: () => loop.stop(),
+    stop() {
+      loop.stop();
+      post.stop();
+    },
     afterCommit(created) {
       let relevant = false;
       for (const r of created) {

@@ -23,7 +23,8 @@ const notUnicode = (s: string) =>
  * the cost of building the text piece by piece (bench/README.md, issue 29), and the same text,
  * since JCS escapes strings and formats numbers as JSON.stringify does. An object with a key that
  * looks like an array index cannot keep its keys in that order (JavaScript lists such keys first,
- * in numeric order), so a value holding one is built piece by piece instead.
+ * in numeric order), so a value holding one is built piece by piece instead. The value is JSON
+ * data (parsed, or built by the daemon): getters and proxies would be read twice on that path.
  */
 export function canonicalJson(value: unknown, depth = 0): string {
   const sorted = sortedCopy(value, depth);

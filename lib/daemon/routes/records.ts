@@ -80,8 +80,11 @@ export function recordRoutes(state: DaemonState) {
         query: NO_QUERY,
         body: T.Object({ records: T.Array(RecordInput, { maxItems: MAX_BATCH }) }, { description: `{"records": [record, ...]}, at most ${MAX_BATCH} records` }),
         bodyCheckedBy: "records/envelope.ts prepareRecord, per record (a record that fails is an error item; INVALID_BATCH for the wrapper)",
-        answers: { 200: { description: "per-record status, in the order sent; a refusal by a write check refuses the whole batch (every item an error)", schema: BatchAnswer } },
-        errors: { 413: `BATCH_TOO_LARGE: more than ${MAX_BATCH} records` },
+        answers: { 200: { description: "per-record status, in the order sent (a record that is not valid is an error item; the others are still written)", schema: BatchAnswer } },
+        errors: {
+          403: "a write check refused a record (RESERVED_THREAD, ACTOR_MISMATCH, EMERGENCY_STOP, ...): the whole call is answered with that refusal and nothing of the batch is written",
+          413: `BATCH_TOO_LARGE: more than ${MAX_BATCH} records`,
+        },
       },
       async ({ body, as }) => {
         const input = parseJson(body) as { records?: unknown };
