@@ -98,12 +98,9 @@ export class RecordSender {
         let n = 0;
         for (let bytes = 0; n < line.queue.length && n < MAX_RECORDS && (n === 0 || bytes + line.queue[n]!.text.length <= MAX_BYTES); n++) bytes += line.queue[n]!.text.length;
         const items = line.queue.splice(0, n);
-        const endpoint = this.endpointOf(member);
-        if (!endpoint) {
-          for (const q of items) q.reject(new PeerError(`${member} has no endpoint in the registry`));
-          continue;
-        }
         try {
+          const endpoint = this.endpointOf(member);
+          if (!endpoint) throw new PeerError(`${member} has no endpoint in the registry`);
           await this.post(endpoint, items);
         } catch (err) {
           const e = err instanceof PeerError ? err : new PeerError(String((err as Error)?.message ?? err));
