@@ -3,11 +3,11 @@
 //   coordinator_url absent, or equal to this daemon's advertised endpoint → the coordinator
 //   otherwise → a worker that beats to coordinator_url
 //   [fleet.etcd] set → every member starts as a worker; the election in etcd names the coordinator
-import { isLoopback } from "../net";
 import { hostname } from "node:os";
 import { basename } from "node:path";
 import type { ConfigSection } from "../config";
 import { UserError } from "../errors";
+import { isLoopback } from "../net";
 
 /** The fix for a [fleet] ca_file that cannot be read. */
 export const CA_FIX = "point [fleet] ca_file at the PEM of the CA that signed the members' certificates";
@@ -137,8 +137,6 @@ function advertisedHost(host: string): string {
 }
 
 const isWildcard = (host: string) => host === "0.0.0.0" || host === "::";
-
-/** Loopback names and addresses (a URL's host, brackets allowed). */
 
 /** This daemon's place in the fleet, from [fleet], its bind (https when [server] has a certificate) and its home. */
 export function fleetMember(c: FleetConfig, bind: { host: string; port: number; tls?: boolean }, home: string): FleetMember {
